@@ -1,0 +1,31 @@
+# jetdistill: distil a large jet tagger into a tiny FPGA-ready student.
+# Run: snakemake --cores 8            (defaults: config/config.yaml)
+#      snakemake --profile profiles/slurm
+# Rule files hold paths and wildcards only; the work is done by the jetdistill package.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/tracking.smk"
+include: "rules/data.smk"
+include: "rules/teachers.smk"
+include: "rules/students.smk"
+include: "rules/compression.smk"
+include: "rules/fpga.smk"
+include: "rules/compare.smk"
+
+
+onstart:
+    start_invocation()
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,100 @@
+# Comparison (KD vs solo), compression frontier and the run summary.
+
+
+rule compare_students:
+    input:
+        teachers=all_soft_target_metrics(),
+        solo=all_solo_metrics(),
+        kd=all_kd_metrics(),
+        tracking=tracking_marker(),
+    output:
+        table=f"{R}/comparison/kd_vs_solo.csv",
+        markdown=f"{R}/comparison/kd_vs_solo.md",
+        acc_vs_T=report(
+            f"{R}/comparison/accuracy_vs_temperature.png",
+            category="Distillation",
+            caption="../report/accuracy_vs_temperature.rst",
+        ),
+        acc_vs_alpha=report(
+            f"{R}/comparison/accuracy_vs_alpha.png",
+            category="Distillation",
+            caption="../report/accuracy_vs_alpha.rst",
+        ),
+        agreement=report(
+            f"{R}/comparison/agreement_vs_accuracy.png",
+            category="Distillation",
+            caption="../report/agreement_vs_accuracy.rst",
+        ),
+        roc=report(
+            f"{R}/comparison/roc_teacher_solo_kd.png",
+            category="Distillation",
+            caption="../report/roc.rst",
+        ),
+    params:
+        tracking=tracking_params(),
+    log:
+        f"{R}/logs/compare_students.log",
+    benchmark:
+        f"{R}/benchmarks/compare_students.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/compare_students.py"
+
+
+rule plot_frontier:
+    input:
+        qat=all_qat_metrics(),
+        solo=all_solo_metrics(),
+        kd=all_kd_metrics(),
+        fpga=all_fpga_metrics(),
+        tracking=tracking_marker(),
+    output:
+        table=f"{R}/compression/frontier.csv",
+        markdown=f"{R}/compression/frontier.md",
+        plot=report(
+            f"{R}/compression/frontier.png",
+            category="Compression",
+            caption="../report/frontier.rst",
+        ),
+    params:
+        tracking=tracking_params(),
+    log:
+        f"{R}/logs/plot_frontier.log",
+    benchmark:
+        f"{R}/benchmarks/plot_frontier.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/plot_frontier.py"
+
+
+rule summarize:
+    input:
+        metrics=all_model_metrics(),
+        tracking=tracking_marker(),
+    output:
+        csv=f"{R}/summary.csv",
+        markdown=f"{R}/summary.md",
+    params:
+        tracking=tracking_params(),
+    log:
+        f"{R}/logs/summarize.log",
+    benchmark:
+        f"{R}/benchmarks/summarize.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/summarize.py"

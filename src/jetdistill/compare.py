@@ -1,0 +1,331 @@
+"""KD-vs-solo comparison: a seed-paired table and its plots.
+
+Seed-to-seed spread of a tiny student is often as large as the KD gain, so comparing
+the mean KD accuracy with the mean solo accuracy hides whether KD helps. A KD run and a
+solo run with the same seed share initialisation and batch order, so the *paired*
+difference (KD - solo, seed by seed) has a much smaller spread; its standard error is
+what says whether a gain is real. The "gap closed" ``(kd - solo) / (teacher - solo)`` puts
+the gain on the scale of what a perfect distillation could reach.
+
+Input: one row per student run with columns ``student``, ``method`` (``solo`` | ``kd``),
+``seed``, ``test_accuracy`` and, for KD rows, ``teacher``, ``kd_method``, ``temperature``,
+``alpha``; optional metric columns (``test_auc_mean``, ``test_agreement``,
+``test_kl_teacher``, ``test_rej50_*`` ...). Solo runs have no teacher; if a solo row does
+carry a ``teacher`` (its fidelity was measured against that teacher) it is preferred for
+that teacher's comparison.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from jetdistill.errors import InputError  # noqa: E402
+from jetdistill.io import atomic_path  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+GROUP_KEYS: tuple[str, ...] = ("student", "teacher", "kd_method", "temperature", "alpha")
+REQUIRED: tuple[str, ...] = ("student", "method", "seed", "test_accuracy")
+KD_REQUIRED: tuple[str, ...] = ("teacher", "kd_method", "temperature", "alpha")
+DEFAULT_METRICS: tuple[str, ...] = ("test_accuracy", "test_auc_mean", "test_agreement", "test_kl_teacher")
+
+
+def _short(metric: str) -> str:
+    return metric.removeprefix("test_")
+
+
+def _stats(values: np.ndarray) -> tuple[float, float]:
+    """Mean and sample std (ddof=1; NaN for fewer than two finite values)."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan
+
+
+def _per_seed(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per seed (duplicate runs of a seed, e.g. reruns, are averaged)."""
+    if rows.empty:
+        return pd.DataFrame(columns=list(metrics), index=pd.Index([], name="seed"))
+    dup = rows["seed"].duplicated()
+    if dup.any():
+        log.warning("averaging %d duplicate runs of the same seed", int(dup.sum()))
+    return rows.groupby("seed")[list(metrics)].mean()
+
+
+def _validate(df: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError("comparison runs table", f"columns {list(REQUIRED)}", f"missing {missing}")
+    bad = sorted(set(df["method"].dropna().astype(str)) - {"solo", "kd"})
+    if bad or df["method"].isna().any():
+        raise InputError("comparison runs table: column 'method'", "only 'solo' or 'kd'", repr(bad or "NaN"))
+    df = df.copy()
+    if (df["method"] == "kd").any():
+        missing = [c for c in KD_REQUIRED if c not in df.columns]
+        if missing:
+            raise InputError("comparison runs table (kd rows)", f"columns {list(KD_REQUIRED)}", f"missing {missing}")
+    for c in KD_REQUIRED:
+        if c not in df.columns:
+            df[c] = np.nan
+    for c in ("temperature", "alpha"):
+        try:
+            df[c] = pd.to_numeric(df[c])
+        except (TypeError, ValueError) as err:
+            raise InputError(f"comparison runs table: column {c!r}", "numbers", str(err)) from err
+    kd = df[df["method"] == "kd"]
+    if kd[list(KD_REQUIRED)].isna().any().any():
+        raise InputError("comparison runs table (kd rows)", f"non-empty {list(KD_REQUIRED)}", "NaN values")
+    return df
+
+
+def _solo_rows(solo: pd.DataFrame, student: str, teacher: str) -> pd.DataFrame:
+    rows = solo[solo["student"] == student]
+    if rows.empty:
+        return rows
+    same_teacher = rows["teacher"] == teacher
+    if same_teacher.any():
+        return rows[same_teacher]
+    no_teacher = rows["teacher"].isna()
+    return rows[no_teacher] if no_teacher.any() else rows
+
+
+def comparison_table(
+    df: pd.DataFrame,
+    teacher_acc: Mapping[str, float],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+) -> pd.DataFrame:
+    """One row per (student, teacher, kd_method, temperature, alpha) over paired seeds.
+
+    Columns: the group keys, ``n_seeds`` (seeds with both a solo and a KD run; all
+    statistics use only these), for each metric present ``solo_{m}_mean``,
+    ``solo_{m}_std``, ``kd_{m}_mean``, ``kd_{m}_std``, ``diff_{m}_mean``, ``diff_{m}_se``
+    (``m`` without the ``test_`` prefix), then ``teacher_accuracy`` and ``gap_closed``.
+    """
+    df = _validate(df)
+    metrics = [m for m in dict.fromkeys(["test_accuracy", *metrics]) if m in df.columns]
+    solo = df[df["method"] == "solo"]
+    kd = df[df["method"] == "kd"]
+    rows: list[dict[str, Any]] = []
+    for keys, kd_rows in kd.groupby(list(GROUP_KEYS), sort=True):
+        row: dict[str, Any] = dict(zip(GROUP_KEYS, keys, strict=True))
+        k = _per_seed(kd_rows, metrics)
+        s = _per_seed(_solo_rows(solo, row["student"], row["teacher"]), metrics)
+        seeds = k.index.intersection(s.index)
+        if len(seeds) == 0:
+            log.warning("no seed has both a solo and a KD run for %s", row)
+        if len(seeds) < len(k.index) or len(seeds) < len(s.index):
+            log.info("%s: %d paired seeds (%d KD, %d solo)", row, len(seeds), len(k.index), len(s.index))
+        k, s = k.loc[seeds], s.loc[seeds]
+        row["n_seeds"] = len(seeds)
+        for m in metrics:
+            sv, kv = s[m].to_numpy(float), k[m].to_numpy(float)
+            name = _short(m)
+            row[f"solo_{name}_mean"], row[f"solo_{name}_std"] = _stats(sv)
+            row[f"kd_{name}_mean"], row[f"kd_{name}_std"] = _stats(kv)
+            mean, std = _stats(kv - sv)
+            n = int(np.isfinite(kv - sv).sum())
+            row[f"diff_{name}_mean"] = mean
+            row[f"diff_{name}_se"] = std / math.sqrt(n) if n > 1 else math.nan
+        t_acc = teacher_acc.get(row["teacher"], math.nan) if teacher_acc is not None else math.nan
+        if math.isnan(t_acc):
+            log.warning("no teacher accuracy for %r: gap_closed is NaN", row["teacher"])
+        row["teacher_accuracy"] = float(t_acc)
+        gap = t_acc - row["solo_accuracy_mean"]
+        row["gap_closed"] = (
+            (row["kd_accuracy_mean"] - row["solo_accuracy_mean"]) / gap if abs(gap) > 1e-12 else math.nan
+        )
+        rows.append(row)
+    if not rows:
+        log.warning("comparison table: no KD runs")
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _fmt(x: float, digits: int = 4, sign: bool = False) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _pm(mean: float, err: float, digits: int = 4, sign: bool = False) -> str:
+    if mean is None or not np.isfinite(mean):
+        return "–"
+    s = _fmt(mean, digits, sign)
+    return f"{s} ± {_fmt(err, digits)}" if err is not None and np.isfinite(err) else s
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """GitHub markdown of :func:`comparison_table` (mean ± std over seeds; Δ ± standard error)."""
+    headers = [
+        "student", "teacher", "KD", "T", "α", "seeds", "teacher acc", "solo acc", "KD acc",
+        "Δacc (KD−solo, ±SE)", "gap closed", "solo AUC", "KD AUC", "solo agree", "KD agree",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for _, r in table.iterrows():
+        g = r.get
+        gap = g("gap_closed", math.nan)
+        cells = [
+            str(r["student"]), str(r["teacher"]), str(r["kd_method"]), f"{r['temperature']:g}",
+            f"{r['alpha']:g}", str(int(r["n_seeds"])), _fmt(g("teacher_accuracy", math.nan)),
+            _pm(g("solo_accuracy_mean"), g("solo_accuracy_std")),
+            _pm(g("kd_accuracy_mean"), g("kd_accuracy_std")),
+            _pm(g("diff_accuracy_mean"), g("diff_accuracy_se"), sign=True),
+            "–" if not np.isfinite(gap) else f"{100 * gap:.0f}%",
+            _pm(g("solo_auc_mean_mean", math.nan), g("solo_auc_mean_std", math.nan)),
+            _pm(g("kd_auc_mean_mean", math.nan), g("kd_auc_mean_std", math.nan)),
+            _fmt(g("solo_agreement_mean", math.nan), 3), _fmt(g("kd_agreement_mean", math.nan), 3),
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _save(fig: plt.Figure, out_path: str | os.PathLike[str]) -> None:
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _panel_groups(table: pd.DataFrame) -> list[tuple[tuple[Any, ...], pd.DataFrame]]:
+    if table.empty:
+        raise InputError("comparison table", "at least one KD row to plot", "empty table")
+    return list(table.groupby(["student", "teacher", "kd_method"], sort=True))
+
+
+def _axes(n: int) -> tuple[plt.Figure, list[plt.Axes]]:
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _reference_lines(ax: plt.Axes, sub: pd.DataFrame) -> None:
+    """Solo accuracy as a mean ± std band, teacher accuracy as a dashed line."""
+    solo_mean = float(sub["solo_accuracy_mean"].mean())
+    solo_std = float(np.nan_to_num(sub["solo_accuracy_std"].mean()))
+    ax.axhspan(solo_mean - solo_std, solo_mean + solo_std, color="grey", alpha=0.25, lw=0)
+    ax.axhline(solo_mean, color="grey", lw=1.2, label="solo (mean ± std)")
+    t_acc = float(sub["teacher_accuracy"].iloc[0])
+    if np.isfinite(t_acc):
+        ax.axhline(t_acc, color="black", ls="--", lw=1.0, label="teacher")
+
+
+def _sweep_plot(table: pd.DataFrame, out_path: str | os.PathLike[str], x: str, line: str, xlabel: str) -> None:
+    groups = _panel_groups(table)
+    fig, axes = _axes(len(groups))
+    for ax, ((student, teacher, method), sub) in zip(axes, groups, strict=True):
+        _reference_lines(ax, sub)
+        for value, lsub in sub.groupby(line, sort=True):
+            lsub = lsub.sort_values(x)
+            ax.errorbar(
+                lsub[x], lsub["kd_accuracy_mean"], yerr=np.nan_to_num(lsub["kd_accuracy_std"]),
+                marker="o", capsize=3, label=f"KD {line}={value:g}",
+            )  # fmt: skip
+        if x == "temperature" and sub[x].max() / sub[x].min() >= 8:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"{student} ← {teacher} ({method})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(fig, out_path)
+
+
+def plot_accuracy_vs_temperature(table: pd.DataFrame, out_path: str | os.PathLike[str]) -> None:
+    """KD accuracy vs temperature, one line per alpha, solo as a band; one panel per pair."""
+    _sweep_plot(table, out_path, x="temperature", line="alpha", xlabel="temperature T")
+
+
+def plot_accuracy_vs_alpha(table: pd.DataFrame, out_path: str | os.PathLike[str]) -> None:
+    """KD accuracy vs alpha (weight of the hard-label CE), one line per temperature."""
+    _sweep_plot(table, out_path, x="alpha", line="temperature", xlabel="alpha (hard-label weight)")
+
+
+def plot_agreement_vs_accuracy(runs: pd.DataFrame, out_path: str | os.PathLike[str]) -> None:
+    """Per-run scatter of teacher agreement vs accuracy, solo vs KD (one marker per student).
+
+    Shows whether KD students gain accuracy by *imitating* the teacher (higher agreement)
+    or independently of it.
+    """
+    need = ["student", "method", "test_accuracy", "test_agreement"]
+    missing = [c for c in need if c not in runs.columns]
+    if missing:
+        raise InputError("runs table for agreement plot", f"columns {need}", f"missing {missing}")
+    data = runs.dropna(subset=["test_accuracy", "test_agreement"])
+    if data.empty:
+        raise InputError("runs table for agreement plot", "runs with test_agreement", "none")
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    markers = "osD^vP*X"
+    colors = {"solo": "tab:grey", "kd": "tab:blue"}
+    for i, (student, sub) in enumerate(data.groupby("student", sort=True)):
+        for method, msub in sub.groupby("method", sort=True):
+            ax.scatter(
+                msub["test_agreement"], msub["test_accuracy"], marker=markers[i % len(markers)],
+                color=colors.get(method, "tab:red"), alpha=0.8, label=f"{student} {method}",
+            )  # fmt: skip
+    ax.set_xlabel("agreement with teacher (argmax)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, out_path)
+
+
+def plot_roc_comparison(
+    y: np.ndarray,
+    logits: Mapping[str, np.ndarray],
+    class_names: Sequence[str],
+    out_path: str | os.PathLike[str],
+) -> dict[str, dict[str, float]]:
+    """One-vs-rest ROC per class for several models (teacher, solo, KD student).
+
+    Plotted in the HEP convention (signal efficiency vs background rejection 1/eps_B, log
+    y). Returns ``{model: {class: AUC}}`` so the caller can log what the figure shows.
+    """
+    y = np.asarray(y)
+    if not logits:
+        raise InputError("plot_roc_comparison: logits", "at least one model", "none")
+    k = len(class_names)
+    for name, z in logits.items():
+        if np.shape(z) != (len(y), k):
+            raise InputError(f"plot_roc_comparison: logits[{name!r}]", f"shape ({len(y)}, {k})", str(np.shape(z)))
+    fig, axes = _axes(k)
+    aucs: dict[str, dict[str, float]] = {name: {} for name in logits}
+    for c, (ax, cls) in enumerate(zip(axes, class_names, strict=True)):
+        positive = y == c
+        if positive.all() or not positive.any():
+            ax.set_title(f"{cls}: no signal/background")
+            continue
+        for name, z in logits.items():
+            z = np.asarray(z, dtype=np.float64)
+            score = z - np.logaddexp.reduce(z, axis=1, keepdims=True)  # log-softmax
+            fpr, tpr, _ = roc_curve(positive, score[:, c])
+            aucs[name][cls] = float(np.trapezoid(tpr, fpr))
+            ok = fpr > 0
+            ax.plot(tpr[ok], 1.0 / fpr[ok], label=f"{name} (AUC {aucs[name][cls]:.3f})")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"{cls} efficiency")
+        ax.set_ylabel("background rejection 1/ε_B")
+        ax.set_title(f"{cls} vs rest")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    _save(fig, out_path)
+    return aucs

@@ -1,0 +1,594 @@
+"""One function per Snakemake rule: load inputs, run the library, track, write outputs.
+
+Workflow scripts only build a :class:`JobContext` from the ``snakemake`` object and
+call one function here. Outputs are written last and atomically, after the MLflow
+run has everything, so a killed job never leaves a file Snakemake takes as done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jetdistill.io import atomic_path, read_json, write_json
+from jetdistill.runtime import set_threads, setup_logging
+from jetdistill.seeding import seed_everything
+
+log = logging.getLogger(__name__)
+
+MODEL_META_KEYS = ("name", "type", "view")
+
+
+# --------------------------------------------------------------------------- context
+@dataclass
+class JobContext:
+    """Plain view of the ``snakemake`` object a script receives."""
+
+    rule: str
+    wildcards: dict[str, str]
+    input: dict[str, Any]
+    output: dict[str, str]
+    params: dict[str, Any]
+    threads: int = 1
+    log: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_snakemake(cls, smk: Any) -> JobContext:
+        def named(io: Any) -> dict[str, Any]:
+            items = dict(io.items())
+            return {k: (list(v) if not isinstance(v, str) else v) for k, v in items.items()}
+
+        ctx = cls(
+            rule=smk.rule,
+            wildcards=dict(smk.wildcards.items()),
+            input=named(smk.input),
+            output=named(smk.output),
+            params=dict(smk.params.items()),
+            threads=int(smk.threads),
+            log=smk.log[0] if len(smk.log) else None,
+            config=dict(smk.config),
+        )
+        setup_logging(ctx.log)
+        set_threads(ctx.threads)
+        log.info("rule %s wildcards %s", ctx.rule, ctx.wildcards)
+        return ctx
+
+
+# --------------------------------------------------------------------------- helpers
+def _tracking_cfg(ctx: JobContext):
+    from jetdistill.tracking import TrackingConfig
+
+    return TrackingConfig.from_dict(ctx.params["tracking"])
+
+
+def _arch(spec: dict) -> dict:
+    """The model spec as build_model expects it (name/view are workflow metadata)."""
+    return {k: v for k, v in spec.items() if k not in ("name", "view", "seed")}
+
+
+def _build(spec: dict, input_shape: tuple[int, ...], n_classes: int):
+    from jetdistill.models import build_model
+
+    return build_model(_arch(spec), input_shape, n_classes)
+
+
+@dataclass
+class Split:
+    X: np.ndarray
+    y: np.ndarray
+    index: np.ndarray
+    attrs: dict
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.attrs["class_names"])
+
+
+def _load(path: str) -> Split:
+    from jetdistill.prepare import load_split
+
+    X, y, index, attrs = load_split(path)
+    return Split(X, y, index, attrs)
+
+
+def _batches(split: Split, teacher_logits: np.ndarray | None = None):
+    from jetdistill.training import Batches
+
+    return Batches(split.X, split.y, teacher_logits)
+
+
+@contextmanager
+def _run(ctx: JobContext, *, name: str, role: str, method: str, tags: dict | None = None) -> Iterator[Any]:
+    from jetdistill import tracking
+
+    with tracking.job_run(
+        _tracking_cfg(ctx), name=name, rule=ctx.rule, wildcards=ctx.wildcards, role=role, method=method,
+        tags={k: str(v) for k, v in (tags or {}).items()},
+    ) as run:  # fmt: skip
+        if ctx.config:
+            run.log_dict(ctx.config, "config/resolved_config.json")
+        yield run
+
+
+def _write_history(history: list[dict], path: str) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def _write_npy(arr: np.ndarray, path: str) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+
+
+def _result_record(ctx: JobContext, run: Any, *, role: str, method: str, metrics: dict,
+                   extra: dict | None = None) -> dict:  # fmt: skip
+    return {
+        "run_id": run.run_id,
+        "rule": ctx.rule,
+        "wildcards": ctx.wildcards,
+        "role": role,
+        "method": method,
+        **(extra or {}),
+        "metrics": {k: (None if (isinstance(v, float) and not np.isfinite(v)) else v) for k, v in metrics.items()},
+    }
+
+
+def _log_eval_plots(run: Any, logits: np.ndarray, split: Split, label: str) -> None:
+    from jetdistill import metrics as M
+
+    names = split.class_names
+    with tempfile.TemporaryDirectory() as d:
+        roc = Path(d) / "roc.png"
+        M.plot_roc({label: (logits, split.y)}, names, roc)
+        cm = M.confusion_matrix(logits, split.y, len(names))
+        cmp = Path(d) / "confusion_matrix.png"
+        M.plot_confusion(cm, names, cmp)
+        np.savetxt(Path(d) / "confusion_matrix.csv", cm, delimiter=",")
+        run.log_artifacts(d, "plots")
+
+
+def _norm_path(split_path: str) -> Path:
+    return Path(split_path).parent / "norm.json"
+
+
+def _train_and_eval(ctx: JobContext, run: Any, model: Any, train: Split, val: Split, test: Split, *,
+                    train_cfg: dict, loss_fn: Any, seed: int, t_train=None, t_val=None,
+                    step_hook=None, label: str = "model") -> tuple[Any, np.ndarray, dict]:  # fmt: skip
+    from jetdistill import metrics as M
+    from jetdistill.training import TrainConfig, fit, predict_logits
+
+    cfg = TrainConfig.from_dict(train_cfg)
+    run.log_params({"train": train_cfg, "seed": seed, "n_train": len(train.y), "n_val": len(val.y),
+                    "n_test": len(test.y), "input_shape": list(train.X.shape[1:])})  # fmt: skip
+    result = fit(
+        model, _batches(train, t_train), _batches(val, t_val), cfg, loss_fn, seed=seed,
+        step_hook=step_hook, epoch_callback=lambda epoch, rec: run.log_metrics(rec, step=epoch),
+    )  # fmt: skip
+    logits = predict_logits(model, test.X)
+    metrics = M.classification_metrics(logits, test.y, test.class_names)
+    metrics.update({"train_seconds": result.train_seconds, "samples_per_s": result.samples_per_s,
+                    "best_epoch": result.best_epoch})  # fmt: skip
+    _log_eval_plots(run, logits, test, label)
+    return result, logits, metrics
+
+
+# --------------------------------------------------------------------------- tracking
+def start_invocation(tracking_cfg: dict) -> None:
+    """Main-process hook (Snakemake ``onstart``): store, experiment and parent run exist before jobs."""
+    from jetdistill import tracking
+
+    cfg = tracking.TrackingConfig.from_dict(tracking_cfg)
+    tracking.init_store(cfg)
+    inv = tracking.invocation_id()
+    os.environ["JETDISTILL_PARENT_RUN_ID"] = tracking.ensure_parent_run(cfg, inv)
+
+
+def init_tracking(ctx: JobContext) -> None:
+    from jetdistill import tracking
+
+    cfg = _tracking_cfg(ctx)
+    exp_id = tracking.init_store(cfg)
+    write_json(ctx.output["marker"], {"experiment_id": exp_id, "uri": cfg.uri, "experiment": cfg.experiment})
+
+
+# --------------------------------------------------------------------------- teachers
+def train_teacher(ctx: JobContext) -> None:
+    from jetdistill import metrics as M  # noqa: F401  (imported for plots in _train_and_eval)
+    from jetdistill.models import model_card
+    from jetdistill.training import cross_entropy_loss, save_checkpoint
+
+    spec, seed = ctx.params["model"], int(ctx.params["seed"])
+    seed_everything(seed)
+    train, val, test = (_load(ctx.input[s]) for s in ("teacher_train", "val", "test"))
+    model = _build(spec, train.X.shape[1:], len(train.class_names))
+    tags = {"model": spec["name"], "seed": seed, "teacher": ctx.wildcards["teacher"]}
+    with _run(ctx, name=f"teacher-{ctx.wildcards['teacher']}-m{ctx.wildcards['member']}", role="teacher",
+              method="teacher", tags=tags) as run:  # fmt: skip
+        run.log_params({"model": spec})
+        run.log_artifact(str(_norm_path(ctx.input["teacher_train"])), "data")
+        result, logits, metrics = _train_and_eval(
+            ctx, run, model, train, val, test, train_cfg=ctx.params["train"],
+            loss_fn=cross_entropy_loss(float(ctx.params["train"].get("label_smoothing", 0.0))), seed=seed,
+            label=f"teacher {ctx.wildcards['teacher']}",
+        )  # fmt: skip
+        run.log_metrics(metrics)
+        card = model_card(model, _arch(spec), tuple(train.X.shape[1:]))
+        run.log_state_dict(model, card)
+        save_checkpoint(model, ctx.output["model"])
+        _write_history(result.history, ctx.output["history"])
+        write_json(ctx.output["metrics"], _result_record(ctx, run, role="teacher", method="teacher",
+                                                          metrics=metrics, extra=tags))  # fmt: skip
+
+
+def compute_soft_targets(ctx: JobContext) -> None:
+    """Run every member of a teacher once over transfer/val/test and cache the logits."""
+    from jetdistill import metrics as M
+    from jetdistill.softtargets import compute_soft_targets as compute
+    from jetdistill.training import load_checkpoint
+
+    members = ctx.params["members"]
+    teacher = ctx.wildcards["teacher"]
+    splits_by_view: dict[str, dict[str, Split]] = {}
+    models = []
+    for spec, ckpt in zip(members, ctx.input["models"], strict=True):
+        view = spec["view"]
+        if view not in splits_by_view:
+            splits_by_view[view] = {s: _load(ctx.input[f"{view}__{s}"]) for s in ("transfer", "val", "test")}
+        ref = splits_by_view[view]["transfer"]
+        model = _build(spec, ref.X.shape[1:], len(ref.class_names))
+        load_checkpoint(model, ckpt)
+        models.append((model, view))
+    splits = {
+        s: {v: (sp[s].X, sp[s].y, sp[s].index) for v, sp in splits_by_view.items()}
+        for s in ("transfer", "val", "test")
+    }
+    method = "ensemble" if len(models) > 1 else "teacher"
+    with _run(ctx, name=f"soft-targets-{teacher}", role="teacher", method=method,
+              tags={"teacher": teacher, "members": len(models)}) as run:  # fmt: skip
+        run.log_params({"members": members})
+        with atomic_path(ctx.output["soft_targets"]) as tmp:
+            compute(models, splits, tmp)
+        from jetdistill.softtargets import load_soft_targets
+
+        test = next(iter(splits_by_view.values()))["test"]
+        logits = load_soft_targets(ctx.output["soft_targets"], "test", test.index)
+        metrics = M.classification_metrics(logits, test.y, test.class_names)
+        run.log_metrics(metrics)
+        _log_eval_plots(run, logits, test, f"teacher {teacher}")
+        write_json(ctx.output["metrics"], _result_record(ctx, run, role="teacher", method=method, metrics=metrics,
+                                                          extra={"teacher": teacher, "model": teacher}))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- students
+def train_student(ctx: JobContext) -> None:
+    """Solo (``train_student_solo``) or distilled (``distill_student``) float student."""
+    from jetdistill import metrics as M
+    from jetdistill.cost import cost_metrics
+    from jetdistill.losses import build_loss
+    from jetdistill.models import model_card
+    from jetdistill.softtargets import load_soft_targets
+    from jetdistill.training import save_checkpoint
+
+    spec, w = ctx.params["model"], ctx.wildcards
+    seed = int(w["seed"])
+    kd = ctx.params.get("kd")
+    seed_everything(seed)
+    train, val, test = (_load(ctx.input[s]) for s in ("transfer", "val", "test"))
+    model = _build(spec, train.X.shape[1:], len(train.class_names))
+    tl = ctx.params["train"].get("label_smoothing", 0.0)
+    if kd:
+        st = ctx.input["soft_targets"]
+        t_train = load_soft_targets(st, "transfer", train.index)
+        t_val = load_soft_targets(st, "val", val.index)
+        t_test = load_soft_targets(st, "test", test.index)
+        loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
+                             dkd_beta=kd.get("dkd_beta", 8.0), label_smoothing=tl)  # fmt: skip
+        method, teacher = "kd", w["teacher"]
+    else:
+        t_train = t_val = None
+        t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
+        loss_fn = build_loss("ce", label_smoothing=tl)
+        method, teacher = "solo", None
+    tags = {"model": spec["name"], "student": spec["name"], "seed": seed,
+            "teacher": teacher or "", "kd_method": (kd or {}).get("method", "")}  # fmt: skip
+    name = f"{method}-{spec['name']}-s{seed}" + (f"-{teacher}-{kd['method']}-T{w['T']}-a{w['alpha']}" if kd else "")
+    with _run(ctx, name=name, role="student", method=method, tags=tags) as run:
+        run.log_params({"model": spec, "kd": kd or {"method": "none"}})
+        run.log_artifact(str(_norm_path(ctx.input["transfer"])), "data")
+        result, logits, metrics = _train_and_eval(
+            ctx, run, model, train, val, test, train_cfg=ctx.params["train"], loss_fn=loss_fn, seed=seed,
+            t_train=t_train, t_val=t_val, label=name,
+        )  # fmt: skip
+        metrics.update(M.fidelity_metrics(logits, t_test))
+        metrics.update(cost_metrics(model, tuple(train.X.shape[1:])))
+        run.log_metrics(metrics)
+        run.log_state_dict(model, model_card(model, _arch(spec), tuple(train.X.shape[1:])))
+        save_checkpoint(model, ctx.output["model"])
+        _write_npy(logits.astype(np.float32), ctx.output["logits"])
+        _write_history(result.history, ctx.output["history"])
+        extra = {"student": spec["name"], "model": spec["name"], "seed": seed, "teacher": teacher,
+                 "kd_method": kd["method"] if kd else None,
+                 "temperature": kd["temperature"] if kd else None, "alpha": kd["alpha"] if kd else None}  # fmt: skip
+        write_json(ctx.output["metrics"], _result_record(ctx, run, role="student", method=method,
+                                                          metrics=metrics, extra=extra))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- compression
+def _quant_model(spec: dict, input_shape: tuple[int, ...], n_classes: int, bits: int, comp: dict):
+    from jetdistill.quant import build_quant_model
+
+    return build_quant_model(_arch(spec), input_shape, n_classes, bits, int(comp["input_bits"]))
+
+
+def train_qat(ctx: JobContext) -> None:
+    """QAT (solo or KD) with iterative pruning to the target sparsity; masks fixed between steps."""
+    from jetdistill import metrics as M
+    from jetdistill.cost import cost_metrics
+    from jetdistill.losses import build_loss
+    from jetdistill.prune import Pruner, sparsity_schedule
+    from jetdistill.quant import load_float_weights
+    from jetdistill.softtargets import load_soft_targets
+    from jetdistill.training import load_checkpoint, save_checkpoint
+
+    spec, w, comp = ctx.params["model"], ctx.wildcards, ctx.params["compression"]
+    seed, bits, sparsity, mode = int(w["seed"]), int(w["bits"]), float(w["sparsity"]), w["mode"]
+    seed_everything(seed)
+    train, val, test = (_load(ctx.input[s]) for s in ("transfer", "val", "test"))
+    shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
+    qmodel = _quant_model(spec, shape, n_classes, bits, comp)
+    if "float_model" in ctx.input:
+        fmodel = _build(spec, shape, n_classes)
+        load_checkpoint(fmodel, ctx.input["float_model"])
+        load_float_weights(qmodel, fmodel)
+    t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
+    if mode == "kd":
+        kd = comp["kd"]
+        st = ctx.input["soft_targets"]
+        t_train, t_val = load_soft_targets(st, "transfer", train.index), load_soft_targets(st, "val", val.index)
+        t_test = load_soft_targets(st, "test", test.index)
+        loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"])
+    else:
+        t_train = t_val = None
+        loss_fn = build_loss("ce")
+    tags = {"model": spec["name"], "student": spec["name"], "seed": seed, "bits": bits,
+            "sparsity": w["sparsity"], "qat_mode": mode}  # fmt: skip
+    name = f"qat-{mode}-{spec['name']}-b{bits}-s{w['sparsity']}-seed{seed}"
+    with _run(ctx, name=name, role="student", method=f"qat_{mode}", tags=tags) as run:
+        run.log_params({"model": spec, "compression": comp, "bits": bits, "sparsity": sparsity})
+        pcfg = comp["pruning"]
+        history: list[dict] = []
+        pruner = None
+        if sparsity > 0:
+            pruner = Pruner(qmodel, scope=pcfg["scope"], criterion=pcfg["criterion"])
+            step_cfg = {**ctx.params["train"], "epochs": int(pcfg["epochs_per_step"]), "patience": 0}
+            from jetdistill.training import TrainConfig, fit
+
+            for i, target in enumerate(sparsity_schedule(sparsity, int(pcfg["steps"]))):
+                batch = None
+                if pcfg["criterion"] == "obd":
+                    import torch
+
+                    n = min(2048, len(train.y))
+                    t_b = None if t_train is None else torch.as_tensor(t_train[:n])
+                    batch = (torch.as_tensor(train.X[:n]), torch.as_tensor(train.y[:n]), t_b, loss_fn)
+                pruner.step(target, saliency_batch=batch)
+                res = fit(qmodel, _batches(train, t_train), _batches(val, t_val), TrainConfig.from_dict(step_cfg),
+                          loss_fn, seed=seed + i, step_hook=pruner.apply)  # fmt: skip
+                for rec in res.history:
+                    rec = {**rec, "prune_step": i, "target_sparsity": target}
+                    history.append(rec)
+                run.log_metrics({"sparsity": pruner.sparsity()}, step=i)
+        result, logits, metrics = _train_and_eval(
+            ctx, run, qmodel, train, val, test, train_cfg=ctx.params["train"], loss_fn=loss_fn, seed=seed,
+            t_train=t_train, t_val=t_val, step_hook=pruner.apply if pruner else None, label=name,
+        )  # fmt: skip
+        history.extend(result.history)
+        metrics.update(M.fidelity_metrics(logits, t_test))
+        metrics.update(cost_metrics(qmodel, shape))
+        if pruner is not None:
+            metrics["sparsity"] = pruner.sparsity()
+        run.log_metrics(metrics)
+        card = {"type": spec["type"], "bits": bits, "input_bits": comp["input_bits"], "sparsity": sparsity,
+                "quantizers": "power-of-two per-tensor fixed point, FLOOR activation rounding"}  # fmt: skip
+        run.log_state_dict(qmodel, card)
+        save_checkpoint(qmodel, ctx.output["model"])
+        _write_history(history, ctx.output["history"])
+        extra = {"student": spec["name"], "model": spec["name"], "seed": seed, "bits": bits,
+                 "sparsity": sparsity, "qat_mode": mode}  # fmt: skip
+        write_json(ctx.output["metrics"], _result_record(ctx, run, role="student", method=f"qat_{mode}",
+                                                          metrics=metrics, extra=extra))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- FPGA
+def _fpga_setup(ctx: JobContext):
+    from jetdistill.training import load_checkpoint
+
+    spec, w, comp, fpga = ctx.params["model"], ctx.wildcards, ctx.params["compression"], ctx.params["fpga"]
+    test = _load(ctx.input["test"])
+    shape = tuple(test.X.shape[1:])
+    qmodel = _quant_model(spec, shape, len(test.class_names), int(w["bits"]), comp)
+    load_checkpoint(qmodel, ctx.input["model"])
+    qmodel.eval()
+    n = min(int(fpga["test_samples"]), len(test.y))
+    return spec, w, fpga, qmodel, shape, test, n
+
+
+def _hls_cfg(fpga: dict):
+    from jetdistill.hls import HLSConfig
+
+    keys = ("backend", "io_type", "strategy", "reuse_factor", "clock_period_ns", "part", "agreement_tolerance",
+            "vendor")  # fmt: skip
+    return HLSConfig(**{k: fpga[k] for k in keys})
+
+
+def convert_hls(ctx: JobContext) -> None:
+    from jetdistill import hls
+
+    spec, w, fpga, qmodel, shape, test, n = _fpga_setup(ctx)
+    tags = {"model": spec["name"], "student": spec["name"], "seed": w["seed"], "bits": w["bits"],
+            "sparsity": w["sparsity"], "qat_mode": w["mode"]}  # fmt: skip
+    with _run(ctx, name=f"hls-{w['mode']}-{spec['name']}-b{w['bits']}-s{w['sparsity']}", role="student",
+              method="hls", tags=tags) as run, tempfile.TemporaryDirectory() as d:  # fmt: skip
+        cfg = _hls_cfg(fpga)
+        run.log_params({"fpga": fpga})
+        metrics = hls.convert_quantized(qmodel, shape, test.X[:n], Path(d) / "hls_project", cfg)
+        numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        run.log_metrics(numeric)
+        run.log_dict({k: str(v) for k, v in metrics.items() if k not in numeric}, "hls/info.json")
+        hls.tar_project(Path(d) / "hls_project", ctx.output["project"])
+        run.log_artifact(ctx.output["project"], "hls")
+        write_json(ctx.output["metrics"], _result_record(ctx, run, role="student", method="hls", metrics=numeric,
+                                                          extra={**tags, "info": {k: str(v) for k, v in metrics.items() if k not in numeric}}))  # fmt: skip
+
+
+def estimate_rtl(ctx: JobContext) -> None:
+    from jetdistill import rtl
+
+    spec, w, fpga, qmodel, shape, test, n = _fpga_setup(ctx)
+    tags = {"model": spec["name"], "student": spec["name"], "seed": w["seed"], "bits": w["bits"],
+            "sparsity": w["sparsity"], "qat_mode": w["mode"]}  # fmt: skip
+    with _run(ctx, name=f"rtl-{w['mode']}-{spec['name']}-b{w['bits']}-s{w['sparsity']}", role="student",
+              method="rtl", tags=tags) as run, tempfile.TemporaryDirectory() as d:  # fmt: skip
+        run.log_params({"fpga": fpga})
+        res = rtl.estimate_rtl(qmodel, shape, test.X[: min(n, 500)], Path(d), clock_period_ns=fpga["clock_period_ns"],
+                               yosys=fpga["yosys"])  # fmt: skip
+        numeric = {k: v for k, v in res.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        run.log_metrics(numeric)
+        vpath = res.get("verilog_path")
+        if vpath and Path(vpath).exists():
+            p = Path(vpath)
+            (run.log_artifacts if p.is_dir() else run.log_artifact)(str(p), "rtl")
+        write_json(ctx.output["metrics"], _result_record(ctx, run, role="student", method="rtl", metrics=numeric,
+                                                          extra=tags))  # fmt: skip
+
+
+def convert_hls_float(ctx: JobContext) -> None:
+    from jetdistill import hls
+    from jetdistill.training import load_checkpoint
+
+    spec, w, fpga = ctx.params["model"], ctx.wildcards, ctx.params["fpga"]
+    test = _load(ctx.input["test"])
+    shape = tuple(test.X.shape[1:])
+    model = _build(spec, shape, len(test.class_names))
+    load_checkpoint(model, ctx.input["model"])
+    model.eval()
+    n = min(int(fpga["test_samples"]), len(test.y))
+    tags = {"model": spec["name"], "student": spec["name"], "seed": w["seed"]}
+    with _run(ctx, name=f"hls-float-{spec['name']}-s{w['seed']}", role="student", method="hls_float",
+              tags=tags) as run, tempfile.TemporaryDirectory() as d:  # fmt: skip
+        metrics = hls.convert_float(model, shape, test.X[:n], Path(d) / "hls_project", _hls_cfg(fpga),
+                                    precision=fpga["float_precision"])  # fmt: skip
+        numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        run.log_metrics(numeric)
+        hls.tar_project(Path(d) / "hls_project", ctx.output["project"])
+        run.log_artifact(ctx.output["project"], "hls")
+        write_json(ctx.output["metrics"], _result_record(ctx, run, role="student", method="hls_float",
+                                                          metrics=numeric, extra=tags))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- aggregation
+def _records(paths: list[str]) -> pd.DataFrame:
+    rows = []
+    for p in paths:
+        rec = read_json(p)
+        row = {k: v for k, v in rec.items() if k not in ("metrics", "wildcards", "info")}
+        row.update(rec.get("metrics", {}))
+        row["path"] = str(p)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare_students(ctx: JobContext) -> None:
+    from jetdistill import compare
+
+    df = pd.concat([_records(ctx.input["solo"]), _records(ctx.input["kd"])], ignore_index=True)
+    teachers = _records(ctx.input["teachers"])
+    teacher_acc = dict(zip(teachers["teacher"], teachers["test_accuracy"], strict=True))
+    table = compare.comparison_table(df, teacher_acc)
+    with _run(ctx, name="comparison-kd-vs-solo", role="comparison", method="compare") as run:
+        with atomic_path(ctx.output["table"]) as tmp:
+            table.to_csv(tmp, index=False)
+        with atomic_path(ctx.output["markdown"]) as tmp:
+            tmp.write_text(compare.to_markdown(table) + "\n")
+        plots = {
+            "acc_vs_T": compare.plot_accuracy_vs_temperature,
+            "acc_vs_alpha": compare.plot_accuracy_vs_alpha,
+            "agreement": compare.plot_agreement_vs_accuracy,
+        }
+        for key, fn in plots.items():
+            with atomic_path(ctx.output[key]) as tmp:
+                fn(df, tmp)
+        _comparison_roc(ctx, df, teachers, ctx.output["roc"])
+        for key in ("table", "markdown", *plots, "roc"):
+            run.log_artifact(ctx.output[key], "comparison")
+        best = table.sort_values("kd_mean", ascending=False).iloc[0]
+        run.log_metrics({k: float(best[k]) for k in ("solo_mean", "kd_mean", "diff_mean", "diff_se", "gap_closed")
+                         if k in best and pd.notna(best[k])})  # fmt: skip
+
+
+def _comparison_roc(ctx: JobContext, df: pd.DataFrame, teachers: pd.DataFrame, out: str) -> None:
+    """ROC of teacher, solo and the best KD configuration for the first student, first seed."""
+    from jetdistill import metrics as M
+    from jetdistill.softtargets import load_soft_targets
+
+    kd = df[df["method"] == "kd"]
+    student = df["student"].iloc[0]
+    seed = sorted(df["seed"].unique())[0]
+    curves = {}
+    solo = df[(df["method"] == "solo") & (df["student"] == student) & (df["seed"] == seed)]
+    view_test = None
+    if not kd.empty:
+        grp = kd[kd["student"] == student].groupby(["teacher", "kd_method", "temperature", "alpha"])["test_accuracy"]
+        t, m, T, a = grp.mean().idxmax()
+        row = kd[(kd["student"] == student) & (kd["teacher"] == t) & (kd["kd_method"] == m)
+                 & (kd["temperature"] == T) & (kd["alpha"] == a) & (kd["seed"] == seed)].iloc[0]  # fmt: skip
+        kd_dir = Path(row["path"]).parent
+        view_test = ctx.config["models"][student]["view"]
+        test = _load(f"{ctx.config['results']}/data/views/{view_test}/test.h5")
+        st = Path(ctx.config["results"]) / "soft_targets" / f"{t}.h5"
+        curves[f"teacher {t}"] = (load_soft_targets(str(st), "test", test.index), test.y)
+        curves[f"KD {student} ({m}, T={T:g}, a={a:g})"] = (np.load(kd_dir / "test_logits.npy"), test.y)
+    if not solo.empty:
+        if view_test is None:
+            view_test = ctx.config["models"][student]["view"]
+            test = _load(f"{ctx.config['results']}/data/views/{view_test}/test.h5")
+        curves[f"solo {student}"] = (np.load(Path(solo.iloc[0]["path"]).parent / "test_logits.npy"), test.y)
+    with atomic_path(out) as tmp:
+        M.plot_roc(curves, test.class_names, tmp)
+
+
+def plot_frontier(ctx: JobContext) -> None:
+    from jetdistill import compare, frontier
+
+    qat = _records(ctx.input["qat"])
+    floats = pd.concat([_records(ctx.input["solo"]), _records(ctx.input["kd"])], ignore_index=True)
+    fpga = _records(ctx.input["fpga"]) if ctx.input["fpga"] else pd.DataFrame()
+    table = frontier.frontier_table(qat, floats, fpga)
+    with _run(ctx, name="compression-frontier", role="comparison", method="frontier") as run:
+        with atomic_path(ctx.output["table"]) as tmp:
+            table.to_csv(tmp, index=False)
+        with atomic_path(ctx.output["markdown"]) as tmp:
+            tmp.write_text(compare.to_markdown(table) + "\n")
+        with atomic_path(ctx.output["plot"]) as tmp:
+            frontier.plot_frontier(table, tmp)
+        for key in ("table", "markdown", "plot"):
+            run.log_artifact(ctx.output[key], "compression")
+
+
+def summarize(ctx: JobContext) -> None:
+    from jetdistill.summary import collect_summary
+
+    run_ids = [read_json(p)["run_id"] for p in ctx.input["metrics"]]
+    collect_summary(_tracking_cfg(ctx), run_ids=run_ids, out_csv=ctx.output["csv"], out_md=ctx.output["markdown"])
+

@@ -1,0 +1,418 @@
+"""Jet taggers: interaction network (JEDI-net), Deep Sets and a plain MLP.
+
+All models take a float tensor of shape ``(B, *input_shape)``; for jet views that is
+``(B, C, F)`` = constituents x features, zero-padded constituents included (the paper
+models see the padding too, so no mask is applied). They return logits ``(B, n_classes)``.
+
+Every ``forward`` is free of data-dependent Python control flow so that
+``torch.fx.symbolic_trace`` works (hls4ml's PyTorch front-end and the pruning/cost code
+trace the graph). Sizes come from the ``models.<name>`` config block through
+:func:`build_model`, which rejects unknown or ill-typed hyper-parameters by name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from jetdistill.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Keys every model block may carry that are not architecture hyper-parameters.
+COMMON_KEYS: frozenset[str] = frozenset({"type", "view"})
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+POOLINGS: tuple[str, ...] = ("sum", "mean", "max")
+
+#: Ways to form the interaction network's edges (identical results up to float rounding).
+EDGE_IMPLS: tuple[str, ...] = ("matmul", "gather", "factorized")
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def make_activation(name: str) -> nn.Module:
+    return ACTIVATIONS[name]()
+
+
+def mlp_stack(
+    in_dim: int,
+    widths: Sequence[int],
+    activation: str,
+    *,
+    final_activation: bool,
+    batch_norm: bool = False,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """``Linear -> [BN] -> act -> [Dropout]`` per width; the last Linear is bare unless asked.
+
+    Linear layers act on the last axis, so the same stack serves per-constituent (``(B, C, F)``)
+    and per-edge (``(B, E, 2F)``) inputs. ``batch_norm`` is only valid on 2-D inputs.
+    """
+    layers: list[nn.Module] = []
+    prev = in_dim
+    for i, width in enumerate(widths):
+        layers.append(nn.Linear(prev, width))
+        last = i == len(widths) - 1
+        if not last or final_activation:
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(make_activation(activation))
+            if dropout > 0.0:
+                layers.append(nn.Dropout(dropout))
+        prev = width
+    return nn.Sequential(*layers)
+
+
+def linear_layers(module: nn.Module) -> list[nn.Linear]:
+    """The ``nn.Linear`` layers of ``module`` in registration (= forward) order."""
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def receiver_sender_indices(n: int) -> tuple[Tensor, Tensor]:
+    """Receiver and sender index of each of the ``n*(n-1)`` ordered pairs (receiver-major).
+
+    Edge ``e = r*(n-1) + j`` has receiver ``r`` and sender ``j`` if ``j < r`` else ``j+1``.
+    Receiver-major order is what lets the aggregation be a reshape + sum.
+    """
+    recv = torch.arange(n).repeat_interleave(n - 1)
+    j = torch.arange(n - 1).repeat(n)
+    send = j + (j >= recv).long()
+    return recv, send
+
+
+def relation_matrices(n: int) -> tuple[Tensor, Tensor]:
+    """JEDI-net's one-hot receiving/sending matrices ``Rr, Rs`` of shape ``(n, n*(n-1))``."""
+    recv, send = receiver_sender_indices(n)
+    e = torch.arange(n * (n - 1))
+    rr = torch.zeros(n, n * (n - 1))
+    rs = torch.zeros(n, n * (n - 1))
+    rr[recv, e] = 1.0
+    rs[send, e] = 1.0
+    return rr, rs
+
+
+# --------------------------------------------------------------------------- models
+
+
+class InteractionNetwork(nn.Module):
+    """JEDI-net (Moreno et al., arXiv:1908.05318) for a fully connected constituent graph.
+
+    - edges: every ordered (receiver, sender) pair, ``E = C*(C-1)``; edge input is
+      ``[x_receiver, x_sender]`` formed with the fixed one-hot matrices ``Rr, Rs`` (buffers);
+    - ``f_R`` (edge MLP) -> effects ``(B, E, fr_out)``, summed per receiver (``Rr @ effects``);
+    - ``f_O`` (object MLP) on ``[x, aggregated effects]`` -> ``(B, C, fo_out)``;
+    - ``phi_C`` on the *sum* over constituents -> logits.
+
+    Cost is quadratic in ``C``. Three interchangeable implementations (same parameters,
+    same state dict, same output up to float rounding; all fx-traceable):
+
+    - ``"matmul"``: the paper's dense formulation, ``x^T Rr`` / ``x^T Rs`` and ``Rr E^T``
+      (cubic in ``C`` because ``Rr`` is ``C x C(C-1)``);
+    - ``"gather"``: edges by indexing, aggregation by reshape + sum (receiver-major order);
+    - ``"factorized"`` (default, fastest): like ``gather`` but the first ``f_R`` Linear is
+      applied per constituent before broadcasting to edges (see ``_effects_factorized``).
+    """
+
+    def __init__(
+        self,
+        n_constituents: int,
+        n_features: int,
+        n_classes: int,
+        *,
+        fr_hidden: Sequence[int] = (32, 16),
+        fr_out: int = 8,
+        fo_hidden: Sequence[int] = (32, 16),
+        fo_out: int = 16,
+        phi_hidden: Sequence[int] = (32, 16),
+        activation: str = "relu",
+        edge_impl: str = "factorized",
+    ) -> None:
+        super().__init__()
+        if n_constituents < 2:
+            raise InputError("interaction_network input_shape", "at least 2 constituents", str(n_constituents))
+        self.n_constituents = n_constituents
+        self.n_features = n_features
+        self.n_edges = n_constituents * (n_constituents - 1)
+        self.fr_out = fr_out
+        self.edge_impl = edge_impl
+        rr, rs = relation_matrices(n_constituents)
+        self.register_buffer("Rr", rr, persistent=False)
+        self.register_buffer("Rs", rs, persistent=False)
+        _, send = receiver_sender_indices(n_constituents)
+        self.register_buffer("send_idx", send, persistent=False)
+        self.f_r = mlp_stack(2 * n_features, [*fr_hidden, fr_out], activation, final_activation=True)
+        self.f_o = mlp_stack(n_features + fr_out, [*fo_hidden, fo_out], activation, final_activation=True)
+        self.phi_c = mlp_stack(fo_out, [*phi_hidden, n_classes], activation, final_activation=False)
+
+    def _edges_matmul(self, x: Tensor) -> Tensor:
+        xt = x.transpose(1, 2)  # (B, F, C)
+        recv = torch.matmul(xt, self.Rr)  # (B, F, E)
+        send = torch.matmul(xt, self.Rs)
+        return torch.cat([recv, send], dim=1).transpose(1, 2)  # (B, E, 2F)
+
+    def _edges_gather(self, x: Tensor) -> Tensor:
+        c, f = self.n_constituents, self.n_features
+        recv = x.unsqueeze(2).expand(-1, c, c - 1, f).reshape(-1, self.n_edges, f)
+        send = x.index_select(1, self.send_idx)  # (B, E, F)
+        return torch.cat([recv, send], dim=2)
+
+    def _effects_factorized(self, x: Tensor) -> Tensor:
+        """``f_R`` with its first Linear split as ``W [x_r, x_s] + b = W_r x_r + W_s x_s + b``.
+
+        The two halves are applied per constituent (``C`` rows instead of ``C(C-1)``) and only
+        the hidden vectors are broadcast to edges; same parameters, same function.
+        """
+        c, f = self.n_constituents, self.n_features
+        first: nn.Linear = self.f_r[0]
+        h_recv = nn.functional.linear(x, first.weight[:, :f], first.bias)  # (B, C, H)
+        h_send = nn.functional.linear(x, first.weight[:, f:])  # (B, C, H)
+        hidden = h_send.shape[-1]
+        recv = h_recv.unsqueeze(2).expand(-1, c, c - 1, hidden).reshape(-1, self.n_edges, hidden)
+        h = recv + h_send.index_select(1, self.send_idx)  # (B, E, H)
+        return self.f_r[1:](h)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # edge_impl is fixed at construction, so this branch is not data-dependent (fx-safe).
+        if self.edge_impl == "matmul":
+            effects = self.f_r(self._edges_matmul(x))  # (B, E, De)
+            agg = torch.matmul(self.Rr, effects)  # (C, E) @ (B, E, De) -> (B, C, De)
+        else:
+            if self.edge_impl == "gather":
+                effects = self.f_r(self._edges_gather(x))
+            else:
+                effects = self._effects_factorized(x)
+            # receiver-major edge order: the per-receiver sum is a reshape + sum
+            agg = effects.reshape(-1, self.n_constituents, self.n_constituents - 1, self.fr_out).sum(2)
+        objects = self.f_o(torch.cat([x, agg], dim=2))  # (B, C, Do)
+        return self.phi_c(objects.sum(dim=1))
+
+
+class DeepSets(nn.Module):
+    """Deep Sets (Zaheer et al. 2017): ``rho(pool_i phi(x_i))``; permutation invariant.
+
+    ``phi`` is applied to each constituent (Linear on the last axis), its last width is the
+    latent size; ``rho`` maps the pooled latent vector to logits.
+    """
+
+    def __init__(
+        self,
+        n_constituents: int,
+        n_features: int,
+        n_classes: int,
+        *,
+        phi_hidden: Sequence[int] = (32, 32),
+        rho_hidden: Sequence[int] = (32,),
+        pooling: str = "mean",
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.n_constituents = n_constituents
+        self.pooling = pooling
+        self.phi = mlp_stack(n_features, list(phi_hidden), activation, final_activation=True)
+        self.rho = mlp_stack(phi_hidden[-1], [*rho_hidden, n_classes], activation, final_activation=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.phi(x)  # (B, C, L)
+        if self.pooling == "sum":
+            pooled = h.sum(dim=1)
+        elif self.pooling == "max":
+            pooled = h.amax(dim=1)
+        else:
+            pooled = h.mean(dim=1)
+        return self.rho(pooled)
+
+
+class MLP(nn.Sequential):
+    """Dense network on the flattened input: ``Flatten, (Linear, [BN], act, [Dropout])*, Linear``.
+
+    A plain ``nn.Sequential`` of stock layers so that the Brevitas twin and hls4ml can walk
+    it layer by layer; :attr:`linear_layers` lists the Linear layers in order.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        n_classes: int,
+        *,
+        hidden: Sequence[int] = (64, 32, 32),
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        activation: str = "relu",
+    ) -> None:
+        in_dim = 1
+        for d in input_shape:
+            in_dim *= int(d)
+        body = mlp_stack(
+            in_dim,
+            [*hidden, n_classes],
+            activation,
+            final_activation=False,
+            batch_norm=batch_norm,
+            dropout=dropout,
+        )
+        super().__init__(nn.Flatten(), *body)
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.in_dim = in_dim
+
+    @property
+    def linear_layers(self) -> list[nn.Linear]:
+        return linear_layers(self)
+
+
+# --------------------------------------------------------------------------- spec checking
+
+# key -> (kind, default); kinds: "widths" (list of positive ints), "int+", "activation", ...
+_SPECS: dict[str, dict[str, tuple[str, Any]]] = {
+    "interaction_network": {
+        "fr_hidden": ("widths", [32, 16]),
+        "fr_out": ("int+", 8),
+        "fo_hidden": ("widths", [32, 16]),
+        "fo_out": ("int+", 16),
+        "phi_hidden": ("widths", [32, 16]),
+        "activation": ("activation", "relu"),
+        "edge_impl": ("edge_impl", "factorized"),
+    },
+    "deepsets": {
+        "phi_hidden": ("widths+", [32, 32]),
+        "rho_hidden": ("widths", [32]),
+        "pooling": ("pooling", "mean"),
+        "activation": ("activation", "relu"),
+    },
+    "mlp": {
+        "hidden": ("widths", [64, 32, 32]),
+        "dropout": ("fraction", 0.0),
+        "batch_norm": ("bool", False),
+        "activation": ("activation", "relu"),
+    },
+}
+
+MODEL_TYPES: tuple[str, ...] = tuple(_SPECS)
+
+
+def _check_value(where: str, kind: str, value: Any) -> Any:
+    def is_pos_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    if kind in ("widths", "widths+"):
+        ok = isinstance(value, (list, tuple)) and all(is_pos_int(v) for v in value)
+        if not ok or (kind == "widths+" and len(value) == 0):
+            need = "a non-empty list" if kind == "widths+" else "a list"
+            raise InputError(where, f"{need} of positive integers", repr(value))
+        return [int(v) for v in value]
+    if kind == "int+":
+        if not is_pos_int(value):
+            raise InputError(where, "a positive integer", repr(value))
+        return int(value)
+    if kind == "fraction":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise InputError(where, "a number in [0, 1)", repr(value))
+        return float(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise InputError(where, "true or false", repr(value))
+        return value
+    choices = {"activation": tuple(ACTIVATIONS), "pooling": POOLINGS, "edge_impl": EDGE_IMPLS}[kind]
+    if value not in choices:
+        raise InputError(where, f"one of {list(choices)}", repr(value))
+    return value
+
+
+def resolve_spec(spec: Mapping[str, Any], *, name: str | None = None) -> dict[str, Any]:
+    """Validate a ``models.<name>`` block and return it with every default filled in.
+
+    Unknown keys are errors (a typo such as ``fr_hiden`` would otherwise silently train
+    the default architecture).
+    """
+    prefix = f"models.{name}" if name else "model spec"
+    if not isinstance(spec, Mapping):
+        raise InputError(prefix, "a mapping with a 'type' key", type(spec).__name__)
+    mtype = spec.get("type")
+    if mtype not in _SPECS:
+        raise InputError(f"{prefix}.type", f"one of {list(MODEL_TYPES)}", repr(mtype))
+    table = _SPECS[mtype]
+    unknown = sorted(set(spec) - set(table) - COMMON_KEYS)
+    if unknown:
+        raise InputError(
+            f"{prefix}.{unknown[0]}",
+            f"a known {mtype} hyper-parameter ({', '.join(sorted(table))})",
+            f"unknown key(s) {unknown}",
+        )
+    out: dict[str, Any] = {"type": mtype}
+    for key, (kind, default) in table.items():
+        out[key] = _check_value(f"{prefix}.{key}", kind, spec.get(key, default))
+    return out
+
+
+def build_model(
+    spec: Mapping[str, Any],
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    name: str | None = None,
+) -> nn.Module:
+    """Build the model described by a ``models.<name>`` config block.
+
+    ``input_shape`` excludes the batch axis: ``(C, F)`` for jet views (required by the
+    interaction network and Deep Sets); the MLP accepts any rank and flattens.
+    ``name`` is only used in error messages (``models.<name>.<key>``).
+    """
+    params = resolve_spec(spec, name=name)
+    prefix = f"models.{name}" if name else "model spec"
+    shape = tuple(int(d) for d in input_shape)
+    if not shape or any(d < 1 for d in shape):
+        raise InputError(f"{prefix} input_shape", "positive dimensions", repr(tuple(input_shape)))
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise InputError(f"{prefix} n_classes", "an integer >= 2", repr(n_classes))
+    mtype = params.pop("type")
+    if mtype in ("interaction_network", "deepsets") and len(shape) != 2:
+        raise InputError(
+            f"{prefix} input_shape", f"(constituents, features) for {mtype}", repr(shape)
+        )
+    if mtype == "interaction_network":
+        model: nn.Module = InteractionNetwork(shape[0], shape[1], n_classes, **params)
+    elif mtype == "deepsets":
+        model = DeepSets(shape[0], shape[1], n_classes, **params)
+    else:
+        model = MLP(shape, n_classes, **params)
+    log.info("built %s %s: %d parameters", mtype, name or "", count_params(model))
+    return model
+
+
+def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def model_card(model: nn.Module, spec: Mapping[str, Any], input_shape: Sequence[int]) -> dict[str, Any]:
+    """JSON-ready summary for MLflow params and reports: type, parameter count, layer sizes."""
+    resolved = resolve_spec(spec)
+    layers = [
+        {"name": n, "in": m.in_features, "out": m.out_features, "params": sum(p.numel() for p in m.parameters())}
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Linear)
+    ]
+    card: dict[str, Any] = {
+        "type": resolved["type"],
+        "input_shape": [int(d) for d in input_shape],
+        "params": count_params(model),
+        "trainable_params": count_params(model, trainable_only=True),
+        "layers": layers,
+        "hyperparameters": {k: v for k, v in resolved.items() if k != "type"},
+    }
+    if isinstance(model, InteractionNetwork):
+        card["n_edges"] = model.n_edges
+    return card

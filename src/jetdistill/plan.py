@@ -1,0 +1,269 @@
+"""What the workflow runs: semantic config checks and the expansion of sweeps into jobs.
+
+The JSON schema checks types, ranges and enums; this module checks what a schema
+cannot (cross references between sections, feature names, split fractions) and
+turns the config's lists into the concrete job grid. Keeping it here, not in the
+rule files, makes a sweep a config change and lets the grid be unit-tested.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from jetdistill.errors import InputError
+from jetdistill.layout import CLASS_NAMES, PARTICLE_FEATURES
+
+SPLITS: tuple[str, ...] = ("teacher_train", "transfer", "val", "test")
+
+
+def fmt_num(x: float | int | str) -> str:
+    """Canonical text of a number in paths and wildcards (4.0 -> '4', 0.75 -> '0.75')."""
+    return f"{float(x):g}"
+
+
+# --------------------------------------------------------------------------- jobs
+@dataclass(frozen=True)
+class TeacherMember:
+    teacher: str
+    member: int
+    model: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class SoloJob:
+    student: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class KDJob:
+    student: str
+    teacher: str
+    method: str
+    T: str
+    alpha: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class QATJob:
+    student: str
+    mode: str
+    bits: int
+    sparsity: str
+    seed: int
+
+
+def as_wildcards(job: Any) -> dict[str, Any]:
+    return asdict(job)
+
+
+def teacher_members(cfg: dict) -> list[TeacherMember]:
+    out = []
+    for name, t in cfg["teachers"].items():
+        for i, m in enumerate(t["members"]):
+            out.append(TeacherMember(name, i, m["model"], int(m.get("seed", i))))
+    return out
+
+
+def member(cfg: dict, teacher: str, member: int | str) -> TeacherMember:
+    m = cfg["teachers"][teacher]["members"][int(member)]
+    return TeacherMember(teacher, int(member), m["model"], int(m.get("seed", int(member))))
+
+
+def distill_teachers(cfg: dict) -> list[str]:
+    return list(cfg["distillation"].get("teachers") or list(cfg["teachers"]))
+
+
+def fidelity_teacher(cfg: dict) -> str:
+    """The teacher every student (solo ones included) is compared with for fidelity metrics."""
+    return distill_teachers(cfg)[0]
+
+
+def solo_jobs(cfg: dict) -> list[SoloJob]:
+    return [SoloJob(s, int(seed)) for s in cfg["students"] for seed in cfg["seeds"]]
+
+
+def kd_jobs(cfg: dict) -> list[KDJob]:
+    d = cfg["distillation"]
+    if not d.get("enabled", True):
+        return []
+    return [
+        KDJob(s, t, m, fmt_num(T), fmt_num(a), int(seed))
+        for s, t, m, T, a, seed in itertools.product(
+            cfg["students"], distill_teachers(cfg), d["methods"], d["temperatures"], d["alphas"],
+            cfg["seeds"],
+        )
+    ]  # fmt: skip
+
+
+def compression_students(cfg: dict) -> list[str]:
+    c = cfg["compression"]
+    if c.get("students"):
+        return list(c["students"])
+    return [s for s in cfg["students"] if cfg["models"][s]["type"] == "mlp"]
+
+
+def compression_teacher(cfg: dict) -> str:
+    return cfg["compression"].get("teacher") or fidelity_teacher(cfg)
+
+
+def qat_jobs(cfg: dict) -> list[QATJob]:
+    c = cfg["compression"]
+    if not c.get("enabled", True):
+        return []
+    return [
+        QATJob(s, mode, int(b), fmt_num(sp), int(seed))
+        for s, mode, b, sp, seed in itertools.product(
+            compression_students(cfg), c["modes"], c["bits"], c["sparsities"], c["seeds"]
+        )
+    ]
+
+
+def kd_reference(cfg: dict, student: str, seed: int) -> KDJob:
+    """The float KD student a QAT+KD job fine-tunes from (same student, seed, KD settings)."""
+    kd = cfg["compression"]["kd"]
+    return KDJob(student, compression_teacher(cfg), kd["method"], fmt_num(kd["temperature"]),
+                 fmt_num(kd["alpha"]), int(seed))  # fmt: skip
+
+
+def fpga_jobs(cfg: dict) -> list[QATJob]:
+    f = cfg["fpga"]
+    if not f.get("enabled", True) or not cfg["compression"].get("enabled", True):
+        return []
+    return [
+        QATJob(t["student"], t["mode"], int(t["bits"]), fmt_num(t["sparsity"]), int(t.get("seed", 0)))
+        for t in f["targets"]
+    ]
+
+
+def float_fpga_jobs(cfg: dict) -> list[SoloJob]:
+    f = cfg["fpga"]
+    if not f.get("enabled", True):
+        return []
+    return [SoloJob(s, int(cfg["seeds"][0])) for s in f.get("float_students", [])]
+
+
+# --------------------------------------------------------------------------- data
+def source_files(cfg: dict, results: str) -> list[str]:
+    """Input files of the data stage, in global order (their concatenation defines jet indices)."""
+    data = cfg["data"]
+    src = data["source"]
+    if src == "generate":
+        g = data["generate"]
+        return [
+            f"{results}/data/raw/{cls}_{shard}.h5"
+            for cls in g["classes"]
+            for shard in range(int(g["shards"]))
+        ]
+    if src == "hls4ml":
+        pattern = data["hls4ml"]["files"]
+        if not pattern:
+            raise InputError("config: data.hls4ml.files", "a directory or glob of hls4ml jet files (*_150p_*.h5)")
+        if os.path.isdir(pattern):
+            pattern = str(Path(pattern) / "*_150p_*.h5")
+        files = sorted(glob.glob(pattern))
+        if not files:
+            raise InputError(f"config: data.hls4ml.files ({pattern})", "at least one matching .h5 file", "none")
+        return files
+    path = data["generic"]["file"]
+    if not path:
+        raise InputError("config: data.generic.file", "the path of an HDF5 file with features and labels")
+    if not os.path.exists(path):
+        raise InputError(f"{path}", "an existing HDF5 file (config data.generic.file)", "missing file")
+    return [path]
+
+
+# --------------------------------------------------------------------------- checks
+def _ref(where: str, name: str, known: Any) -> None:
+    if name not in known:
+        raise InputError(f"config: {where}", f"one of {sorted(known)}", repr(name))
+
+
+def check_config(cfg: dict) -> None:
+    """Cross-reference checks the schema cannot express; raises InputError naming the field."""
+    views, models, teachers = cfg["views"], cfg["models"], cfg["teachers"]
+    data = cfg["data"]
+    for name, m in models.items():
+        _ref(f"models.{name}.view", m["view"], views)
+    for name, t in teachers.items():
+        for i, m in enumerate(t["members"]):
+            _ref(f"teachers.{name}.members[{i}].model", m["model"], models)
+    for i, s in enumerate(cfg["students"]):
+        _ref(f"students[{i}]", s, models)
+    for i, t in enumerate(cfg["distillation"].get("teachers", [])):
+        _ref(f"distillation.teachers[{i}]", t, teachers)
+    if data["source"] != "generic":
+        for vname, v in views.items():
+            for f in v["features"]:
+                _ref(f"views.{vname}.features", f, PARTICLE_FEATURES)
+    else:
+        for name, m in models.items():
+            if m["type"] != "mlp" and name in _used_models(cfg):
+                raise InputError(f"config: models.{name}.type", "mlp for data.source=generic", m["type"])
+    if data["source"] == "generate":
+        g = data["generate"]
+        if g["pt_min"] >= g["pt_max"]:
+            raise InputError("config: data.generate.pt_min", f"< pt_max ({g['pt_max']})", str(g["pt_min"]))
+    sp = data["splits"]
+    total = sum(sp[s] for s in SPLITS)
+    if sp["overlap_transfer_with_teacher"]:
+        total -= sp["transfer"]
+    if total > 1.0 + 1e-9:
+        raise InputError("config: data.splits", "fractions summing to <= 1", f"{total:g}")
+    for s in SPLITS:
+        if sp[s] <= 0:
+            raise InputError(f"config: data.splits.{s}", "a fraction > 0", str(sp[s]))
+    if data["source"] != "generic":
+        for c in sp["exclude_from_transfer"]:
+            _ref("data.splits.exclude_from_transfer", c, CLASS_NAMES)
+    c = cfg["compression"]
+    if c.get("enabled", True):
+        for i, s in enumerate(c.get("students", [])):
+            _ref(f"compression.students[{i}]", s, cfg["students"])
+        if c.get("teacher"):
+            _ref("compression.teacher", c["teacher"], teachers)
+        if "kd" in c["modes"] and not cfg["distillation"].get("enabled", True):
+            raise InputError("config: compression.modes", "no 'kd' mode when distillation.enabled is false")
+        if c["init"] == "finetune" and "kd" in c["modes"]:
+            ref_kd = cfg["compression"]["kd"]
+            d = cfg["distillation"]
+            if (ref_kd["method"] not in d["methods"]
+                    or fmt_num(ref_kd["temperature"]) not in {fmt_num(x) for x in d["temperatures"]}
+                    or fmt_num(ref_kd["alpha"]) not in {fmt_num(x) for x in d["alphas"]}):  # fmt: skip
+                raise InputError(
+                    "config: compression.kd",
+                    "method/temperature/alpha among distillation.methods/temperatures/alphas "
+                    "(init=finetune starts from that float KD student)",
+                    str(ref_kd),
+                )
+        for s in c["seeds"]:
+            if c["init"] == "finetune" and s not in cfg["seeds"]:
+                raise InputError("config: compression.seeds", f"seeds among seeds {cfg['seeds']} (init=finetune)", str(s))
+    grid = {(j.student, j.mode, j.bits, j.sparsity, j.seed) for j in qat_jobs(cfg)}
+    for i, j in enumerate(fpga_jobs(cfg)):
+        if (j.student, j.mode, j.bits, j.sparsity, j.seed) not in grid:
+            raise InputError(
+                f"config: fpga.targets[{i}]",
+                "a point of the compression grid (compression.students x modes x bits x sparsities x seeds)",
+                str(as_wildcards(j)),
+            )
+    for i, s in enumerate(cfg["fpga"].get("float_students", [])):
+        _ref(f"fpga.float_students[{i}]", s, cfg["students"])
+
+
+def _used_models(cfg: dict) -> set[str]:
+    used = set(cfg["students"])
+    for t in cfg["teachers"].values():
+        used.update(m["model"] for m in t["members"])
+    return used
+
+
+def used_views(cfg: dict) -> list[str]:
+    return sorted({cfg["models"][m]["view"] for m in _used_models(cfg)})

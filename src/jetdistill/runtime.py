@@ -1,0 +1,37 @@
+"""Job runtime helpers shared by every Snakemake script: logging set-up and threads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(log_path: str | os.PathLike[str] | None = None, level: int = logging.INFO) -> None:
+    """Send library logging to the job's Snakemake log file (and stderr).
+
+    Called once at the top of each workflow script so that every rule's ``log:``
+    holds the library's messages, warnings and tracebacks.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
+    logging.captureWarnings(True)
+
+
+def set_threads(threads: int) -> None:
+    """Limit intra-op parallelism to the threads Snakemake granted this job."""
+    threads = max(1, int(threads))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover
+        pass

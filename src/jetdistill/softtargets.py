@@ -1,0 +1,185 @@
+"""Compute and cache teacher logits ("soft targets") once per teacher.
+
+Running a large teacher (interaction network on 30-150 constituents) in every student
+step dominates distillation cost, and a temperature/alpha/seed sweep would repeat the same
+forward passes many times. So each teacher member runs exactly once over the transfer,
+val and test splits, and the *raw* logits are cached. Temperature is **not** applied here;
+it is applied by the KD loss, so one file serves a whole temperature sweep.
+
+File layout (``R/soft_targets/{teacher}.h5``), one group per split::
+
+    /{split}/logits         (N, K) float32  member logits (M = 1) or log of the mean member
+                                            softmax probability (ensemble, M > 1)
+    /{split}/member_logits  (M, N, K) float32
+    /{split}/index          (N,) int64     global jet index, order of the view file
+    /{split}/y              (N,) int64
+    attrs: n_members, n_classes, splits (JSON), temperature_applied = False
+
+For an ensemble, ``log(mean_m softmax(z_m))`` is a valid logit vector (softmax of it gives
+back the mean probability), so the KD loss can treat ensembles and single teachers alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+from jetdistill.errors import InputError
+from jetdistill.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: Splits a distillation job needs; others are accepted and cached as well.
+DEFAULT_SPLITS: tuple[str, ...] = ("transfer", "val", "test")
+
+
+def ensemble_logits(member_logits: np.ndarray) -> np.ndarray:
+    """Combine (M, N, K) member logits into (N, K) teacher logits.
+
+    One member: its logits unchanged (so the file holds exactly what the teacher
+    outputs). Several: the log of the mean member probability, computed with
+    log-sum-exp of the members' log-softmax (stable for confident members).
+    """
+    if member_logits.ndim != 3 or member_logits.shape[0] < 1:
+        raise InputError("member_logits", "an array of shape (M >= 1, N, K)", str(member_logits.shape))
+    if member_logits.shape[0] == 1:
+        return member_logits[0].astype(np.float32, copy=True)
+    z = torch.from_numpy(np.asarray(member_logits, dtype=np.float64))
+    log_p = torch.log_softmax(z, dim=-1)
+    mean_log_p = torch.logsumexp(log_p, dim=0) - np.log(z.shape[0])
+    return mean_log_p.numpy().astype(np.float32)
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: Any, batch_size: int) -> np.ndarray:
+    """Logits of ``model`` over ``x`` (array-like, sliced in batches) in eval mode."""
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = torch.device("cpu")
+    out = []
+    for start in range(0, len(x), batch_size):
+        xb = torch.as_tensor(np.asarray(x[start : start + batch_size], dtype=np.float32), device=device)
+        out.append(model(xb).detach().float().cpu().numpy())
+    if not out:
+        raise InputError("soft-target inputs", "at least one sample", "0")
+    return np.concatenate(out, axis=0)
+
+
+def _check_split(name: str, x: Any, y: Any, index: Any) -> tuple[np.ndarray, np.ndarray]:
+    y_arr = np.asarray(y, dtype=np.int64)
+    idx_arr = np.asarray(index, dtype=np.int64)
+    n = len(x)
+    if y_arr.shape != (n,) or idx_arr.shape != (n,):
+        raise InputError(
+            f"split {name!r}", f"X, y and index of equal length {n}", f"y {y_arr.shape}, index {idx_arr.shape}"
+        )
+    if n == 0:
+        raise InputError(f"split {name!r}", "at least one jet", "0")
+    return y_arr, idx_arr
+
+
+def compute_soft_targets(
+    member_models: Sequence[nn.Module],
+    splits: Mapping[str, tuple[Any, Any, Any]],
+    out_path: str | os.PathLike[str],
+    batch_size: int = 1024,
+) -> dict[str, Any]:
+    """Run every teacher member once over each split and cache the logits in HDF5.
+
+    ``splits`` maps split name -> ``(X, y, index)`` from the teacher's view files (X may
+    be an h5py dataset; it is read in batches). The file is written atomically. Returns a
+    small summary (members, per-split jets and teacher accuracy) for logging.
+    """
+    if len(member_models) == 0:
+        raise InputError("compute_soft_targets: member_models", "at least one teacher member", "0")
+    if not splits:
+        raise InputError("compute_soft_targets: splits", f"split groups such as {list(DEFAULT_SPLITS)}", "none")
+    if batch_size < 1:
+        raise InputError("compute_soft_targets: batch_size", "an integer >= 1", repr(batch_size))
+
+    checked = {name: _check_split(name, x, y, idx) for name, (x, y, idx) in splits.items()}
+    results: dict[str, np.ndarray] = {}
+    n_classes: int | None = None
+    for name, (x, _y, _idx) in splits.items():
+        per_member = []
+        for m, model in enumerate(member_models):
+            logits = _predict(model, x, batch_size)
+            if logits.ndim != 2 or (n_classes is not None and logits.shape[1] != n_classes):
+                raise InputError(
+                    f"teacher member {m} on split {name!r}", f"logits of shape (N, {n_classes or 'K'})", str(logits.shape)
+                )
+            if not np.isfinite(logits).all():
+                raise InputError(f"teacher member {m} on split {name!r}", "finite logits", "NaN/inf")
+            n_classes = logits.shape[1]
+            per_member.append(logits)
+        results[name] = np.stack(per_member, axis=0).astype(np.float32)
+
+    summary: dict[str, Any] = {"n_members": len(member_models), "n_classes": n_classes, "splits": {}}
+    with atomic_path(out_path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["n_members"] = len(member_models)
+            f.attrs["n_classes"] = int(n_classes or 0)
+            f.attrs["splits"] = json.dumps(list(splits))
+            f.attrs["temperature_applied"] = False
+            for name, members in results.items():
+                y_arr, idx_arr = checked[name]
+                logits = ensemble_logits(members)
+                g = f.create_group(name)
+                g.create_dataset("logits", data=logits)
+                g.create_dataset("member_logits", data=members)
+                g.create_dataset("index", data=idx_arr)
+                g.create_dataset("y", data=y_arr)
+                acc = float((logits.argmax(axis=1) == y_arr).mean())
+                summary["splits"][name] = {"n": int(len(y_arr)), "accuracy": acc}
+                log.info("soft targets %s: %d jets, teacher accuracy %.4f", name, len(y_arr), acc)
+    return summary
+
+
+def load_soft_targets(
+    path: str | os.PathLike[str], split: str, expected_index: Any, *, members: bool = False
+) -> np.ndarray:
+    """Teacher logits for ``split``, checked to align jet-for-jet with ``expected_index``.
+
+    The student's view file and the teacher's cache come from different view files; if
+    their jet order differed, the student would be trained towards another jet's soft
+    targets without any error. So the global jet index must match exactly.
+    ``members=True`` returns the (M, N, K) member logits instead.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "a soft-target HDF5 file (run compute_soft_targets first)", "missing file")
+    with h5py.File(p, "r") as f:
+        if split not in f:
+            raise InputError(f"{p}:/{split}", f"a split group (file has {sorted(f.keys())})", "missing group")
+        g = f[split]
+        for ds in ("logits", "member_logits", "index"):
+            if ds not in g:
+                raise InputError(f"{p}:/{split}/{ds}", "a dataset", "missing")
+        index = g["index"][()]
+        exp = np.asarray(expected_index, dtype=np.int64)
+        if exp.shape != index.shape:
+            raise InputError(
+                f"{p}:/{split}/index",
+                f"the student's jet index ({exp.shape[0] if exp.ndim else exp} jets)",
+                f"{index.shape[0]} jets in the cache: teacher and student views do not align",
+            )
+        bad = np.flatnonzero(index != exp)
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(
+                f"{p}:/{split}/index",
+                "the same global jet order as the student's view",
+                f"{bad.size} mismatching rows, first at row {i} (cache {int(index[i])}, student {int(exp[i])})",
+            )
+        return g["member_logits"][()] if members else g["logits"][()]

@@ -1,0 +1,736 @@
+"""The only module that talks to MLflow.
+
+Why one module: MLflow's fluent API keeps process-global state (tracking URI,
+active-run stack) and its SQLite store is fragile under concurrency. Keeping every
+call here lets the workflow guarantee three things:
+
+* **One store initialisation.** Creating a fresh SQLite store runs the Alembic
+  migrations; two processes doing that at once race ("table already exists"). The
+  store and the experiment are therefore created once by :func:`init_store` (a local
+  Snakemake rule / ``onstart``) before any parallel job logs.
+* **No lost writes.** SQLite serialises writers; MLflow sets ``busy_timeout`` but a
+  busy cluster can still raise ``database is locked``. Every write goes through
+  :func:`_retry` (exponential backoff with jitter) and metrics/params/tags are sent
+  with ``log_batch`` in as few transactions as possible.
+* **A browsable store.** Relative SQLite paths and the artifact location are made
+  absolute against the project root, so ``mlflow ui`` started in the project root
+  with no flags (default store ``sqlite:///mlflow.db``) shows every run and its
+  artifacts in ``./mlruns/<experiment_id>/<run_id>/artifacts``.
+
+Models are logged as ``state_dict`` files plus a JSON model card, never with
+``mlflow.pytorch.log_model`` (which since MLflow 3.14 serialises with
+``torch.export`` and fails on Brevitas quantised modules).
+
+Typical use from a job::
+
+    cfg = TrackingConfig.from_dict(config["tracking"], root=workdir)
+    with job_run(cfg, name="student-kd-s0", rule="train_student",
+                 wildcards={"student": "mlp", "seed": "0"}, role="student",
+                 method="kd", tags={"model": "mlp", "seed": 0}) as run:
+        run.log_params(train_cfg)
+        run.log_history(result.history)
+        run.log_metrics(test_metrics)
+        run.log_state_dict(model, card={"spec": spec})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+# No internet on compute nodes: MLflow 3 telemetry would only time out in a thread.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.utils.validation import (  # noqa: E402
+    MAX_ENTITY_KEY_LENGTH,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VAL_LENGTH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    MAX_TAG_VAL_LENGTH,
+)
+
+from jetdistill.errors import InputError  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ENV_INVOCATION = "JETDISTILL_INVOCATION_ID"
+ENV_PARENT_RUN = "JETDISTILL_PARENT_RUN_ID"
+
+TAG_INVOCATION = "jetdistill.invocation"
+TAG_RULE = "jetdistill.rule"
+TAG_WILDCARDS = "jetdistill.wildcards"
+TAG_KIND = "jetdistill.kind"  # "invocation" (parent) or "job"
+TAG_NONFINITE = "jetdistill.nonfinite_metrics"
+TAG_PARENT = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+
+_KEY_BAD_CHARS = re.compile(r"[^0-9A-Za-z_\-. /:]")
+_SEARCH_PAGE = 1000
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingConfig:
+    """Where runs go.
+
+    ``uri`` is a SQLAlchemy store (``sqlite:///...``, ``postgresql://...``) or an
+    ``http(s)://`` tracking server. ``artifact_location`` is only used when this
+    process creates the experiment in a database store (a server chooses its own,
+    usually the proxied ``mlflow-artifacts:/``).
+    """
+
+    uri: str = "sqlite:///mlflow.db"
+    artifact_location: str = "mlruns"
+    experiment: str = "jetdistill"
+
+    @classmethod
+    def from_dict(
+        cls, d: Mapping[str, Any] | None, root: str | os.PathLike[str] | None = None
+    ) -> TrackingConfig:
+        """Build from ``config["tracking"]``; relative paths resolve against ``root``.
+
+        ``root`` is the Snakemake working directory (default: the current directory);
+        anchoring paths there keeps jobs that run in another directory (cluster
+        scratch, ``shadow:``) writing to the same store.
+        """
+        d = dict(d or {})
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise InputError("config: tracking", f"only the keys {sorted(fields)}", str(unknown))
+        for k, v in d.items():
+            if not isinstance(v, str) or not v.strip():
+                raise InputError(f"config: tracking.{k}", "a non-empty string", repr(v))
+        base = Path(root if root is not None else os.getcwd()).resolve()
+        uri = resolve_store_uri(d.get("uri", cls.uri), base)
+        art = resolve_artifact_location(d.get("artifact_location", cls.artifact_location), base)
+        return cls(uri=uri, artifact_location=art, experiment=d.get("experiment", cls.experiment))
+
+    @property
+    def is_server(self) -> bool:
+        return self.uri.startswith(("http://", "https://"))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.uri.startswith("sqlite:")
+
+
+def resolve_store_uri(uri: str, root: Path) -> str:
+    """Make a relative ``sqlite:///rel.db`` absolute (``sqlite:////abs/rel.db``)."""
+    if uri.startswith("sqlite:///"):
+        path = unquote(uri[len("sqlite:///") :])
+        if path in ("", ":memory:"):
+            raise InputError("config: tracking.uri", "a SQLite file path (sqlite:///mlflow.db)", uri)
+        p = Path(path)
+        if not p.is_absolute():
+            p = root / p
+        return "sqlite:///" + str(p.resolve())
+    if uri.startswith("sqlite:"):
+        raise InputError("config: tracking.uri", "sqlite:///<path> (three slashes)", uri)
+    if re.match(r"^(https?|postgresql(\+\w+)?|mysql(\+\w+)?|mssql(\+\w+)?)://", uri):
+        return uri
+    if uri.startswith("file:") or "://" not in uri:
+        raise InputError(
+            "config: tracking.uri",
+            "sqlite:///<path>, postgresql://..., or http(s)://host:port (file stores are deprecated)",
+            uri,
+        )
+    return uri
+
+
+def resolve_artifact_location(loc: str, root: Path) -> str:
+    """Return a ``file://`` URI for a local path, or the remote URI unchanged."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://", loc) or loc.startswith("mlflow-artifacts:"):
+        if loc.startswith("file://"):
+            return Path(unquote(loc[len("file://") :])).resolve().as_uri()
+        return loc
+    p = Path(loc).expanduser()
+    if not p.is_absolute():
+        p = root / p
+    return p.resolve().as_uri()
+
+
+def _client(cfg: TrackingConfig) -> MlflowClient:
+    return MlflowClient(tracking_uri=cfg.uri)
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def _is_transient(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return any(
+        s in text
+        for s in ("database is locked", "database table is locked", "operationalerror", "busy")
+    )
+
+
+def _retry(fn: Callable[[], T], what: str, attempts: int = 10, base: float = 0.2) -> T:
+    """Call ``fn``, retrying SQLite lock errors with exponential backoff and jitter.
+
+    The failed transaction was rolled back by SQLAlchemy, so a retry cannot
+    duplicate rows. ~10 attempts cover about a minute of contention on top of
+    MLflow's own 20 s ``busy_timeout``.
+    """
+    for i in range(attempts):
+        try:
+            return fn()
+        except (MlflowException, OSError, Exception) as exc:  # noqa: BLE001 - filtered below
+            if i == attempts - 1 or not _is_transient(exc):
+                raise
+            delay = min(base * 2**i, 10.0) * (0.5 + random.random())
+            logger.warning("%s: transient store error (%s); retry %d in %.1fs", what, exc, i + 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- store
+
+
+def init_store(cfg: TrackingConfig) -> str:
+    """Create the store's tables and the experiment once; return the experiment id.
+
+    Idempotent: an existing experiment is reused (restored if it was deleted). Run
+    this in ONE process before parallel jobs start. For SQLite it also makes sure
+    the database directory exists.
+    """
+    client = _client(cfg)  # creating the client's store runs the migrations (SQL)
+    exp = _retry(lambda: client.get_experiment_by_name(cfg.experiment), "get_experiment")
+    if exp is None:
+        kwargs: dict[str, Any] = {}
+        if not cfg.is_server:
+            # The store would name it <root>/<id>; we need the id first, so create with an
+            # explicit per-experiment folder named after the next id is impossible. Use a
+            # stable folder per experiment name instead (unique per experiment).
+            kwargs["artifact_location"] = f"{cfg.artifact_location.rstrip('/')}/{_safe_dir(cfg.experiment)}"
+        try:
+            exp_id = client.create_experiment(cfg.experiment, **kwargs)
+        except MlflowException as exc:  # created by someone else meanwhile
+            exp = client.get_experiment_by_name(cfg.experiment)
+            if exp is None:
+                raise
+            exp_id = exp.experiment_id
+            logger.debug("experiment appeared concurrently: %s", exc)
+        logger.info("created MLflow experiment %r (id %s) in %s", cfg.experiment, exp_id, cfg.uri)
+        return exp_id
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+        logger.info("restored deleted MLflow experiment %r", cfg.experiment)
+    return exp.experiment_id
+
+
+def _safe_dir(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_.\-]", "_", name) or "experiment"
+
+
+def _experiment_id(cfg: TrackingConfig, client: MlflowClient) -> str:
+    exp = _retry(lambda: client.get_experiment_by_name(cfg.experiment), "get_experiment")
+    if exp is None:
+        raise InputError(
+            f"tracking store {cfg.uri}",
+            f"experiment {cfg.experiment!r} created by init_store (rule init_tracking) first",
+            "no such experiment",
+        )
+    return exp.experiment_id
+
+
+# --------------------------------------------------------------------------- invocation
+
+
+def invocation_id() -> str:
+    """The id shared by every job of one ``snakemake`` invocation.
+
+    The Snakefile sets ``JETDISTILL_INVOCATION_ID`` once; outside Snakemake a new
+    id is generated and exported so later calls in this process agree.
+    """
+    val = os.environ.get(ENV_INVOCATION, "").strip()
+    if not val:
+        val = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        os.environ[ENV_INVOCATION] = val
+    return val
+
+
+def ensure_parent_run(cfg: TrackingConfig, invocation: str) -> str:
+    """Return the run id of the invocation's parent run, creating it if needed.
+
+    Normally called once from Snakemake's ``onstart`` (main process), which then
+    exports ``JETDISTILL_PARENT_RUN_ID``. As a fallback it is safe to call from
+    several processes at once: search by tag, create if absent, then search again
+    and agree on the earliest (start time, run id); a duplicate this process made
+    is tagged ``jetdistill.duplicate_of`` and ended.
+    """
+    client = _client(cfg)
+    exp_id = _experiment_id(cfg, client)
+    flt = f"tags.`{TAG_INVOCATION}` = '{_q(invocation)}' and tags.`{TAG_KIND}` = 'invocation'"
+
+    def find() -> list[Any]:
+        runs = _retry(
+            lambda: client.search_runs([exp_id], filter_string=flt, max_results=50),
+            "search parent",
+        )
+        return sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+
+    found = find()
+    if found:
+        return found[0].info.run_id
+    tags = {TAG_INVOCATION: invocation, TAG_KIND: "invocation", "role": "invocation"}
+    run = _retry(
+        lambda: client.create_run(exp_id, tags=tags, run_name=f"invocation-{invocation}"),
+        "create parent",
+    )
+    time.sleep(0.3 + random.random() * 0.3)  # let concurrent creators commit
+    found = find()
+    winner = found[0].info.run_id if found else run.info.run_id
+    if winner != run.info.run_id:
+        logger.info("parent run race: using %s, ending duplicate %s", winner, run.info.run_id)
+        _retry(lambda: client.set_tag(run.info.run_id, "jetdistill.duplicate_of", winner), "tag")
+        _retry(lambda: client.set_terminated(run.info.run_id, "KILLED"), "terminate")
+    return winner
+
+
+def end_parent_run(cfg: TrackingConfig, run_id: str, status: str = "FINISHED") -> None:
+    """Close the parent run (Snakemake ``onsuccess`` -> FINISHED, ``onerror`` -> FAILED)."""
+    if status not in ("FINISHED", "FAILED", "KILLED"):
+        raise InputError("end_parent_run status", "FINISHED, FAILED or KILLED", status)
+    client = _client(cfg)
+    _retry(lambda: client.set_terminated(run_id, status), "end parent")
+
+
+def _parent_run_id(cfg: TrackingConfig, invocation: str) -> str:
+    env = os.environ.get(ENV_PARENT_RUN, "").strip()
+    if env:
+        return env
+    run_id = ensure_parent_run(cfg, invocation)
+    os.environ[ENV_PARENT_RUN] = run_id
+    return run_id
+
+
+def _q(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("'", "\\'")
+
+
+# --------------------------------------------------------------------------- values
+
+
+def flatten_params(obj: Any, prefix: str = "") -> dict[str, str]:
+    """Flatten nested dicts/lists into ``a.b.0`` keys with string values.
+
+    Long values are truncated to MLflow's limit (with a ``...[truncated]`` marker)
+    instead of failing the job; the full config goes in as an artifact anyway.
+    """
+    out: dict[str, str] = {}
+    if isinstance(obj, Mapping):
+        if not obj and prefix:
+            out[prefix] = "{}"
+        for k, v in obj.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            out.update(flatten_params(v, key))
+    elif isinstance(obj, (list, tuple)) and obj and any(isinstance(v, Mapping) for v in obj):
+        for i, v in enumerate(obj):
+            out.update(flatten_params(v, f"{prefix}.{i}" if prefix else str(i)))
+    else:
+        if not prefix:
+            raise InputError("log_params", "a mapping of parameter names to values", type(obj).__name__)
+        out[prefix] = _param_str(obj)
+    return {_clean_key(k): _truncate(v, MAX_PARAM_VAL_LENGTH) for k, v in out.items()}
+
+
+def _param_str(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (list, tuple)):
+        return json.dumps(_plain(v), separators=(",", ":"), default=str)
+    if hasattr(v, "item") and callable(v.item):
+        with contextlib.suppress(Exception):
+            v = v.item()
+    return str(v)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "item") and callable(v.item) and not isinstance(v, (str, bytes)):
+        with contextlib.suppress(Exception):
+            return v.item()
+    return v
+
+
+def _truncate(s: str, limit: int) -> str:
+    marker = "...[truncated]"
+    return s if len(s) <= limit else s[: limit - len(marker)] + marker
+
+
+def _clean_key(k: str) -> str:
+    k = _KEY_BAD_CHARS.sub("_", k)
+    return k[:MAX_ENTITY_KEY_LENGTH]
+
+
+def _metric_value(key: str, v: Any) -> float | None:
+    """Return a float, or None for values that are not numbers."""
+    if isinstance(v, bool):
+        return float(v)
+    if hasattr(v, "item") and callable(v.item) and not isinstance(v, (str, bytes)):
+        try:
+            v = v.item()
+        except (ValueError, RuntimeError):
+            return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _chunks(seq: list[T], n: int) -> Iterator[list[T]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (Path, set, frozenset)):
+        return str(o) if isinstance(o, Path) else sorted(o)
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return dataclasses.asdict(o)
+    return str(o)
+
+
+# --------------------------------------------------------------------------- job runs
+
+
+class JobRun:
+    """Handle on one MLflow run; every write is batched and retried.
+
+    Non-finite metric values are not logged (MLflow would store inf as +-1.8e308 and
+    NaN as a flagged 0, which silently poisons plots and averages); their keys and
+    values are kept in the tag ``jetdistill.nonfinite_metrics`` instead.
+    """
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self._client = client
+        self.run_id = run_id
+        self._params: dict[str, str] = {}
+        self._nonfinite: dict[str, str] = {}
+        self._conflicts: dict[str, str] = {}
+
+    # -- params and tags
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log a (nested) mapping; re-logging a key with a new value keeps the first.
+
+        MLflow params are immutable; a changed value is recorded as the tag
+        ``jetdistill.param_conflict.<key>`` and a warning instead of crashing the job.
+        """
+        flat = flatten_params(params)
+        new: list[Param] = []
+        for k, v in flat.items():
+            old = self._params.get(k)
+            if old is None:
+                self._params[k] = v
+                new.append(Param(k, v))
+            elif old != v:
+                logger.warning("param %r already logged as %r; ignoring new value %r", k, old, v)
+                self._conflicts[k] = v
+        for chunk in _chunks(new, MAX_PARAMS_TAGS_PER_BATCH):
+            self._batch(params=chunk)
+        if self._conflicts:
+            self.set_tags({f"jetdistill.param_conflict.{k}": v for k, v in self._conflicts.items()})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        items = [
+            RunTag(_clean_key(str(k)), _truncate(_param_str(v), MAX_TAG_VAL_LENGTH))
+            for k, v in tags.items()
+        ]
+        for chunk in _chunks(items, MAX_PARAMS_TAGS_PER_BATCH):
+            self._batch(tags=chunk)
+
+    # -- metrics
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> int:
+        """Log scalar metrics in one batch; return how many were logged."""
+        return self._log_metric_rows([(dict(metrics), step)])
+
+    def log_history(self, history: list[Mapping[str, Any]], step_key: str = "epoch") -> int:
+        """Log per-epoch dicts as metric histories (step = ``row[step_key]`` or index).
+
+        All epochs go in a few large batches instead of one transaction per epoch.
+        """
+        rows: list[tuple[dict[str, Any], int | None]] = []
+        for i, row in enumerate(history):
+            row = dict(row)
+            step = row.pop(step_key, i)
+            rows.append((row, int(step)))
+        return self._log_metric_rows(rows)
+
+    def _log_metric_rows(self, rows: list[tuple[dict[str, Any], int | None]]) -> int:
+        ts = int(time.time() * 1000)
+        out: list[Metric] = []
+        nonfinite_before = len(self._nonfinite)
+        for metrics, step in rows:
+            for k, v in metrics.items():
+                key = _clean_key(str(k))
+                val = _metric_value(key, v)
+                if val is None:
+                    logger.warning("metric %r: not a number (%r); skipped", key, v)
+                    continue
+                if not math.isfinite(val):
+                    tag_key = key if step is None else f"{key}@{step}"
+                    self._nonfinite[tag_key] = str(val)
+                    continue
+                out.append(Metric(key, val, ts, int(step or 0)))
+        for chunk in _chunks(out, MAX_METRICS_PER_BATCH):
+            self._batch(metrics=chunk)
+        if len(self._nonfinite) != nonfinite_before:
+            self.set_tags({TAG_NONFINITE: json.dumps(self._nonfinite, sort_keys=True)})
+        return len(out)
+
+    def _batch(self, metrics=(), params=(), tags=()) -> None:  # type: ignore[no-untyped-def]
+        _retry(
+            lambda: self._client.log_batch(
+                self.run_id, metrics=list(metrics), params=list(params), tags=list(tags)
+            ),
+            f"log_batch run {self.run_id}",
+        )
+
+    # -- artifacts
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(str(p), "an existing file to log as an artifact", "missing")
+        _retry(lambda: self._client.log_artifact(self.run_id, str(p), artifact_path), "log_artifact")
+
+    def log_artifacts(self, directory: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        p = Path(directory)
+        if not p.is_dir():
+            raise InputError(str(p), "an existing directory to log as artifacts", "missing")
+        _retry(lambda: self._client.log_artifacts(self.run_id, str(p), artifact_path), "log_artifacts")
+
+    def log_dict(self, obj: Any, name: str) -> None:
+        """Log ``obj`` as ``name`` (``.json``, ``.yaml``/``.yml``; subfolders allowed)."""
+        suffix = Path(name).suffix.lower()
+        plain = json.loads(json.dumps(obj, default=_json_default))
+        if suffix == ".json":
+            text = json.dumps(plain, indent=2, sort_keys=True) + "\n"
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            text = yaml.safe_dump(plain, sort_keys=False)
+        else:
+            raise InputError(f"log_dict name {name!r}", "a .json, .yaml or .yml file name")
+        sub = str(Path(name).parent)
+        with tempfile.TemporaryDirectory(prefix="jetdistill-art-") as tmp:
+            f = Path(tmp) / Path(name).name
+            f.write_text(text)
+            self.log_artifact(f, None if sub in ("", ".") else sub)
+
+    def log_state_dict(self, model: Any, card: Mapping[str, Any] | None = None, name: str = "model") -> str:
+        """Log ``model.state_dict()`` (or a state dict) plus a JSON model card.
+
+        Artifacts: ``<name>/state_dict.pt`` (``torch.save``; load with
+        ``torch.load(..., weights_only=True)``) and ``<name>/model_card.json`` holding
+        the caller's card plus class name, parameter count, torch version and the
+        file's SHA-256. Works for Brevitas modules, unlike ``mlflow.pytorch.log_model``.
+        Returns the artifact URI of the folder.
+        """
+        import hashlib
+
+        import torch
+
+        state = model.state_dict() if hasattr(model, "state_dict") else model
+        if not isinstance(state, Mapping):
+            raise InputError("log_state_dict model", "an nn.Module or a state dict", type(model).__name__)
+        state = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+        n_params = sum(int(v.numel()) for v in state.values() if isinstance(v, torch.Tensor))
+        with tempfile.TemporaryDirectory(prefix="jetdistill-model-") as tmp:
+            d = Path(tmp)
+            torch.save(state, d / "state_dict.pt")
+            full = {
+                **dict(card or {}),
+                "format": "torch.state_dict",
+                "file": "state_dict.pt",
+                "class": type(model).__module__ + "." + type(model).__qualname__
+                if hasattr(model, "state_dict")
+                else None,
+                "n_tensors": len(state),
+                "n_state_elements": n_params,
+                "torch_version": torch.__version__,
+                "sha256": hashlib.sha256((d / "state_dict.pt").read_bytes()).hexdigest(),
+            }
+            (d / "model_card.json").write_text(
+                json.dumps(full, indent=2, sort_keys=True, default=_json_default) + "\n"
+            )
+            self.log_artifacts(d, name)
+        return f"{self.artifact_uri.rstrip('/')}/{name}"
+
+    @property
+    def artifact_uri(self) -> str:
+        return _retry(lambda: self._client.get_run(self.run_id), "get_run").info.artifact_uri
+
+
+@contextlib.contextmanager
+def job_run(
+    cfg: TrackingConfig,
+    *,
+    name: str,
+    rule: str,
+    wildcards: Mapping[str, Any],
+    role: str,
+    method: str,
+    tags: Mapping[str, Any] | None = None,
+) -> Iterator[JobRun]:
+    """Open one MLflow run for a Snakemake job, nested under the invocation's parent.
+
+    The run ends FINISHED on success; on any exception it ends FAILED (KILLED for
+    KeyboardInterrupt) and the exception propagates, so Snakemake still sees the
+    failure. Tags: invocation, rule, wildcards (JSON), role, method, parent run id
+    and the caller's ``tags`` (model, seed, student, teacher, ...).
+    """
+    client = _client(cfg)
+    exp_id = _experiment_id(cfg, client)
+    inv = invocation_id()
+    parent = _parent_run_id(cfg, inv)
+    all_tags: dict[str, str] = {
+        TAG_INVOCATION: inv,
+        TAG_RULE: rule,
+        TAG_WILDCARDS: json.dumps({str(k): str(v) for k, v in wildcards.items()}, sort_keys=True),
+        TAG_KIND: "job",
+        TAG_PARENT: parent,
+        "role": role,
+        "method": method,
+    }
+    for k, v in (tags or {}).items():
+        all_tags[_clean_key(str(k))] = _truncate(_param_str(v), MAX_TAG_VAL_LENGTH)
+    run = _retry(lambda: client.create_run(exp_id, tags=all_tags, run_name=name), "create_run")
+    handle = JobRun(client, run.info.run_id)
+    logger.info("MLflow run %s (%s) started in %s", run.info.run_id, name, cfg.uri)
+    try:
+        yield handle
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        with contextlib.suppress(Exception):
+            handle.set_tags({"jetdistill.error": f"{type(exc).__name__}: {exc}"})
+        try:
+            _retry(lambda: client.set_terminated(run.info.run_id, status), "set_terminated")
+        except Exception:  # noqa: BLE001 - never mask the job's own error
+            logger.exception("could not mark run %s as %s", run.info.run_id, status)
+        raise
+    _retry(lambda: client.set_terminated(run.info.run_id, "FINISHED"), "set_terminated")
+
+
+# --------------------------------------------------------------------------- search
+
+
+def search(
+    cfg: TrackingConfig,
+    invocation_id: str | None = None,
+    filter: str | None = None,  # noqa: A002 - mirrors mlflow's filter_string
+    include_parents: bool = False,
+) -> pd.DataFrame:
+    """Runs of the experiment as a DataFrame shaped like ``mlflow.search_runs``.
+
+    Columns: ``run_id``, ``experiment_id``, ``status``, ``artifact_uri``,
+    ``start_time``, ``end_time``, ``metrics.*``, ``params.*``, ``tags.*``.
+    ``invocation_id`` restricts to one invocation; ``filter`` is an MLflow filter
+    string ANDed to it. Parent (invocation) runs are left out unless asked for.
+    """
+    client = _client(cfg)
+    exp_id = _experiment_id(cfg, client)
+    clauses = []
+    if invocation_id:
+        clauses.append(f"tags.`{TAG_INVOCATION}` = '{_q(invocation_id)}'")
+    if not include_parents:
+        clauses.append(f"tags.`{TAG_KIND}` = 'job'")
+    if filter:
+        clauses.append(f"({filter})" if " or " in filter.lower() else filter)
+    flt = " and ".join(clauses)
+    rows: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = _retry(
+            lambda: client.search_runs(
+                [exp_id], filter_string=flt, max_results=_SEARCH_PAGE, page_token=token,
+                order_by=["attributes.start_time ASC"],
+            ),
+            "search_runs",
+        )
+        for r in page:
+            row: dict[str, Any] = {
+                "run_id": r.info.run_id,
+                "experiment_id": r.info.experiment_id,
+                "status": r.info.status,
+                "artifact_uri": r.info.artifact_uri,
+                "start_time": pd.to_datetime(r.info.start_time, unit="ms", utc=True),
+                "end_time": pd.to_datetime(r.info.end_time, unit="ms", utc=True)
+                if r.info.end_time
+                else pd.NaT,
+            }
+            row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
+            row.update({f"params.{k}": v for k, v in r.data.params.items()})
+            row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
+            rows.append(row)
+        token = page.token
+        if not token:
+            break
+    base = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=base)
+    rest = sorted(c for c in df.columns if c not in base)
+    return df[base + rest]
+
+
+def metric_history(cfg: TrackingConfig, run_id: str, key: str) -> list[tuple[int, float]]:
+    """``(step, value)`` pairs of one metric, sorted by step (for plots and tests)."""
+    client = _client(cfg)
+    hist = _retry(lambda: client.get_metric_history(run_id, key), "get_metric_history")
+    return sorted((m.step, m.value) for m in hist)
+
+
+def run_info(cfg: TrackingConfig, run_id: str) -> dict[str, Any]:
+    """Status, params, metrics (latest), tags and artifact URI of one run as plain dicts."""
+    r = _retry(lambda: _client(cfg).get_run(run_id), "get_run")
+    return {
+        "run_id": r.info.run_id,
+        "status": r.info.status,
+        "artifact_uri": r.info.artifact_uri,
+        "params": dict(r.data.params),
+        "metrics": dict(r.data.metrics),
+        "tags": dict(r.data.tags),
+    }
+
+
+def download_artifacts(cfg: TrackingConfig, run_id: str, path: str, dst: str | os.PathLike[str]) -> Path:
+    """Download ``path`` of a run's artifacts into ``dst``; return the local path."""
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    local = _retry(
+        lambda: mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=cfg.uri
+        ),
+        "download_artifacts",
+    )
+    return Path(local)
+
+
+_ = RunStatus  # re-exported for callers that compare statuses

@@ -1,0 +1,146 @@
+"""KD-vs-solo comparison on a synthetic runs table whose statistics are known by construction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jetdistill.compare import (
+    comparison_table,
+    plot_accuracy_vs_alpha,
+    plot_accuracy_vs_temperature,
+    plot_agreement_vs_accuracy,
+    plot_roc_comparison,
+    to_markdown,
+)
+from jetdistill.errors import InputError
+
+SOLO_ACC = {0: 0.70, 1: 0.74, 2: 0.72}  # mean 0.72, std 0.02
+# KD at T=4 gains exactly +0.03, +0.01, +0.02 over the same seed -> diff mean 0.02, std 0.01
+KD_GAIN_T4 = {0: 0.03, 1: 0.01, 2: 0.02}
+TEACHER_ACC = {"jedi": 0.80}
+
+
+def runs() -> pd.DataFrame:
+    rows = []
+    for seed, acc in SOLO_ACC.items():
+        rows.append(dict(student="mlp16", teacher=None, method="solo", kd_method=None, temperature=None,
+                         alpha=None, seed=seed, test_accuracy=acc, test_auc_mean=0.9 + acc / 10,
+                         test_agreement=0.8, test_kl_teacher=0.5))  # fmt: skip
+        for T, gain in ((4.0, KD_GAIN_T4[seed]), (1.0, 0.0)):
+            rows.append(dict(student="mlp16", teacher="jedi", method="kd", kd_method="hinton", temperature=T,
+                             alpha=0.1, seed=seed, test_accuracy=acc + gain, test_auc_mean=0.9 + acc / 10 + 0.001,
+                             test_agreement=0.9, test_kl_teacher=0.2))  # fmt: skip
+    # a KD setting with an extra seed that has no solo partner: it must be ignored
+    rows.append(dict(student="mlp16", teacher="jedi", method="kd", kd_method="hinton", temperature=4.0, alpha=0.1,
+                     seed=9, test_accuracy=0.99, test_auc_mean=0.99, test_agreement=0.99, test_kl_teacher=0.0))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_paired_statistics_are_exact():
+    table = comparison_table(runs(), TEACHER_ACC)
+    assert len(table) == 2
+    r = table[table["temperature"] == 4.0].iloc[0]
+    assert r["n_seeds"] == 3  # seed 9 has no solo run
+    assert r["solo_accuracy_mean"] == pytest.approx(0.72)
+    assert r["solo_accuracy_std"] == pytest.approx(0.02)
+    assert r["kd_accuracy_mean"] == pytest.approx(0.74)
+    # KD accuracies 0.73, 0.75, 0.74 -> std 0.01
+    assert r["kd_accuracy_std"] == pytest.approx(0.01)
+    assert r["diff_accuracy_mean"] == pytest.approx(0.02)
+    # paired diffs 0.03, 0.01, 0.02: std 0.01, SE 0.01/sqrt(3) -- far smaller than the
+    # unpaired spread (solo std 0.02), which is the point of pairing
+    assert r["diff_accuracy_se"] == pytest.approx(0.01 / math.sqrt(3))
+    assert r["gap_closed"] == pytest.approx(0.02 / (0.80 - 0.72))
+    assert r["teacher_accuracy"] == pytest.approx(0.80)
+    assert r["solo_agreement_mean"] == pytest.approx(0.8)
+    assert r["kd_agreement_mean"] == pytest.approx(0.9)
+    assert r["diff_auc_mean_mean"] == pytest.approx(0.001)
+    assert r["kd_kl_teacher_mean"] == pytest.approx(0.2)
+
+    r1 = table[table["temperature"] == 1.0].iloc[0]
+    assert r1["diff_accuracy_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert r1["diff_accuracy_se"] == pytest.approx(0.0, abs=1e-12)
+    assert r1["gap_closed"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_duplicate_seed_runs_are_averaged_and_solo_teacher_preferred():
+    df = runs()
+    extra = df[(df["method"] == "solo") & (df["seed"] == 0)].copy()
+    extra["test_accuracy"] = 0.72  # rerun of seed 0: average (0.70 + 0.72)/2 = 0.71
+    extra2 = extra.copy()
+    extra2["teacher"] = "other"  # solo measured against another teacher: must not be used for jedi
+    extra2["test_accuracy"] = 0.0
+    table = comparison_table(pd.concat([df, extra, extra2]), TEACHER_ACC)
+    r = table[table["temperature"] == 4.0].iloc[0]
+    assert r["solo_accuracy_mean"] == pytest.approx((0.71 + 0.74 + 0.72) / 3)
+
+
+def test_missing_teacher_accuracy_gives_nan_gap_and_single_seed_nan_spread():
+    df = runs()
+    df = df[df["seed"] == 0]
+    table = comparison_table(df, {})
+    r = table[table["temperature"] == 4.0].iloc[0]
+    assert r["n_seeds"] == 1
+    assert r["diff_accuracy_mean"] == pytest.approx(0.03)
+    assert math.isnan(r["diff_accuracy_se"]) and math.isnan(r["solo_accuracy_std"])
+    assert math.isnan(r["gap_closed"])
+
+
+def test_bad_tables():
+    with pytest.raises(InputError, match="method"):
+        comparison_table(runs().assign(method="distill"), TEACHER_ACC)
+    with pytest.raises(InputError, match="seed"):
+        comparison_table(runs().drop(columns="seed"), TEACHER_ACC)
+    df = runs()
+    df.loc[df["method"] == "kd", "temperature"] = np.nan
+    with pytest.raises(InputError, match="kd rows"):
+        comparison_table(df, TEACHER_ACC)
+
+
+def test_markdown():
+    md = to_markdown(comparison_table(runs(), TEACHER_ACC))
+    lines = md.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("| student")
+    row4 = next(line for line in lines if "| 4 |" in line)
+    assert "+0.0200 ± 0.0058" in row4  # diff ± SE
+    assert "0.7200 ± 0.0200" in row4  # solo mean ± std
+    assert "25%" in row4  # gap closed
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+
+
+def test_plots_are_written(tmp_path):
+    df = runs()
+    # a second alpha so there are two lines per panel
+    more = df[df["method"] == "kd"].assign(alpha=0.5)
+    df = pd.concat([df, more])
+    table = comparison_table(df, TEACHER_ACC)
+    for fn, name in ((plot_accuracy_vs_temperature, "t.png"), (plot_accuracy_vs_alpha, "a.png")):
+        fn(table, tmp_path / name)
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_agreement_vs_accuracy(df, tmp_path / "agree.png")
+    assert (tmp_path / "agree.png").stat().st_size > 1000
+    with pytest.raises(InputError):
+        plot_accuracy_vs_temperature(table.iloc[0:0], tmp_path / "empty.png")
+
+
+def test_roc_comparison_aucs(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=600)
+    onehot = np.eye(3)[y]
+    logits = {
+        "teacher": 4.0 * onehot + rng.normal(size=(600, 3)),  # strong separation
+        "solo": 1.0 * onehot + rng.normal(size=(600, 3)),
+        "random": rng.normal(size=(600, 3)),
+    }
+    aucs = plot_roc_comparison(y, logits, ["a", "b", "c"], tmp_path / "roc.png")
+    assert (tmp_path / "roc.png").exists()
+    for cls in "abc":
+        assert aucs["teacher"][cls] > 0.97
+        assert 0.65 < aucs["solo"][cls] < aucs["teacher"][cls]
+        assert abs(aucs["random"][cls] - 0.5) < 0.1
+    with pytest.raises(InputError, match="shape"):
+        plot_roc_comparison(y, {"bad": np.zeros((600, 2))}, ["a", "b", "c"], tmp_path / "x.png")
