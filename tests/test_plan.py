@@ -1,0 +1,104 @@
+"""Config validation (schema + cross-reference checks) and the expansion of sweeps into jobs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from jetdistill import plan
+from jetdistill.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load(name: str = "config.yaml", extra: dict | None = None) -> dict:
+    cfg = yaml.safe_load((REPO / "config" / name).read_text())
+    if extra:
+        cfg = _merge(cfg, extra)
+    validate(cfg, str(SCHEMA))
+    return cfg
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = copy.deepcopy(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def test_default_config_is_valid_and_fills_defaults():
+    cfg = load()
+    plan.check_config(cfg)
+    assert cfg["tracking"]["uri"] == "sqlite:///mlflow.db"
+    assert cfg["training"]["distill"]["optimizer"] == "adamw"
+    assert cfg["training"]["distill"]["grad_clip"] > 0
+    assert cfg["data"]["splits"]["overlap_transfer_with_teacher"] is False
+
+
+def test_test_config_merged_over_default_is_valid():
+    cfg = load("config.yaml", yaml.safe_load((REPO / "config" / "test.yaml").read_text()))
+    plan.check_config(cfg)
+    assert len(plan.kd_jobs(cfg)) == 4  # 1 student x 1 teacher x 1 method x 2 T x 1 alpha x 2 seeds
+    assert len(plan.solo_jobs(cfg)) == 2
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ({"unknown_key": 1}, "unknown_key"),
+        ({"data": {"source": "parquet"}}, "parquet"),
+        ({"data": {"splits": {"val": 1.5}}}, "1.5"),
+        ({"training": {"student": {"optimizer": "adam"}}}, "adam"),
+        ({"distillation": {"temperatures": [0]}}, "0"),
+    ],
+)
+def test_schema_rejects_bad_values(extra, field):
+    with pytest.raises(Exception, match=field):
+        load("config.yaml", extra)
+
+
+@pytest.mark.parametrize(
+    "extra, where",
+    [
+        ({"models": {"mlp16": {"type": "mlp", "view": "nope"}}}, "models.mlp16.view"),
+        ({"students": ["mlp16", "ghost"]}, r"students\[1\]"),
+        ({"views": {"c16": {"features": ["j1_ptrel", "j1_bogus"]}}}, "views.c16.features"),
+        ({"data": {"splits": {"teacher_train": 0.6, "transfer": 0.4}}}, "data.splits"),
+        ({"teachers": {"jedi": {"members": [{"model": "nope"}]}}}, r"teachers.jedi.members\[0\].model"),
+        ({"fpga": {"targets": [{"student": "mlp16", "mode": "kd", "bits": 3, "sparsity": 0.75}]}},
+         r"fpga.targets\[0\]"),
+        ({"data": {"splits": {"exclude_from_transfer": ["higgs"]}}}, "exclude_from_transfer"),
+        ({"data": {"source": "hls4ml", "hls4ml": {"files": "/nonexistent/*_150p_*.h5"}}}, "data.hls4ml.files"),
+    ],
+)
+def test_cross_reference_errors_name_the_field(extra, where):
+    cfg = load("config.yaml", extra)
+    with pytest.raises(InputError, match=where):
+        plan.check_config(cfg)
+        plan.source_files(cfg, "results")
+
+
+def test_overlap_allows_fractions_above_one():
+    extra = {"data": {"splits": {"teacher_train": 0.6, "transfer": 0.4, "val": 0.1, "test": 0.2,
+                                 "overlap_transfer_with_teacher": True}}}  # fmt: skip
+    plan.check_config(load("config.yaml", extra))
+
+
+def test_kd_grid_and_paths_are_canonical():
+    cfg = load("config.yaml", {"distillation": {"temperatures": [4.0, 20], "alphas": [0.1, 0.5]}})
+    jobs = plan.kd_jobs(cfg)
+    assert len(jobs) == len(cfg["students"]) * 2 * 2 * len(cfg["seeds"])
+    assert {j.T for j in jobs} == {"4", "20"}
+    assert {j.alpha for j in jobs} == {"0.1", "0.5"}
+
+
+def test_generated_source_files_cover_every_class_and_shard():
+    cfg = load()
+    files = plan.source_files(cfg, "R")
+    assert len(files) == 5 * cfg["data"]["generate"]["shards"]
+    assert files[0] == "R/data/raw/gluon_0.h5"
