@@ -26,6 +26,6 @@ onstart:
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -9,7 +9,6 @@ from snakemake.utils import validate
 
 from jetdistill import plan
 
-
 validate(config, "../workflow/schemas/config.schema.yaml")
 plan.check_config(config)
 
@@ -148,7 +147,10 @@ def tracking_params():
 
 # ----------------------------------------------------------------- aggregate targets
 def all_teacher_metrics():
-    return [f"{R}/teachers/{m.teacher}/member{m.member}/metrics.json" for m in plan.teacher_members(config)]
+    return [
+        f"{R}/teachers/{m.teacher}/member{m.member}/metrics.json"
+        for m in plan.teacher_members(config)
+    ]
 
 
 def all_soft_target_metrics():
@@ -156,7 +158,9 @@ def all_soft_target_metrics():
 
 
 def all_solo_metrics():
-    return [f"{solo_dir(j.student, j.seed)}/metrics.json" for j in plan.solo_jobs(config)]
+    return [
+        f"{solo_dir(j.student, j.seed)}/metrics.json" for j in plan.solo_jobs(config)
+    ]
 
 
 def all_kd_metrics():

@@ -30,18 +30,18 @@ rule compare_students:
             category="Distillation",
             caption="../report/roc.rst",
         ),
-    params:
-        tracking=tracking_params(),
     log:
         f"{R}/logs/compare_students.log",
     benchmark:
         f"{R}/benchmarks/compare_students.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
+    params:
+        tracking=tracking_params(),
     script:
         "../workflow/scripts/compare_students.py"
 
@@ -61,18 +61,18 @@ rule plot_frontier:
             category="Compression",
             caption="../report/frontier.rst",
         ),
-    params:
-        tracking=tracking_params(),
     log:
         f"{R}/logs/plot_frontier.log",
     benchmark:
         f"{R}/benchmarks/plot_frontier.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
+    params:
+        tracking=tracking_params(),
     script:
         "../workflow/scripts/plot_frontier.py"
 
@@ -84,17 +84,17 @@ rule summarize:
     output:
         csv=f"{R}/summary.csv",
         markdown=f"{R}/summary.md",
-    params:
-        tracking=tracking_params(),
     log:
         f"{R}/logs/summarize.log",
     benchmark:
         f"{R}/benchmarks/summarize.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
+    params:
+        tracking=tracking_params(),
     script:
         "../workflow/scripts/summarize.py"

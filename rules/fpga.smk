@@ -7,21 +7,21 @@ rule convert_hls:
     output:
         metrics=f"{R}/fpga/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/hls/metrics.json",
         project=f"{R}/fpga/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/hls/project.tar.gz",
+    log:
+        f"{R}/logs/convert_hls/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/convert_hls/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/fpga.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         model=lambda w: model_params(w.student),
         compression=config["compression"],
         fpga=config["fpga"],
         tracking=tracking_params(),
-    log:
-        f"{R}/logs/convert_hls/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/convert_hls/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
-    conda:
-        "../envs/fpga.yaml"
     script:
         "../workflow/scripts/convert_hls.py"
 
@@ -31,21 +31,21 @@ rule estimate_rtl:
         unpack(fpga_inputs),
     output:
         metrics=f"{R}/fpga/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/rtl/metrics.json",
+    log:
+        f"{R}/logs/estimate_rtl/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/estimate_rtl/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/fpga.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         model=lambda w: model_params(w.student),
         compression=config["compression"],
         fpga=config["fpga"],
         tracking=tracking_params(),
-    log:
-        f"{R}/logs/estimate_rtl/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/estimate_rtl/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
-    conda:
-        "../envs/fpga.yaml"
     script:
         "../workflow/scripts/estimate_rtl.py"
 
@@ -58,19 +58,19 @@ rule convert_hls_float:
     output:
         metrics=f"{R}/fpga/float/{{student}}/seed{{seed}}/metrics.json",
         project=f"{R}/fpga/float/{{student}}/seed{{seed}}/project.tar.gz",
-    params:
-        model=lambda w: model_params(w.student),
-        fpga=config["fpga"],
-        tracking=tracking_params(),
     log:
         f"{R}/logs/convert_hls_float/{{student}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/convert_hls_float/{{student}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/fpga.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../envs/fpga.yaml"
+    params:
+        model=lambda w: model_params(w.student),
+        fpga=config["fpga"],
+        tracking=tracking_params(),
     script:
         "../workflow/scripts/convert_hls_float.py"

@@ -9,20 +9,20 @@ rule train_student_solo:
         metrics=f"{R}/students/solo/{{student}}/seed{{seed}}/metrics.json",
         history=f"{R}/students/solo/{{student}}/seed{{seed}}/history.csv",
         logits=f"{R}/students/solo/{{student}}/seed{{seed}}/test_logits.npy",
-    params:
-        model=lambda w: model_params(w.student),
-        train=train_params("student"),
-        tracking=tracking_params(),
     log:
         f"{R}/logs/train_student_solo/{{student}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/train_student_solo/{{student}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=120,
-    conda:
-        "../envs/train.yaml"
+    params:
+        model=lambda w: model_params(w.student),
+        train=train_params("student"),
+        tracking=tracking_params(),
     script:
         "../workflow/scripts/train_student.py"
 
@@ -35,6 +35,16 @@ rule distill_student:
         metrics=f"{R}/students/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/seed{{seed}}/metrics.json",
         history=f"{R}/students/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/seed{{seed}}/history.csv",
         logits=f"{R}/students/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/seed{{seed}}/test_logits.npy",
+    log:
+        f"{R}/logs/distill_student/{{student}}_{{teacher}}_{{method}}_T{{T}}_a{{alpha}}_seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/distill_student/{{student}}_{{teacher}}_{{method}}_T{{T}}_a{{alpha}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
     params:
         model=lambda w: model_params(w.student),
         train=train_params("distill"),
@@ -45,15 +55,5 @@ rule distill_student:
             "dkd_beta": config["distillation"]["dkd_beta"],
         },
         tracking=tracking_params(),
-    log:
-        f"{R}/logs/distill_student/{{student}}_{{teacher}}_{{method}}_T{{T}}_a{{alpha}}_seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/distill_student/{{student}}_{{teacher}}_{{method}}_T{{T}}_a{{alpha}}_seed{{seed}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=120,
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow/scripts/train_student.py"

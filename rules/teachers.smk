@@ -8,21 +8,21 @@ rule train_teacher:
         model=f"{R}/teachers/{{teacher}}/member{{member}}/model.pt",
         metrics=f"{R}/teachers/{{teacher}}/member{{member}}/metrics.json",
         history=f"{R}/teachers/{{teacher}}/member{{member}}/history.csv",
+    log:
+        f"{R}/logs/train_teacher/{{teacher}}_member{{member}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_teacher/{{teacher}}_member{{member}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=240,
     params:
         model=lambda w: model_params(plan.member(config, w.teacher, w.member).model),
         seed=lambda w: plan.member(config, w.teacher, w.member).seed,
         train=train_params("teacher"),
         tracking=tracking_params(),
-    log:
-        f"{R}/logs/train_teacher/{{teacher}}_member{{member}}.log",
-    benchmark:
-        f"{R}/benchmarks/train_teacher/{{teacher}}_member{{member}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=240,
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow/scripts/train_teacher.py"
 
@@ -33,6 +33,16 @@ rule compute_soft_targets:
     output:
         soft_targets=f"{R}/soft_targets/{{teacher}}.h5",
         metrics=f"{R}/soft_targets/{{teacher}}.metrics.json",
+    log:
+        f"{R}/logs/compute_soft_targets/{{teacher}}.log",
+    benchmark:
+        f"{R}/benchmarks/compute_soft_targets/{{teacher}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
     params:
         members=lambda w: [
             {**model_params(m["model"]), "seed": m.get("seed", i)}
@@ -40,15 +50,5 @@ rule compute_soft_targets:
         ],
         train=train_params("teacher"),
         tracking=tracking_params(),
-    log:
-        f"{R}/logs/compute_soft_targets/{{teacher}}.log",
-    benchmark:
-        f"{R}/benchmarks/compute_soft_targets/{{teacher}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=60,
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow/scripts/compute_soft_targets.py"

@@ -8,17 +8,17 @@ localrules:
 rule init_tracking:
     output:
         marker=f"{R}/tracking/experiment.json",
-    params:
-        tracking=tracking_params(),
     log:
         f"{R}/logs/init_tracking.log",
     benchmark:
         f"{R}/benchmarks/init_tracking.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/train.yaml"
+    params:
+        tracking=tracking_params(),
     script:
         "../workflow/scripts/init_tracking.py"
