@@ -52,6 +52,7 @@ rule distill_student:
             "method": w.method,
             "temperature": float(w.T),
             "alpha": float(w.alpha),
+            "dkd_alpha": config["distillation"]["dkd_alpha"],
             "dkd_beta": config["distillation"]["dkd_beta"],
         },
         tracking=tracking_params(),

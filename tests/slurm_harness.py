@@ -170,6 +170,26 @@ def _write_munge_key(path: Path) -> None:
     path.chmod(0o400)
 
 
+def _write_srun_shim(root: Path, conf: Path) -> Path:
+    """A ``bin/srun`` that points the real srun at this cluster's slurm.conf.
+
+    Why: on a real cluster clients find /etc/slurm/slurm.conf. Here the config lives in
+    a tmp dir and is found through ``SLURM_CONF``, but snakemake's slurm-jobstep executor
+    strips every ``SLURM_*`` variable except the job id from the environment of the
+    ``srun`` it starts inside each job. Writing /etc/slurm would touch the host, so a
+    shim first on the (exported) PATH restores the variable and execs the real srun.
+    """
+    real = _which("srun")
+    if real is None:
+        raise SlurmUnavailable("srun not found")
+    bindir = root / "bin"
+    bindir.mkdir(exist_ok=True)
+    shim = bindir / "srun"
+    shim.write_text(f'#!/bin/sh\nSLURM_CONF="{conf}" exec "{real}" "$@"\n')
+    shim.chmod(0o755)
+    return bindir
+
+
 def _spawn(name: str, cmd: list[str], root: Path, env: dict[str, str]) -> subprocess.Popen:
     out = open(root / f"{name}.stdout", "wb")  # noqa: SIM115 - closed with the process
     log.info("starting %s: %s", name, " ".join(cmd))
@@ -213,9 +233,11 @@ def start(root: Path, timeout: float = 60.0) -> SlurmCluster:
     _write_munge_key(key)
     cpus, mem = node_hardware()
     conf = root / "slurm.conf"
-    conf.write_text(slurm_conf_text(root, cpus=cpus, mem_mb=mem, ctld_port=_free_port(),
+    ctld_port = _free_port()
+    conf.write_text(slurm_conf_text(root, cpus=cpus, mem_mb=mem, ctld_port=ctld_port,
                                     slurmd_port=_free_port(), munge_socket=munge_socket))
     env = dict(os.environ, SLURM_CONF=str(conf))
+    env["PATH"] = f"{_write_srun_shim(root, conf)}{os.pathsep}{env.get('PATH', '')}"
     for var in [k for k in env if k.startswith(("SLURM_", "SBATCH_", "SRUN_", "SALLOC_"))]:
         if var != "SLURM_CONF":
             env.pop(var)

@@ -24,18 +24,22 @@ KD_GAIN_T4 = {0: 0.03, 1: 0.01, 2: 0.02}
 TEACHER_ACC = {"jedi": 0.80}
 
 
+def rec(**fields) -> dict:
+    return fields
+
+
 def runs() -> pd.DataFrame:
     rows = []
     for seed, acc in SOLO_ACC.items():
-        rows.append(dict(student="mlp16", teacher=None, method="solo", kd_method=None, temperature=None,
+        rows.append(rec(student="mlp16", teacher=None, method="solo", kd_method=None, temperature=None,
                          alpha=None, seed=seed, test_accuracy=acc, test_auc_mean=0.9 + acc / 10,
                          test_agreement=0.8, test_kl_teacher=0.5))  # fmt: skip
         for T, gain in ((4.0, KD_GAIN_T4[seed]), (1.0, 0.0)):
-            rows.append(dict(student="mlp16", teacher="jedi", method="kd", kd_method="hinton", temperature=T,
+            rows.append(rec(student="mlp16", teacher="jedi", method="kd", kd_method="hinton", temperature=T,
                              alpha=0.1, seed=seed, test_accuracy=acc + gain, test_auc_mean=0.9 + acc / 10 + 0.001,
                              test_agreement=0.9, test_kl_teacher=0.2))  # fmt: skip
     # a KD setting with an extra seed that has no solo partner: it must be ignored
-    rows.append(dict(student="mlp16", teacher="jedi", method="kd", kd_method="hinton", temperature=4.0, alpha=0.1,
+    rows.append(rec(student="mlp16", teacher="jedi", method="kd", kd_method="hinton", temperature=4.0, alpha=0.1,
                      seed=9, test_accuracy=0.99, test_auc_mean=0.99, test_agreement=0.99, test_kl_teacher=0.0))  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -144,3 +148,24 @@ def test_roc_comparison_aucs(tmp_path):
         assert abs(aucs["random"][cls] - 0.5) < 0.1
     with pytest.raises(InputError, match="shape"):
         plot_roc_comparison(y, {"bad": np.zeros((600, 2))}, ["a", "b", "c"], tmp_path / "x.png")
+
+
+def test_plots_accept_raw_runs_and_aliases_and_empty_table(tmp_path):
+    plot_accuracy_vs_temperature(runs(), tmp_path / "t.png", TEACHER_ACC)
+    plot_accuracy_vs_alpha(runs(), tmp_path / "a.png")
+    assert (tmp_path / "t.png").exists() and (tmp_path / "a.png").exists()
+    table = comparison_table(runs(), TEACHER_ACC)
+    best = table.sort_values("kd_mean", ascending=False).iloc[0]
+    assert best["kd_mean"] == pytest.approx(0.74) and best["diff_se"] == pytest.approx(
+        0.01 / 3**0.5
+    )
+    empty = comparison_table(runs().query("method == 'solo'"), TEACHER_ACC)
+    assert empty.empty and "kd_accuracy_mean" in empty.columns and "gap_closed" in empty.columns
+
+
+def test_markdown_of_other_tables():
+    md = to_markdown(
+        pd.DataFrame({"student": ["mlp16"], "bits": [6], "acc": [0.812345], "x": [np.nan]})
+    )
+    assert md.splitlines()[0] == "| student | bits | acc | x |"
+    assert md.splitlines()[2] == "| mlp16 | 6 | 0.8123 | – |"

@@ -109,7 +109,9 @@ def test_hinton_kl_by_hand():
 
 @pytest.mark.parametrize("T", [1.0, 3.0, 10.0])
 def test_soft_works_without_labels(T):
-    assert call("soft", y=None, temperature=T, alpha=0.7) == pytest.approx(T * T * np_soft_kl(S, TL, T), rel=1e-10)
+    assert call("soft", y=None, temperature=T, alpha=0.7) == pytest.approx(
+        T * T * np_soft_kl(S, TL, T), rel=1e-10
+    )
     # identical student and teacher -> zero loss
     assert call("soft", s=TL, y=None, temperature=T) == pytest.approx(0.0, abs=1e-12)
 
@@ -159,13 +161,17 @@ def test_dkd_is_finite_for_extreme_logits():
 @pytest.mark.parametrize("T", [1.0, 2.0, 5.0])
 @pytest.mark.parametrize("alpha", [0.0, 0.1])
 def test_lsd_matches_reference(T, alpha):
-    expected = alpha * np_ce(S, Y) + (1 - alpha) * T * T * np_soft_kl(np_zscore(S), np_zscore(TL), T)
+    expected = alpha * np_ce(S, Y) + (1 - alpha) * T * T * np_soft_kl(
+        np_zscore(S), np_zscore(TL), T
+    )
     assert call("lsd", temperature=T, alpha=alpha) == pytest.approx(expected, rel=1e-8)
 
 
 def test_lsd_is_invariant_to_logit_shift_and_scale():
     base = call("lsd", alpha=0.0, temperature=2.0)
-    assert call("lsd", s=3.0 * S + 5.0, t=0.5 * TL - 2.0, alpha=0.0, temperature=2.0) == pytest.approx(base, rel=1e-6)
+    assert call(
+        "lsd", s=3.0 * S + 5.0, t=0.5 * TL - 2.0, alpha=0.0, temperature=2.0
+    ) == pytest.approx(base, rel=1e-6)
     # ... while plain Hinton KD is not
     assert call("hinton", s=3.0 * S + 5.0, alpha=0.0, temperature=2.0) != pytest.approx(
         call("hinton", alpha=0.0, temperature=2.0), rel=1e-3
@@ -191,7 +197,14 @@ def test_unknown_name_lists_valid_names():
 
 
 @pytest.mark.parametrize(
-    "kw", [{"temperature": 0.0}, {"temperature": -1.0}, {"alpha": 1.5}, {"dkd_beta": -1.0}, {"label_smoothing": 1.0}]
+    "kw",
+    [
+        {"temperature": 0.0},
+        {"temperature": -1.0},
+        {"alpha": 1.5},
+        {"dkd_beta": -1.0},
+        {"label_smoothing": 1.0},
+    ],
 )
 def test_bad_hyperparameters(kw):
     with pytest.raises(InputError):

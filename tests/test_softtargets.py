@@ -69,7 +69,9 @@ def test_ensemble_probability_average(tmp_path):
         np.testing.assert_allclose(np.exp(logits).sum(axis=1), 1.0, rtol=1e-5)
         # it is NOT the mean of the logits (the distinction matters for confident members)
         assert not np.allclose(np_softmax(ref_members.mean(axis=0)), mean_prob, atol=1e-3)
-        np.testing.assert_allclose(load_soft_targets(out, name, index, members=True), ref_members, rtol=1e-5)
+        np.testing.assert_allclose(
+            load_soft_targets(out, name, index, members=True), ref_members, rtol=1e-5
+        )
         with h5py.File(out) as f:
             np.testing.assert_array_equal(f[name]["y"][()], y)
             np.testing.assert_array_equal(f[name]["index"][()], index)
@@ -83,7 +85,7 @@ def test_single_member_round_trip_keeps_raw_logits(tmp_path):
     member = CountingLinear(12, 5, seed=7)
     out = tmp_path / "t.h5"
     compute_soft_targets([member], splits, out, batch_size=1000)
-    x, y, index = splits["val"]
+    x, _, index = splits["val"]
     with torch.no_grad():
         expected = member.lin(torch.from_numpy(x).flatten(1)).numpy()
     np.testing.assert_allclose(load_soft_targets(out, "val", index), expected, rtol=1e-6)
@@ -92,7 +94,9 @@ def test_single_member_round_trip_keeps_raw_logits(tmp_path):
 
 
 def test_ensemble_logits_is_stable_for_confident_members():
-    z = np.array([[[1000.0, 0.0]], [[0.0, 1000.0]]])  # two members, each certain of a different class
+    z = np.array(
+        [[[1000.0, 0.0]], [[0.0, 1000.0]]]
+    )  # two members, each certain of a different class
     out = ensemble_logits(z)
     np.testing.assert_allclose(np.exp(out), [[0.5, 0.5]], rtol=1e-6)
 
@@ -121,7 +125,9 @@ def test_bad_inputs_and_atomicity(tmp_path):
     splits = make_splits(rng)
     x, y, index = splits["val"]
     with pytest.raises(InputError, match="equal length"):
-        compute_soft_targets([CountingLinear(12, 5, 0)], {"val": (x, y[:-1], index)}, tmp_path / "a.h5")
+        compute_soft_targets(
+            [CountingLinear(12, 5, 0)], {"val": (x, y[:-1], index)}, tmp_path / "a.h5"
+        )
     with pytest.raises(InputError, match="at least one teacher member"):
         compute_soft_targets([], splits, tmp_path / "a.h5")
 
@@ -132,3 +138,33 @@ def test_bad_inputs_and_atomicity(tmp_path):
     with pytest.raises(InputError, match="finite"):
         compute_soft_targets([Broken(12, 5, 0)], splits, tmp_path / "a.h5")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_members_on_different_views(tmp_path):
+    """Ensemble members may read different views of the same jets: (model, view) pairs."""
+    rng = np.random.default_rng(4)
+    a = make_splits(rng)
+    splits = {}
+    for name, (x, y, index) in a.items():
+        x_b = rng.normal(size=(len(y), 2, 5)).astype(np.float32)
+        splits[name] = {"va": (x, y, index), "vb": (x_b, y, index)}
+    m_a, m_b = CountingLinear(12, 5, 1), CountingLinear(10, 5, 2)
+    out = tmp_path / "t.h5"
+    compute_soft_targets([(m_a, "va"), (m_b, "vb")], splits, out)
+    x_a, _, index = splits["test"]["va"]
+    x_b = splits["test"]["vb"][0]
+    with torch.no_grad():
+        za = m_a.lin(torch.from_numpy(x_a).flatten(1)).numpy()
+        zb = m_b.lin(torch.from_numpy(x_b).flatten(1)).numpy()
+    mean_prob = (np_softmax(za.astype(np.float64)) + np_softmax(zb.astype(np.float64))) / 2
+    np.testing.assert_allclose(
+        np_softmax(load_soft_targets(out, "test", index)), mean_prob, rtol=1e-5
+    )
+
+    # views that disagree on the jet order are rejected
+    x, y, index = splits["val"]["vb"]
+    splits["val"]["vb"] = (x, y, index[::-1])
+    with pytest.raises(InputError, match="same jets"):
+        compute_soft_targets([(m_a, "va"), (m_b, "vb")], splits, tmp_path / "u.h5")
+    with pytest.raises(InputError, match="view"):
+        compute_soft_targets([m_a], splits, tmp_path / "u.h5")  # bare model, two views

@@ -26,20 +26,25 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
 
-from jetdistill.errors import InputError  # noqa: E402
-from jetdistill.io import atomic_path  # noqa: E402
+from jetdistill.errors import InputError
+from jetdistill.io import atomic_path
 
 log = logging.getLogger(__name__)
 
 GROUP_KEYS: tuple[str, ...] = ("student", "teacher", "kd_method", "temperature", "alpha")
 REQUIRED: tuple[str, ...] = ("student", "method", "seed", "test_accuracy")
 KD_REQUIRED: tuple[str, ...] = ("teacher", "kd_method", "temperature", "alpha")
-DEFAULT_METRICS: tuple[str, ...] = ("test_accuracy", "test_auc_mean", "test_agreement", "test_kl_teacher")
+DEFAULT_METRICS: tuple[str, ...] = (
+    "test_accuracy",
+    "test_auc_mean",
+    "test_agreement",
+    "test_kl_teacher",
+)
 
 
 def _short(metric: str) -> str:
@@ -70,12 +75,18 @@ def _validate(df: pd.DataFrame) -> pd.DataFrame:
         raise InputError("comparison runs table", f"columns {list(REQUIRED)}", f"missing {missing}")
     bad = sorted(set(df["method"].dropna().astype(str)) - {"solo", "kd"})
     if bad or df["method"].isna().any():
-        raise InputError("comparison runs table: column 'method'", "only 'solo' or 'kd'", repr(bad or "NaN"))
+        raise InputError(
+            "comparison runs table: column 'method'", "only 'solo' or 'kd'", repr(bad or "NaN")
+        )
     df = df.copy()
     if (df["method"] == "kd").any():
         missing = [c for c in KD_REQUIRED if c not in df.columns]
         if missing:
-            raise InputError("comparison runs table (kd rows)", f"columns {list(KD_REQUIRED)}", f"missing {missing}")
+            raise InputError(
+                "comparison runs table (kd rows)",
+                f"columns {list(KD_REQUIRED)}",
+                f"missing {missing}",
+            )
     for c in KD_REQUIRED:
         if c not in df.columns:
             df[c] = np.nan
@@ -86,7 +97,9 @@ def _validate(df: pd.DataFrame) -> pd.DataFrame:
             raise InputError(f"comparison runs table: column {c!r}", "numbers", str(err)) from err
     kd = df[df["method"] == "kd"]
     if kd[list(KD_REQUIRED)].isna().any().any():
-        raise InputError("comparison runs table (kd rows)", f"non-empty {list(KD_REQUIRED)}", "NaN values")
+        raise InputError(
+            "comparison runs table (kd rows)", f"non-empty {list(KD_REQUIRED)}", "NaN values"
+        )
     return df
 
 
@@ -111,7 +124,10 @@ def comparison_table(
     Columns: the group keys, ``n_seeds`` (seeds with both a solo and a KD run; all
     statistics use only these), for each metric present ``solo_{m}_mean``,
     ``solo_{m}_std``, ``kd_{m}_mean``, ``kd_{m}_std``, ``diff_{m}_mean``, ``diff_{m}_se``
-    (``m`` without the ``test_`` prefix), then ``teacher_accuracy`` and ``gap_closed``.
+    (``m`` without the ``test_`` prefix), then ``teacher_accuracy``, ``gap_closed`` and the
+    headline accuracy aliases ``solo_mean``, ``kd_mean``, ``diff_mean``, ``diff_se`` (same
+    values as ``solo_accuracy_mean`` ... ``diff_accuracy_se``, for logging the best row).
+    A table without KD runs is empty but has every column.
     """
     df = _validate(df)
     metrics = [m for m in dict.fromkeys(["test_accuracy", *metrics]) if m in df.columns]
@@ -126,7 +142,9 @@ def comparison_table(
         if len(seeds) == 0:
             log.warning("no seed has both a solo and a KD run for %s", row)
         if len(seeds) < len(k.index) or len(seeds) < len(s.index):
-            log.info("%s: %d paired seeds (%d KD, %d solo)", row, len(seeds), len(k.index), len(s.index))
+            log.info(
+                "%s: %d paired seeds (%d KD, %d solo)", row, len(seeds), len(k.index), len(s.index)
+            )
         k, s = k.loc[seeds], s.loc[seeds]
         row["n_seeds"] = len(seeds)
         for m in metrics:
@@ -138,18 +156,33 @@ def comparison_table(
             n = int(np.isfinite(kv - sv).sum())
             row[f"diff_{name}_mean"] = mean
             row[f"diff_{name}_se"] = std / math.sqrt(n) if n > 1 else math.nan
-        t_acc = teacher_acc.get(row["teacher"], math.nan) if teacher_acc is not None else math.nan
+        t_acc = (teacher_acc or {}).get(row["teacher"])
+        t_acc = math.nan if t_acc is None or pd.isna(t_acc) else float(t_acc)
         if math.isnan(t_acc):
             log.warning("no teacher accuracy for %r: gap_closed is NaN", row["teacher"])
         row["teacher_accuracy"] = float(t_acc)
         gap = t_acc - row["solo_accuracy_mean"]
         row["gap_closed"] = (
-            (row["kd_accuracy_mean"] - row["solo_accuracy_mean"]) / gap if abs(gap) > 1e-12 else math.nan
+            (row["kd_accuracy_mean"] - row["solo_accuracy_mean"]) / gap
+            if abs(gap) > 1e-12
+            else math.nan
         )
+        for alias in ("solo_mean", "kd_mean"):
+            row[alias] = row[alias.replace("_mean", "_accuracy_mean")]
+        row["diff_mean"], row["diff_se"] = row["diff_accuracy_mean"], row["diff_accuracy_se"]
         rows.append(row)
     if not rows:
         log.warning("comparison table: no KD runs")
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_table_columns(metrics))
+
+
+def _table_columns(metrics: Sequence[str]) -> list[str]:
+    cols = [*GROUP_KEYS, "n_seeds"]
+    for m in metrics:
+        name = _short(m)
+        cols += [f"{w}_{name}_{stat}" for w in ("solo", "kd") for stat in ("mean", "std")]
+        cols += [f"diff_{name}_mean", f"diff_{name}_se"]
+    return [*cols, "teacher_accuracy", "gap_closed", "solo_mean", "kd_mean", "diff_mean", "diff_se"]
 
 
 # --------------------------------------------------------------------------- markdown
@@ -168,8 +201,25 @@ def _pm(mean: float, err: float, digits: int = 4, sign: bool = False) -> str:
     return f"{s} ± {_fmt(err, digits)}" if err is not None and np.isfinite(err) else s
 
 
+def _generic_markdown(table: pd.DataFrame) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "–" if not np.isfinite(v) else f"{v:.4g}"
+        return "–" if v is None else str(v)
+
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(table: pd.DataFrame) -> str:
-    """GitHub markdown of :func:`comparison_table` (mean ± std over seeds; Δ ± standard error)."""
+    """GitHub markdown of :func:`comparison_table` (mean ± std over seeds; Δ ± standard error).
+
+    Any other DataFrame (e.g. the compression frontier) is rendered column by column with
+    4 significant digits, so one helper serves every report table.
+    """
+    if "kd_accuracy_mean" not in table.columns:
+        return _generic_markdown(table)
     headers = [
         "student", "teacher", "KD", "T", "α", "seeds", "teacher acc", "solo acc", "KD acc",
         "Δacc (KD−solo, ±SE)", "gap closed", "solo AUC", "KD AUC", "solo agree", "KD agree",
@@ -222,6 +272,8 @@ def _reference_lines(ax: plt.Axes, sub: pd.DataFrame) -> None:
     """Solo accuracy as a mean ± std band, teacher accuracy as a dashed line."""
     solo_mean = float(sub["solo_accuracy_mean"].mean())
     solo_std = float(np.nan_to_num(sub["solo_accuracy_std"].mean()))
+    if not np.isfinite(solo_mean):
+        return
     ax.axhspan(solo_mean - solo_std, solo_mean + solo_std, color="grey", alpha=0.25, lw=0)
     ax.axhline(solo_mean, color="grey", lw=1.2, label="solo (mean ± std)")
     t_acc = float(sub["teacher_accuracy"].iloc[0])
@@ -229,7 +281,18 @@ def _reference_lines(ax: plt.Axes, sub: pd.DataFrame) -> None:
         ax.axhline(t_acc, color="black", ls="--", lw=1.0, label="teacher")
 
 
-def _sweep_plot(table: pd.DataFrame, out_path: str | os.PathLike[str], x: str, line: str, xlabel: str) -> None:
+def _as_table(data: pd.DataFrame, teacher_acc: Mapping[str, float] | None) -> pd.DataFrame:
+    """Accept either a :func:`comparison_table` or the raw runs it is built from."""
+    if "kd_accuracy_mean" in data.columns:
+        return data
+    if "method" in data.columns:
+        return comparison_table(data, teacher_acc or {})
+    raise InputError("comparison plot input", "a comparison table or a runs table", "neither")
+
+
+def _sweep_plot(
+    table: pd.DataFrame, out_path: str | os.PathLike[str], x: str, line: str, xlabel: str
+) -> None:
     groups = _panel_groups(table)
     fig, axes = _axes(len(groups))
     for ax, ((student, teacher, method), sub) in zip(axes, groups, strict=True):
@@ -250,14 +313,38 @@ def _sweep_plot(table: pd.DataFrame, out_path: str | os.PathLike[str], x: str, l
     _save(fig, out_path)
 
 
-def plot_accuracy_vs_temperature(table: pd.DataFrame, out_path: str | os.PathLike[str]) -> None:
-    """KD accuracy vs temperature, one line per alpha, solo as a band; one panel per pair."""
-    _sweep_plot(table, out_path, x="temperature", line="alpha", xlabel="temperature T")
+def plot_accuracy_vs_temperature(
+    table: pd.DataFrame,
+    out_path: str | os.PathLike[str],
+    teacher_acc: Mapping[str, float] | None = None,
+) -> None:
+    """KD accuracy vs temperature, one line per alpha, solo as a band; one panel per pair.
+
+    ``table`` is a :func:`comparison_table` or the raw runs (then ``teacher_acc`` adds the
+    teacher line).
+    """
+    _sweep_plot(
+        _as_table(table, teacher_acc),
+        out_path,
+        x="temperature",
+        line="alpha",
+        xlabel="temperature T",
+    )
 
 
-def plot_accuracy_vs_alpha(table: pd.DataFrame, out_path: str | os.PathLike[str]) -> None:
+def plot_accuracy_vs_alpha(
+    table: pd.DataFrame,
+    out_path: str | os.PathLike[str],
+    teacher_acc: Mapping[str, float] | None = None,
+) -> None:
     """KD accuracy vs alpha (weight of the hard-label CE), one line per temperature."""
-    _sweep_plot(table, out_path, x="alpha", line="temperature", xlabel="alpha (hard-label weight)")
+    _sweep_plot(
+        _as_table(table, teacher_acc),
+        out_path,
+        x="alpha",
+        line="temperature",
+        xlabel="alpha (hard-label weight)",
+    )
 
 
 def plot_agreement_vs_accuracy(runs: pd.DataFrame, out_path: str | os.PathLike[str]) -> None:
@@ -306,7 +393,9 @@ def plot_roc_comparison(
     k = len(class_names)
     for name, z in logits.items():
         if np.shape(z) != (len(y), k):
-            raise InputError(f"plot_roc_comparison: logits[{name!r}]", f"shape ({len(y)}, {k})", str(np.shape(z)))
+            raise InputError(
+                f"plot_roc_comparison: logits[{name!r}]", f"shape ({len(y)}, {k})", str(np.shape(z))
+            )
     fig, axes = _axes(k)
     aucs: dict[str, dict[str, float]] = {name: {} for name in logits}
     for c, (ax, cls) in enumerate(zip(axes, class_names, strict=True)):

@@ -79,7 +79,7 @@ def _arch(spec: dict) -> dict:
 def _build(spec: dict, input_shape: tuple[int, ...], n_classes: int):
     from jetdistill.models import build_model
 
-    return build_model(_arch(spec), input_shape, n_classes)
+    return build_model(_arch(spec), input_shape, n_classes, name=spec.get("name"))
 
 
 @dataclass
@@ -104,7 +104,7 @@ def _load(path: str) -> Split:
 def _batches(split: Split, teacher_logits: np.ndarray | None = None):
     from jetdistill.training import Batches
 
-    return Batches(split.X, split.y, teacher_logits)
+    return Batches.from_numpy(split.X, split.y, teacher_logits)
 
 
 @contextmanager
@@ -293,7 +293,8 @@ def train_student(ctx: JobContext) -> None:
         t_val = load_soft_targets(st, "val", val.index)
         t_test = load_soft_targets(st, "test", test.index)
         loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
-                             dkd_beta=kd.get("dkd_beta", 8.0), label_smoothing=tl)  # fmt: skip
+                             dkd_alpha=kd.get("dkd_alpha", 1.0), dkd_beta=kd.get("dkd_beta", 8.0),
+                             label_smoothing=tl)  # fmt: skip
         method, teacher = "kd", w["teacher"]
     else:
         t_train = t_val = None
@@ -357,7 +358,8 @@ def train_qat(ctx: JobContext) -> None:
         st = ctx.input["soft_targets"]
         t_train, t_val = load_soft_targets(st, "transfer", train.index), load_soft_targets(st, "val", val.index)
         t_test = load_soft_targets(st, "test", test.index)
-        loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"])
+        loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
+                             dkd_alpha=kd["dkd_alpha"], dkd_beta=kd["dkd_beta"])
     else:
         t_train = t_val = None
         loss_fn = build_loss("ce")
@@ -528,13 +530,17 @@ def compare_students(ctx: JobContext) -> None:
         }
         for key, fn in plots.items():
             with atomic_path(ctx.output[key]) as tmp:
-                fn(df, tmp)
+                if key == "agreement":
+                    fn(df, tmp)
+                else:
+                    fn(df, tmp, teacher_acc=teacher_acc)
         _comparison_roc(ctx, df, teachers, ctx.output["roc"])
         for key in ("table", "markdown", *plots, "roc"):
             run.log_artifact(ctx.output[key], "comparison")
-        best = table.sort_values("kd_mean", ascending=False).iloc[0]
-        run.log_metrics({k: float(best[k]) for k in ("solo_mean", "kd_mean", "diff_mean", "diff_se", "gap_closed")
-                         if k in best and pd.notna(best[k])})  # fmt: skip
+        if not table.empty:
+            best = table.sort_values("kd_mean", ascending=False).iloc[0]
+            keys = ("solo_mean", "kd_mean", "diff_mean", "diff_se", "gap_closed")
+            run.log_metrics({f"best_{k}": float(best[k]) for k in keys if k in best and pd.notna(best[k])})
 
 
 def _comparison_roc(ctx: JobContext, df: pd.DataFrame, teachers: pd.DataFrame, out: str) -> None:

@@ -92,7 +92,9 @@ def standardize_logits(logits: Tensor, eps: float = LSD_EPS) -> Tensor:
 
 def _ce(s: Tensor, y: Tensor | None, p: LossParams, name: str) -> Tensor:
     if y is None:
-        raise InputError(f"loss {name!r}", "labels y (alpha > 0 needs the cross-entropy term)", "None")
+        raise InputError(
+            f"loss {name!r}", "labels y (alpha > 0 needs the cross-entropy term)", "None"
+        )
     return F.cross_entropy(s, y, label_smoothing=p.label_smoothing)
 
 
@@ -101,12 +103,16 @@ def _need_teacher(t: Tensor | None, s: Tensor, name: str) -> Tensor:
         raise InputError(f"loss {name!r}", "teacher_logits (a KD loss needs the teacher)", "None")
     if t.shape != s.shape:
         raise InputError(
-            f"loss {name!r}", f"teacher_logits of the student's shape {tuple(s.shape)}", str(tuple(t.shape))
+            f"loss {name!r}",
+            f"teacher_logits of the student's shape {tuple(s.shape)}",
+            str(tuple(t.shape)),
         )
     return t.detach().to(dtype=s.dtype)
 
 
-def _mix(ce_weight: float, s: Tensor, y: Tensor | None, p: LossParams, name: str, kd: Tensor) -> Tensor:
+def _mix(
+    ce_weight: float, s: Tensor, y: Tensor | None, p: LossParams, name: str, kd: Tensor
+) -> Tensor:
     """``ce_weight * CE + kd``, skipping CE (and the need for labels) when its weight is 0."""
     if ce_weight == 0.0:
         return kd
@@ -170,7 +176,9 @@ def dkd_terms(s: Tensor, t: Tensor, y: Tensor, temperature: float) -> tuple[Tens
 def loss_dkd(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
     t = _need_teacher(t, s, "dkd")
     if y is None:
-        raise InputError("loss 'dkd'", "labels y (DKD splits target and non-target classes)", "None")
+        raise InputError(
+            "loss 'dkd'", "labels y (DKD splits target and non-target classes)", "None"
+        )
     T = p.temperature
     tckd, nckd = dkd_terms(s, t, y, T)
     kd = T * T * (p.dkd_alpha * tckd + p.dkd_beta * nckd)
@@ -214,7 +222,9 @@ class BuiltLoss:
     def needs_teacher(self) -> bool:
         return self.name in NEEDS_TEACHER
 
-    def __call__(self, student_logits: Tensor, y: Tensor | None, teacher_logits: Tensor | None = None) -> Tensor:
+    def __call__(
+        self, student_logits: Tensor, y: Tensor | None, teacher_logits: Tensor | None = None
+    ) -> Tensor:
         return LOSSES[self.name](student_logits, y, teacher_logits, self.params)
 
 
@@ -235,9 +245,15 @@ def build_loss(
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"loss {name!r}: alpha", "a number in [0, 1]", repr(alpha))
     if dkd_alpha < 0 or dkd_beta < 0:
-        raise InputError(f"loss {name!r}: dkd_alpha/dkd_beta", "numbers >= 0", f"{dkd_alpha}, {dkd_beta}")
+        raise InputError(
+            f"loss {name!r}: dkd_alpha/dkd_beta", "numbers >= 0", f"{dkd_alpha}, {dkd_beta}"
+        )
     if not 0.0 <= label_smoothing < 1.0:
-        raise InputError(f"loss {name!r}: label_smoothing", "a number in [0, 1)", repr(label_smoothing))
-    params = LossParams(float(temperature), float(alpha), float(dkd_alpha), float(dkd_beta), float(label_smoothing))
+        raise InputError(
+            f"loss {name!r}: label_smoothing", "a number in [0, 1)", repr(label_smoothing)
+        )
+    params = LossParams(
+        float(temperature), float(alpha), float(dkd_alpha), float(dkd_beta), float(label_smoothing)
+    )
     log.debug("built loss %s with %s", name, params)
     return BuiltLoss(name, params)

@@ -184,7 +184,9 @@ class InteractionNetwork(nn.Module):
         hidden = h_send.shape[-1]
         recv = h_recv.unsqueeze(2).expand(-1, c, c - 1, hidden).reshape(-1, self.n_edges, hidden)
         h = recv + h_send.index_select(1, self.send_idx)  # (B, E, H)
-        return self.f_r[1:](h)
+        for layer in list(self.f_r)[1:]:  # the installed submodules (fx needs their names)
+            h = layer(h)
+        return h
 
     def forward(self, x: Tensor) -> Tensor:
         # edge_impl is fixed at construction, so this branch is not data-dependent (fx-safe).

@@ -1,0 +1,322 @@
+"""Views: constituent selection + robust normalisation, written once per split.
+
+A *view* is what a model sees: the first ``n_constituents`` constituents (after
+an optional constituent-pT cut), a subset of the 16 features, pT-ordered or
+shuffled. Preparing it once per split keeps training jobs cheap and makes every
+model of a view see byte-identical inputs.
+
+Normalisation is robust (median and inter-quantile range, default 25-75%)
+because constituent features have heavy tails (pT, E) that would dominate a
+mean/std fit. It is fitted on REAL constituents of ``teacher_train`` only (zero
+padding would drag the median to 0, and fitting on test data would leak), and
+padded entries stay exactly 0 after normalisation so that models and the FPGA
+student can rely on zero meaning "no particle".
+
+Everything is streamed: sources are read in chunks and the four split files
+are appended chunk by chunk, so the real 880k-jet sample never sits in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from jetdistill.errors import InputError
+from jetdistill.io import atomic_path, write_json
+from jetdistill.sources import JetSource, Source, open_source
+from jetdistill.splits import SPLITS, read_splits
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUANTILES: tuple[float, float] = (0.25, 0.75)
+_MAX_FIT_ENTRIES = 4_000_000
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """Mirror of one entry of the config section ``views``."""
+
+    features: tuple[str, ...]
+    n_constituents: int = 16
+    order: str = "pt"
+    min_pt: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], name: str = "") -> ViewConfig:
+        d = dict(d)
+        where = f"config: views.{name}" if name else "config: view"
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InputError(where, f"keys among {sorted(cls.__dataclass_fields__)}", str(unknown))
+        if not d.get("features"):
+            raise InputError(f"{where}.features", "a non-empty list of feature names")
+        d["features"] = tuple(d["features"])
+        cfg = cls(**d)
+        if cfg.order not in ("pt", "shuffled"):
+            raise InputError(f"{where}.order", "pt or shuffled", repr(cfg.order))
+        if cfg.n_constituents < 1:
+            raise InputError(f"{where}.n_constituents", ">= 1", str(cfg.n_constituents))
+        if cfg.min_pt < 0:
+            raise InputError(f"{where}.min_pt", ">= 0", str(cfg.min_pt))
+        return cfg
+
+
+# --------------------------------------------------------------------------- pure helpers
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """Vectorised SplitMix64 hash: deterministic per-(seed, jet, slot) random numbers that do
+    not depend on how the data are chunked."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def select_constituents(
+    block: np.ndarray,
+    columns: Sequence[int],
+    n_constituents: int,
+    *,
+    pt_column: int | None = None,
+    min_pt: float = 0.0,
+    order: str = "pt",
+    seed: int = 0,
+    global_rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Select constituents of a block of jets (k, C, F_all) -> (X (k, n, F) float32, mask (k, n) bool).
+
+    Real constituents are rows that are not all zero; those with pT below
+    ``min_pt`` are dropped, the rest sorted by decreasing pT and the first
+    ``n_constituents`` kept (zero-padded). ``order='shuffled'`` then permutes
+    the kept real constituents of each jet with keys hashed from (seed, global
+    row, slot), so the result does not depend on chunking; padding stays last.
+    """
+    block = np.asarray(block, dtype=np.float32)
+    k, c, _ = block.shape
+    real = np.any(block != 0, axis=-1)
+    if pt_column is not None:
+        pt = block[..., pt_column].astype(np.float64)
+        keep = real & (pt >= min_pt)
+        key = np.where(keep, -pt, np.inf)
+    else:
+        keep = real
+        key = np.where(keep, np.arange(c)[None, :], np.inf)
+    idx = np.argsort(key, axis=1, kind="stable")[:, :n_constituents]
+    mask = np.take_along_axis(keep, idx, axis=1)
+    if order == "shuffled":
+        rows = np.arange(k) if global_rows is None else np.asarray(global_rows)
+        slots = np.arange(idx.shape[1])
+        h = _splitmix64((np.uint64(seed) << np.uint64(40)) ^ (rows.astype(np.uint64)[:, None] << np.uint64(8))
+                        ^ slots.astype(np.uint64)[None, :])  # fmt: skip
+        rkey = np.where(mask, (h >> np.uint64(11)).astype(np.float64), np.inf)
+        perm = np.argsort(rkey, axis=1, kind="stable")
+        idx = np.take_along_axis(idx, perm, axis=1)
+        mask = np.take_along_axis(mask, perm, axis=1)
+    x = np.take_along_axis(block, idx[..., None], axis=1)[..., list(columns)]
+    if x.shape[1] < n_constituents:  # fewer stored constituents than requested
+        pad = np.zeros((k, n_constituents - x.shape[1], x.shape[2]), np.float32)
+        x = np.concatenate([x, pad], axis=1)
+        mask = np.concatenate([mask, np.zeros((k, pad.shape[1]), bool)], axis=1)
+    x[~mask] = 0.0
+    return x.astype(np.float32), mask
+
+
+def fit_robust(values: np.ndarray, quantiles: tuple[float, float] = DEFAULT_QUANTILES) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column median and inter-quantile range of ``values`` (m, F); a zero range becomes 1
+    (a constant feature is only centred, never divided by zero)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape[0] == 0:
+        raise InputError("teacher_train split", "at least one real constituent to fit the normalisation", "none")
+    med = np.median(values, axis=0)
+    lo, hi = np.quantile(values, quantiles, axis=0)
+    iqr = hi - lo
+    iqr = np.where(iqr > 0, iqr, 1.0)
+    return med, iqr
+
+
+def normalise(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(x - median) / iqr on the last axis; entries outside ``mask`` (padding) are exactly 0."""
+    out = ((np.asarray(x, dtype=np.float64) - median) / iqr).astype(np.float32)
+    if mask is not None:
+        out[~mask] = 0.0
+    return out
+
+
+def denormalise(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of :func:`normalise` (padding stays 0)."""
+    out = (np.asarray(x, dtype=np.float64) * iqr + median).astype(np.float32)
+    if mask is not None:
+        out[~mask] = 0.0
+    return out
+
+
+# --------------------------------------------------------------------------- view selection
+@dataclass
+class _Selector:
+    """Turns a raw source block into (X, mask) for one view."""
+
+    source: Source
+    view: ViewConfig
+    seed: int
+
+    def __post_init__(self) -> None:
+        self.is_jet = isinstance(self.source, JetSource)
+        if self.is_jet:
+            src = self.source
+            assert isinstance(src, JetSource)
+            self.columns = src.feature_columns(self.view.features)
+            self.pt_column = src.feature_columns(["j1_pt"])[0] if "j1_pt" in src.particle_names else None
+            if self.view.min_pt > 0 and self.pt_column is None:
+                raise InputError(f"{src.files[0]}: particleFeatureNames", "a j1_pt column for views.min_pt > 0", "missing")
+            self.features = list(self.view.features)
+        else:
+            self.features = self.source.feature_names()
+
+    def __call__(self, block: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.is_jet:
+            return block.astype(np.float32), np.ones(block.shape[:-1], bool)
+        return select_constituents(
+            block, self.columns, self.view.n_constituents, pt_column=self.pt_column,
+            min_pt=self.view.min_pt, order=self.view.order, seed=self.seed, global_rows=rows,
+        )  # fmt: skip
+
+
+def fit_normalisation(
+    source: Source, select: _Selector, rows: np.ndarray, quantiles: tuple[float, float], max_jets: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Fit median/IQR on real entries of (a seeded subsample of up to ``max_jets``) ``rows``."""
+    rng = np.random.default_rng(seed)
+    rows = np.asarray(rows)
+    if max_jets and len(rows) > max_jets:
+        rows = np.sort(rng.choice(rows, size=max_jets, replace=False))
+    per_jet = select.view.n_constituents if select.is_jet else int(np.prod(source.sample_shape()[:-1] or (1,)))
+    keep_p = min(1.0, _MAX_FIT_ENTRIES / max(1, len(rows) * per_jet))
+    vals = []
+    for g, block in source.iter_chunks(rows):
+        x, mask = select(block, g)
+        v = x[mask]
+        if keep_p < 1.0:
+            v = v[rng.random(len(v)) < keep_p]
+        vals.append(v.reshape(-1, x.shape[-1]))
+    median, iqr = fit_robust(np.concatenate(vals) if vals else np.zeros((0, len(select.features))), quantiles)
+    return median, iqr, len(rows)
+
+
+# --------------------------------------------------------------------------- main entry
+def prepare_view(
+    splits_path: str | os.PathLike[str],
+    view: ViewConfig | Mapping[str, Any],
+    outputs: Mapping[str, str | os.PathLike[str]],
+    norm_path: str | os.PathLike[str],
+    data_cfg: Mapping[str, Any] | None = None,
+    *,
+    view_name: str = "",
+    seed: int | None = None,
+    quantiles: tuple[float, float] = DEFAULT_QUANTILES,
+) -> dict[str, Any]:
+    """The ``prepare_view`` rule: select the view, fit the normalisation on teacher_train,
+    write ``norm.json`` and the four split files (format in docs/ARCHITECTURE.md).
+
+    ``outputs``: split name -> path for teacher_train, transfer, val, test.
+    ``data_cfg``: the config ``data`` section (chunk_size, norm_fit_max_jets, generic.*).
+    ``seed``: for the norm subsample and shuffled order (default data.splits.seed).
+    """
+    data_cfg = dict(data_cfg or {})
+    if not isinstance(view, ViewConfig):
+        view = ViewConfig.from_dict(view, view_name)
+    missing = [s for s in SPLITS if s not in outputs]
+    if missing:
+        raise InputError("prepare_view outputs", f"a path for each split {list(SPLITS)}", f"missing {missing}")
+    splits, labels, attrs = read_splits(splits_path)
+    if seed is None:
+        seed = int((data_cfg.get("splits") or {}).get("seed", attrs.get("seed", 0)))
+    src = open_source(str(attrs["source"]), attrs["files"], data_cfg)
+    if src.n_jets != len(labels):
+        raise InputError(f"{splits_path}: labels", f"{src.n_jets} jets as in the source files (re-run split_data)", str(len(labels)))
+    if isinstance(src, JetSource) and view.n_constituents > src.shape[0]:
+        raise InputError(f"config: views.{view_name}.n_constituents", f"<= {src.shape[0]} stored constituents", str(view.n_constituents))
+    select = _Selector(src, view, seed)
+    max_fit = int(data_cfg.get("norm_fit_max_jets") or 200_000)
+    median, iqr, n_fit = fit_normalisation(src, select, splits["teacher_train"], quantiles, max_fit, seed)
+    view_attrs = {"name": view_name, **asdict(view)}
+    view_attrs["features"] = list(view.features)
+    norm = {
+        "features": select.features, "median": median.tolist(), "iqr": iqr.tolist(),
+        "quantiles": list(quantiles), "n_fit_jets": n_fit, "view": view_attrs,
+    }  # fmt: skip
+    all_rows = np.unique(np.concatenate([splits[s] for s in SPLITS]))
+    class_names = list(attrs["class_names"])
+    with contextlib.ExitStack() as stack:
+        files: dict[str, h5py.File] = {}
+        for s in SPLITS:
+            tmp = stack.enter_context(atomic_path(outputs[s]))
+            f = stack.enter_context(h5py.File(tmp, "w"))
+            sample = (view.n_constituents, len(select.features)) if select.is_jet else src.sample_shape()
+            chunk = (max(1, min(1024, len(splits[s]))), *sample)
+            f.create_dataset("X", shape=(0, *sample), maxshape=(None, *sample), dtype="f4", chunks=chunk)
+            f.create_dataset("y", shape=(0,), maxshape=(None,), dtype="i8", chunks=(chunk[0],))
+            f.create_dataset("index", shape=(0,), maxshape=(None,), dtype="i8", chunks=(chunk[0],))
+            f.attrs["features"] = json.dumps(select.features)
+            f.attrs["class_names"] = json.dumps(class_names)
+            f.attrs["view"] = json.dumps(view_attrs)
+            f.attrs["split"] = s
+            files[s] = f
+        for g, block in src.iter_chunks(all_rows):
+            x, mask = select(block, g)
+            xn = normalise(x, median, iqr, mask)
+            for s in SPLITS:
+                pos = np.searchsorted(splits[s], g)
+                pos = np.minimum(pos, max(len(splits[s]) - 1, 0))
+                inside = splits[s][pos] == g if len(splits[s]) else np.zeros(len(g), bool)
+                if not inside.any():
+                    continue
+                f = files[s]
+                n0, k = f["y"].shape[0], int(inside.sum())
+                for key, val in (("X", xn[inside]), ("y", labels[g[inside]]), ("index", g[inside])):
+                    f[key].resize(n0 + k, axis=0)
+                    f[key][n0 : n0 + k] = val
+        for s in SPLITS:
+            if files[s]["y"].shape[0] != len(splits[s]):
+                raise RuntimeError(f"split {s}: wrote {files[s]['y'].shape[0]} of {len(splits[s])} jets")
+        write_json(norm_path, norm)
+    sizes = {s: int(len(splits[s])) for s in SPLITS}
+    log.info("view %s: %s x %s, norm fitted on %d jets; splits %s", view_name, select.features, view.n_constituents, n_fit, sizes)
+    return {"sizes": sizes, "features": select.features, "n_fit_jets": n_fit, "norm_path": str(Path(norm_path))}
+
+
+def load_split(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """(X float32, y int64, index int64, attrs) of a prepared split file; JSON attrs decoded."""
+    if not os.path.exists(path):
+        raise InputError(str(path), "an existing prepared split file (rule prepare_view)", "missing file")
+    with h5py.File(path, "r") as f:
+        for key in ("X", "y", "index"):
+            if key not in f:
+                raise InputError(f"{path}: dataset '{key}'", "datasets X, y, index", f"{sorted(f.keys())}")
+        x = f["X"][...].astype(np.float32)
+        y = f["y"][...].astype(np.int64)
+        index = f["index"][...].astype(np.int64)
+        attrs: dict[str, Any] = {}
+        for k, v in f.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode()
+            if k in ("features", "class_names", "view") and isinstance(v, str):
+                v = json.loads(v)
+            attrs[k] = v
+    return x, y, index, attrs
+
+
+def load_norm(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The norm.json of a view, with median/iqr as float64 arrays."""
+    d = json.loads(Path(path).read_text())
+    d["median"] = np.asarray(d["median"], dtype=np.float64)
+    d["iqr"] = np.asarray(d["iqr"], dtype=np.float64)
+    return d

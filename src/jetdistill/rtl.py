@@ -1,0 +1,469 @@
+"""Open-source hardware estimate of a quantised student: da4ml -> Verilog -> Verilator + Yosys.
+
+No vendor tools are needed. The cleaned QONNX graph (the same one hls4ml converts, see
+:mod:`jetdistill.hls`) is traced symbolically with da4ml's fixed-point variables: every
+``Quant`` becomes an exact fixed-point cast and every constant matrix product becomes a
+multiplier-free adder graph (distributed arithmetic), in which zero weights cost nothing,
+so pruning shows up directly in the LUT count. From the trace da4ml emits a pipelined
+Verilog design, which is
+
+* checked bit for bit against Brevitas twice: da4ml's integer emulation on all test samples
+  and a cycle-accurate Verilator simulation of the generated RTL on a few hundred;
+* synthesised with Yosys ``synth_xilinx`` for LUT/FF/DSP/CARRY counts.
+
+Latency is the number of register layers between input and output port (pipeline stages
+plus the input register da4ml places), in cycles and in ns at the configured clock. The
+stage split uses da4ml's adder-depth model (``latency_cutoff`` adder levels per stage);
+it is an estimate, not a timing-closed result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jetdistill.errors import InputError, JetDistillError
+from jetdistill.hls import (
+    SHAPE_OPS,
+    UnsupportedGraphError,
+    _check_x,
+    _initializer,
+    _node_attrs,
+    agreement_metrics,
+    export_clean_qonnx,
+    input_quant_node,
+    quant_node_format,
+    torch_forward,
+)
+from jetdistill.io import write_json
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "install it with `apt-get install yosys verilator`"
+PROJECT = "jdnet"
+#: Yosys cell names counted as LUTs (an INV occupies a LUT1 on the device).
+LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV")
+FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE", "FDR", "FDS", "FDC", "FDP", "FD", "LDCE", "LDPE")
+CARRY_CELLS = ("CARRY4", "CARRY8")
+
+
+class ToolNotFoundError(JetDistillError):
+    """An external open-source tool (yosys, verilator) is not installed."""
+
+
+class RTLMismatchError(JetDistillError):
+    """The traced integer model or its RTL does not reproduce Brevitas bit for bit."""
+
+
+class ToolFailedError(JetDistillError):
+    """yosys/verilator/g++ failed or timed out; the message points to the log file."""
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolNotFoundError(f"{name} not found on PATH: {INSTALL_HINT}")
+    return path
+
+
+# --------------------------------------------------------------------------- tracing
+
+
+def _as_float_const(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _apply_shape_op(node: Any, value: Any, mw: Any) -> Any:
+    """Reshape/Flatten/Transpose on either a numpy batch or a traced (1, ...) array."""
+    attrs = _node_attrs(node)
+    if node.op_type in ("Identity",):
+        return value
+    if node.op_type == "Reshape":
+        shape = [int(s) for s in _initializer(mw, node.input[1])]
+        if isinstance(value, np.ndarray):
+            # numpy values carry the real batch; the exported shape has batch 1 (or -1)
+            if shape and shape[0] in (1, -1):
+                shape = [len(value), *shape[1:]]
+            return value.reshape(shape)
+        return value.reshape(*shape)
+    if node.op_type == "Flatten":
+        axis = int(attrs.get("axis", 1))
+        lead = int(np.prod(value.shape[:axis]))
+        return value.reshape(lead, -1)
+    if node.op_type == "Transpose":
+        perm = attrs.get("perm")
+        return np.transpose(value, perm) if isinstance(value, np.ndarray) else value.transpose(perm)
+    if node.op_type in ("Squeeze", "Unsqueeze"):
+        raise UnsupportedGraphError(f"{node.op_type} node {node.name!r} is not supported by the RTL tracer")
+    raise UnsupportedGraphError(f"unexpected shape op {node.op_type}")
+
+
+def quantize_inputs(mw: Any, x: np.ndarray) -> np.ndarray:
+    """Apply the graph's input shape ops and input quantiser in numpy: the RTL's input words.
+
+    The design takes already-quantised inputs (that is how a trigger would feed it), so the
+    reference input for the emulation and Verilator runs is the quantiser's output, computed
+    with qonnx's own ``Quant`` implementation (ROUND = half-to-even, like ``torch.round``).
+    """
+    from qonnx.custom_op.general.quant import quant
+
+    chain, qnode = input_quant_node(mw)
+    if qnode is None:
+        raise UnsupportedGraphError("the QONNX graph has no input Quant node: RTL needs a fixed-point input")
+    v: np.ndarray = np.asarray(x, dtype=np.float32)
+    for node in chain:
+        v = _apply_shape_op(node, v, mw)
+    fmt = quant_node_format(mw, qnode)
+    q = quant(
+        v.astype(np.float32),
+        _initializer(mw, qnode.input[1]),
+        _initializer(mw, qnode.input[2]),
+        _initializer(mw, qnode.input[3]),
+        int(fmt.signed),
+        int(fmt.narrow),
+        fmt.rounding,
+    )
+    return np.asarray(q, dtype=np.float64).reshape(len(x), -1)
+
+
+def _quantize_traced(value: Any, fmt: Any, node: Any) -> Any:
+    _, _, fs = value.kif
+    max_f = int(np.max(fs))
+    if max_f > fmt.frac and fmt.rounding != "FLOOR":
+        raise UnsupportedGraphError(
+            f"Quant node {node.name!r} drops fractional bits with rounding {fmt.rounding}: only FLOOR is "
+            "exactly representable in the adder graph (use FLOOR activation rounding)"
+        )
+    k = int(fmt.signed)
+    i = fmt.bits - k - fmt.frac
+    overflow = "SAT_SYM" if (fmt.narrow and fmt.signed) else "SAT"
+    return value.quantize(k, i, fmt.frac, overflow, "TRN")
+
+
+def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any:
+    """Trace a cleaned QONNX MLP graph into a da4ml ``CombLogic`` (combinational integer model).
+
+    Supported: an input ``Quant`` (after optional shape ops), ``Quant`` on constants and on
+    activations (power-of-two scale, FLOOR when bits are dropped), ``MatMul``/``Gemm`` with a
+    constant weight, ``Add``/``Sub``/``Mul`` with constants, ``Relu`` and shape ops. Anything
+    else raises :class:`UnsupportedGraphError` naming the node.
+    """
+    from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
+    from qonnx.custom_op.general.quant import quant
+
+    chain, qnode = input_quant_node(mw)
+    if qnode is None:
+        raise UnsupportedGraphError("the QONNX graph has no input Quant node: RTL needs a fixed-point input")
+    fmt = quant_node_format(mw, qnode)
+    in_shape = [int(d.dim_value) or 1 for d in mw.graph.input[0].type.tensor_type.shape.dim]
+    probe = np.zeros(in_shape, dtype=np.float32)
+    for node in chain:
+        probe = _apply_shape_op(node, probe, mw)
+    k, i, f = int(fmt.signed), fmt.bits - int(fmt.signed) - fmt.frac, fmt.frac
+    full = lambda v: np.full(probe.shape, v, dtype=np.int8)  # noqa: E731
+    inp = FixedVariableArray.from_kif(full(k), full(i), full(f), HWConfig(1, -1, -1), solver_options=solver_options)
+    values: dict[str, Any] = {qnode.output[0]: inp}
+    skip = {id(n) for n in chain} | {id(qnode)}
+
+    def get(name: str) -> Any:
+        if name in values:
+            return values[name]
+        arr = mw.get_initializer(name)
+        if arr is None:
+            raise UnsupportedGraphError(f"tensor {name!r} is neither computed nor a constant")
+        return _as_float_const(arr)
+
+    for node in mw.graph.node:
+        if id(node) in skip:
+            continue
+        op = node.op_type
+        if op == "Quant":
+            x = get(node.input[0])
+            if isinstance(x, np.ndarray):
+                attrs = _node_attrs(node)
+                rnd = attrs.get("rounding_mode", "ROUND")
+                rnd = rnd.decode() if isinstance(rnd, bytes) else rnd
+                out = quant(x, get(node.input[1]), get(node.input[2]), get(node.input[3]),
+                            int(attrs.get("signed", 1)), int(attrs.get("narrow", 0)), rnd)  # fmt: skip
+                values[node.output[0]] = _as_float_const(out)
+            else:
+                values[node.output[0]] = _quantize_traced(x, quant_node_format(mw, node), node)
+        elif op == "MatMul":
+            a, b = get(node.input[0]), get(node.input[1])
+            if isinstance(b, np.ndarray) == isinstance(a, np.ndarray):
+                raise UnsupportedGraphError(f"MatMul {node.name!r}: exactly one operand must be constant")
+            values[node.output[0]] = a @ b
+        elif op == "Gemm":
+            attrs = _node_attrs(node)
+            a, b = get(node.input[0]), get(node.input[1])
+            if attrs.get("transA", 0):
+                raise UnsupportedGraphError(f"Gemm {node.name!r}: transA is not supported")
+            if attrs.get("transB", 0):
+                b = b.T
+            y = (a @ b) * float(attrs.get("alpha", 1.0))
+            if len(node.input) > 2 and node.input[2]:
+                y = y + get(node.input[2]) * float(attrs.get("beta", 1.0))
+            values[node.output[0]] = y
+        elif op in ("Add", "Sub", "Mul"):
+            a, b = get(node.input[0]), get(node.input[1])
+            if op == "Mul" and not (isinstance(a, np.ndarray) or isinstance(b, np.ndarray)):
+                raise UnsupportedGraphError(f"Mul {node.name!r}: variable x variable products are not supported")
+            values[node.output[0]] = a + b if op == "Add" else (a - b if op == "Sub" else a * b)
+        elif op == "Relu":
+            x = get(node.input[0])
+            values[node.output[0]] = np.maximum(x, 0) if isinstance(x, np.ndarray) else x.relu()
+        elif op in SHAPE_OPS:
+            values[node.output[0]] = _apply_shape_op(node, get(node.input[0]), mw)
+        else:
+            raise UnsupportedGraphError(f"ONNX op {op} (node {node.name!r}) is not supported by the RTL tracer")
+
+    out = values.get(mw.graph.output[0].name)
+    if out is None or isinstance(out, np.ndarray):
+        raise UnsupportedGraphError("graph output does not depend on the input")
+    return comb_trace(inp.ravel(), out.ravel())
+
+
+# --------------------------------------------------------------------------- Verilator
+
+
+def _verilator_version() -> tuple[int, int]:
+    out = subprocess.run(["verilator", "--version"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"Verilator (\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def _verilator_root() -> Path:
+    out = subprocess.run(["verilator", "--getenv", "VERILATOR_ROOT"], capture_output=True, text=True).stdout.strip()
+    root = Path(out) if out else Path("/usr/share/verilator")
+    if not (root / "include" / "verilated.h").exists():
+        raise ToolNotFoundError(f"Verilator include files not found under {root}: {INSTALL_HINT}")
+    return root
+
+
+def _run(cmd: list[str], cwd: Path, log_path: Path, timeout_s: float, what: str) -> None:
+    with open(log_path, "a") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        try:
+            r = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s)
+        except subprocess.TimeoutExpired as err:
+            raise ToolFailedError(f"{what} timed out after {timeout_s:.0f} s; see {log_path}") from err
+    if r.returncode != 0:
+        tail = log_path.read_text()[-2000:]
+        raise ToolFailedError(f"{what} failed (exit {r.returncode}); see {log_path}:\n{tail}")
+
+
+def build_verilator_sim(rtl_model: Any, prj_dir: Path, *, jobs: int = 2, timeout_s: float = 1800) -> None:
+    """Verilate the da4ml wrapper and link da4ml's C++ binder into a loadable library.
+
+    da4ml's own ``compile()`` relies on a Verilator that ships ``libverilated.a`` and knows the
+    ``WIDTHTRUNC`` lint code (>= 5.008); Debian's 5.006 has neither, so the lint pragmas are
+    downgraded to ``WIDTH`` and the Verilator runtime sources are compiled into the library.
+    """
+    require_tool("verilator")
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        raise ToolNotFoundError("g++ not found on PATH: install it with `apt-get install g++`")
+    if _verilator_version() < (5, 8):
+        for v in (prj_dir / "src" / "static").glob("*.v"):
+            v.write_text(v.read_text().replace("WIDTHTRUNC", "WIDTH"))
+    root = _verilator_root()
+    sim = prj_dir / "sim"
+    shutil.rmtree(sim / "obj_dir", ignore_errors=True)
+    log_path = prj_dir / "verilator.log"
+    log_path.write_text("")
+    wrapper = f"{PROJECT}_wrapper"
+    _run(
+        ["verilator", "--cc", "-j", str(jobs), "-build", f"{wrapper}.v", "--prefix", f"V{wrapper}", "-Wall",
+         "-Wno-fatal", "-CFLAGS", "-std=c++17 -fPIC -O", "-I../src", "-I../src/static"],
+        sim, log_path, timeout_s, "verilator",
+    )  # fmt: skip
+    stamp = str(uuid.uuid4())
+    inc = root / "include"
+    _run(
+        [cxx, "-std=c++17", "-fPIC", "-O", "-I./obj_dir", f"-I{inc}", f"-I{inc / 'vltstd'}", "-I../src",
+         "-pthread", "-shared", "-o", f"lib{wrapper}_{stamp}.so", f"{wrapper}_binder.cc",
+         f"./obj_dir/V{wrapper}__ALL.a", str(inc / "verilated.cpp"), str(inc / "verilated_threads.cpp"), "-fopenmp"],
+        sim, log_path, timeout_s, "g++ (Verilator binder)",
+    )  # fmt: skip
+    shutil.rmtree(sim / "obj_dir", ignore_errors=True)
+    rtl_model._load_lib(stamp)
+
+
+# --------------------------------------------------------------------------- Yosys
+
+
+def parse_yosys_stat(text: str) -> dict[str, int]:
+    """Cell counts of the last ``stat`` block of a Yosys log -> luts/ffs/dsps/carry (+ raw cells)."""
+    blocks = text.split("Number of cells:")
+    if len(blocks) < 2:
+        raise ToolFailedError("no 'Number of cells' block in the Yosys statistics")
+    cells: dict[str, int] = {}
+    for line in blocks[-1].splitlines()[1:]:
+        m = re.match(r"^\s+([A-Za-z_$][\w$]*)\s+(\d+)\s*$", line)
+        if not m:
+            if line.strip() == "" and cells:
+                break
+            continue
+        cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
+    return {
+        "luts": sum(v for k, v in cells.items() if k in LUT_CELLS),
+        "ffs": sum(v for k, v in cells.items() if k in FF_CELLS),
+        "dsps": sum(v for k, v in cells.items() if k.startswith("DSP48")),
+        "carry": sum(v for k, v in cells.items() if k in CARRY_CELLS),
+        "cells": cells,  # type: ignore[dict-item]
+    }
+
+
+def run_yosys(prj_dir: Path, n_stages: int, *, family: str = "xcup", timeout_s: float = 1800) -> dict[str, Any]:
+    """``synth_xilinx`` of the pipelined top module (no I/O buffers: an in-context block)."""
+    require_tool("yosys")
+    src = prj_dir / "src"
+    memfiles = sorted((src / "memfiles").glob("*")) if (src / "memfiles").exists() else []
+    static = sorted(p for p in (src / "static").glob("*.v") if memfiles or p.name != "lookup_table.v")
+    stages = [src / f"{PROJECT}_stage{i}.v" for i in range(n_stages)]
+    files = [*static, *[s for s in stages if s.exists()], src / f"{PROJECT}.v"]
+    script = prj_dir / "synth.ys"
+    stat = prj_dir / "yosys_stat.txt"
+    script.write_text(
+        "read_verilog -sv " + " ".join(str(p.resolve()) for p in files) + "\n"
+        f"synth_xilinx -top {PROJECT} -family {family} -flatten -noiopad\n"
+        f"tee -q -o {stat.resolve()} stat\n"
+    )
+    log_path = prj_dir / "yosys.log"
+    log_path.write_text("")
+    cwd = (src / "memfiles") if memfiles else prj_dir
+    t0 = time.perf_counter()
+    _run(["yosys", "-q", "-s", str(script.resolve())], cwd, log_path, timeout_s, "yosys synth_xilinx")
+    res: dict[str, Any] = parse_yosys_stat(stat.read_text())
+    res["yosys_s"] = round(time.perf_counter() - t0, 2)
+    return res
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def estimate_rtl(
+    qmodel: Any,
+    input_shape: Sequence[int],
+    x_test: np.ndarray,
+    out_dir: str | os.PathLike[str],
+    *,
+    clock_period_ns: float = 5.0,
+    latency_cutoff: float = 5.0,
+    yosys: bool = True,
+    verilator: bool = True,
+    verilator_samples: int = 300,
+    yosys_timeout_s: float = 1800,
+    part: str = "xcvu13p-flga2577-2-e",
+    qonnx_model: Any = None,
+) -> dict[str, Any]:
+    """da4ml RTL of a Brevitas student, bit-exactness checks, Yosys resources and latency.
+
+    Writes under ``out_dir`` the cleaned QONNX graph, the da4ml Verilog project
+    (``out_dir/rtl/src/jdnet.v`` + stages), Verilator/Yosys logs and ``rtl_metrics.json``.
+    ``qonnx_model`` may pass an already exported graph (e.g. from :mod:`jetdistill.hls`).
+    Returns ``rtl_exact_fraction`` (Verilator when run, else da4ml emulation),
+    ``rtl_emulation_exact_fraction``, ``luts``, ``ffs``, ``dsps``, ``carry`` (Yosys when run,
+    else da4ml's own estimate, see ``rtl_resource_source``), ``latency_cycles``,
+    ``latency_ns``, ``verilog_path`` and wall times. Raises :class:`RTLMismatchError` if the
+    da4ml emulation or the RTL simulation is not bit-exact with Brevitas.
+    """
+    from da4ml.codegen import VerilogModel
+
+    if verilator:
+        require_tool("verilator")
+    if yosys:
+        require_tool("yosys")
+    if not clock_period_ns > 0:
+        raise InputError("fpga.clock_period_ns", "a positive number", repr(clock_period_ns))
+    x = _check_x(x_test, input_shape)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prj_dir = out / "rtl"
+    shutil.rmtree(prj_dir, ignore_errors=True)
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    mw = qonnx_model if qonnx_model is not None else export_clean_qonnx(qmodel, input_shape, out / "model.qonnx.onnx")
+    comb = trace_qonnx(mw)
+    timings["rtl_trace_s"] = time.perf_counter() - t0
+
+    # 1) da4ml's integer emulation of the traced model vs Brevitas on every test sample
+    ref = torch_forward(qmodel, x)
+    xq = quantize_inputs(mw, x)
+    emu = np.asarray(comb.predict(xq), dtype=np.float64)
+    emu_metrics = agreement_metrics(ref, emu, "rtl_emulation")
+    if emu_metrics["rtl_emulation_exact_fraction"] < 1.0:
+        raise RTLMismatchError(
+            f"da4ml emulation is not bit-exact with Brevitas: exact fraction "
+            f"{emu_metrics['rtl_emulation_exact_fraction']:.4f}, max |diff| {emu_metrics['rtl_emulation_max_abs_diff']:.4g}"
+        )
+
+    # 2) Verilog generation (pipelined)
+    t0 = time.perf_counter()
+    vm = VerilogModel(comb, PROJECT, prj_dir, latency_cutoff=latency_cutoff, clock_period=clock_period_ns, part_name=part)
+    vm.write()
+    pipe = vm._pipe
+    n_stages = len(pipe.solutions) if pipe is not None else 0
+    timings["rtl_codegen_s"] = time.perf_counter() - t0
+    metrics: dict[str, Any] = {
+        **emu_metrics,
+        "rtl_n_samples": len(x),
+        "latency_cycles": n_stages + 1 if n_stages else 0,
+        "latency_ns": float((n_stages + 1 if n_stages else 0) * clock_period_ns),
+        "rtl_stages": n_stages,
+        "rtl_latency_cutoff": float(latency_cutoff),
+        "da4ml_cost_luts": float(comb.cost),
+        "da4ml_reg_bits": int(pipe.reg_bits) if pipe is not None else 0,
+        "verilog_path": str((prj_dir / "src" / f"{PROJECT}.v").resolve()),
+    }
+
+    # 3) Verilator simulation of the generated RTL
+    if verilator:
+        t0 = time.perf_counter()
+        build_verilator_sim(vm, prj_dir, jobs=max(1, min(2, os.cpu_count() or 1)), timeout_s=yosys_timeout_s)
+        n = min(int(verilator_samples), len(x))
+        y_rtl = np.asarray(vm.predict(xq[:n], n_threads=1), dtype=np.float64)
+        sim = agreement_metrics(ref[:n], y_rtl, "rtl")
+        metrics.update(sim, rtl_verilator_samples=n)
+        timings["rtl_verilator_s"] = time.perf_counter() - t0
+        if sim["rtl_exact_fraction"] < 1.0:
+            raise RTLMismatchError(
+                f"Verilator simulation of {metrics['verilog_path']} is not bit-exact with Brevitas: "
+                f"exact fraction {sim['rtl_exact_fraction']:.4f} on {n} samples"
+            )
+    else:
+        metrics["rtl_exact_fraction"] = emu_metrics["rtl_emulation_exact_fraction"]
+        metrics["rtl_verilator_samples"] = 0
+
+    # 4) Yosys synthesis
+    if yosys:
+        res = run_yosys(prj_dir, n_stages, timeout_s=yosys_timeout_s)
+        timings["rtl_yosys_s"] = res.pop("yosys_s")
+        cells = res.pop("cells")
+        metrics.update(res, rtl_resource_source="yosys synth_xilinx")
+        write_json(prj_dir / "yosys_cells.json", cells)
+    else:
+        metrics.update(
+            luts=int(round(comb.cost)), ffs=metrics["da4ml_reg_bits"], dsps=0, carry=0,
+            rtl_resource_source="da4ml estimate",
+        )  # fmt: skip
+    metrics.update({k: round(v, 3) for k, v in timings.items()})
+    log.info(
+        "RTL: exact %.4f (emulation %.4f), %d LUT, %d FF, %d DSP, %d carry, %d cycles = %.1f ns",
+        metrics["rtl_exact_fraction"], metrics["rtl_emulation_exact_fraction"], metrics["luts"], metrics["ffs"],
+        metrics["dsps"], metrics["carry"], metrics["latency_cycles"], metrics["latency_ns"],
+    )  # fmt: skip
+    write_json(out / "rtl_metrics.json", metrics)
+    return metrics

@@ -1,0 +1,434 @@
+"""One training loop for every model and every loss (solo, KD, QAT, pruning fine-tuning).
+
+Design choices:
+
+- Data live in memory as tensors (:class:`Batches`); a batch is one fancy-index of a
+  seeded per-epoch permutation. No ``DataLoader``, no per-sample Python: the datasets here
+  (<= a few 10^5 jets) fit in RAM and the small models are otherwise input-bound.
+- The loss is a plug-in ``loss_fn(student_logits, y, teacher_logits_or_None)`` so knowledge
+  distillation only changes the loss, never the loop (see :mod:`jetdistill.losses`).
+- Determinism: the model is built by the caller (after seeding); :func:`fit` re-seeds torch
+  with ``seed`` and draws the batch order from its own ``torch.Generator``, so the same
+  seed + config + initial weights give a bit-identical history on CPU.
+- Early stopping watches the validation loss (the same ``loss_fn``, evaluated with the
+  teacher logits of the validation set for KD) and restores the best weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from jetdistill.errors import InputError, JetDistillError
+from jetdistill.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[Tensor, Tensor | None, Tensor | None], Tensor]
+StepHook = Callable[[nn.Module], None]
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("none", "cosine", "step")
+DEVICES = ("auto", "cpu", "cuda")
+
+#: ``schedule: step`` multiplies the learning rate by this factor every third of the epochs.
+STEP_GAMMA = 0.1
+
+
+class TrainingDivergedError(JetDistillError):
+    """The training loss became NaN/inf (learning rate too high, bad inputs, ...)."""
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Mirror of the config schema's ``definitions.train`` (defaults identical).
+
+    ``threads`` is the thread count the job asks Snakemake for; :func:`fit` does not change
+    torch's thread pool itself (``jetdistill.runtime.set_threads`` does, once per job).
+    """
+
+    optimizer: str = "adamw"
+    lr: float = 0.002
+    weight_decay: float = 0.0001
+    momentum: float = 0.9
+    batch_size: int = 256
+    epochs: int = 30
+    patience: int = 5
+    schedule: str = "cosine"
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    device: str = "auto"
+    threads: int = 1
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None, *, where: str = "training") -> TrainConfig:
+        """Build from a ``training.<role>`` block; unknown keys and bad values raise InputError."""
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError(f"{where}.{unknown[0]}", f"one of {sorted(known)}", f"unknown key(s) {unknown}")
+        cfg = cls(**d)
+        cfg.validate(where)
+        return cfg
+
+    def validate(self, where: str = "training") -> None:
+        def num(key: str, lo: float, hi: float = math.inf, *, lo_open: bool = False, integer: bool = False) -> None:
+            v = getattr(self, key)
+            ok = isinstance(v, int if integer else (int, float)) and not isinstance(v, bool)
+            ok = ok and (v > lo if lo_open else v >= lo) and v <= hi
+            if not ok:
+                kind = "an integer" if integer else "a number"
+                bound = f"> {lo}" if lo_open else f">= {lo}"
+                raise InputError(f"{where}.{key}", f"{kind} {bound}" + (f" and <= {hi}" if hi < math.inf else ""), repr(v))
+
+        for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("device", DEVICES)):
+            if getattr(self, key) not in choices:
+                raise InputError(f"{where}.{key}", f"one of {list(choices)}", repr(getattr(self, key)))
+        num("lr", 0.0, 10.0, lo_open=True)
+        num("weight_decay", 0.0)
+        num("momentum", 0.0, 1.0)
+        num("batch_size", 1, integer=True)
+        num("epochs", 1, integer=True)
+        num("patience", 0, integer=True)
+        num("grad_clip", 0.0)
+        num("label_smoothing", 0.0, 0.5)
+        num("threads", 1, integer=True)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        d = {f.name: getattr(self, f.name) for f in fields(self)} | changes
+        return TrainConfig.from_dict(d)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class Batches:
+    """An in-memory dataset: inputs ``x`` (N, ...), labels ``y`` (N,), optional teacher logits ``t``.
+
+    ``y`` may be ``None`` only for label-free losses; ``t`` rows must align with ``x`` rows.
+    """
+
+    x: Tensor
+    y: Tensor | None
+    t: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        n = self.x.shape[0]
+        if self.y is not None and self.y.shape != (n,):
+            raise InputError("Batches.y", f"shape ({n},) matching x", str(tuple(self.y.shape)))
+        if self.t is not None and (self.t.ndim != 2 or self.t.shape[0] != n):
+            raise InputError("Batches.t", f"teacher logits of shape ({n}, K)", str(tuple(self.t.shape)))
+        if n == 0:
+            raise InputError("Batches.x", "at least one sample", "0")
+
+    @classmethod
+    def from_numpy(cls, x: np.ndarray, y: np.ndarray | None, t: np.ndarray | None = None) -> Batches:
+        """Wrap arrays as float32 / int64 tensors (no copy when already of that dtype)."""
+        return cls(
+            x=torch.as_tensor(np.asarray(x, dtype=np.float32)),
+            y=None if y is None else torch.as_tensor(np.asarray(y, dtype=np.int64)),
+            t=None if t is None else torch.as_tensor(np.asarray(t, dtype=np.float32)),
+        )
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def to(self, device: torch.device | str) -> Batches:
+        return Batches(
+            self.x.to(device),
+            None if self.y is None else self.y.to(device),
+            None if self.t is None else self.t.to(device),
+        )
+
+    def batch(self, idx: Tensor | slice) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        return (
+            self.x[idx],
+            None if self.y is None else self.y[idx],
+            None if self.t is None else self.t[idx],
+        )
+
+    def iter_batches(self, batch_size: int, generator: torch.Generator | None = None):
+        """Yield ``(x, y, t)`` batches; shuffled with ``generator`` if given, else in order."""
+        n = len(self)
+        if generator is None:
+            for start in range(0, n, batch_size):
+                yield self.batch(slice(start, start + batch_size))
+            return
+        perm = torch.randperm(n, generator=generator).to(self.x.device)
+        for start in range(0, n, batch_size):
+            yield self.batch(perm[start : start + batch_size])
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = math.inf
+    train_seconds: float = 0.0
+    samples_per_s: float = 0.0
+    stopped_early: bool = False
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("training.device", "'auto' or 'cpu' (no CUDA device is available)", "'cuda'")
+    if name not in DEVICES:
+        raise InputError("training.device", f"one of {list(DEVICES)}", repr(name))
+    return torch.device(name)
+
+
+def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
+    """Solo-training loss with the :data:`LossFn` signature (teacher logits ignored)."""
+
+    def loss(student_logits: Tensor, y: Tensor | None, teacher_logits: Tensor | None = None) -> Tensor:
+        if y is None:
+            raise InputError("cross_entropy_loss", "labels y", "None")
+        return F.cross_entropy(student_logits, y, label_smoothing=label_smoothing)
+
+    return loss
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Per-epoch schedule: cosine to 0 over ``epochs``, or x0.1 every ``epochs // 3`` epochs."""
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=STEP_GAMMA)
+    return None
+
+
+def _state_copy(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Batches, loss_fn: LossFn, batch_size: int = 4096) -> tuple[float, float]:
+    """Sample-weighted mean loss and accuracy of ``model`` on ``data`` (eval mode, no grad)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=data.x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=data.x.device)
+    try:
+        for xb, yb, tb in data.iter_batches(batch_size):
+            logits = model(xb)
+            loss_sum += loss_fn(logits, yb, tb).double() * xb.shape[0]
+            if yb is not None:
+                correct += (logits.argmax(1) == yb).sum()
+    finally:
+        model.train(was_training)
+    n = len(data)
+    acc = float(correct) / n if data.y is not None else math.nan
+    return float(loss_sum) / n, acc
+
+
+def _show_progress() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("JETDISTILL_NO_PROGRESS")
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def fit(
+    model: nn.Module,
+    train: Batches,
+    val: Batches,
+    cfg: TrainConfig,
+    loss_fn: LossFn,
+    *,
+    seed: int,
+    step_hook: StepHook | None = None,
+    epoch_callback: EpochCallback | None = None,
+    restore_best: bool | None = None,
+    eval_batch_size: int = 4096,
+) -> TrainResult:
+    """Train ``model`` in place and return its per-epoch history.
+
+    Per epoch record: ``epoch`` (0-based), ``train_loss``, ``val_loss``, ``train_accuracy``,
+    ``val_accuracy``, ``lr`` (the rate used during the epoch), ``samples_per_s`` (training
+    phase only). ``train_loss``/``train_accuracy`` are running means over the epoch's batches
+    (train mode), which costs nothing extra.
+
+    ``step_hook(model)`` runs after every optimizer step (pruning re-applies its masks there).
+    ``epoch_callback(epoch, record)`` runs after every epoch (MLflow logging).
+    Early stopping: stop once the validation loss has not improved for ``cfg.patience``
+    epochs (0 disables). ``restore_best`` (default: ``patience > 0``) loads the weights of the
+    best-validation-loss epoch at the end.
+    """
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    restore = cfg.patience > 0 if restore_best is None else restore_best
+    torch.manual_seed(seed)  # dropout etc.; model init is the caller's (seeded) business
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    train_d, val_d = train.to(device), val.to(device)
+    opt = make_optimizer(model, cfg)
+    sched = make_scheduler(opt, cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    result = TrainResult()
+    best_state: dict[str, Tensor] | None = None
+    since_best = 0
+    n_train = len(train_d)
+    total_train_time = 0.0
+    t_start = time.perf_counter()
+    log.info(
+        "fit: %d train / %d val samples, %d epochs, batch %d, %s lr=%g, device %s",
+        n_train, len(val_d), cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.lr, device,
+    )  # fmt: skip
+
+    for epoch in range(cfg.epochs):
+        model.train()
+        lr = float(opt.param_groups[0]["lr"])
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        t0 = time.perf_counter()
+        with tqdm(
+            total=n_train, unit="jet", unit_scale=True, desc=f"epoch {epoch}", leave=False, disable=not _show_progress()
+        ) as bar:
+            for xb, yb, tb in train_d.iter_batches(cfg.batch_size, gen):
+                logits = model(xb)
+                loss = loss_fn(logits, yb, tb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                opt.step()
+                if step_hook is not None:
+                    step_hook(model)
+                loss_sum += loss.detach().double() * xb.shape[0]
+                if yb is not None:
+                    correct += (logits.detach().argmax(1) == yb).sum()
+                bar.update(xb.shape[0])
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time = time.perf_counter() - t0
+        total_train_time += train_time
+        train_loss = float(loss_sum) / n_train
+        if not math.isfinite(train_loss):
+            raise TrainingDivergedError(
+                f"training loss is {train_loss} at epoch {epoch} (lr={lr:g}); lower training.lr or check the inputs"
+            )
+        val_loss, val_acc = evaluate(model, val_d, loss_fn, eval_batch_size)
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "train_accuracy": float(correct) / n_train if train_d.y is not None else math.nan,
+            "val_accuracy": val_acc,
+            "lr": lr,
+            "samples_per_s": n_train / max(train_time, 1e-12),
+        }
+        result.history.append(record)
+        if sched is not None:
+            sched.step()
+
+        if val_loss < result.best_val_loss:
+            result.best_val_loss, result.best_epoch, since_best = val_loss, epoch, 0
+            if restore:
+                best_state = _state_copy(model)
+        else:
+            since_best += 1
+        log.info(
+            "epoch %d: train_loss %.4f val_loss %.4f train_acc %.4f val_acc %.4f lr %.3g (%.0f jets/s)",
+            epoch, train_loss, val_loss, record["train_accuracy"], val_acc, lr, record["samples_per_s"],
+        )  # fmt: skip
+        if epoch_callback is not None:
+            epoch_callback(epoch, dict(record))
+        if cfg.patience > 0 and since_best >= cfg.patience:
+            result.stopped_early = True
+            log.info("early stop after epoch %d (best epoch %d)", epoch, result.best_epoch)
+            break
+
+    if restore and best_state is not None:
+        model.load_state_dict(best_state)
+    result.train_seconds = time.perf_counter() - t_start
+    result.samples_per_s = n_train * len(result.history) / max(total_train_time, 1e-12)
+    return result
+
+
+# --------------------------------------------------------------------------- inference + checkpoints
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    x: np.ndarray | Tensor,
+    batch_size: int = 4096,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
+    """Logits ``(N, K)`` float32 in eval mode; ``device`` defaults to the model's device."""
+    if device is None:
+        p = next(iter(model.parameters()), None)
+        device = p.device if p is not None else torch.device("cpu")
+    xt = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x.float()
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    try:
+        out = [model(xt[i : i + batch_size].to(device)).float().cpu() for i in range(0, xt.shape[0], batch_size)]
+    finally:
+        model.train(was_training)
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(out).numpy()
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Write the model's state dict (CPU tensors) atomically."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike[str], *, strict: bool = True) -> nn.Module:
+    """Load a state dict written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "an existing checkpoint file", "no such file")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt / not a torch file
+        raise InputError(str(p), "a torch state dict saved by save_checkpoint", f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise InputError(str(p), "a state dict (mapping of tensors)", type(state).__name__)
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise InputError(str(p), f"weights matching {type(model).__name__}", str(exc).splitlines()[0]) from exc
+    return model

@@ -1,0 +1,177 @@
+"""View preparation: selection, robust normalisation, written split files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from conftest_data import generic_arrays, synthetic_jets, write_generic_file, write_hls4ml_file, write_hls4ml_files
+
+from jetdistill.errors import InputError
+from jetdistill.kinematics import FEATURE_INDEX
+from jetdistill.layout import CLASS_NAMES
+from jetdistill.prepare import (
+    ViewConfig,
+    denormalise,
+    fit_robust,
+    load_norm,
+    load_split,
+    normalise,
+    prepare_view,
+    select_constituents,
+)
+from jetdistill.splits import SPLITS, read_splits, split_data
+
+VIEW = {"n_constituents": 8, "features": ["j1_ptrel", "j1_etarel", "j1_phirel"], "order": "pt", "min_pt": 0.0}
+
+
+def _outputs(d: Path) -> dict[str, Path]:
+    return {s: d / f"{s}.h5" for s in SPLITS}
+
+
+@pytest.fixture
+def prepared(tmp_path: Path) -> dict:
+    files = [str(p) for p in write_hls4ml_files(tmp_path / "raw", n_files=2, n_per_class=20)]
+    data = {"source": "hls4ml", "splits": {"seed": 5}, "chunk_size": 17, "norm_fit_max_jets": 1000}
+    split_data(files, tmp_path / "splits.h5", data)
+    outs = _outputs(tmp_path / "views" / "c8")
+    stats = prepare_view(tmp_path / "splits.h5", VIEW, outs, tmp_path / "views" / "c8" / "norm.json", data, view_name="c8")
+    return {"files": files, "data": data, "outs": outs, "stats": stats, "tmp": tmp_path}
+
+
+def test_layout_of_written_files(prepared: dict) -> None:
+    splits, labels, _ = read_splits(prepared["tmp"] / "splits.h5")
+    for s, path in prepared["outs"].items():
+        with h5py.File(path) as f:
+            assert f["X"].dtype == np.float32 and f["y"].dtype == np.int64 and f["index"].dtype == np.int64
+            assert json.loads(f.attrs["features"]) == VIEW["features"]
+            assert json.loads(f.attrs["class_names"]) == list(CLASS_NAMES)
+            assert json.loads(f.attrs["view"])["n_constituents"] == 8
+        x, y, index, attrs = load_split(path)
+        assert x.shape == (len(splits[s]), 8, 3)
+        np.testing.assert_array_equal(index, splits[s])  # same order as splits.h5
+        np.testing.assert_array_equal(y, labels[index])
+        assert attrs["features"] == VIEW["features"]
+    norm = json.loads((prepared["tmp"] / "views" / "c8" / "norm.json").read_text())
+    assert norm["features"] == VIEW["features"] and norm["quantiles"] == [0.25, 0.75]
+    assert len(norm["median"]) == len(norm["iqr"]) == 3
+
+
+def test_norm_fitted_on_real_teacher_train_constituents_only(prepared: dict) -> None:
+    splits, _, _ = read_splits(prepared["tmp"] / "splits.h5")
+    raw = np.concatenate([h5py.File(p)["jetConstituentList"][...] for p in prepared["files"]])
+    tt = raw[splits["teacher_train"], :8]
+    real = np.any(tt != 0, axis=-1)
+    cols = [FEATURE_INDEX[f] for f in VIEW["features"]]
+    vals = tt[real][:, cols]
+    norm = load_norm(prepared["tmp"] / "views" / "c8" / "norm.json")
+    np.testing.assert_allclose(norm["median"], np.median(vals, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(norm["iqr"], np.subtract(*np.quantile(vals, [0.75, 0.25], axis=0)), rtol=1e-5)
+    assert norm["median"][0] > 0.01  # ptrel median of real constituents, not of zero padding
+
+
+def test_padded_entries_stay_zero_and_round_trip(prepared: dict) -> None:
+    splits, _, _ = read_splits(prepared["tmp"] / "splits.h5")
+    raw = np.concatenate([h5py.File(p)["jetConstituentList"][...] for p in prepared["files"]])
+    norm = load_norm(prepared["tmp"] / "views" / "c8" / "norm.json")
+    x, _, index, _ = load_split(prepared["outs"]["test"])
+    src = raw[index, :8]
+    real = np.any(src != 0, axis=-1)
+    assert (~real).any() and real.any()
+    assert np.all(x[~real] == 0.0)
+    back = denormalise(x, norm["median"], norm["iqr"], real)
+    cols = [FEATURE_INDEX[f] for f in VIEW["features"]]
+    np.testing.assert_allclose(back, src[..., cols], rtol=1e-5, atol=1e-6)
+
+
+def test_normalise_round_trip_pure() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.lognormal(size=(500, 3))
+    med, iqr = fit_robust(v)
+    z = normalise(v, med, iqr)
+    np.testing.assert_allclose(np.median(z, axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(np.subtract(*np.quantile(z, [0.75, 0.25], axis=0)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(denormalise(z, med, iqr), v, rtol=1e-5)
+    # a constant feature is centred, never divided by zero
+    med, iqr = fit_robust(np.ones((10, 1)))
+    assert iqr[0] == 1.0
+
+
+def test_shuffled_order_is_a_permutation_of_pt_order() -> None:
+    cons, _ = synthetic_jets(4, seed=2)
+    cols = list(range(16))
+    pt_col = FEATURE_INDEX["j1_pt"]
+    rows = np.arange(len(cons)) + 1000
+    xp, mp = select_constituents(cons, cols, 12, pt_column=pt_col)
+    xs, ms = select_constituents(cons, cols, 12, pt_column=pt_col, order="shuffled", seed=3, global_rows=rows)
+    xs2, _ = select_constituents(cons[5:9], cols, 12, pt_column=pt_col, order="shuffled", seed=3, global_rows=rows[5:9])
+    assert np.all(np.diff(np.where(mp, xp[..., pt_col], 0.0), axis=1) <= 0)  # decreasing pT
+    np.testing.assert_array_equal(mp.sum(1), ms.sum(1))
+    changed = 0
+    for j in range(len(cons)):
+        a, b = xp[j][mp[j]], xs[j][ms[j]]
+        np.testing.assert_array_equal(a[np.lexsort(a.T)], b[np.lexsort(b.T)])  # same set
+        changed += not np.array_equal(a, b)
+        assert np.all(ms[j][: ms[j].sum()])  # padding stays at the end
+    assert changed >= len(cons) // 2
+    np.testing.assert_array_equal(xs2, xs[5:9])  # independent of chunking
+
+
+def test_min_pt_cut_and_padding_beyond_stored() -> None:
+    cons, _ = synthetic_jets(3, seed=4, max_constituents=20)
+    pt_col = FEATURE_INDEX["j1_pt"]
+    x, m = select_constituents(cons, [pt_col], 30, pt_column=pt_col, min_pt=40.0)
+    assert x.shape == (len(cons), 30, 1)
+    assert np.all(x[m][:, 0] >= 40.0) and np.all(x[~m] == 0.0)
+    real_above = np.sum((cons[..., pt_col] >= 40.0) & np.any(cons != 0, axis=-1), axis=1)
+    np.testing.assert_array_equal(m.sum(1), np.minimum(real_above, 30))
+
+
+def test_view_feature_not_in_file(tmp_path: Path) -> None:
+    files = [str(p) for p in write_hls4ml_files(tmp_path / "raw", n_files=1, n_per_class=10)]
+    data = {"source": "hls4ml"}
+    split_data(files, tmp_path / "splits.h5", data)
+    view = {**VIEW, "features": ["j1_ptrel", "j1_charge"]}
+    with pytest.raises(InputError, match="particleFeatureNames.*j1_charge"):
+        prepare_view(tmp_path / "splits.h5", view, _outputs(tmp_path / "v"), tmp_path / "v" / "norm.json", data)
+    assert not (tmp_path / "v" / "test.h5").exists()
+
+
+def test_bad_view_config() -> None:
+    with pytest.raises(InputError, match="views.c16.order"):
+        ViewConfig.from_dict({"features": ["j1_pt"], "order": "random"}, "c16")
+
+
+def test_generic_data_and_chunk_independence(tmp_path: Path) -> None:
+    x, y = generic_arrays(300, d=5, k=3)
+    p = str(write_generic_file(tmp_path / "g.h5", x, y))
+    results = []
+    for chunk in (11, 1000):
+        data = {"source": "generic", "generic": {"file": p, "class_names": ["a", "b", "c"]}, "chunk_size": chunk}
+        split_data([p], tmp_path / f"s{chunk}.h5", data)
+        outs = _outputs(tmp_path / f"v{chunk}")
+        prepare_view(tmp_path / f"s{chunk}.h5", {"features": ["x"]}, outs, tmp_path / f"v{chunk}" / "norm.json", data)
+        results.append(load_split(outs["val"]))
+    (xa, ya, ia, attrs), (xb, _, ib, _) = results
+    assert xa.shape == (30, 5) and attrs["class_names"] == ["a", "b", "c"]
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ia, ib)
+    np.testing.assert_array_equal(ya, y[ia])
+
+
+def test_shuffled_view_end_to_end_matches_pt_view(tmp_path: Path) -> None:
+    cons, jets = synthetic_jets(10)
+    p = str(write_hls4ml_file(tmp_path / "a.h5", cons, jets))
+    data = {"source": "hls4ml"}
+    split_data([p], tmp_path / "splits.h5", data)
+    res = {}
+    for order in ("pt", "shuffled"):
+        outs = _outputs(tmp_path / order)
+        prepare_view(tmp_path / "splits.h5", {**VIEW, "order": order}, outs, tmp_path / order / "norm.json", data)
+        res[order] = load_split(outs["transfer"])[0]
+    a, b = res["pt"], res["shuffled"]
+    np.testing.assert_allclose(np.sort(a, axis=1), np.sort(b, axis=1))
+    assert not np.array_equal(a, b)
