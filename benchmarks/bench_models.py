@@ -64,7 +64,7 @@ class Row:
 
 def measure(spec: dict, shape: tuple[int, int], batch: int, threads: int, device: torch.device,
             min_time: float) -> tuple[float, int]:  # fmt: skip
-    """Samples/s of train steps on ``batch`` random jets, timed for at least ``min_time`` s."""
+    """Samples/s of train steps on ``batch`` random jets (median of >= 3 steps, >= ``min_time`` s)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_model(spec, shape, 5).to(device)
@@ -79,18 +79,17 @@ def measure(spec: dict, shape: tuple[int, int], batch: int, threads: int, device
         opt.step()
 
     step()  # warm-up (allocations, kernel selection)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    n, t0 = 0, time.perf_counter()
-    while True:
+    times: list[float] = []
+    t_start = time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - t_start < min_time:
+        t0 = time.perf_counter()
         step()
-        n += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        dt = time.perf_counter() - t0
-        if n >= 2 and dt >= min_time:
-            break
-    return n * batch / dt, count_params(model)
+        times.append(time.perf_counter() - t0)
+    # median step time: robust to other jobs stealing the (shared) cores for a while
+    times.sort()
+    return batch / times[len(times) // 2], count_params(model)
 
 
 def batch_for(spec: dict, shape: tuple[int, ...], batch: int) -> int:

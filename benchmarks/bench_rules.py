@@ -146,9 +146,10 @@ class SynthSpec:
     n_jets: int
     jets_per_file: int = 10_000
     seed: int = 0
+    dtype: str = "float64"  # the public Zenodo files store float64; generated shards float32
 
 
-def write_hls4ml_file(path: Path, n: int, rng: np.random.Generator) -> None:
+def write_hls4ml_file(path: Path, n: int, rng: np.random.Generator, dtype: str = "float64") -> None:
     """One file in the public hls4ml layout with plausible (not physical) contents.
 
     Constituents are pT-ordered with a random multiplicity and zero padding, as in the
@@ -164,7 +165,7 @@ def write_hls4ml_file(path: Path, n: int, rng: np.random.Generator) -> None:
     x[:, :, pt_col] = -np.sort(-rng.exponential(50.0, size=(n, c)), axis=1)
     mult = rng.integers(10, c, size=n)
     x[np.arange(c)[None, :] >= mult[:, None]] = 0.0
-    jets = np.full((n, len(layout.JET_FEATURES)), np.nan, dtype=np.float32)
+    jets = rng.normal(size=(n, len(layout.JET_FEATURES))).astype(np.float32)  # all finite, as in the public files
     labels = rng.integers(0, len(layout.LABEL_COLUMNS), size=n)
     for k, name in enumerate(layout.LABEL_COLUMNS):
         jets[:, layout.JET_FEATURES.index(name)] = (labels == k).astype(np.float32)
@@ -173,8 +174,8 @@ def write_hls4ml_file(path: Path, n: int, rng: np.random.Generator) -> None:
     jets[:, layout.JET_FEATURES.index("j_multiplicity")] = mult
     tmp = path.with_name(f".{path.name}.tmp")
     with h5py.File(tmp, "w") as h:
-        h.create_dataset(layout.DS_CONSTITUENTS, data=x)
-        h.create_dataset(layout.DS_JETS, data=jets)
+        h.create_dataset(layout.DS_CONSTITUENTS, data=x.astype(dtype, copy=False))
+        h.create_dataset(layout.DS_JETS, data=jets.astype(dtype, copy=False))
         h.create_dataset(layout.DS_PARTICLE_NAMES,
                          data=np.array([s.encode() for s in layout.PARTICLE_FEATURE_NAMES]))
         h.create_dataset(layout.DS_JET_NAMES,
@@ -190,7 +191,7 @@ def write_synthetic(data_dir: Path, spec: SynthSpec) -> list[Path]:
     for i, lo in enumerate(range(0, spec.n_jets, spec.jets_per_file)):
         n = min(spec.jets_per_file, spec.n_jets - lo)
         p = data_dir / f"jetImage_{i}_150p_{lo}_{lo + n}.h5"
-        write_hls4ml_file(p, n, rng)
+        write_hls4ml_file(p, n, rng, spec.dtype)
         files.append(p)
     return files
 
@@ -212,7 +213,8 @@ def cmd_prep_memory(args: argparse.Namespace) -> int:
     copy_workflow(work)
     data_dir = work / "hls4ml_data"
     t0 = time.perf_counter()
-    files = write_synthetic(data_dir, SynthSpec(n_jets=args.jets, jets_per_file=args.jets_per_file))
+    files = write_synthetic(data_dir, SynthSpec(n_jets=args.jets, jets_per_file=args.jets_per_file,
+                                                dtype=args.dtype))
     size_mb = sum(p.stat().st_size for p in files) / 2**20
     print(f"wrote {args.jets} jets in {len(files)} files ({size_mb:.0f} MB) "
           f"in {time.perf_counter() - t0:.1f} s under {data_dir}")
@@ -260,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("prep-memory", help="peak memory of split + prepare on synthetic data")
     m.add_argument("--jets", type=int, default=200_000)
     m.add_argument("--jets-per-file", type=int, default=10_000)
+    m.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="storage type of the synthetic files (public hls4ml files: float64)")
     m.add_argument("--cores", type=int, default=1)
     m.add_argument("--workdir", help="scratch directory (default: a new tmp dir)")
     m.add_argument("--keep", action="store_true", help="keep the scratch directory")

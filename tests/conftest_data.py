@@ -97,7 +97,9 @@ def write_hls4ml_files(
     out = []
     for i in range(n_files):
         cons, jets = synthetic_jets(n_per_class, seed=seed + i)
-        out.append(write_hls4ml_file(Path(directory) / f"jetImage_{i}_150p_0_10000.h5", cons, jets, **kw))  # type: ignore[arg-type]
+        out.append(
+            write_hls4ml_file(Path(directory) / f"jetImage_{i}_150p_0_10000.h5", cons, jets, **kw)
+        )  # type: ignore[arg-type]
     return out
 
 
@@ -117,7 +119,9 @@ def write_generic_file(
     return path
 
 
-def generic_arrays(n: int = 200, d: int = 6, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def generic_arrays(
+    n: int = 200, d: int = 6, k: int = 3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs: features (n, d) float32, integer labels (n,) covering every class."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % k

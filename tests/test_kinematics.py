@@ -90,7 +90,9 @@ def test_rotation_preserves_distance_and_broadcasts_over_jets() -> None:
     pt = rng.exponential(30, (n_jets, n)) + 1
     eta = rng.normal(0, 0.3, (n_jets, n))
     phi = rng.normal(0, 0.3, (n_jets, n))
-    cons = np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta)], axis=-1)
+    cons = np.stack(
+        [pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta)], axis=-1
+    )
     cons[:, 7:] = 0.0  # padding
     jets = jet_p4_from_constituents(*np.moveaxis(cons, -1, 0))
     out = constituent_features(*np.moveaxis(cons, -1, 0), jets)

@@ -8,7 +8,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest_data import generic_arrays, synthetic_jets, write_generic_file, write_hls4ml_file, write_hls4ml_files
+from conftest_data import (
+    generic_arrays,
+    synthetic_jets,
+    write_generic_file,
+    write_hls4ml_file,
+    write_hls4ml_files,
+)
 
 from jetdistill.errors import InputError
 from jetdistill.kinematics import FEATURE_INDEX
@@ -25,7 +31,12 @@ from jetdistill.prepare import (
 )
 from jetdistill.splits import SPLITS, read_splits, split_data
 
-VIEW = {"n_constituents": 8, "features": ["j1_ptrel", "j1_etarel", "j1_phirel"], "order": "pt", "min_pt": 0.0}
+VIEW = {
+    "n_constituents": 8,
+    "features": ["j1_ptrel", "j1_etarel", "j1_phirel"],
+    "order": "pt",
+    "min_pt": 0.0,
+}
 
 
 def _outputs(d: Path) -> dict[str, Path]:
@@ -38,7 +49,14 @@ def prepared(tmp_path: Path) -> dict:
     data = {"source": "hls4ml", "splits": {"seed": 5}, "chunk_size": 17, "norm_fit_max_jets": 1000}
     split_data(files, tmp_path / "splits.h5", data)
     outs = _outputs(tmp_path / "views" / "c8")
-    stats = prepare_view(tmp_path / "splits.h5", VIEW, outs, tmp_path / "views" / "c8" / "norm.json", data, view_name="c8")
+    stats = prepare_view(
+        tmp_path / "splits.h5",
+        VIEW,
+        outs,
+        tmp_path / "views" / "c8" / "norm.json",
+        data,
+        view_name="c8",
+    )
     return {"files": files, "data": data, "outs": outs, "stats": stats, "tmp": tmp_path}
 
 
@@ -46,7 +64,11 @@ def test_layout_of_written_files(prepared: dict) -> None:
     splits, labels, _ = read_splits(prepared["tmp"] / "splits.h5")
     for s, path in prepared["outs"].items():
         with h5py.File(path) as f:
-            assert f["X"].dtype == np.float32 and f["y"].dtype == np.int64 and f["index"].dtype == np.int64
+            assert (
+                f["X"].dtype == np.float32
+                and f["y"].dtype == np.int64
+                and f["index"].dtype == np.int64
+            )
             assert json.loads(f.attrs["features"]) == VIEW["features"]
             assert json.loads(f.attrs["class_names"]) == list(CLASS_NAMES)
             assert json.loads(f.attrs["view"])["n_constituents"] == 8
@@ -69,12 +91,13 @@ def test_norm_fitted_on_real_teacher_train_constituents_only(prepared: dict) -> 
     vals = tt[real][:, cols]
     norm = load_norm(prepared["tmp"] / "views" / "c8" / "norm.json")
     np.testing.assert_allclose(norm["median"], np.median(vals, axis=0), rtol=1e-5)
-    np.testing.assert_allclose(norm["iqr"], np.subtract(*np.quantile(vals, [0.75, 0.25], axis=0)), rtol=1e-5)
+    np.testing.assert_allclose(
+        norm["iqr"], np.subtract(*np.quantile(vals, [0.75, 0.25], axis=0)), rtol=1e-5
+    )
     assert norm["median"][0] > 0.01  # ptrel median of real constituents, not of zero padding
 
 
 def test_padded_entries_stay_zero_and_round_trip(prepared: dict) -> None:
-    splits, _, _ = read_splits(prepared["tmp"] / "splits.h5")
     raw = np.concatenate([h5py.File(p)["jetConstituentList"][...] for p in prepared["files"]])
     norm = load_norm(prepared["tmp"] / "views" / "c8" / "norm.json")
     x, _, index, _ = load_split(prepared["outs"]["test"])
@@ -106,8 +129,12 @@ def test_shuffled_order_is_a_permutation_of_pt_order() -> None:
     pt_col = FEATURE_INDEX["j1_pt"]
     rows = np.arange(len(cons)) + 1000
     xp, mp = select_constituents(cons, cols, 12, pt_column=pt_col)
-    xs, ms = select_constituents(cons, cols, 12, pt_column=pt_col, order="shuffled", seed=3, global_rows=rows)
-    xs2, _ = select_constituents(cons[5:9], cols, 12, pt_column=pt_col, order="shuffled", seed=3, global_rows=rows[5:9])
+    xs, ms = select_constituents(
+        cons, cols, 12, pt_column=pt_col, order="shuffled", seed=3, global_rows=rows
+    )
+    xs2, _ = select_constituents(
+        cons[5:9], cols, 12, pt_column=pt_col, order="shuffled", seed=3, global_rows=rows[5:9]
+    )
     assert np.all(np.diff(np.where(mp, xp[..., pt_col], 0.0), axis=1) <= 0)  # decreasing pT
     np.testing.assert_array_equal(mp.sum(1), ms.sum(1))
     changed = 0
@@ -136,7 +163,13 @@ def test_view_feature_not_in_file(tmp_path: Path) -> None:
     split_data(files, tmp_path / "splits.h5", data)
     view = {**VIEW, "features": ["j1_ptrel", "j1_charge"]}
     with pytest.raises(InputError, match="particleFeatureNames.*j1_charge"):
-        prepare_view(tmp_path / "splits.h5", view, _outputs(tmp_path / "v"), tmp_path / "v" / "norm.json", data)
+        prepare_view(
+            tmp_path / "splits.h5",
+            view,
+            _outputs(tmp_path / "v"),
+            tmp_path / "v" / "norm.json",
+            data,
+        )
     assert not (tmp_path / "v" / "test.h5").exists()
 
 
@@ -150,10 +183,20 @@ def test_generic_data_and_chunk_independence(tmp_path: Path) -> None:
     p = str(write_generic_file(tmp_path / "g.h5", x, y))
     results = []
     for chunk in (11, 1000):
-        data = {"source": "generic", "generic": {"file": p, "class_names": ["a", "b", "c"]}, "chunk_size": chunk}
+        data = {
+            "source": "generic",
+            "generic": {"file": p, "class_names": ["a", "b", "c"]},
+            "chunk_size": chunk,
+        }
         split_data([p], tmp_path / f"s{chunk}.h5", data)
         outs = _outputs(tmp_path / f"v{chunk}")
-        prepare_view(tmp_path / f"s{chunk}.h5", {"features": ["x"]}, outs, tmp_path / f"v{chunk}" / "norm.json", data)
+        prepare_view(
+            tmp_path / f"s{chunk}.h5",
+            {"features": ["x"]},
+            outs,
+            tmp_path / f"v{chunk}" / "norm.json",
+            data,
+        )
         results.append(load_split(outs["val"]))
     (xa, ya, ia, attrs), (xb, _, ib, _) = results
     assert xa.shape == (30, 5) and attrs["class_names"] == ["a", "b", "c"]
@@ -170,8 +213,55 @@ def test_shuffled_view_end_to_end_matches_pt_view(tmp_path: Path) -> None:
     res = {}
     for order in ("pt", "shuffled"):
         outs = _outputs(tmp_path / order)
-        prepare_view(tmp_path / "splits.h5", {**VIEW, "order": order}, outs, tmp_path / order / "norm.json", data)
+        prepare_view(
+            tmp_path / "splits.h5",
+            {**VIEW, "order": order},
+            outs,
+            tmp_path / order / "norm.json",
+            data,
+        )
         res[order] = load_split(outs["transfer"])[0]
     a, b = res["pt"], res["shuffled"]
     np.testing.assert_allclose(np.sort(a, axis=1), np.sort(b, axis=1))
     assert not np.array_equal(a, b)
+
+
+def test_workflow_scripts_use_the_snakemake_fields(tmp_path: Path) -> None:
+    """Run the three entry scripts with a stand-in `snakemake` object (the fields the rules set)."""
+    import runpy
+    from types import SimpleNamespace
+
+    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+    gen = {"jets_per_shard": 6, "shards": 1, "classes": ["W", "top"], "pt_min": 900.0, "pt_max": 1100.0,
+           "jet_radius": 0.8, "substructure": False, "chunk_size": 4, "seed": 1}  # fmt: skip
+    shards = []
+    for cls in gen["classes"]:
+        out = tmp_path / "raw" / f"{cls}_0.h5"
+        sm = SimpleNamespace(
+            output=SimpleNamespace(shard=str(out)), wildcards=SimpleNamespace(cls=cls, shard="0"),
+            params=SimpleNamespace(generate=gen), log=[str(tmp_path / "logs" / f"gen_{cls}.log")], threads=1,
+        )  # fmt: skip
+        runpy.run_path(str(scripts / "generate_jets.py"), init_globals={"snakemake": sm})
+        shards.append(str(out))
+    data = {"source": "generate", "generate": gen, "chunk_size": 5, "norm_fit_max_jets": 100,
+            "splits": {"teacher_train": 0.5, "transfer": 0.2, "val": 0.15, "test": 0.15, "seed": 7}}  # fmt: skip
+    splits = tmp_path / "data" / "splits.h5"
+    sm = SimpleNamespace(
+        input=SimpleNamespace(files=shards), output=SimpleNamespace(splits=str(splits)),
+        params=SimpleNamespace(data=data), log=[str(tmp_path / "logs" / "split.log")], threads=1,
+    )  # fmt: skip
+    runpy.run_path(str(scripts / "split_data.py"), init_globals={"snakemake": sm})
+    vdir = tmp_path / "data" / "views" / "c16"
+    outs = {s: str(vdir / f"{s}.h5") for s in SPLITS}
+    sm = SimpleNamespace(
+        input=SimpleNamespace(splits=str(splits)), output=SimpleNamespace(**outs, norm=str(vdir / "norm.json")),
+        params=SimpleNamespace(view={**VIEW, "n_constituents": 16}, view_name="c16", data=data),
+        threads=1, log=[str(tmp_path / "logs" / "prep.log")],
+    )  # fmt: skip
+    runpy.run_path(str(scripts / "prepare_view.py"), init_globals={"snakemake": sm})
+    x, y, _, attrs = load_split(outs["teacher_train"])
+    assert x.shape == (6, 16, 3) and attrs["class_names"] == ["W", "top"]
+    assert sorted(np.bincount(y).tolist()) == [3, 3]
+    assert (
+        "view c16" in (tmp_path / "logs" / "prep.log").read_text()
+    )  # library logging reaches log[0]

@@ -7,7 +7,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest_data import generic_arrays, synthetic_jets, write_generic_file, write_hls4ml_file, write_hls4ml_files
+from conftest_data import (
+    generic_arrays,
+    synthetic_jets,
+    write_generic_file,
+    write_hls4ml_file,
+    write_hls4ml_files,
+)
 
 from jetdistill.errors import InputError
 from jetdistill.layout import CLASS_NAMES, JET_FEATURES
@@ -25,7 +31,9 @@ def test_reads_many_float64_files_in_chunks(jet_files: list[str]) -> None:
     assert src.n_jets == 3 * 5 * 6
     assert src.sample_shape() == (150, 16)
     assert list(src.offsets) == [0, 30, 60, 90]
-    full = np.concatenate([h5py.File(p)["jetConstituentList"][...] for p in jet_files]).astype(np.float32)
+    full = np.concatenate([h5py.File(p)["jetConstituentList"][...] for p in jet_files]).astype(
+        np.float32
+    )
     rows, chunks = zip(*src.iter_chunks(), strict=True)
     assert max(len(c) for c in chunks) == 7  # bounded by chunk_size
     np.testing.assert_array_equal(np.concatenate(rows), np.arange(90))
@@ -50,7 +58,11 @@ def test_generate_source_subset_classes_are_remapped(tmp_path: Path) -> None:
 def test_generic_source(tmp_path: Path) -> None:
     x, y = generic_arrays(50, d=4, k=3)
     p = write_generic_file(tmp_path / "g.h5", x, y, features_key="X", labels_key="target")
-    src = open_source("generic", [str(p)], {"generic": {"features_key": "X", "labels_key": "target"}, "chunk_size": 16})
+    src = open_source(
+        "generic",
+        [str(p)],
+        {"generic": {"features_key": "X", "labels_key": "target"}, "chunk_size": 16},
+    )
     assert src.class_names == ["class_0", "class_1", "class_2"]
     np.testing.assert_array_equal(src.labels(), y)
     np.testing.assert_allclose(np.concatenate([c for _, c in src.iter_chunks()]), x)

@@ -31,7 +31,7 @@ def test_disjoint_stratified_and_sorted() -> None:
     counts = np.bincount(LABELS)
     for name in SPLITS:
         got = np.bincount(LABELS[s[name]], minlength=5)
-        np.testing.assert_array_equal(got, np.floor(getattr(cfg, name) * counts).astype(int))
+        assert np.all(np.abs(got - getattr(cfg, name) * counts) < 1), name
     assert sum(len(v) for v in s.values()) == len(LABELS)
 
 
@@ -45,7 +45,9 @@ def test_seeded() -> None:
 
 
 def test_overlap_only_when_configured() -> None:
-    cfg = SplitConfig(teacher_train=0.5, transfer=0.6, val=0.1, test=0.2, overlap_transfer_with_teacher=True)
+    cfg = SplitConfig(
+        teacher_train=0.5, transfer=0.6, val=0.1, test=0.2, overlap_transfer_with_teacher=True
+    )
     s = make_splits(LABELS, cfg, CLASS_NAMES)
     assert np.intersect1d(s["transfer"], s["teacher_train"]).size > 0
     for held_out in ("val", "test"):
@@ -63,14 +65,18 @@ def test_exclude_from_transfer_and_max_jets() -> None:
     used = np.concatenate(list(s.values()))
     assert len(used) <= 600
     # max_jets keeps the class mix: 600 of 1200 -> half of every class before splitting
-    np.testing.assert_allclose(np.bincount(LABELS[s["test"]], minlength=5), np.floor(0.15 * np.bincount(LABELS) / 2), atol=1)
+    np.testing.assert_allclose(
+        np.bincount(LABELS[s["test"]], minlength=5),
+        np.floor(0.15 * np.bincount(LABELS) / 2),
+        atol=1,
+    )
     with pytest.raises(InputError, match="exclude_from_transfer"):
         make_splits(LABELS, SplitConfig(exclude_from_transfer=("higgs",)), CLASS_NAMES)
 
 
 def test_too_few_jets_for_a_split() -> None:
     with pytest.raises(InputError, match="data.splits.val"):
-        make_splits(np.repeat([0, 1], 10), SplitConfig(val=0.05), ["a", "b"])
+        make_splits(np.repeat([0, 1], 10), SplitConfig(val=0.01), ["a", "b"])
 
 
 def test_split_data_writes_layout(tmp_path: Path) -> None:
@@ -84,7 +90,7 @@ def test_split_data_writes_layout(tmp_path: Path) -> None:
         assert json.loads(f.attrs["files"]) == files
         assert json.loads(f.attrs["class_names"]) == list(CLASS_NAMES)
         assert f.attrs["source"] == "hls4ml"
-    splits, labels, attrs = read_splits(out)
+    _, labels, attrs = read_splits(out)
     assert attrs["files"] == files
     np.testing.assert_array_equal(np.bincount(labels), [40] * 5)
     assert not list(out.parent.glob(".*tmp*"))  # atomic: no temporary left behind

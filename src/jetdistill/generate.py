@@ -103,9 +103,15 @@ class GenerateConfig:
     def validate(self) -> None:
         for c in self.classes:
             if c not in CLASS_NAMES:
-                raise InputError("config: data.generate.classes", f"names among {list(CLASS_NAMES)}", repr(c))
+                raise InputError(
+                    "config: data.generate.classes", f"names among {list(CLASS_NAMES)}", repr(c)
+                )
         if not 0 <= self.pt_min < self.pt_max:
-            raise InputError("config: data.generate.pt_min", f"0 <= pt_min < pt_max ({self.pt_max})", str(self.pt_min))
+            raise InputError(
+                "config: data.generate.pt_min",
+                f"0 <= pt_min < pt_max ({self.pt_max})",
+                str(self.pt_min),
+            )
         if self.jets_per_shard < 1 or self.chunk_size < 1:
             raise InputError("config: data.generate.jets_per_shard/chunk_size", "integers >= 1")
         if self.jet_radius <= 0:
@@ -125,13 +131,13 @@ def shard_seed(base_seed: int, cls: str, shard: int) -> int:
 def pythia_settings(cls: str, cfg: GenerateConfig, seed: int) -> list[str]:
     """Pythia8 settings for one class (process, forced decays, pTHat window, seed, quiet)."""
     common = [
-        "Beams:eCM = %g" % cfg.ecm,
+        f"Beams:eCM = {cfg.ecm:g}",
         "Print:quiet = on",
         "Next:numberCount = 0",
         "Random:setSeed = on",
         f"Random:seed = {seed}",
-        "PhaseSpace:pTHatMin = %g" % (cfg.pthat_min_factor * cfg.pt_min),
-        "PhaseSpace:pTHatMax = %g" % (cfg.pthat_max_factor * cfg.pt_max),
+        f"PhaseSpace:pTHatMin = {cfg.pthat_min_factor * cfg.pt_min:g}",
+        f"PhaseSpace:pTHatMax = {cfg.pthat_max_factor * cfg.pt_max:g}",
     ]
     process = {
         "gluon": ["HardQCD:gg2gg = on", "HardQCD:qg2qg = on", "HardQCD:qqbar2gg = on"],
@@ -288,7 +294,9 @@ def match_jets(
 class _Batch:
     """Selected jets of a batch of events, before writing."""
 
-    constituents: list[np.ndarray] = field(default_factory=list)  # each (n_i, 4) pT-ordered, all constituents
+    constituents: list[np.ndarray] = field(
+        default_factory=list
+    )  # each (n_i, 4) pT-ordered, all constituents
     jet_p4: list[np.ndarray] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -307,14 +315,19 @@ def _cluster_batch(events: Any, cls: str, cfg: GenerateConfig) -> tuple[_Batch, 
     status = ak.to_numpy(ak.flatten(prt.status))
     d1 = ak.to_numpy(ak.flatten(prt.daughter1))
     d2 = ak.to_numpy(ak.flatten(prt.daughter2))
-    p4 = np.stack([ak.to_numpy(ak.flatten(getattr(prt.p, c))) for c in ("px", "py", "pz", "e")], axis=1)
+    p4 = np.stack(
+        [ak.to_numpy(ak.flatten(getattr(prt.p, c))) for c in ("px", "py", "pz", "e")], axis=1
+    )
 
     visible = (status > 0) & ~np.isin(np.abs(ids), _NEUTRINOS)
     vis_counts = np.add.reduceat(visible.astype(np.int64), offsets[:-1]) if len(ids) else counts * 0
     vis_counts = np.where(counts > 0, vis_counts, 0)
     vis_p4 = p4[visible]
     particles = ak.zip(
-        {name: ak.unflatten(vis_p4[:, k], vis_counts) for k, name in enumerate(("px", "py", "pz", "E"))}
+        {
+            name: ak.unflatten(vis_p4[:, k], vis_counts)
+            for k, name in enumerate(("px", "py", "pz", "E"))
+        }
     )
     jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.jet_radius)
     min_pt = 0.5 * cfg.pt_min
@@ -340,17 +353,23 @@ def _cluster_batch(events: Any, cls: str, cfg: GenerateConfig) -> tuple[_Batch, 
     return batch, len(counts)
 
 
-def _softdrop_masses(constituents: list[np.ndarray], cfg: GenerateConfig, beta: float) -> tuple[np.ndarray, Any]:
+def _softdrop_masses(
+    constituents: list[np.ndarray], cfg: GenerateConfig, beta: float
+) -> tuple[np.ndarray, Any]:
     """Soft-drop (zcut=0.1, R0=R) groomed masses; beta=0 is mMDT. Returns masses and groomed jets."""
     import awkward as ak
     import fastjet
 
     counts = np.array([len(c) for c in constituents])
     flat = np.concatenate(constituents, axis=0)
-    arr = ak.zip({n: ak.unflatten(flat[:, k], counts) for k, n in enumerate(("px", "py", "pz", "E"))})
+    arr = ak.zip(
+        {n: ak.unflatten(flat[:, k], counts) for k, n in enumerate(("px", "py", "pz", "E"))}
+    )
     with _silence_stdout():
         cs = fastjet.ClusterSequence(arr, fastjet.JetDefinition(fastjet.cambridge_algorithm, 10.0))
-        sd = cs.exclusive_jets_softdrop_grooming(njets=1, beta=beta, symmetry_cut=0.1, R0=cfg.jet_radius)
+        sd = cs.exclusive_jets_softdrop_grooming(
+            njets=1, beta=beta, symmetry_cut=0.1, R0=cfg.jet_radius
+        )
     return np.asarray(ak.to_numpy(sd.msoftdrop), dtype=np.float64).reshape(-1), sd
 
 
@@ -367,11 +386,15 @@ def _substructure(constituents: list[np.ndarray], cfg: GenerateConfig, jets: np.
     def to_ak(parts: list[np.ndarray]) -> Any:
         counts = np.array([len(c) for c in parts])
         flat = np.concatenate(parts, axis=0)
-        return ak.zip({n: ak.unflatten(flat[:, k], counts) for k, n in enumerate(("px", "py", "pz", "E"))})
+        return ak.zip(
+            {n: ak.unflatten(flat[:, k], counts) for k, n in enumerate(("px", "py", "pz", "E"))}
+        )
 
     def shapes(parts: list[np.ndarray], suffix: str) -> None:
         with _silence_stdout():
-            cs = fastjet.ClusterSequence(to_ak(parts), fastjet.JetDefinition(fastjet.cambridge_algorithm, 10.0))
+            cs = fastjet.ClusterSequence(
+                to_ak(parts), fastjet.JetDefinition(fastjet.cambridge_algorithm, 10.0)
+            )
             for b in (1, 2):
                 taus = np.asarray(ak.to_numpy(cs.njettiness(
                     njets=[1, 2, 3], beta=float(b), R0=cfg.jet_radius,
@@ -406,23 +429,31 @@ def _substructure(constituents: list[np.ndarray], cfg: GenerateConfig, jets: np.
     groomed = []
     for j in range(len(constituents)):
         g = sd.constituents[j]
-        groomed.append(np.stack([ak.to_numpy(getattr(g, n)) for n in ("px", "py", "pz", "E")], axis=1))
+        groomed.append(
+            np.stack([ak.to_numpy(getattr(g, n)) for n in ("px", "py", "pz", "E")], axis=1)
+        )
     shapes(groomed, "_mmdt")
     jets[:, _COL["j_mass_sdb2"]] = _softdrop_masses(constituents, cfg, 2.0)[0]
     jets[:, _COL["j_mass_sdm1"]] = _softdrop_masses(constituents, cfg, -1.0)[0]
     jets[:, _COL["j_mass_trim"]] = _trimmed_masses(constituents)
 
 
-def _trimmed_masses(constituents: list[np.ndarray], r_sub: float = 0.2, f_cut: float = 0.03) -> np.ndarray:
+def _trimmed_masses(
+    constituents: list[np.ndarray], r_sub: float = 0.2, f_cut: float = 0.03
+) -> np.ndarray:
     """Trimmed mass: kT subjets of radius 0.2 keeping those with pT > 3% of the jet pT."""
     import awkward as ak
     import fastjet
 
     counts = np.array([len(c) for c in constituents])
     flat = np.concatenate(constituents, axis=0)
-    arr = ak.zip({n: ak.unflatten(flat[:, k], counts) for k, n in enumerate(("px", "py", "pz", "E"))})
+    arr = ak.zip(
+        {n: ak.unflatten(flat[:, k], counts) for k, n in enumerate(("px", "py", "pz", "E"))}
+    )
     with _silence_stdout():
-        sub = fastjet.ClusterSequence(arr, fastjet.JetDefinition(fastjet.kt_algorithm, r_sub)).inclusive_jets()
+        sub = fastjet.ClusterSequence(
+            arr, fastjet.JetDefinition(fastjet.kt_algorithm, r_sub)
+        ).inclusive_jets()
     out = np.empty(len(constituents))
     for j, c in enumerate(constituents):
         s = np.stack([ak.to_numpy(getattr(sub[j], n)) for n in ("px", "py", "pz", "E")], axis=1)
@@ -440,7 +471,9 @@ def jets_to_arrays(batch: _Batch, cls: str, cfg: GenerateConfig) -> tuple[np.nda
         m = min(len(cons), MAX_CONSTITUENTS)
         padded[j, :m] = cons[:m]
     jet_p4 = np.asarray(batch.jet_p4).reshape(n, 4)
-    feats = constituent_features(padded[..., 0], padded[..., 1], padded[..., 2], padded[..., 3], jet_p4)
+    feats = constituent_features(
+        padded[..., 0], padded[..., 1], padded[..., 2], padded[..., 3], jet_p4
+    )
 
     jets = np.full((n, len(JET_FEATURES)), np.nan)
     pt, eta, _ = pt_eta_phi(jet_p4[:, 0], jet_p4[:, 1], jet_p4[:, 2])
@@ -513,7 +546,9 @@ def generate_shard(
         try:
             from tqdm import tqdm
 
-            bar = tqdm(total=n_target, desc=f"{cls}_{shard}", unit="jet", disable=None, mininterval=5)
+            bar = tqdm(
+                total=n_target, desc=f"{cls}_{shard}", unit="jet", disable=None, mininterval=5
+            )
         except ImportError:  # pragma: no cover
             bar = None
         while writer.n + len(pending) < n_target:
@@ -530,7 +565,9 @@ def generate_shard(
             pending.jet_p4 += got.jet_p4[:need]
             if bar is not None:
                 bar.update(min(len(got), need))
-            while len(pending) >= cfg.chunk_size or (len(pending) and writer.n + len(pending) >= n_target):
+            while len(pending) >= cfg.chunk_size or (
+                len(pending) and writer.n + len(pending) >= n_target
+            ):
                 k = min(cfg.chunk_size, len(pending))
                 part = _Batch(pending.constituents[:k], pending.jet_p4[:k])
                 pending = _Batch(pending.constituents[k:], pending.jet_p4[k:])

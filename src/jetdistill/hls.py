@@ -23,7 +23,7 @@ import os
 import shutil
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -214,11 +214,8 @@ def export_clean_qonnx(qmodel: Any, input_shape: Sequence[int], onnx_path: str |
     model = copy.deepcopy(qmodel).cpu().eval()
     dummy = torch.zeros((1, *tuple(int(d) for d in input_shape)), dtype=torch.float32)
     raw_path = onnx_path.with_name(onnx_path.stem + ".raw.onnx")
-    buf = _stdio.StringIO()
-    with contextlib.redirect_stdout(buf):  # the dynamo exporter prints progress to stdout
+    with quiet_stdout("QONNX export"):  # the dynamo exporter prints progress to stdout
         export_qonnx(model, dummy, export_path=str(raw_path))
-    if buf.getvalue().strip():
-        log.debug("QONNX export output:\n%s", buf.getvalue())
     mw = cleanup_model(ModelWrapper(str(raw_path)))
     mw = mw.transform(ConvertToChannelsLastAndClean())
     mw = mw.transform(GemmToMatMul())
@@ -279,6 +276,18 @@ def _hls_predict(hls_model: Any, x: np.ndarray) -> np.ndarray:
     return y.reshape(len(x), -1).astype(np.float64)
 
 
+@contextlib.contextmanager
+def quiet_stdout(what: str) -> Iterator[None]:
+    """Route a library's progress prints (hls4ml, torch.onnx) into the debug log."""
+    buf = _stdio.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield
+    finally:
+        if buf.getvalue().strip():
+            log.debug("%s output:\n%s", what, buf.getvalue())
+
+
 def _fresh_dir(out_dir: str | os.PathLike[str]) -> Path:
     """hls4ml writes many files into its project directory; stale ones would be mixed in."""
     out = Path(out_dir)
@@ -305,13 +314,14 @@ def build_quantized_hls_model(
 
     out = _fresh_dir(out_dir)
     mw = export_clean_qonnx(qmodel, input_shape, out / "model.qonnx.onnx")
-    hls_cfg = hls4ml.utils.config.config_from_onnx_model(
-        mw,
-        granularity="name",
-        backend=cfg.backend,
-        default_precision=cfg.default_precision,
-        default_reuse_factor=cfg.reuse_factor,
-    )
+    with quiet_stdout("hls4ml config"):
+        hls_cfg = hls4ml.utils.config.config_from_onnx_model(
+            mw,
+            granularity="name",
+            backend=cfg.backend,
+            default_precision=cfg.default_precision,
+            default_reuse_factor=cfg.reuse_factor,
+        )
     hls_cfg["Model"]["Strategy"] = cfg.strategy
     _, qnode = input_quant_node(mw)
     in_name = mw.graph.input[0].name
@@ -321,7 +331,14 @@ def build_quantized_hls_model(
         log.info("hls4ml input precision %s (from %s)", fmt.hls_type(), qnode.name)
     else:
         log.warning("no input quantiser found: hls4ml input stays at %s", cfg.default_precision)
-    hls_model = hls4ml.converters.convert_from_onnx_model(
+    with quiet_stdout("hls4ml"):
+        hls_model = _convert_onnx(hls4ml, mw, out, hls_cfg, cfg)
+        hls_model.compile()
+    return hls_model, mw
+
+
+def _convert_onnx(hls4ml: Any, mw: Any, out: Path, hls_cfg: dict[str, Any], cfg: HLSConfig) -> Any:
+    return hls4ml.converters.convert_from_onnx_model(
         mw,
         output_dir=str(out / "hls4ml_prj"),
         project_name=cfg.project_name,
@@ -331,8 +348,6 @@ def build_quantized_hls_model(
         part=cfg.part,
         clock_period=cfg.clock_period_ns,
     )
-    hls_model.compile()
-    return hls_model, mw
 
 
 def convert_quantized(
@@ -392,26 +407,28 @@ def convert_float(
     t0 = time.perf_counter()
     model = copy.deepcopy(model).cpu().eval()
     shape = tuple(int(d) for d in input_shape)
-    hls_cfg = hls4ml.utils.config_from_pytorch_model(
-        model,
-        shape,
-        granularity="name",
-        backend=cfg.backend,
-        default_precision=precision,
-        default_reuse_factor=cfg.reuse_factor,
-    )
+    with quiet_stdout("hls4ml config"):
+        hls_cfg = hls4ml.utils.config_from_pytorch_model(
+            model,
+            shape,
+            granularity="name",
+            backend=cfg.backend,
+            default_precision=precision,
+            default_reuse_factor=cfg.reuse_factor,
+        )
     hls_cfg["Model"]["Strategy"] = cfg.strategy
-    hls_model = hls4ml.converters.convert_from_pytorch_model(
-        model,
-        hls_config=hls_cfg,
-        output_dir=str(out / "hls4ml_prj"),
-        project_name=cfg.project_name,
-        backend=cfg.backend,
-        io_type=cfg.io_type,
-        part=cfg.part,
-        clock_period=cfg.clock_period_ns,
-    )
-    hls_model.compile()
+    with quiet_stdout("hls4ml"):
+        hls_model = hls4ml.converters.convert_from_pytorch_model(
+            model,
+            hls_config=hls_cfg,
+            output_dir=str(out / "hls4ml_prj"),
+            project_name=cfg.project_name,
+            backend=cfg.backend,
+            io_type=cfg.io_type,
+            part=cfg.part,
+            clock_period=cfg.clock_period_ns,
+        )
+        hls_model.compile()
     t1 = time.perf_counter()
     ref = torch_forward(model, x)
     y = _hls_predict(hls_model, x)

@@ -38,12 +38,16 @@ def wrap_phi(dphi: np.ndarray) -> np.ndarray:
     return (np.asarray(dphi) + np.pi) % (2.0 * np.pi) - np.pi
 
 
-def pt_eta_phi(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pt_eta_phi(
+    px: np.ndarray, py: np.ndarray, pz: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Transverse momentum, pseudorapidity and azimuth; eta = 0 where pt == 0 (padding)."""
     px, py, pz = (np.asarray(a, dtype=np.float64) for a in (px, py, pz))
     pt = np.hypot(px, py)
     with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(pt > 0, np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0)), 0.0)
+        eta = np.where(
+            pt > 0, np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0)), 0.0
+        )
     phi = np.arctan2(py, px)
     phi = np.where(phi >= np.pi, phi - 2 * np.pi, phi)
     return pt, eta, phi
@@ -118,9 +122,13 @@ def constituent_features(
     return np.where(real[..., None], out, 0.0)
 
 
-def jet_p4_from_constituents(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray) -> np.ndarray:
+def jet_p4_from_constituents(
+    px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray
+) -> np.ndarray:
     """E-scheme jet four-momentum (sum of constituents), shape (..., 4)."""
-    return np.stack([np.sum(np.asarray(a, dtype=np.float64), axis=-1) for a in (px, py, pz, e)], axis=-1)
+    return np.stack(
+        [np.sum(np.asarray(a, dtype=np.float64), axis=-1) for a in (px, py, pz, e)], axis=-1
+    )
 
 
 def jet_features(
@@ -143,5 +151,7 @@ def jet_features(
     mass = invariant_mass(jet[..., 0], jet[..., 1], jet[..., 2], jet[..., 3])
     mult = np.sum((e != 0) | (px != 0) | (py != 0) | (pz != 0), axis=-1).astype(np.float64)
     ref = pt if ref_pt is None else np.asarray(ref_pt, dtype=np.float64)
-    ptfrac = np.divide(pt, ref, out=np.zeros(np.broadcast(pt, ref).shape), where=np.asarray(ref) != 0)
+    ptfrac = np.divide(
+        pt, ref, out=np.zeros(np.broadcast(pt, ref).shape), where=np.asarray(ref) != 0
+    )
     return {"j_pt": pt, "j_eta": eta, "j_mass": mass, "j_multiplicity": mult, "j_ptfrac": ptfrac}

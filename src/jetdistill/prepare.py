@@ -130,12 +130,16 @@ def select_constituents(
     return x.astype(np.float32), mask
 
 
-def fit_robust(values: np.ndarray, quantiles: tuple[float, float] = DEFAULT_QUANTILES) -> tuple[np.ndarray, np.ndarray]:
+def fit_robust(
+    values: np.ndarray, quantiles: tuple[float, float] = DEFAULT_QUANTILES
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-column median and inter-quantile range of ``values`` (m, F); a zero range becomes 1
     (a constant feature is only centred, never divided by zero)."""
     values = np.asarray(values, dtype=np.float64)
     if values.shape[0] == 0:
-        raise InputError("teacher_train split", "at least one real constituent to fit the normalisation", "none")
+        raise InputError(
+            "teacher_train split", "at least one real constituent to fit the normalisation", "none"
+        )
     med = np.median(values, axis=0)
     lo, hi = np.quantile(values, quantiles, axis=0)
     iqr = hi - lo
@@ -143,7 +147,9 @@ def fit_robust(values: np.ndarray, quantiles: tuple[float, float] = DEFAULT_QUAN
     return med, iqr
 
 
-def normalise(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def normalise(
+    x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
     """(x - median) / iqr on the last axis; entries outside ``mask`` (padding) are exactly 0."""
     out = ((np.asarray(x, dtype=np.float64) - median) / iqr).astype(np.float32)
     if mask is not None:
@@ -151,7 +157,9 @@ def normalise(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarr
     return out
 
 
-def denormalise(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def denormalise(
+    x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Inverse of :func:`normalise` (padding stays 0)."""
     out = (np.asarray(x, dtype=np.float64) * iqr + median).astype(np.float32)
     if mask is not None:
@@ -174,9 +182,15 @@ class _Selector:
             src = self.source
             assert isinstance(src, JetSource)
             self.columns = src.feature_columns(self.view.features)
-            self.pt_column = src.feature_columns(["j1_pt"])[0] if "j1_pt" in src.particle_names else None
+            self.pt_column = (
+                src.feature_columns(["j1_pt"])[0] if "j1_pt" in src.particle_names else None
+            )
             if self.view.min_pt > 0 and self.pt_column is None:
-                raise InputError(f"{src.files[0]}: particleFeatureNames", "a j1_pt column for views.min_pt > 0", "missing")
+                raise InputError(
+                    f"{src.files[0]}: particleFeatureNames",
+                    "a j1_pt column for views.min_pt > 0",
+                    "missing",
+                )
             self.features = list(self.view.features)
         else:
             self.features = self.source.feature_names()
@@ -191,14 +205,23 @@ class _Selector:
 
 
 def fit_normalisation(
-    source: Source, select: _Selector, rows: np.ndarray, quantiles: tuple[float, float], max_jets: int, seed: int
+    source: Source,
+    select: _Selector,
+    rows: np.ndarray,
+    quantiles: tuple[float, float],
+    max_jets: int,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Fit median/IQR on real entries of (a seeded subsample of up to ``max_jets``) ``rows``."""
     rng = np.random.default_rng(seed)
     rows = np.asarray(rows)
     if max_jets and len(rows) > max_jets:
         rows = np.sort(rng.choice(rows, size=max_jets, replace=False))
-    per_jet = select.view.n_constituents if select.is_jet else int(np.prod(source.sample_shape()[:-1] or (1,)))
+    per_jet = (
+        select.view.n_constituents
+        if select.is_jet
+        else int(np.prod(source.sample_shape()[:-1] or (1,)))
+    )
     keep_p = min(1.0, _MAX_FIT_ENTRIES / max(1, len(rows) * per_jet))
     vals = []
     for g, block in source.iter_chunks(rows):
@@ -207,7 +230,9 @@ def fit_normalisation(
         if keep_p < 1.0:
             v = v[rng.random(len(v)) < keep_p]
         vals.append(v.reshape(-1, x.shape[-1]))
-    median, iqr = fit_robust(np.concatenate(vals) if vals else np.zeros((0, len(select.features))), quantiles)
+    median, iqr = fit_robust(
+        np.concatenate(vals) if vals else np.zeros((0, len(select.features))), quantiles
+    )
     return median, iqr, len(rows)
 
 
@@ -235,18 +260,30 @@ def prepare_view(
         view = ViewConfig.from_dict(view, view_name)
     missing = [s for s in SPLITS if s not in outputs]
     if missing:
-        raise InputError("prepare_view outputs", f"a path for each split {list(SPLITS)}", f"missing {missing}")
+        raise InputError(
+            "prepare_view outputs", f"a path for each split {list(SPLITS)}", f"missing {missing}"
+        )
     splits, labels, attrs = read_splits(splits_path)
     if seed is None:
         seed = int((data_cfg.get("splits") or {}).get("seed", attrs.get("seed", 0)))
     src = open_source(str(attrs["source"]), attrs["files"], data_cfg)
     if src.n_jets != len(labels):
-        raise InputError(f"{splits_path}: labels", f"{src.n_jets} jets as in the source files (re-run split_data)", str(len(labels)))
+        raise InputError(
+            f"{splits_path}: labels",
+            f"{src.n_jets} jets as in the source files (re-run split_data)",
+            str(len(labels)),
+        )
     if isinstance(src, JetSource) and view.n_constituents > src.shape[0]:
-        raise InputError(f"config: views.{view_name}.n_constituents", f"<= {src.shape[0]} stored constituents", str(view.n_constituents))
+        raise InputError(
+            f"config: views.{view_name}.n_constituents",
+            f"<= {src.shape[0]} stored constituents",
+            str(view.n_constituents),
+        )
     select = _Selector(src, view, seed)
     max_fit = int(data_cfg.get("norm_fit_max_jets") or 200_000)
-    median, iqr, n_fit = fit_normalisation(src, select, splits["teacher_train"], quantiles, max_fit, seed)
+    median, iqr, n_fit = fit_normalisation(
+        src, select, splits["teacher_train"], quantiles, max_fit, seed
+    )
     view_attrs = {"name": view_name, **asdict(view)}
     view_attrs["features"] = list(view.features)
     norm = {
@@ -260,9 +297,13 @@ def prepare_view(
         for s in SPLITS:
             tmp = stack.enter_context(atomic_path(outputs[s]))
             f = stack.enter_context(h5py.File(tmp, "w"))
-            sample = (view.n_constituents, len(select.features)) if select.is_jet else src.sample_shape()
+            sample = (
+                (view.n_constituents, len(select.features)) if select.is_jet else src.sample_shape()
+            )
             chunk = (max(1, min(1024, len(splits[s]))), *sample)
-            f.create_dataset("X", shape=(0, *sample), maxshape=(None, *sample), dtype="f4", chunks=chunk)
+            f.create_dataset(
+                "X", shape=(0, *sample), maxshape=(None, *sample), dtype="f4", chunks=chunk
+            )
             f.create_dataset("y", shape=(0,), maxshape=(None,), dtype="i8", chunks=(chunk[0],))
             f.create_dataset("index", shape=(0,), maxshape=(None,), dtype="i8", chunks=(chunk[0],))
             f.attrs["features"] = json.dumps(select.features)
@@ -286,21 +327,41 @@ def prepare_view(
                     f[key][n0 : n0 + k] = val
         for s in SPLITS:
             if files[s]["y"].shape[0] != len(splits[s]):
-                raise RuntimeError(f"split {s}: wrote {files[s]['y'].shape[0]} of {len(splits[s])} jets")
+                raise RuntimeError(
+                    f"split {s}: wrote {files[s]['y'].shape[0]} of {len(splits[s])} jets"
+                )
         write_json(norm_path, norm)
-    sizes = {s: int(len(splits[s])) for s in SPLITS}
-    log.info("view %s: %s x %s, norm fitted on %d jets; splits %s", view_name, select.features, view.n_constituents, n_fit, sizes)
-    return {"sizes": sizes, "features": select.features, "n_fit_jets": n_fit, "norm_path": str(Path(norm_path))}
+    sizes = {s: len(splits[s]) for s in SPLITS}
+    log.info(
+        "view %s: %s x %s, norm fitted on %d jets; splits %s",
+        view_name,
+        select.features,
+        view.n_constituents,
+        n_fit,
+        sizes,
+    )
+    return {
+        "sizes": sizes,
+        "features": select.features,
+        "n_fit_jets": n_fit,
+        "norm_path": str(Path(norm_path)),
+    }
 
 
-def load_split(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+def load_split(
+    path: str | os.PathLike[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """(X float32, y int64, index int64, attrs) of a prepared split file; JSON attrs decoded."""
     if not os.path.exists(path):
-        raise InputError(str(path), "an existing prepared split file (rule prepare_view)", "missing file")
+        raise InputError(
+            str(path), "an existing prepared split file (rule prepare_view)", "missing file"
+        )
     with h5py.File(path, "r") as f:
         for key in ("X", "y", "index"):
             if key not in f:
-                raise InputError(f"{path}: dataset '{key}'", "datasets X, y, index", f"{sorted(f.keys())}")
+                raise InputError(
+                    f"{path}: dataset '{key}'", "datasets X, y, index", f"{sorted(f.keys())}"
+                )
         x = f["X"][...].astype(np.float32)
         y = f["y"][...].astype(np.int64)
         index = f["index"][...].astype(np.int64)

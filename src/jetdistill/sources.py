@@ -44,7 +44,10 @@ DEFAULT_CHUNK = 10000
 
 
 def _decode(names: np.ndarray) -> list[str]:
-    return [n.decode() if isinstance(n, bytes | np.bytes_) else str(n) for n in np.asarray(names).reshape(-1)]
+    return [
+        n.decode() if isinstance(n, bytes | np.bytes_) else str(n)
+        for n in np.asarray(names).reshape(-1)
+    ]
 
 
 def _open_h5(path: str) -> h5py.File:
@@ -53,12 +56,16 @@ def _open_h5(path: str) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(str(path), "a readable HDF5 file", f"{type(exc).__name__}: {exc}") from None
+        raise InputError(
+            str(path), "a readable HDF5 file", f"{type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _dataset(f: h5py.File, path: str, key: str) -> h5py.Dataset:
     if key not in f or not isinstance(f[key], h5py.Dataset):
-        raise InputError(f"{path}: dataset '{key}'", f"a dataset named '{key}'", f"datasets {sorted(f.keys())}")
+        raise InputError(
+            f"{path}: dataset '{key}'", f"a dataset named '{key}'", f"datasets {sorted(f.keys())}"
+        )
     return f[key]
 
 
@@ -66,7 +73,11 @@ def _check_finite(x: np.ndarray, where: str, row0: int) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
         first = int(np.argwhere(bad)[0][0])
-        raise InputError(where, "finite values (no NaN/inf)", f"{int(bad.sum())} non-finite values, first at row {row0 + first}")
+        raise InputError(
+            where,
+            "finite values (no NaN/inf)",
+            f"{int(bad.sum())} non-finite values, first at row {row0 + first}",
+        )
 
 
 @dataclass
@@ -126,7 +137,9 @@ class Source:
         return self._labels
 
     # ------------------------------------------------------------------ reading
-    def iter_chunks(self, rows: np.ndarray | None = None, check_finite: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_chunks(
+        self, rows: np.ndarray | None = None, check_finite: bool = True
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (global_rows int64, samples float32) for the requested rows, chunk by chunk.
 
         ``rows``: sorted global indices (None = all). Files are read in blocks of
@@ -137,7 +150,9 @@ class Source:
         if rows is not None:
             rows = np.asarray(rows, dtype=np.int64)
             if rows.size and (np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= self.n_jets):
-                raise ValueError("rows must be strictly increasing global indices within [0, n_jets)")
+                raise ValueError(
+                    "rows must be strictly increasing global indices within [0, n_jets)"
+                )
         for i, path in enumerate(self.files):
             lo, hi = offsets[i], offsets[i + 1]
             if rows is None:
@@ -225,18 +240,34 @@ class JetSource(Source):
         lo_c, hi_c = min(cols), max(cols) + 1
         for start in range(0, n, self.chunk_size):
             stop = min(n, start + self.chunk_size)
-            block = np.asarray(jets[start:stop, lo_c:hi_c], dtype=np.float64)[:, [c - lo_c for c in cols]]
+            block = np.asarray(jets[start:stop, lo_c:hi_c], dtype=np.float64)[
+                :, [c - lo_c for c in cols]
+            ]
             where = f"{path}: dataset '{DS_JETS}' columns {list(LABEL_COLUMNS)}"
-            ok = np.isfinite(block).all(axis=1) & np.isin(block, (0.0, 1.0)).all(axis=1) & (block.sum(axis=1) == 1)
+            ok = (
+                np.isfinite(block).all(axis=1)
+                & np.isin(block, (0.0, 1.0)).all(axis=1)
+                & (block.sum(axis=1) == 1)
+            )
             if not ok.all():
                 r = int(np.flatnonzero(~ok)[0])
-                raise InputError(where, "one-hot labels (exactly one 1 per jet)", f"{block[r].tolist()} at row {start + r}")
+                raise InputError(
+                    where,
+                    "one-hot labels (exactly one 1 per jet)",
+                    f"{block[r].tolist()} at row {start + r}",
+                )
             k = block.argmax(axis=1)
             present = [CLASS_NAMES[j] for j in np.unique(k)]
             missing = [c for c in present if c not in self.class_names]
             if missing:
-                raise InputError(where, f"jets only of the configured classes {self.class_names}", f"jets of {missing}")
-            remap = np.array([self.class_names.index(c) if c in self.class_names else -1 for c in CLASS_NAMES])
+                raise InputError(
+                    where,
+                    f"jets only of the configured classes {self.class_names}",
+                    f"jets of {missing}",
+                )
+            remap = np.array(
+                [self.class_names.index(c) if c in self.class_names else -1 for c in CLASS_NAMES]
+            )
             out[start:stop] = remap[k]
         return out
 
@@ -265,7 +296,11 @@ class GenericSource(Source):
             ok = np.isin(raw, (0, 1)).all(axis=1) & (raw.sum(axis=1) == 1)
             if raw.shape[1] != k or not ok.all():
                 r = int(np.flatnonzero(~ok)[0]) if not ok.all() else 0
-                raise InputError(where, f"integer labels (N,) or one-hot labels (N, {k})", f"shape {raw.shape}, row {r}: {raw[r].tolist()}")
+                raise InputError(
+                    where,
+                    f"integer labels (N,) or one-hot labels (N, {k})",
+                    f"shape {raw.shape}, row {r}: {raw[r].tolist()}",
+                )
             return raw.argmax(axis=1).astype(np.int64)
         if raw.ndim != 1:
             raise InputError(where, "integer labels of shape (N,)", f"shape {raw.shape}")
@@ -275,7 +310,9 @@ class GenericSource(Source):
         bad = (y < 0) | (y >= k)
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise InputError(where, f"labels in [0, {k}) (classes {self.class_names})", f"{y[r]} at row {r}")
+            raise InputError(
+                where, f"labels in [0, {k}) (classes {self.class_names})", f"{y[r]} at row {r}"
+            )
         return y
 
 
@@ -289,9 +326,17 @@ def _jet_source(kind: str, files: list[str], class_names: list[str], chunk: int)
             pnames = _decode(_dataset(f, path, DS_PARTICLE_NAMES)[...])
             jnames = _decode(_dataset(f, path, DS_JET_NAMES)[...])
             if cons.ndim != 3 or cons.shape[1] < 1 or cons.shape[2] < 1:
-                raise InputError(f"{path}: dataset '{DS_CONSTITUENTS}'", "shape (N, n_constituents, n_features)", str(cons.shape))
+                raise InputError(
+                    f"{path}: dataset '{DS_CONSTITUENTS}'",
+                    "shape (N, n_constituents, n_features)",
+                    str(cons.shape),
+                )
             if len(pnames) < cons.shape[2]:
-                raise InputError(f"{path}: dataset '{DS_PARTICLE_NAMES}'", f">= {cons.shape[2]} names (one per column)", str(len(pnames)))
+                raise InputError(
+                    f"{path}: dataset '{DS_PARTICLE_NAMES}'",
+                    f">= {cons.shape[2]} names (one per column)",
+                    str(len(pnames)),
+                )
             if jets.ndim != 2 or jets.shape[0] != cons.shape[0] or jets.shape[1] != len(jnames):
                 raise InputError(
                     f"{path}: dataset '{DS_JETS}'",
@@ -300,9 +345,17 @@ def _jet_source(kind: str, files: list[str], class_names: list[str], chunk: int)
                 )
             missing = [c for c in LABEL_COLUMNS if c not in jnames]
             if missing:
-                raise InputError(f"{path}: dataset '{DS_JET_NAMES}'", f"label columns {list(LABEL_COLUMNS)}", f"missing {missing}")
+                raise InputError(
+                    f"{path}: dataset '{DS_JET_NAMES}'",
+                    f"label columns {list(LABEL_COLUMNS)}",
+                    f"missing {missing}",
+                )
             if shape is None:
-                shape, names, label_cols = tuple(cons.shape[1:]), pnames, [jnames.index(c) for c in LABEL_COLUMNS]
+                shape, names, label_cols = (
+                    tuple(cons.shape[1:]),
+                    pnames,
+                    [jnames.index(c) for c in LABEL_COLUMNS],
+                )
             elif tuple(cons.shape[1:]) != shape or pnames != names:
                 raise InputError(
                     f"{path}: dataset '{DS_CONSTITUENTS}'",
@@ -310,7 +363,9 @@ def _jet_source(kind: str, files: list[str], class_names: list[str], chunk: int)
                     f"{tuple(cons.shape[1:])}",
                 )
             elif [jnames.index(c) for c in LABEL_COLUMNS] != label_cols:
-                raise InputError(f"{path}: dataset '{DS_JET_NAMES}'", f"the same column order as {files[0]}")
+                raise InputError(
+                    f"{path}: dataset '{DS_JET_NAMES}'", f"the same column order as {files[0]}"
+                )
             rows.append(int(cons.shape[0]))
     assert shape is not None and names is not None
     return JetSource(
@@ -329,15 +384,25 @@ def _generic_source(files: list[str], g: Mapping[str, Any], chunk: int) -> Gener
             x = _dataset(f, path, fkey)
             y = _dataset(f, path, lkey)
             if x.ndim < 2 or x.shape[0] < 1:
-                raise InputError(f"{path}: dataset '{fkey}'", "shape (N, D, ...) with N >= 1", str(x.shape))
+                raise InputError(
+                    f"{path}: dataset '{fkey}'", "shape (N, D, ...) with N >= 1", str(x.shape)
+                )
             if y.shape[0] != x.shape[0] or y.ndim not in (1, 2):
-                raise InputError(f"{path}: dataset '{lkey}'", f"shape ({x.shape[0]},) matching '{fkey}'", str(y.shape))
+                raise InputError(
+                    f"{path}: dataset '{lkey}'",
+                    f"shape ({x.shape[0]},) matching '{fkey}'",
+                    str(y.shape),
+                )
             if x.dtype.kind not in "fiu":
                 raise InputError(f"{path}: dataset '{fkey}'", "a numeric array", str(x.dtype))
             if shape is None:
                 shape = tuple(x.shape[1:])
             elif tuple(x.shape[1:]) != shape:
-                raise InputError(f"{path}: dataset '{fkey}'", f"per-sample shape {shape} as in {files[0]}", str(x.shape[1:]))
+                raise InputError(
+                    f"{path}: dataset '{fkey}'",
+                    f"per-sample shape {shape} as in {files[0]}",
+                    str(x.shape[1:]),
+                )
             if y.ndim == 2:
                 max_label = max(max_label, y.shape[1] - 1)
             else:
@@ -383,5 +448,11 @@ def open_source(kind: str, files: Sequence[str], cfg: Mapping[str, Any] | None =
         src: Source = _generic_source(files, cfg.get("generic") or {}, chunk)
     else:
         src = _jet_source(kind, files, default_class_names(kind, cfg), chunk)
-    log.info("opened %s source: %d files, %d jets, sample shape %s", kind, len(files), src.n_jets, src.sample_shape())
+    log.info(
+        "opened %s source: %d files, %d jets, sample shape %s",
+        kind,
+        len(files),
+        src.n_jets,
+        src.sample_shape(),
+    )
     return src

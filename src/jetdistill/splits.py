@@ -65,7 +65,11 @@ class SplitConfig:
         if self.overlap_transfer_with_teacher:
             total -= self.transfer
             if self.transfer > 1 - self.val - self.test + 1e-9:
-                raise InputError("config: data.splits.transfer", "<= 1 - val - test with overlap", str(self.transfer))
+                raise InputError(
+                    "config: data.splits.transfer",
+                    "<= 1 - val - test with overlap",
+                    str(self.transfer),
+                )
         if total > 1 + 1e-9:
             raise InputError("config: data.splits", "fractions summing to <= 1", f"{total:g}")
         if self.max_jets < 0:
@@ -79,15 +83,34 @@ def _stratified_subsample(labels: np.ndarray, n: int, rng: np.random.Generator) 
     take = np.floor(quota).astype(int)
     rest = n - take.sum()
     take[np.argsort(-(quota - take), kind="stable")[:rest]] += 1
-    out = [rng.choice(np.flatnonzero(labels == c), size=t, replace=False) for c, t in zip(classes, take, strict=True)]
+    out = [
+        rng.choice(np.flatnonzero(labels == c), size=t, replace=False)
+        for c, t in zip(classes, take, strict=True)
+    ]
     return np.sort(np.concatenate(out))
 
 
-def make_splits(labels: np.ndarray, cfg: SplitConfig, class_names: Sequence[str]) -> dict[str, np.ndarray]:
+def _apportion(n: int, fractions: Sequence[float]) -> list[int]:
+    """Integer sizes for ``fractions`` of ``n`` items (largest-remainder rounding).
+
+    The unassigned rest (1 - sum) takes part in the rounding, so sizes never
+    exceed ``n`` and each is within one jet of fraction x n.
+    """
+    quotas = np.array([*fractions, max(0.0, 1.0 - float(sum(fractions)))]) * n
+    take = np.floor(quotas + 1e-9).astype(int)
+    rest = n - int(take.sum())
+    order = np.argsort(-(quotas - take), kind="stable")
+    take[order[: max(rest, 0)]] += 1
+    return [int(t) for t in take[:-1]]
+
+
+def make_splits(
+    labels: np.ndarray, cfg: SplitConfig, class_names: Sequence[str]
+) -> dict[str, np.ndarray]:
     """Split jet indices per class; returns sorted int64 global indices per split.
 
     Per class (stratification): a seeded permutation is cut into test, val,
-    teacher_train and transfer (floor of fraction x class size). With
+    teacher_train and transfer (fraction x class size, largest-remainder rounding). With
     ``overlap_transfer_with_teacher`` the transfer set is drawn from every jet
     not in val/test, so it may share jets with teacher_train; otherwise all
     four are disjoint. Classes in ``exclude_from_transfer`` get no transfer jets.
@@ -95,7 +118,11 @@ def make_splits(labels: np.ndarray, cfg: SplitConfig, class_names: Sequence[str]
     labels = np.asarray(labels, dtype=np.int64)
     for name in cfg.exclude_from_transfer:
         if name not in class_names:
-            raise InputError("config: data.splits.exclude_from_transfer", f"class names among {list(class_names)}", repr(name))
+            raise InputError(
+                "config: data.splits.exclude_from_transfer",
+                f"class names among {list(class_names)}",
+                repr(name),
+            )
     rng = np.random.default_rng(cfg.seed)
     pool = np.arange(len(labels))
     if cfg.max_jets and cfg.max_jets < len(labels):
@@ -105,8 +132,16 @@ def make_splits(labels: np.ndarray, cfg: SplitConfig, class_names: Sequence[str]
         idx = pool[labels[pool] == k]
         idx = idx[rng.permutation(len(idx))]
         n = len(idx)
-        n_test, n_val, n_tt = (int(np.floor(getattr(cfg, s) * n)) for s in ("test", "val", "teacher_train"))
-        n_tr = 0 if name in cfg.exclude_from_transfer else int(np.floor(cfg.transfer * n))
+        f_tr = 0.0 if name in cfg.exclude_from_transfer else cfg.transfer
+        fracs = [
+            cfg.test,
+            cfg.val,
+            cfg.teacher_train,
+            0.0 if cfg.overlap_transfer_with_teacher else f_tr,
+        ]
+        n_test, n_val, n_tt, n_tr = _apportion(n, fracs)
+        if cfg.overlap_transfer_with_teacher:
+            n_tr = round(f_tr * n)
         test, val = idx[:n_test], idx[n_test : n_test + n_val]
         rest = idx[n_test + n_val :]
         tt = rest[:n_tt]
@@ -119,7 +154,11 @@ def make_splits(labels: np.ndarray, cfg: SplitConfig, class_names: Sequence[str]
     out = {s: np.sort(np.concatenate(parts[s])).astype(np.int64) for s in SPLITS}
     for s in SPLITS:
         if len(out[s]) == 0:
-            raise InputError(f"config: data.splits.{s}", "a fraction giving at least one jet", f"0 of {len(pool)} jets")
+            raise InputError(
+                f"config: data.splits.{s}",
+                "a fraction giving at least one jet",
+                f"0 of {len(pool)} jets",
+            )
     return out
 
 
@@ -144,14 +183,20 @@ def write_splits(
             f.attrs[k] = v if isinstance(v, str | int | float) else json.dumps(v)
 
 
-def read_splits(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+def read_splits(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
     """(splits, labels, attrs) of a ``splits.h5``; attrs files/class_names are decoded from JSON."""
     if not os.path.exists(path):
         raise InputError(str(path), "an existing splits.h5 (rule split_data)", "missing file")
     with h5py.File(path, "r") as f:
         for key in (*SPLITS, "labels"):
             if key not in f:
-                raise InputError(f"{path}: dataset '{key}'", "the datasets written by split_data", f"{sorted(f.keys())}")
+                raise InputError(
+                    f"{path}: dataset '{key}'",
+                    "the datasets written by split_data",
+                    f"{sorted(f.keys())}",
+                )
         splits = {s: f[s][...].astype(np.int64) for s in SPLITS}
         labels = f["labels"][...].astype(np.int64)
         attrs = dict(f.attrs)
@@ -160,7 +205,9 @@ def read_splits(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], np
     return splits, labels, attrs
 
 
-def split_data(files: Sequence[str], out_path: str | os.PathLike[str], data_cfg: Mapping[str, Any]) -> dict[str, int]:
+def split_data(
+    files: Sequence[str], out_path: str | os.PathLike[str], data_cfg: Mapping[str, Any]
+) -> dict[str, int]:
     """The ``split_data`` rule: open + validate the sources (structure, labels, NaN/inf),
     make the splits and write ``splits.h5``. Returns the size of each split."""
     from jetdistill.sources import open_source
@@ -172,6 +219,8 @@ def split_data(files: Sequence[str], out_path: str | os.PathLike[str], data_cfg:
     src.check_values()
     splits = make_splits(labels, cfg, src.class_names)
     write_splits(out_path, splits, labels, src.files, src.class_names, kind, {"seed": cfg.seed})
-    sizes = {s: int(len(v)) for s, v in splits.items()}
-    log.info("splits of %d jets (%s): %s -> %s", len(labels), ", ".join(src.class_names), sizes, out_path)
+    sizes = {s: len(v) for s, v in splits.items()}
+    log.info(
+        "splits of %d jets (%s): %s -> %s", len(labels), ", ".join(src.class_names), sizes, out_path
+    )
     return sizes

@@ -54,12 +54,12 @@ from urllib.parse import unquote
 # No internet on compute nodes: MLflow 3 telemetry would only time out in a thread.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-import mlflow  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.utils.validation import (  # noqa: E402
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.utils.validation import (
     MAX_ENTITY_KEY_LENGTH,
     MAX_METRICS_PER_BATCH,
     MAX_PARAM_VAL_LENGTH,
@@ -67,7 +67,7 @@ from mlflow.utils.validation import (  # noqa: E402
     MAX_TAG_VAL_LENGTH,
 )
 
-from jetdistill.errors import InputError  # noqa: E402
+from jetdistill.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,9 @@ def resolve_store_uri(uri: str, root: Path) -> str:
     if uri.startswith("sqlite:///"):
         path = unquote(uri[len("sqlite:///") :])
         if path in ("", ":memory:"):
-            raise InputError("config: tracking.uri", "a SQLite file path (sqlite:///mlflow.db)", uri)
+            raise InputError(
+                "config: tracking.uri", "a SQLite file path (sqlite:///mlflow.db)", uri
+            )
         p = Path(path)
         if not p.is_absolute():
             p = root / p
@@ -183,7 +185,12 @@ def _is_transient(exc: BaseException) -> bool:
     text = f"{type(exc).__name__}: {exc}".lower()
     return any(
         s in text
-        for s in ("database is locked", "database table is locked", "operationalerror", "busy")
+        for s in (
+            "database is locked",
+            "database table is locked",
+            "database is busy",
+            "sqlite_busy",
+        )
     )
 
 
@@ -197,11 +204,13 @@ def _retry(fn: Callable[[], T], what: str, attempts: int = 10, base: float = 0.2
     for i in range(attempts):
         try:
             return fn()
-        except (MlflowException, OSError, Exception) as exc:  # noqa: BLE001 - filtered below
+        except Exception as exc:
             if i == attempts - 1 or not _is_transient(exc):
                 raise
             delay = min(base * 2**i, 10.0) * (0.5 + random.random())
-            logger.warning("%s: transient store error (%s); retry %d in %.1fs", what, exc, i + 1, delay)
+            logger.warning(
+                "%s: transient store error (%s); retry %d in %.1fs", what, exc, i + 1, delay
+            )
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -221,10 +230,11 @@ def init_store(cfg: TrackingConfig) -> str:
     if exp is None:
         kwargs: dict[str, Any] = {}
         if not cfg.is_server:
-            # The store would name it <root>/<id>; we need the id first, so create with an
-            # explicit per-experiment folder named after the next id is impossible. Use a
-            # stable folder per experiment name instead (unique per experiment).
-            kwargs["artifact_location"] = f"{cfg.artifact_location.rstrip('/')}/{_safe_dir(cfg.experiment)}"
+            # One folder per experiment name under the configured location: absolute, so
+            # jobs in any cwd and `mlflow ui` in the project root find the same files.
+            kwargs["artifact_location"] = (
+                f"{cfg.artifact_location.rstrip('/')}/{_safe_dir(cfg.experiment)}"
+            )
         try:
             exp_id = client.create_experiment(cfg.experiment, **kwargs)
         except MlflowException as exc:  # created by someone else meanwhile
@@ -277,9 +287,10 @@ def ensure_parent_run(cfg: TrackingConfig, invocation: str) -> str:
 
     Normally called once from Snakemake's ``onstart`` (main process), which then
     exports ``JETDISTILL_PARENT_RUN_ID``. As a fallback it is safe to call from
-    several processes at once: search by tag, create if absent, then search again
-    and agree on the earliest (start time, run id); a duplicate this process made
-    is tagged ``jetdistill.duplicate_of`` and ended.
+    several processes at once: for SQLite the search-and-create is serialised by a
+    file lock next to the database; for a server, every creator searches again and
+    all agree on the earliest (start time, run id), a duplicate this process made
+    being tagged ``jetdistill.duplicate_of`` and ended KILLED.
     """
     client = _client(cfg)
     exp_id = _experiment_id(cfg, client)
@@ -292,15 +303,17 @@ def ensure_parent_run(cfg: TrackingConfig, invocation: str) -> str:
         )
         return sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
 
-    found = find()
-    if found:
-        return found[0].info.run_id
-    tags = {TAG_INVOCATION: invocation, TAG_KIND: "invocation", "role": "invocation"}
-    run = _retry(
-        lambda: client.create_run(exp_id, tags=tags, run_name=f"invocation-{invocation}"),
-        "create parent",
-    )
-    time.sleep(0.3 + random.random() * 0.3)  # let concurrent creators commit
+    with _store_lock(cfg):
+        found = find()
+        if found:
+            return found[0].info.run_id
+        tags = {TAG_INVOCATION: invocation, TAG_KIND: "invocation", "role": "invocation"}
+        run = _retry(
+            lambda: client.create_run(exp_id, tags=tags, run_name=f"invocation-{invocation}"),
+            "create parent",
+        )
+    if not cfg.is_sqlite:  # no cross-process lock: let concurrent creators commit, then agree
+        time.sleep(0.3 + random.random() * 0.3)
     found = find()
     winner = found[0].info.run_id if found else run.info.run_id
     if winner != run.info.run_id:
@@ -308,6 +321,28 @@ def ensure_parent_run(cfg: TrackingConfig, invocation: str) -> str:
         _retry(lambda: client.set_tag(run.info.run_id, "jetdistill.duplicate_of", winner), "tag")
         _retry(lambda: client.set_terminated(run.info.run_id, "KILLED"), "terminate")
     return winner
+
+
+@contextlib.contextmanager
+def _store_lock(cfg: TrackingConfig) -> Iterator[None]:
+    """Exclusive ``flock`` next to a SQLite file (no-op for servers and other databases).
+
+    Serialises find-or-create of the parent run between processes on one machine,
+    which a search-then-create sequence alone cannot do.
+    """
+    if not cfg.is_sqlite:
+        yield
+        return
+    import fcntl
+
+    lock_path = Path(unquote(cfg.uri[len("sqlite:///") :]) + ".jetdistill.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def end_parent_run(cfg: TrackingConfig, run_id: str, status: str = "FINISHED") -> None:
@@ -352,7 +387,9 @@ def flatten_params(obj: Any, prefix: str = "") -> dict[str, str]:
             out.update(flatten_params(v, f"{prefix}.{i}" if prefix else str(i)))
     else:
         if not prefix:
-            raise InputError("log_params", "a mapping of parameter names to values", type(obj).__name__)
+            raise InputError(
+                "log_params", "a mapping of parameter names to values", type(obj).__name__
+            )
         out[prefix] = _param_str(obj)
     return {_clean_key(k): _truncate(v, MAX_PARAM_VAL_LENGTH) for k, v in out.items()}
 
@@ -519,13 +556,19 @@ class JobRun:
         p = Path(path)
         if not p.is_file():
             raise InputError(str(p), "an existing file to log as an artifact", "missing")
-        _retry(lambda: self._client.log_artifact(self.run_id, str(p), artifact_path), "log_artifact")
+        _retry(
+            lambda: self._client.log_artifact(self.run_id, str(p), artifact_path), "log_artifact"
+        )
 
-    def log_artifacts(self, directory: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    def log_artifacts(
+        self, directory: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
         p = Path(directory)
         if not p.is_dir():
             raise InputError(str(p), "an existing directory to log as artifacts", "missing")
-        _retry(lambda: self._client.log_artifacts(self.run_id, str(p), artifact_path), "log_artifacts")
+        _retry(
+            lambda: self._client.log_artifacts(self.run_id, str(p), artifact_path), "log_artifacts"
+        )
 
     def log_dict(self, obj: Any, name: str) -> None:
         """Log ``obj`` as ``name`` (``.json``, ``.yaml``/``.yml``; subfolders allowed)."""
@@ -545,7 +588,9 @@ class JobRun:
             f.write_text(text)
             self.log_artifact(f, None if sub in ("", ".") else sub)
 
-    def log_state_dict(self, model: Any, card: Mapping[str, Any] | None = None, name: str = "model") -> str:
+    def log_state_dict(
+        self, model: Any, card: Mapping[str, Any] | None = None, name: str = "model"
+    ) -> str:
         """Log ``model.state_dict()`` (or a state dict) plus a JSON model card.
 
         Artifacts: ``<name>/state_dict.pt`` (``torch.save``; load with
@@ -560,8 +605,12 @@ class JobRun:
 
         state = model.state_dict() if hasattr(model, "state_dict") else model
         if not isinstance(state, Mapping):
-            raise InputError("log_state_dict model", "an nn.Module or a state dict", type(model).__name__)
-        state = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+            raise InputError(
+                "log_state_dict model", "an nn.Module or a state dict", type(model).__name__
+            )
+        state = {
+            k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()
+        }
         n_params = sum(int(v.numel()) for v in state.values() if isinstance(v, torch.Tensor))
         with tempfile.TemporaryDirectory(prefix="jetdistill-model-") as tmp:
             d = Path(tmp)
@@ -633,7 +682,7 @@ def job_run(
             handle.set_tags({"jetdistill.error": f"{type(exc).__name__}: {exc}"})
         try:
             _retry(lambda: client.set_terminated(run.info.run_id, status), "set_terminated")
-        except Exception:  # noqa: BLE001 - never mask the job's own error
+        except Exception:
             logger.exception("could not mark run %s as %s", run.info.run_id, status)
         raise
     _retry(lambda: client.set_terminated(run.info.run_id, "FINISHED"), "set_terminated")
@@ -645,7 +694,7 @@ def job_run(
 def search(
     cfg: TrackingConfig,
     invocation_id: str | None = None,
-    filter: str | None = None,  # noqa: A002 - mirrors mlflow's filter_string
+    filter: str | None = None,
     include_parents: bool = False,
 ) -> pd.DataFrame:
     """Runs of the experiment as a DataFrame shaped like ``mlflow.search_runs``.
@@ -669,8 +718,11 @@ def search(
     token = None
     while True:
         page = _retry(
-            lambda: client.search_runs(
-                [exp_id], filter_string=flt, max_results=_SEARCH_PAGE, page_token=token,
+            lambda tok=token: client.search_runs(
+                [exp_id],
+                filter_string=flt,
+                max_results=_SEARCH_PAGE,
+                page_token=tok,
                 order_by=["attributes.start_time ASC"],
             ),
             "search_runs",
@@ -721,7 +773,9 @@ def run_info(cfg: TrackingConfig, run_id: str) -> dict[str, Any]:
     }
 
 
-def download_artifacts(cfg: TrackingConfig, run_id: str, path: str, dst: str | os.PathLike[str]) -> Path:
+def download_artifacts(
+    cfg: TrackingConfig, run_id: str, path: str, dst: str | os.PathLike[str]
+) -> Path:
     """Download ``path`` of a run's artifacts into ``dst``; return the local path."""
     Path(dst).mkdir(parents=True, exist_ok=True)
     local = _retry(
@@ -731,6 +785,3 @@ def download_artifacts(cfg: TrackingConfig, run_id: str, path: str, dst: str | o
         "download_artifacts",
     )
     return Path(local)
-
-
-_ = RunStatus  # re-exported for callers that compare statuses

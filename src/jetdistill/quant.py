@@ -1,0 +1,386 @@
+"""Brevitas quantised twins of the students: power-of-two per-tensor scales, FLOOR activations.
+
+Why these quantisers: hls4ml turns every QONNX ``Quant`` node into an ``ap_fixed`` type.
+That is only *exact* when
+
+- every scale is a power of two (a float scale would be folded into an approximate
+  multiplication, and the C simulation would no longer match Brevitas bit for bit), and
+- the rounding mode of each activation quantiser is one ``ap_fixed`` implements with the
+  same semantics: ``FLOOR`` maps to ``AP_TRN`` (hls4ml's default truncation).
+
+So the twins use the Brevitas *FixedPoint* quantisers:
+
+- input: ``QuantIdentity`` with a signed ``input_bits`` quantiser, FLOOR rounding;
+- weights: ``Int8WeightPerTensorFixedPoint`` (narrow signed, max-abs statistics, scale
+  ``2**ceil(log2(max|w| / (2**(b-1)-1)))``, round-half-even like ``ap_fixed``'s RND_CONV);
+- biases: :class:`FixedPointBias`, an ``IntBias`` at the *accumulator* scale
+  (input scale x weight scale, itself a power of two) with ``bias_bits`` bits, so the bias
+  adds into the accumulator without any rescaling;
+- hidden activations: unsigned ``bits``-bit ``QuantReLU`` with FLOOR rounding.
+
+Measured: an MLP twin exported with ``export_qonnx`` -> qonnx cleanup -> channels-last ->
+``GemmToMatMul`` -> ``convert_from_onnx_model`` (Vitis backend) reproduced Brevitas on 2000
+random inputs exactly (max |diff| = 0), both with pre-quantised and with raw float inputs.
+
+Activation scales are learned parameters initialised from runtime statistics (the first
+300 training forward passes, or :func:`calibrate` on a batch); weight scales follow the
+weights. Only ``relu`` activations have a twin; BatchNorm of a float student is folded
+into the preceding Linear by :func:`load_float_weights` (the twin itself has no BN, which
+keeps the exported graph a pure chain of MatMul/Add/Relu/Quant).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from brevitas.inject.enum import FloatToIntImplType
+from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+from brevitas.quant import (
+    Int8ActPerTensorFixedPoint,
+    Int8WeightPerTensorFixedPoint,
+    IntBias,
+    Uint8ActPerTensorFixedPoint,
+)
+from brevitas.quant_tensor import QuantTensor
+from torch import Tensor, nn
+
+from jetdistill.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Model types with a quantised twin ("deepsets" is for QAT studies only, not hls4ml).
+QUANT_MODEL_TYPES: tuple[str, ...] = ("mlp", "deepsets")
+
+
+# --------------------------------------------------------------------------- quantisers
+
+
+class FloorIntActFixedPoint(Int8ActPerTensorFixedPoint):
+    """Signed power-of-two activation quantiser that truncates (FLOOR -> ``AP_TRN``)."""
+
+    float_to_int_impl_type = FloatToIntImplType.FLOOR
+
+
+class FloorUintActFixedPoint(Uint8ActPerTensorFixedPoint):
+    """Unsigned power-of-two activation quantiser that truncates (FLOOR -> ``AP_TRN``)."""
+
+    float_to_int_impl_type = FloatToIntImplType.FLOOR
+
+
+class FixedPointBias(IntBias):
+    """Signed bias at the accumulator scale (input scale x weight scale, a power of two).
+
+    16 bits by default; pass ``bias_bit_width`` to the layer to change it.
+    """
+
+    bit_width = 16
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Bit widths of a quantised twin.
+
+    ``bits``: weights and hidden activations; ``input_bits``: the input quantiser;
+    ``accumulator_bits``: bit width of the biases (which live at the accumulator scale);
+    the accumulator itself is sized by hls4ml.
+    """
+
+    bits: int = 6
+    input_bits: int = 8
+    accumulator_bits: int = 16
+
+    def validate(self, where: str = "compression") -> None:
+        for key, lo, hi in (("bits", 2, 16), ("input_bits", 2, 16), ("accumulator_bits", 8, 32)):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise InputError(f"{where}.{key}", f"an integer in [{lo}, {hi}]", repr(v))
+
+
+# --------------------------------------------------------------------------- layer factories
+
+
+def quant_input(input_bits: int) -> QuantIdentity:
+    return QuantIdentity(act_quant=FloorIntActFixedPoint, bit_width=input_bits, return_quant_tensor=True)
+
+
+def quant_linear(in_features: int, out_features: int, bits: int, bias_bits: int) -> QuantLinear:
+    """A QuantLinear whose input must be a QuantTensor (the bias needs the input scale)."""
+    return QuantLinear(
+        in_features,
+        out_features,
+        bias=True,
+        weight_quant=Int8WeightPerTensorFixedPoint,
+        weight_bit_width=bits,
+        bias_quant=FixedPointBias,
+        bias_bit_width=bias_bits,
+        return_quant_tensor=False,
+    )
+
+
+def quant_relu(bits: int) -> QuantReLU:
+    return QuantReLU(act_quant=FloorUintActFixedPoint, bit_width=bits, return_quant_tensor=True)
+
+
+def _quant_stack(
+    in_dim: int, widths: Sequence[int], bits: int, bias_bits: int, *, final_activation: bool, dropout: float = 0.0
+) -> list[nn.Module]:
+    """``QuantLinear -> [Dropout] -> QuantReLU`` per width (last Linear bare unless asked).
+
+    Dropout sits *before* the activation quantiser so the ReLU output stays on its grid
+    (dropout rescales by ``1/(1-p)``); in eval mode both orders are the identity.
+    """
+    layers: list[nn.Module] = []
+    prev = in_dim
+    for i, width in enumerate(widths):
+        layers.append(quant_linear(prev, width, bits, bias_bits))
+        if i < len(widths) - 1 or final_activation:
+            if dropout > 0.0:
+                layers.append(nn.Dropout(dropout))
+            layers.append(quant_relu(bits))
+        prev = width
+    return layers
+
+
+# --------------------------------------------------------------------------- models
+
+
+class QuantMLP(nn.Sequential):
+    """``Flatten, QuantIdentity, (QuantLinear, [Dropout], QuantReLU)*, QuantLinear``.
+
+    Returns float logits (the last layer's accumulator value, exact in float32 for the
+    bit widths used here). A plain ``nn.Sequential`` so export, pruning and cost walk it
+    in order.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        n_classes: int,
+        *,
+        hidden: Sequence[int],
+        bits: int,
+        input_bits: int,
+        bias_bits: int = 16,
+        dropout: float = 0.0,
+    ) -> None:
+        in_dim = 1
+        for d in input_shape:
+            in_dim *= int(d)
+        body = _quant_stack(in_dim, [*hidden, n_classes], bits, bias_bits, final_activation=False, dropout=dropout)
+        super().__init__(nn.Flatten(), quant_input(input_bits), *body)
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
+
+
+class QuantDeepSets(nn.Module):
+    """Quantised Deep Sets: per-constituent ``phi``, pooling, re-quantisation, ``rho``.
+
+    The pooled vector is re-quantised with an unsigned ``bits``-bit FLOOR quantiser so
+    ``rho`` sees a fixed-point input again. Intended for QAT accuracy studies; the hls4ml
+    flow here targets :class:`QuantMLP` only.
+    """
+
+    def __init__(
+        self,
+        n_constituents: int,
+        n_features: int,
+        n_classes: int,
+        *,
+        phi_hidden: Sequence[int],
+        rho_hidden: Sequence[int],
+        pooling: str,
+        bits: int,
+        input_bits: int,
+        bias_bits: int = 16,
+    ) -> None:
+        super().__init__()
+        self.n_constituents = n_constituents
+        self.pooling = pooling
+        self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
+        self.quant_in = quant_input(input_bits)
+        self.phi = nn.Sequential(*_quant_stack(n_features, list(phi_hidden), bits, bias_bits, final_activation=True))
+        self.pool_quant = quant_relu(bits)  # pooled ReLU outputs are >= 0: ReLU is the identity here
+        self.rho = nn.Sequential(
+            *_quant_stack(phi_hidden[-1], [*rho_hidden, n_classes], bits, bias_bits, final_activation=False)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.phi(self.quant_in(x))
+        hv = h.value if isinstance(h, QuantTensor) else h
+        if self.pooling == "sum":
+            pooled = hv.sum(dim=1)
+        elif self.pooling == "max":
+            pooled = hv.amax(dim=1)
+        else:
+            pooled = hv.mean(dim=1)
+        return self.rho(self.pool_quant(pooled))
+
+
+def build_quant_model(
+    spec: Mapping[str, Any],
+    input_shape: Sequence[int],
+    n_classes: int,
+    bits: int,
+    input_bits: int,
+    *,
+    bias_bits: int = 16,
+    name: str | None = None,
+) -> nn.Module:
+    """Quantised twin of the ``models.<name>`` block ``spec`` (``type`` mlp or deepsets).
+
+    The spec is validated by :func:`jetdistill.models.resolve_spec`; twin-specific limits
+    (ReLU only; BatchNorm only via folding in :func:`load_float_weights`) raise InputError.
+    """
+    from jetdistill.models import resolve_spec
+
+    prefix = f"models.{name}" if name else "model spec"
+    QuantConfig(bits=bits, input_bits=input_bits, accumulator_bits=bias_bits).validate(prefix)
+    params = resolve_spec(spec, name=name)
+    mtype = params["type"]
+    if mtype not in QUANT_MODEL_TYPES:
+        raise InputError(f"{prefix}.type", f"one of {list(QUANT_MODEL_TYPES)} for a quantised twin", repr(mtype))
+    if params.get("activation", "relu") != "relu":
+        raise InputError(f"{prefix}.activation", "'relu' (the only activation with a fixed-point twin)",
+                         repr(params["activation"]))  # fmt: skip
+    shape = tuple(int(d) for d in input_shape)
+    if mtype == "mlp":
+        if params.get("batch_norm"):
+            log.info("%s: batch_norm is folded into the Linear layers by load_float_weights", prefix)
+        model: nn.Module = QuantMLP(
+            shape, n_classes, hidden=params["hidden"], bits=bits, input_bits=input_bits,
+            bias_bits=bias_bits, dropout=params["dropout"],
+        )  # fmt: skip
+    else:
+        if len(shape) != 2:
+            raise InputError(f"{prefix} input_shape", "(constituents, features) for deepsets", repr(shape))
+        model = QuantDeepSets(
+            shape[0], shape[1], n_classes, phi_hidden=params["phi_hidden"], rho_hidden=params["rho_hidden"],
+            pooling=params["pooling"], bits=bits, input_bits=input_bits, bias_bits=bias_bits,
+        )  # fmt: skip
+    log.info("built quantised %s twin: %d-bit weights/activations, %d-bit input, %d-bit bias",
+             mtype, bits, input_bits, bias_bits)  # fmt: skip
+    return model
+
+
+# --------------------------------------------------------------------------- introspection
+
+
+def quant_layers(qmodel: nn.Module) -> list[tuple[str, QuantLinear, int]]:
+    """``(name, layer, weight bit width)`` of every QuantLinear, in forward order."""
+    out = []
+    for name, m in qmodel.named_modules():
+        if isinstance(m, QuantLinear):
+            out.append((name, m, int(round(float(m.quant_weight().bit_width)))))
+    return out
+
+
+def weight_scale(layer: QuantLinear) -> float:
+    return float(layer.quant_weight().scale)
+
+
+def is_power_of_two(x: float) -> bool:
+    import math
+
+    if not x > 0 or not math.isfinite(x):
+        return False
+    mantissa, _ = math.frexp(x)
+    return mantissa == 0.5
+
+
+# --------------------------------------------------------------------------- float -> quant
+
+
+def _fold_bn(weight: Tensor, bias: Tensor, bn: Mapping[str, Tensor], eps: float) -> tuple[Tensor, Tensor]:
+    """Fold eval-mode BatchNorm ``g*(z-mu)/sqrt(var+eps)+b`` into the preceding Linear."""
+    inv = bn["weight"] / torch.sqrt(bn["running_var"] + eps)
+    return weight * inv[:, None], (bias - bn["running_mean"]) * inv + bn["bias"]
+
+
+def _linears_from_module(model: nn.Module) -> list[tuple[Tensor, Tensor]]:
+    pairs: list[tuple[Tensor, Tensor]] = []
+    for m in model.modules():
+        if isinstance(m, nn.Linear):  # QuantLinear is a Linear too (quant -> quant copies work)
+            b = m.bias.detach() if m.bias is not None else torch.zeros(m.out_features)
+            pairs.append((m.weight.detach().clone(), b.clone()))
+        elif isinstance(m, nn.BatchNorm1d):
+            if not pairs or pairs[-1][0].shape[0] != m.num_features or not m.track_running_stats:
+                raise InputError("load_float_weights", "BatchNorm1d directly after a Linear of the same width")
+            stats = {"weight": m.weight.detach() if m.affine else torch.ones(m.num_features),
+                     "bias": m.bias.detach() if m.affine else torch.zeros(m.num_features),
+                     "running_mean": m.running_mean, "running_var": m.running_var}  # fmt: skip
+            pairs[-1] = _fold_bn(*pairs[-1], stats, m.eps)
+    return pairs
+
+
+def _linears_from_state(state: Mapping[str, Tensor]) -> list[tuple[Tensor, Tensor]]:
+    """Linear (2-D ``*.weight``) tensors of a float state dict, in order; BN (eps 1e-5) folded."""
+    pairs: list[tuple[Tensor, Tensor]] = []
+    for key, value in state.items():
+        if not key.endswith(".weight") and key != "weight":
+            continue
+        prefix = key[: -len("weight")]
+        if value.ndim == 2:
+            bias = state.get(prefix + "bias")
+            pairs.append((value.detach().clone(), bias.detach().clone() if bias is not None else torch.zeros(value.shape[0])))
+        elif value.ndim == 1 and prefix + "running_mean" in state:
+            if not pairs or pairs[-1][0].shape[0] != value.shape[0]:
+                raise InputError(f"load_float_weights state key {key}", "BatchNorm1d directly after a Linear")
+            stats = {k: state[prefix + k] for k in ("weight", "bias", "running_mean", "running_var")}
+            pairs[-1] = _fold_bn(*pairs[-1], stats, 1e-5)
+    return pairs
+
+
+@torch.no_grad()
+def load_float_weights(
+    qmodel: nn.Module, float_model_or_state: nn.Module | Mapping[str, Tensor], *, calib_x: Tensor | None = None
+) -> nn.Module:
+    """Initialise the twin from a trained float student (fine-tuning start point).
+
+    Linear weights/biases are copied in forward order, BatchNorm folded into the Linear
+    before it. Counts and shapes must match exactly (InputError otherwise). With
+    ``calib_x`` the activation scales are calibrated on it (:func:`calibrate`); else they
+    initialise from the first training batches.
+    """
+    if isinstance(float_model_or_state, nn.Module):
+        src = _linears_from_module(float_model_or_state)
+    elif isinstance(float_model_or_state, Mapping):
+        src = _linears_from_state(float_model_or_state)
+    else:
+        raise InputError("load_float_weights", "an nn.Module or a state dict", type(float_model_or_state).__name__)
+    dst = [m for _, m, _ in quant_layers(qmodel)]
+    if len(src) != len(dst):
+        raise InputError("load_float_weights", f"{len(dst)} Linear layers as in the quantised twin", str(len(src)))
+    for i, ((w, b), layer) in enumerate(zip(src, dst, strict=True)):
+        if tuple(w.shape) != tuple(layer.weight.shape):
+            raise InputError(f"load_float_weights layer {i}", f"weight shape {tuple(layer.weight.shape)}",
+                             str(tuple(w.shape)))  # fmt: skip
+        layer.weight.copy_(w.to(layer.weight))
+        layer.bias.copy_(b.to(layer.bias))
+    log.info("loaded %d float Linear layers into the quantised twin", len(dst))
+    if calib_x is not None:
+        calibrate(qmodel, calib_x)
+    return qmodel
+
+
+@torch.no_grad()
+def calibrate(qmodel: nn.Module, x: Tensor, batch_size: int = 1024) -> nn.Module:
+    """Set every activation scale from statistics of ``x`` (Brevitas ``calibration_mode``).
+
+    Without this, scales are initialised from the first 300 training forward passes;
+    calibrating first gives fine-tuning a sensible start and makes eval-mode outputs of a
+    freshly loaded twin meaningful. Leaves the model in eval mode.
+    """
+    from brevitas.graph.calibrate import calibration_mode
+
+    qmodel.eval()
+    device = next(qmodel.parameters()).device
+    x = torch.as_tensor(x, dtype=torch.float32)
+    with calibration_mode(qmodel):
+        for start in range(0, x.shape[0], batch_size):
+            qmodel(x[start : start + batch_size].to(device))
+    qmodel.eval()
+    return qmodel

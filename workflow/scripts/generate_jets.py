@@ -1,0 +1,14 @@
+"""Snakemake entry point: one generated shard (class x shard) via jetdistill.generate.generate_shard."""
+
+from jetdistill.runtime import setup_logging
+
+setup_logging(snakemake.log[0])  # noqa: F821
+
+from jetdistill.generate import GenerateConfig, generate_shard
+
+generate_shard(
+    snakemake.output.shard,  # noqa: F821
+    snakemake.wildcards.cls,  # noqa: F821
+    int(snakemake.wildcards.shard),  # noqa: F821
+    GenerateConfig.from_dict(snakemake.params.generate),  # noqa: F821
+)
