@@ -33,10 +33,14 @@ HIDDEN = [64, 32, 32]
 N_CLASSES = 5
 
 
-def make_model(bits: int, input_bits: int, sparsity: float, seed: int, x_calib: np.ndarray) -> torch.nn.Module:
+def make_model(
+    bits: int, input_bits: int, sparsity: float, seed: int, x_calib: np.ndarray
+) -> torch.nn.Module:
     """Quantised MLP with random weights, magnitude-pruned per layer to ``sparsity``, calibrated."""
     seed_everything(seed)
-    model = build_quant_model({"type": "mlp", "hidden": HIDDEN}, INPUT_SHAPE, N_CLASSES, bits, input_bits)
+    model = build_quant_model(
+        {"type": "mlp", "hidden": HIDDEN}, INPUT_SHAPE, N_CLASSES, bits, input_bits
+    )
     if sparsity > 0:
         with torch.no_grad():
             for mod in model.modules():
@@ -48,12 +52,16 @@ def make_model(bits: int, input_bits: int, sparsity: float, seed: int, x_calib: 
 
 
 def run_variant(sparsity: float, args: argparse.Namespace, x: np.ndarray) -> dict:
-    name = f"s{int(round(sparsity * 100)):02d}"
+    name = f"s{round(sparsity * 100):02d}"
     out = Path(args.out_dir) / name
     row: dict = {"variant": name, "sparsity": sparsity}
     t0 = time.perf_counter()
     model = make_model(args.bits, args.input_bits, sparsity, args.seed, x[: min(len(x), 2000)])
-    w = [m.quant_weight().value.detach().numpy() for m in model.modules() if hasattr(m, "quant_weight")]
+    w = [
+        m.quant_weight().value.detach().numpy()
+        for m in model.modules()
+        if hasattr(m, "quant_weight")
+    ]
     row["weight_zero_fraction"] = float(np.mean(np.concatenate([a.ravel() for a in w]) == 0))
     row["model_s"] = time.perf_counter() - t0
 
@@ -61,7 +69,17 @@ def run_variant(sparsity: float, args: argparse.Namespace, x: np.ndarray) -> dic
     t0 = time.perf_counter()
     h = hls.convert_quantized(model, INPUT_SHAPE, x, out / "hls", cfg)
     row["hls_s"] = time.perf_counter() - t0
-    row.update({k: h[k] for k in ("hls_exact_fraction", "hls_argmax_agreement", "hls_max_abs_diff", "hls_convert_s")})
+    row.update(
+        {
+            k: h[k]
+            for k in (
+                "hls_exact_fraction",
+                "hls_argmax_agreement",
+                "hls_max_abs_diff",
+                "hls_convert_s",
+            )
+        }
+    )
     row["vendor_synthesis"] = h.get("vendor_synthesis")
 
     t0 = time.perf_counter()
@@ -109,15 +127,23 @@ def main() -> None:
     p.add_argument("--no-yosys", action="store_true")
     p.add_argument("--no-verilator", action="store_true")
     args = p.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     # robust-normalised constituent features are O(1): a unit normal is a fair stand-in
-    x = np.random.default_rng(args.seed + 1).normal(size=(args.samples, *INPUT_SHAPE)).astype(np.float32)
+    x = (
+        np.random.default_rng(args.seed + 1)
+        .normal(size=(args.samples, *INPUT_SHAPE))
+        .astype(np.float32)
+    )
     rows = [run_variant(s, args, x) for s in args.sparsities]
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(args.out_dir) / "results.json").write_text(json.dumps(rows, indent=2, default=float) + "\n")
+    (Path(args.out_dir) / "results.json").write_text(
+        json.dumps(rows, indent=2, default=float) + "\n"
+    )
     print()
     print_table(rows)
 

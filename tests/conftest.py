@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_ITEMS = ("Snakefile", "rules", "workflow", "config", "report", "profiles")
+WORKFLOW_ITEMS = ("Snakefile", "rules", "workflow", "config", "report", "profiles", "envs")
 
 
 def copy_workflow(dest: Path) -> Path:

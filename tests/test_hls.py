@@ -5,6 +5,7 @@ Real hls4ml compiles (g++ C simulation, ~5-15 s each); no vendor tools are neede
 
 from __future__ import annotations
 
+import itertools
 import re
 import tarfile
 
@@ -33,17 +34,30 @@ def quant_mlp(sizes=(12, 8, 5), bits=6, input_bits=8, seed=0, calib_steps=40) ->
     torch.manual_seed(seed)
     layers: list[nn.Module] = [
         nn.Flatten(),
-        QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=input_bits, return_quant_tensor=True),
+        QuantIdentity(
+            act_quant=Int8ActPerTensorFixedPoint, bit_width=input_bits, return_quant_tensor=True
+        ),
     ]
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(
-            QuantLinear(a, b, bias=True, weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=bits,
-                        bias_quant=Int16Bias, return_quant_tensor=True)  # fmt: skip
+            QuantLinear(
+                a,
+                b,
+                bias=True,
+                weight_quant=Int8WeightPerTensorFixedPoint,
+                weight_bit_width=bits,
+                bias_quant=Int16Bias,
+                return_quant_tensor=True,
+            )
         )
         if i < len(sizes) - 2:
             layers.append(
-                QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits,
-                          float_to_int_impl_type=FloatToIntImplType.FLOOR, return_quant_tensor=True)  # fmt: skip
+                QuantReLU(
+                    act_quant=Uint8ActPerTensorFixedPoint,
+                    bit_width=bits,
+                    float_to_int_impl_type=FloatToIntImplType.FLOOR,
+                    return_quant_tensor=True,
+                )
             )
     model = nn.Sequential(*layers)
     model.train()  # activation scales are calibrated from runtime statistics in training mode
@@ -79,7 +93,9 @@ def test_quantized_csim_is_bit_exact(tmp_path):
 
     tar = hls.tar_project(tmp_path / "q", tmp_path / "prj.tar.gz")
     with tarfile.open(tar) as tf:
-        assert any(n.endswith("firmware/myproject.cpp") or n.endswith("firmware/jetdistill.cpp") for n in tf.getnames())
+        assert any(
+            n.endswith(("firmware/myproject.cpp", "firmware/jetdistill.cpp")) for n in tf.getnames()
+        )
 
 
 def test_float_conversion_agrees_and_low_precision_is_rejected(tmp_path):
@@ -91,11 +107,20 @@ def test_float_conversion_agrees_and_low_precision_is_rejected(tmp_path):
     assert 0.0 < m["hls_max_abs_diff"] < 0.1  # fixed point: close, but not exact
     assert m["vendor_synthesis"] == "skipped: fpga.vendor is 'never'"
     with pytest.raises(hls.HLSAgreementError, match="argmax agreement"):
-        hls.convert_float(model, INPUT_SHAPE, x, tmp_path / "f2", hls.HLSConfig(vendor="never"), precision="ap_fixed<3,1>")
+        hls.convert_float(
+            model,
+            INPUT_SHAPE,
+            x,
+            tmp_path / "f2",
+            hls.HLSConfig(vendor="never"),
+            precision="ap_fixed<3,1>",
+        )
 
 
 def test_config_validation_and_from_dict():
-    cfg = hls.HLSConfig.from_dict({"backend": "Vivado", "reuse_factor": 2, "targets": [], "rtl": True})
+    cfg = hls.HLSConfig.from_dict(
+        {"backend": "Vivado", "reuse_factor": 2, "targets": [], "rtl": True}
+    )
     assert cfg.backend == "Vivado" and cfg.reuse_factor == 2
     with pytest.raises(InputError, match="fpga.backend"):
         hls.HLSConfig(backend="Quartus")
@@ -122,5 +147,12 @@ def test_parse_hls_report_maps_metric_names():
         "VivadoSynthReport": {"LUT": "11000", "FF": "2000", "DSP48E": "1"},
     }  # fmt: skip
     m = hls.parse_hls_report(report, clock_period_ns=4.0)
-    assert m == {"luts": 11000, "ffs": 2000, "dsps": 1, "latency_cycles": 9, "latency_ns": 45.0, "estimated_clock_ns": 4.123}
+    assert m == {
+        "luts": 11000,
+        "ffs": 2000,
+        "dsps": 1,
+        "latency_cycles": 9,
+        "latency_ns": 45.0,
+        "estimated_clock_ns": 4.123,
+    }
     assert hls.parse_hls_report({}, 5.0) == {}

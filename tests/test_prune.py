@@ -12,13 +12,14 @@ from jetdistill.prune import Pruner, sparsity_schedule, weight_sparsity
 from jetdistill.training import Batches, TrainConfig, fit
 
 
-def _net(seed: int = 0) -> nn.Sequential:
-    """Three layers with very different weight scales, so global and per-layer pruning differ."""
+def _net(seed: int = 0, *, skewed: bool = True) -> nn.Sequential:
+    """Three layers; ``skewed``: very different weight scales, so global and per-layer pruning differ."""
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Flatten(), nn.Linear(12, 20), nn.ReLU(), nn.Linear(20, 10), nn.ReLU(), nn.Linear(10, 3))
-    with torch.no_grad():
-        net[1].weight.mul_(4.0)
-        net[5].weight.mul_(0.1)
+    if skewed:
+        with torch.no_grad():
+            net[1].weight.mul_(4.0)
+            net[5].weight.mul_(0.1)
     return net
 
 
@@ -89,7 +90,7 @@ def _toy_data(n: int, seed: int) -> Batches:
 
 def test_pruned_weights_stay_exactly_zero_through_fit() -> None:
     torch.manual_seed(0)
-    net = _net(2)
+    net = _net(2, skewed=False)
     train, val = _toy_data(512, 0), _toy_data(128, 1)
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.01, patience=0, device="cpu", weight_decay=0.0)
     p = Pruner(net, scope="global")
@@ -105,7 +106,7 @@ def test_pruned_weights_stay_exactly_zero_through_fit() -> None:
     assert weight_sparsity(net) == pytest.approx(0.6, abs=1e-2)
 
     # control: without the hook the gradients revive pruned weights (so the hook matters)
-    net2 = _net(2)
+    net2 = _net(2, skewed=False)
     Pruner(net2).step(0.6)
     fit(net2, train, val, cfg.replace(epochs=1), loss, seed=0)
     assert weight_sparsity(net2) < 0.1
@@ -143,7 +144,7 @@ def test_obd_ranks_differently_from_magnitude() -> None:
     def make() -> nn.Sequential:
         lin = nn.Linear(2, 2)
         with torch.no_grad():
-            lin.weight.copy_(torch.tensor([[0.1, 1.0], [-0.1, -1.0]]))
+            lin.weight.copy_(torch.tensor([[-0.1, 1.0], [0.1, -1.0]]))  # class 1 <=> x0 > 0
             lin.bias.zero_()
         return nn.Sequential(lin)
 

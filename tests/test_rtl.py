@@ -5,6 +5,7 @@ Needs Debian's ``yosys`` and ``verilator`` (skipped with the install hint when m
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
@@ -37,17 +38,30 @@ def quant_mlp(sizes=(12, 8, 5), bits=6, input_bits=8, seed=0, relu_rounding="FLO
     torch.manual_seed(seed)
     layers: list[nn.Module] = [
         nn.Flatten(),
-        QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=input_bits, return_quant_tensor=True),
+        QuantIdentity(
+            act_quant=Int8ActPerTensorFixedPoint, bit_width=input_bits, return_quant_tensor=True
+        ),
     ]
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(
-            QuantLinear(a, b, bias=True, weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=bits,
-                        bias_quant=Int16Bias, return_quant_tensor=True)  # fmt: skip
+            QuantLinear(
+                a,
+                b,
+                bias=True,
+                weight_quant=Int8WeightPerTensorFixedPoint,
+                weight_bit_width=bits,
+                bias_quant=Int16Bias,
+                return_quant_tensor=True,
+            )
         )
         if i < len(sizes) - 2:
             layers.append(
-                QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits, return_quant_tensor=True,
-                          float_to_int_impl_type=getattr(FloatToIntImplType, relu_rounding))  # fmt: skip
+                QuantReLU(
+                    act_quant=Uint8ActPerTensorFixedPoint,
+                    bit_width=bits,
+                    return_quant_tensor=True,
+                    float_to_int_impl_type=getattr(FloatToIntImplType, relu_rounding),
+                )
             )
     model = nn.Sequential(*layers)
     model.train()
@@ -77,7 +91,9 @@ def inputs(n=2000, seed=1) -> np.ndarray:
 def dense_result(tmp_path_factory):
     out = tmp_path_factory.mktemp("rtl_dense")
     model = quant_mlp()
-    return rtl.estimate_rtl(model, INPUT_SHAPE, inputs(), out, clock_period_ns=5.0, verilator_samples=300), out
+    return rtl.estimate_rtl(
+        model, INPUT_SHAPE, inputs(), out, clock_period_ns=5.0, verilator_samples=300
+    ), out
 
 
 @needs_tools

@@ -25,6 +25,15 @@ from jetdistill.training import (
 C, F, K = 6, 3, 3
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The CI/dev machine's 2 cores are shared: more intra-op threads only add contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _toy(n: int, seed: int, noise: float = 0.3) -> Batches:
     """Three linearly separable blobs: the class shifts the first feature of every constituent."""
     rng = np.random.default_rng(seed)
@@ -68,7 +77,7 @@ def test_same_seed_identical_history_and_weights():
         model = _model()
         res = fit(model, train, val, cfg, cross_entropy_loss(0.1), seed=5)
         runs.append((res, model.state_dict()))
-    strip = lambda h: [{k: v for k, v in r.items() if k != "samples_per_s"} for r in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in r.items() if k != "samples_per_s"} for r in h]
     assert strip(runs[0][0].history) == strip(runs[1][0].history)
     for k, v in runs[0][1].items():
         assert torch.equal(v, runs[1][1][k])

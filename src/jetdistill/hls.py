@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 BACKENDS = ("Vitis", "Vivado", "VivadoAccelerator")
 VENDOR_MODES = ("auto", "never", "always")
 #: HLS tool each backend's ``build()`` shells out to.
-VENDOR_TOOLS = {"Vitis": ("vitis-run",), "Vivado": ("vivado_hls", "vitis_hls"), "VivadoAccelerator": ("vivado_hls",)}
+VENDOR_TOOLS = {
+    "Vitis": ("vitis-run",),
+    "Vivado": ("vivado_hls", "vitis_hls"),
+    "VivadoAccelerator": ("vivado_hls",),
+}
 #: ONNX ops that only move data around; allowed between the graph input and its quantiser.
 SHAPE_OPS = ("Reshape", "Flatten", "Transpose", "Identity", "Squeeze", "Unsqueeze")
 
@@ -75,15 +79,23 @@ class HLSConfig:
         if self.backend not in BACKENDS:
             raise InputError("fpga.backend", f"one of {BACKENDS}", repr(self.backend))
         if self.io_type != "io_parallel":
-            raise InputError("fpga.io_type", "'io_parallel' (the only type the checks are validated for)", repr(self.io_type))
+            raise InputError(
+                "fpga.io_type",
+                "'io_parallel' (the only type the checks are validated for)",
+                repr(self.io_type),
+            )
         if self.strategy not in ("Latency", "Resource"):
             raise InputError("fpga.strategy", "'Latency' or 'Resource'", repr(self.strategy))
         if int(self.reuse_factor) < 1:
             raise InputError("fpga.reuse_factor", "an integer >= 1", repr(self.reuse_factor))
         if not self.clock_period_ns > 0:
-            raise InputError("fpga.clock_period_ns", "a positive number", repr(self.clock_period_ns))
+            raise InputError(
+                "fpga.clock_period_ns", "a positive number", repr(self.clock_period_ns)
+            )
         if not 0.0 <= self.agreement_tolerance <= 1.0:
-            raise InputError("fpga.agreement_tolerance", "a number in [0, 1]", repr(self.agreement_tolerance))
+            raise InputError(
+                "fpga.agreement_tolerance", "a number in [0, 1]", repr(self.agreement_tolerance)
+            )
         if self.vendor not in VENDOR_MODES:
             raise InputError("fpga.vendor", f"one of {VENDOR_MODES}", repr(self.vendor))
 
@@ -154,9 +166,13 @@ def quant_node_format(mw: Any, node: Any) -> FixedFormat:
     rounding = attrs.get("rounding_mode", "ROUND")
     rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
     if scale.size != 1 or bits.size != 1:
-        raise UnsupportedGraphError(f"Quant node {node.name!r}: only per-tensor scales are supported, got shape {scale.shape}")
+        raise UnsupportedGraphError(
+            f"Quant node {node.name!r}: only per-tensor scales are supported, got shape {scale.shape}"
+        )
     if np.any(zeropt != 0):
-        raise UnsupportedGraphError(f"Quant node {node.name!r}: zero point must be 0, got {zeropt.ravel()[:4]}")
+        raise UnsupportedGraphError(
+            f"Quant node {node.name!r}: zero point must be 0, got {zeropt.ravel()[:4]}"
+        )
     s = float(scale.ravel()[0])
     frac = -math.log2(s) if s > 0 else float("nan")
     if not (s > 0 and float(frac).is_integer()):
@@ -194,7 +210,9 @@ def input_quant_node(mw: Any) -> tuple[list[Any], Any | None]:
         name = node.output[0]
 
 
-def export_clean_qonnx(qmodel: Any, input_shape: Sequence[int], onnx_path: str | os.PathLike[str]) -> Any:
+def export_clean_qonnx(
+    qmodel: Any, input_shape: Sequence[int], onnx_path: str | os.PathLike[str]
+) -> Any:
     """Export a Brevitas model to QONNX and bring it into the form hls4ml ingests.
 
     Returns the qonnx ``ModelWrapper`` (also saved, cleaned, at ``onnx_path``). The model is
@@ -222,7 +240,8 @@ def export_clean_qonnx(qmodel: Any, input_shape: Sequence[int], onnx_path: str |
     mw = cleanup_model(mw)
     with atomic_path(onnx_path) as tmp:
         mw.save(str(tmp))
-    raw_path.unlink(missing_ok=True)
+    for leftover in raw_path.parent.glob(raw_path.name + "*"):  # the raw graph and its .data
+        leftover.unlink(missing_ok=True)
     log.info("QONNX graph (%d nodes) written to %s", len(mw.graph.node), onnx_path)
     return mw
 
@@ -235,13 +254,17 @@ def torch_forward(model: Any, x: np.ndarray, batch_size: int = 4096) -> np.ndarr
     outs = []
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            y = model(torch.as_tensor(np.ascontiguousarray(x[i : i + batch_size]), dtype=torch.float32))
+            y = model(
+                torch.as_tensor(np.ascontiguousarray(x[i : i + batch_size]), dtype=torch.float32)
+            )
             y = getattr(y, "value", y)
             outs.append(y.detach().cpu().numpy().reshape(len(x[i : i + batch_size]), -1))
     return np.concatenate(outs).astype(np.float64)
 
 
-def agreement_metrics(reference: np.ndarray, candidate: np.ndarray, prefix: str) -> dict[str, float]:
+def agreement_metrics(
+    reference: np.ndarray, candidate: np.ndarray, prefix: str
+) -> dict[str, float]:
     """Exact-vector fraction, argmax agreement and max |diff| between two (N, K) outputs."""
     ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
     cand = np.asarray(candidate, np.float64).reshape(len(candidate), -1)
@@ -256,8 +279,16 @@ def agreement_metrics(reference: np.ndarray, candidate: np.ndarray, prefix: str)
 
 def _check_x(x_test: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:
     x = np.ascontiguousarray(np.asarray(x_test, dtype=np.float32))
-    if x.ndim != len(input_shape) + 1 or tuple(x.shape[1:]) != tuple(int(d) for d in input_shape) or len(x) == 0:
-        raise InputError("x_test", f"a non-empty array of shape (N, {', '.join(map(str, input_shape))})", str(x.shape))
+    if (
+        x.ndim != len(input_shape) + 1
+        or tuple(x.shape[1:]) != tuple(int(d) for d in input_shape)
+        or len(x) == 0
+    ):
+        raise InputError(
+            "x_test",
+            f"a non-empty array of shape (N, {', '.join(map(str, input_shape))})",
+            str(x.shape),
+        )
     return x
 
 
@@ -327,7 +358,9 @@ def build_quantized_hls_model(
     in_name = mw.graph.input[0].name
     if qnode is not None:
         fmt = quant_node_format(mw, qnode)
-        hls_cfg["LayerName"].setdefault(in_name, {}).setdefault("Precision", {})["result"] = fmt.hls_type()
+        hls_cfg["LayerName"].setdefault(in_name, {}).setdefault("Precision", {})["result"] = (
+            fmt.hls_type()
+        )
         log.info("hls4ml input precision %s (from %s)", fmt.hls_type(), qnode.name)
     else:
         log.warning("no input quantiser found: hls4ml input stays at %s", cfg.default_precision)
@@ -374,13 +407,19 @@ def convert_quantized(
     y = _hls_predict(hls_model, x)
     t2 = time.perf_counter()
     metrics: dict[str, Any] = agreement_metrics(ref, y, "hls")
-    metrics.update(hls_n_samples=len(x), hls_convert_s=round(t1 - t0, 3), hls_csim_s=round(t2 - t1, 3))
+    metrics.update(
+        hls_n_samples=len(x), hls_convert_s=round(t1 - t0, 3), hls_csim_s=round(t2 - t1, 3)
+    )
+    metrics["qonnx_path"] = str((Path(out_dir) / "model.qonnx.onnx").resolve())
     log.info(
         "hls4ml C-sim vs Brevitas: exact %.4f, argmax %.4f, max|diff| %.3g on %d samples",
         metrics["hls_exact_fraction"], metrics["hls_argmax_agreement"], metrics["hls_max_abs_diff"], len(x),
     )  # fmt: skip
     if metrics["hls_exact_fraction"] < 1.0:
-        log.warning("hls4ml C simulation is not bit-exact with Brevitas (%.4f)", metrics["hls_exact_fraction"])
+        log.warning(
+            "hls4ml C simulation is not bit-exact with Brevitas (%.4f)",
+            metrics["hls_exact_fraction"],
+        )
     _check_agreement(metrics, cfg.agreement_tolerance, "quantised model")
     metrics.update(vendor_synthesis(hls_model, cfg))
     return metrics
@@ -435,9 +474,17 @@ def convert_float(
     t2 = time.perf_counter()
     metrics: dict[str, Any] = agreement_metrics(ref, y, "hls")
     metrics.update(
-        hls_n_samples=len(x), hls_convert_s=round(t1 - t0, 3), hls_csim_s=round(t2 - t1, 3), hls_precision=precision
+        hls_n_samples=len(x),
+        hls_convert_s=round(t1 - t0, 3),
+        hls_csim_s=round(t2 - t1, 3),
+        hls_precision=precision,
     )
-    log.info("hls4ml (%s) vs torch: argmax %.4f, max|diff| %.3g", precision, metrics["hls_argmax_agreement"], metrics["hls_max_abs_diff"])
+    log.info(
+        "hls4ml (%s) vs torch: argmax %.4f, max|diff| %.3g",
+        precision,
+        metrics["hls_argmax_agreement"],
+        metrics["hls_max_abs_diff"],
+    )
     _check_agreement(metrics, cfg.agreement_tolerance, f"float model at {precision}")
     metrics.update(vendor_synthesis(hls_model, cfg))
     return metrics
@@ -466,14 +513,16 @@ def vendor_synthesis(hls_model: Any, cfg: HLSConfig) -> dict[str, Any]:
         wanted = " or ".join(VENDOR_TOOLS.get(cfg.backend, ("?",)))
         why = f"skipped: {wanted} not on PATH (backend {cfg.backend})"
         if cfg.vendor == "always":
-            raise VendorToolError(f"fpga.vendor is 'always' but vendor synthesis is impossible: {why}")
+            raise VendorToolError(
+                f"fpga.vendor is 'always' but vendor synthesis is impossible: {why}"
+            )
         log.info("vendor synthesis %s", why)
         return {"vendor_synthesis": why}
     log.info("running vendor synthesis with %s (csim=False, synth=True)", tool)
     t0 = time.perf_counter()
     try:
         report = hls_model.build(csim=False, synth=True)
-    except Exception as err:  # noqa: BLE001 - vendor failures are reported, not fatal, in auto mode
+    except Exception as err:  # vendor failures are reported, not fatal, in auto mode
         if cfg.vendor == "always":
             raise VendorToolError(f"vendor synthesis with {tool} failed: {err}") from err
         log.warning("vendor synthesis with %s failed: %s", tool, err)
@@ -521,7 +570,6 @@ def tar_project(out_dir: str | os.PathLike[str], tar_path: str | os.PathLike[str
     src = Path(out_dir)
     if not src.is_dir():
         raise InputError(str(src), "an existing project directory to archive")
-    with atomic_path(tar_path) as tmp:
-        with tarfile.open(tmp, "w:gz") as tar:
-            tar.add(src, arcname=src.name)
+    with atomic_path(tar_path) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        tar.add(src, arcname=src.name)
     return Path(tar_path)

@@ -146,12 +146,13 @@ class Pruner:
     def empirical_fisher(self, saliency_batch: SaliencyBatch) -> dict[str, Tensor]:
         """Mean over samples of the squared per-sample loss gradient w.r.t. each weight.
 
-        ``saliency_batch`` is ``(x, y, loss_fn)`` with ``loss_fn(logits, y)`` or
-        ``(x, y, t, loss_fn)`` with ``loss_fn(logits, y, t)`` (jetdistill's KD loss
-        signature, ``t`` teacher logits or None). Evaluated in eval mode so no quantiser
+        ``saliency_batch`` is ``(x, y, loss_fn)``, called as ``loss_fn(logits, y)``, or
+        ``(x, y, t, loss_fn)``, called as ``loss_fn(logits, y, t)`` (jetdistill's LossFn
+        signature; ``t`` teacher logits or None). Evaluated in eval mode so no quantiser
         statistics, BatchNorm statistics or dropout are touched; ``.grad`` is untouched.
         """
         x, y, t, loss_fn = _unpack_batch(saliency_batch)
+        with_teacher = len(saliency_batch) == 4
         weights = [layer.weight for layer in self.layers.values()]
         device = weights[0].device
         n = min(int(x.shape[0]), self.fisher_samples)
@@ -163,7 +164,7 @@ class Pruner:
                 xi = torch.as_tensor(x[i : i + 1], dtype=torch.float32).to(device)
                 yi = None if y is None else torch.as_tensor(y[i : i + 1]).to(device)
                 logits = self.model(xi)
-                if t is None and not _takes_teacher(loss_fn):
+                if not with_teacher:
                     loss = loss_fn(logits, yi)
                 else:
                     ti = None if t is None else torch.as_tensor(t[i : i + 1], dtype=torch.float32).to(device)
@@ -229,17 +230,3 @@ def _unpack_batch(batch: Sequence[Any]) -> tuple[Any, Any, Any, Callable[..., Te
         return x, y, None, loss_fn
     x, y, t, loss_fn = batch
     return x, y, t, loss_fn
-
-
-def _takes_teacher(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` accepts a third positional argument (jetdistill LossFn convention)."""
-    import inspect
-
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    if any(p.kind == p.VAR_POSITIONAL for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 3

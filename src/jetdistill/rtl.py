@@ -104,7 +104,9 @@ def _apply_shape_op(node: Any, value: Any, mw: Any) -> Any:
         perm = attrs.get("perm")
         return np.transpose(value, perm) if isinstance(value, np.ndarray) else value.transpose(perm)
     if node.op_type in ("Squeeze", "Unsqueeze"):
-        raise UnsupportedGraphError(f"{node.op_type} node {node.name!r} is not supported by the RTL tracer")
+        raise UnsupportedGraphError(
+            f"{node.op_type} node {node.name!r} is not supported by the RTL tracer"
+        )
     raise UnsupportedGraphError(f"unexpected shape op {node.op_type}")
 
 
@@ -119,7 +121,9 @@ def quantize_inputs(mw: Any, x: np.ndarray) -> np.ndarray:
 
     chain, qnode = input_quant_node(mw)
     if qnode is None:
-        raise UnsupportedGraphError("the QONNX graph has no input Quant node: RTL needs a fixed-point input")
+        raise UnsupportedGraphError(
+            "the QONNX graph has no input Quant node: RTL needs a fixed-point input"
+        )
     v: np.ndarray = np.asarray(x, dtype=np.float32)
     for node in chain:
         v = _apply_shape_op(node, v, mw)
@@ -163,15 +167,17 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
 
     chain, qnode = input_quant_node(mw)
     if qnode is None:
-        raise UnsupportedGraphError("the QONNX graph has no input Quant node: RTL needs a fixed-point input")
+        raise UnsupportedGraphError(
+            "the QONNX graph has no input Quant node: RTL needs a fixed-point input"
+        )
     fmt = quant_node_format(mw, qnode)
     in_shape = [int(d.dim_value) or 1 for d in mw.graph.input[0].type.tensor_type.shape.dim]
     probe = np.zeros(in_shape, dtype=np.float32)
     for node in chain:
         probe = _apply_shape_op(node, probe, mw)
     k, i, f = int(fmt.signed), fmt.bits - int(fmt.signed) - fmt.frac, fmt.frac
-    full = lambda v: np.full(probe.shape, v, dtype=np.int8)  # noqa: E731
-    inp = FixedVariableArray.from_kif(full(k), full(i), full(f), HWConfig(1, -1, -1), solver_options=solver_options)
+    kif = [np.full(probe.shape, v, dtype=np.int8) for v in (k, i, f)]
+    inp = FixedVariableArray.from_kif(*kif, HWConfig(1, -1, -1), solver_options=solver_options)
     values: dict[str, Any] = {qnode.output[0]: inp}
     skip = {id(n) for n in chain} | {id(qnode)}
 
@@ -201,7 +207,9 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
         elif op == "MatMul":
             a, b = get(node.input[0]), get(node.input[1])
             if isinstance(b, np.ndarray) == isinstance(a, np.ndarray):
-                raise UnsupportedGraphError(f"MatMul {node.name!r}: exactly one operand must be constant")
+                raise UnsupportedGraphError(
+                    f"MatMul {node.name!r}: exactly one operand must be constant"
+                )
             values[node.output[0]] = a @ b
         elif op == "Gemm":
             attrs = _node_attrs(node)
@@ -217,7 +225,9 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
         elif op in ("Add", "Sub", "Mul"):
             a, b = get(node.input[0]), get(node.input[1])
             if op == "Mul" and not (isinstance(a, np.ndarray) or isinstance(b, np.ndarray)):
-                raise UnsupportedGraphError(f"Mul {node.name!r}: variable x variable products are not supported")
+                raise UnsupportedGraphError(
+                    f"Mul {node.name!r}: variable x variable products are not supported"
+                )
             values[node.output[0]] = a + b if op == "Add" else (a - b if op == "Sub" else a * b)
         elif op == "Relu":
             x = get(node.input[0])
@@ -225,7 +235,9 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
         elif op in SHAPE_OPS:
             values[node.output[0]] = _apply_shape_op(node, get(node.input[0]), mw)
         else:
-            raise UnsupportedGraphError(f"ONNX op {op} (node {node.name!r}) is not supported by the RTL tracer")
+            raise UnsupportedGraphError(
+                f"ONNX op {op} (node {node.name!r}) is not supported by the RTL tracer"
+            )
 
     out = values.get(mw.graph.output[0].name)
     if out is None or isinstance(out, np.ndarray):
@@ -237,13 +249,17 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
 
 
 def _verilator_version() -> tuple[int, int]:
-    out = subprocess.run(["verilator", "--version"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["verilator", "--version"], capture_output=True, text=True, check=True
+    ).stdout
     m = re.search(r"Verilator (\d+)\.(\d+)", out)
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
 def _verilator_root() -> Path:
-    out = subprocess.run(["verilator", "--getenv", "VERILATOR_ROOT"], capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(
+        ["verilator", "--getenv", "VERILATOR_ROOT"], check=False, capture_output=True, text=True
+    ).stdout.strip()
     root = Path(out) if out else Path("/usr/share/verilator")
     if not (root / "include" / "verilated.h").exists():
         raise ToolNotFoundError(f"Verilator include files not found under {root}: {INSTALL_HINT}")
@@ -255,15 +271,21 @@ def _run(cmd: list[str], cwd: Path, log_path: Path, timeout_s: float, what: str)
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
         try:
-            r = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s)
+            r = subprocess.run(
+                cmd, check=False, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s
+            )
         except subprocess.TimeoutExpired as err:
-            raise ToolFailedError(f"{what} timed out after {timeout_s:.0f} s; see {log_path}") from err
+            raise ToolFailedError(
+                f"{what} timed out after {timeout_s:.0f} s; see {log_path}"
+            ) from err
     if r.returncode != 0:
         tail = log_path.read_text()[-2000:]
         raise ToolFailedError(f"{what} failed (exit {r.returncode}); see {log_path}:\n{tail}")
 
 
-def build_verilator_sim(rtl_model: Any, prj_dir: Path, *, jobs: int = 2, timeout_s: float = 1800) -> None:
+def build_verilator_sim(
+    rtl_model: Any, prj_dir: Path, *, jobs: int = 2, timeout_s: float = 1800
+) -> None:
     """Verilate the da4ml wrapper and link da4ml's C++ binder into a loadable library.
 
     da4ml's own ``compile()`` relies on a Verilator that ships ``libverilated.a`` and knows the
@@ -325,12 +347,16 @@ def parse_yosys_stat(text: str) -> dict[str, int]:
     }
 
 
-def run_yosys(prj_dir: Path, n_stages: int, *, family: str = "xcup", timeout_s: float = 1800) -> dict[str, Any]:
+def run_yosys(
+    prj_dir: Path, n_stages: int, *, family: str = "xcup", timeout_s: float = 1800
+) -> dict[str, Any]:
     """``synth_xilinx`` of the pipelined top module (no I/O buffers: an in-context block)."""
     require_tool("yosys")
     src = prj_dir / "src"
     memfiles = sorted((src / "memfiles").glob("*")) if (src / "memfiles").exists() else []
-    static = sorted(p for p in (src / "static").glob("*.v") if memfiles or p.name != "lookup_table.v")
+    static = sorted(
+        p for p in (src / "static").glob("*.v") if memfiles or p.name != "lookup_table.v"
+    )
     stages = [src / f"{PROJECT}_stage{i}.v" for i in range(n_stages)]
     files = [*static, *[s for s in stages if s.exists()], src / f"{PROJECT}.v"]
     script = prj_dir / "synth.ys"
@@ -344,7 +370,9 @@ def run_yosys(prj_dir: Path, n_stages: int, *, family: str = "xcup", timeout_s: 
     log_path.write_text("")
     cwd = (src / "memfiles") if memfiles else prj_dir
     t0 = time.perf_counter()
-    _run(["yosys", "-q", "-s", str(script.resolve())], cwd, log_path, timeout_s, "yosys synth_xilinx")
+    _run(
+        ["yosys", "-q", "-s", str(script.resolve())], cwd, log_path, timeout_s, "yosys synth_xilinx"
+    )
     res: dict[str, Any] = parse_yosys_stat(stat.read_text())
     res["yosys_s"] = round(time.perf_counter() - t0, 2)
     return res
@@ -372,7 +400,8 @@ def estimate_rtl(
 
     Writes under ``out_dir`` the cleaned QONNX graph, the da4ml Verilog project
     (``out_dir/rtl/src/jdnet.v`` + stages), Verilator/Yosys logs and ``rtl_metrics.json``.
-    ``qonnx_model`` may pass an already exported graph (e.g. from :mod:`jetdistill.hls`).
+    ``qonnx_model`` may pass the already exported graph (a qonnx ``ModelWrapper`` or the
+    ``qonnx_path`` that :func:`jetdistill.hls.convert_quantized` reports) to skip the export.
     Returns ``rtl_exact_fraction`` (Verilator when run, else da4ml emulation),
     ``rtl_emulation_exact_fraction``, ``luts``, ``ffs``, ``dsps``, ``carry`` (Yosys when run,
     else da4ml's own estimate, see ``rtl_resource_source``), ``latency_cycles``,
@@ -395,7 +424,16 @@ def estimate_rtl(
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    mw = qonnx_model if qonnx_model is not None else export_clean_qonnx(qmodel, input_shape, out / "model.qonnx.onnx")
+    if qonnx_model is None:
+        mw = export_clean_qonnx(qmodel, input_shape, out / "model.qonnx.onnx")
+    elif isinstance(qonnx_model, (str, os.PathLike)):
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        if not Path(qonnx_model).is_file():
+            raise InputError(str(qonnx_model), "a cleaned QONNX file written by jetdistill.hls")
+        mw = ModelWrapper(str(qonnx_model))
+    else:
+        mw = qonnx_model
     comb = trace_qonnx(mw)
     timings["rtl_trace_s"] = time.perf_counter() - t0
 
@@ -412,7 +450,14 @@ def estimate_rtl(
 
     # 2) Verilog generation (pipelined)
     t0 = time.perf_counter()
-    vm = VerilogModel(comb, PROJECT, prj_dir, latency_cutoff=latency_cutoff, clock_period=clock_period_ns, part_name=part)
+    vm = VerilogModel(
+        comb,
+        PROJECT,
+        prj_dir,
+        latency_cutoff=latency_cutoff,
+        clock_period=clock_period_ns,
+        part_name=part,
+    )
     vm.write()
     pipe = vm._pipe
     n_stages = len(pipe.solutions) if pipe is not None else 0
@@ -432,7 +477,9 @@ def estimate_rtl(
     # 3) Verilator simulation of the generated RTL
     if verilator:
         t0 = time.perf_counter()
-        build_verilator_sim(vm, prj_dir, jobs=max(1, min(2, os.cpu_count() or 1)), timeout_s=yosys_timeout_s)
+        build_verilator_sim(
+            vm, prj_dir, jobs=max(1, min(2, os.cpu_count() or 1)), timeout_s=yosys_timeout_s
+        )
         n = min(int(verilator_samples), len(x))
         y_rtl = np.asarray(vm.predict(xq[:n], n_threads=1), dtype=np.float64)
         sim = agreement_metrics(ref[:n], y_rtl, "rtl")
@@ -456,7 +503,7 @@ def estimate_rtl(
         write_json(prj_dir / "yosys_cells.json", cells)
     else:
         metrics.update(
-            luts=int(round(comb.cost)), ffs=metrics["da4ml_reg_bits"], dsps=0, carry=0,
+            luts=round(comb.cost), ffs=metrics["da4ml_reg_bits"], dsps=0, carry=0,
             rtl_resource_source="da4ml estimate",
         )  # fmt: skip
     metrics.update({k: round(v, 3) for k, v in timings.items()})

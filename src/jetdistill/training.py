@@ -16,7 +16,6 @@ Design choices:
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
