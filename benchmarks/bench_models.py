@@ -42,7 +42,10 @@ SMALL_IN = {
 }  # fmt: skip
 STUDENTS = {
     "mlp16": ({"type": "mlp", "hidden": [64, 32, 32]}, (16, 3)),
-    "deepsets16": ({"type": "deepsets", "phi_hidden": [32, 32], "rho_hidden": [32], "pooling": "mean"}, (16, 3)),
+    "deepsets16": (
+        {"type": "deepsets", "phi_hidden": [32, 32], "rho_hidden": [32], "pooling": "mean"},
+        (16, 3),
+    ),
 }
 
 #: Cap on batch x edges so the largest graphs fit in memory (the batch is shrunk, not the model).
@@ -131,34 +134,50 @@ def config_cases(path: Path, names: list[str]) -> list[tuple[str, dict, tuple[in
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--constituents", type=int, nargs="+", default=[16, 30, 50, 100, 150])
     p.add_argument("--features", type=int, nargs="+", default=[3, 16])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--impls", nargs="+", default=["factorized", "gather", "matmul"])
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--min-time", type=float, default=1.5, help="seconds per measurement")
-    p.add_argument("--jets", type=int, default=8000, help="training jets for the projected run time")
+    p.add_argument(
+        "--jets", type=int, default=8000, help="training jets for the projected run time"
+    )
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--config", type=Path, help="benchmark the models of this config instead of the scan")
+    p.add_argument(
+        "--config", type=Path, help="benchmark the models of this config instead of the scan"
+    )
     p.add_argument("--models", nargs="*", default=[], help="model names in --config (default: all)")
     p.add_argument("--small", action="store_true", help="also scan a smaller teacher (hidden 16)")
-    p.add_argument("--quick", action="store_true", help="C in 16 30 50 100, F=16, factorized+matmul")
+    p.add_argument(
+        "--quick", action="store_true", help="C in 16 30 50 100, F=16, factorized+matmul"
+    )
     p.add_argument("--json", type=Path, help="write the rows here")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.quick:
-        args.constituents, args.features, args.impls = [16, 30, 50, 100], [16], ["factorized", "matmul"]
+        args.constituents, args.features, args.impls = (
+            [16, 30, 50, 100],
+            [16],
+            ["factorized", "matmul"],
+        )
 
     if args.config:
         cases = config_cases(args.config, args.models)
     else:
-        cases = [("in_default", DEFAULT_IN, (c, f)) for f in args.features for c in args.constituents]
+        cases = [
+            ("in_default", DEFAULT_IN, (c, f)) for f in args.features for c in args.constituents
+        ]
         if args.small:
             cases += [("in_small", SMALL_IN, (c, 16)) for c in args.constituents]
         cases += [(n, s, shape) for n, (s, shape) in STUDENTS.items()]
-    print(f"torch {torch.__version__}, device {args.device}, projected run = {args.jets} jets x {args.epochs} epochs")
+    print(
+        f"torch {torch.__version__}, device {args.device}, projected run = {args.jets} jets x {args.epochs} epochs"
+    )
     rows = run(cases, args)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")

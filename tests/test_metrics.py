@@ -114,7 +114,11 @@ def test_plots_written(tmp_path):
     y = rng.integers(0, 3, 300)
     logits = np.eye(3)[y] * 1.5 + rng.normal(size=(300, 3))
     names = ["g", "q", "t"]
-    plot_roc({"teacher": (logits, y), "student": (logits * 0.5 + rng.normal(size=(300, 3)), y)}, names, tmp_path / "roc.png")
+    plot_roc(
+        {"teacher": (logits, y), "student": (logits * 0.5 + rng.normal(size=(300, 3)), y)},
+        names,
+        tmp_path / "roc.png",
+    )
     plot_confusion(confusion_matrix(logits, y, 3, normalize=True), names, tmp_path / "cm.pdf")
     assert (tmp_path / "roc.png").stat().st_size > 1000
     assert (tmp_path / "cm.pdf").stat().st_size > 1000

@@ -98,7 +98,11 @@ def test_mlp_is_plain_sequential_and_not_permutation_invariant():
     kinds = [type(m).__name__ for m in model]
     assert kinds == ["Flatten", "Linear", "BatchNorm1d", "ReLU", "Dropout",
                      "Linear", "BatchNorm1d", "ReLU", "Dropout", "Linear"]  # fmt: skip
-    assert [(lin.in_features, lin.out_features) for lin in model.linear_layers] == [(C * F, 16), (16, 8), (8, K)]
+    assert [(lin.in_features, lin.out_features) for lin in model.linear_layers] == [
+        (C * F, 16),
+        (16, 8),
+        (8, K),
+    ]
     model.eval()
     x = _x(dtype=torch.float32)
     assert not torch.allclose(model(x.flip(1)), model(x))

@@ -14,7 +14,7 @@ from jetdistill import tracking as T
 from jetdistill.summary import collect_summary, summary_table, to_markdown
 
 
-def _run(cfg, rule, wildcards, role, method, metrics, tags=None, fail=False):  # noqa: ANN001, ANN202
+def _run(cfg, rule, wildcards, role, method, metrics, tags=None, fail=False):
     try:
         with T.job_run(
             cfg,
@@ -45,28 +45,49 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> tuple[T.TrackingConfi
         mp.setenv(T.ENV_PARENT_RUN, "")
         mp.setenv(T.ENV_INVOCATION, "inv-A")
         ids["teacher"] = _run(
-            cfg, "train_teacher", {"teacher": "in", "seed": "0"}, "teacher", "solo",
+            cfg,
+            "train_teacher",
+            {"teacher": "in", "seed": "0"},
+            "teacher",
+            "solo",
             {"test_accuracy": 0.80, "test_auc_mean": 0.95, "test_auc_top": 0.99, "params": 1e5},
             tags={"model": "in", "seed": 0},
         )
         ids["kd_old"] = _run(
-            cfg, "train_student", {"student": "mlp", "teacher": "in", "seed": "0"}, "student",
-            "kd", {"test_accuracy": 0.60, "test_auc_mean": 0.85},
+            cfg,
+            "train_student",
+            {"student": "mlp", "teacher": "in", "seed": "0"},
+            "student",
+            "kd",
+            {"test_accuracy": 0.60, "test_auc_mean": 0.85},
         )
         ids["prep"] = _run(cfg, "prepare_view", {"view": "s16"}, "data", "prep", {"n_jets": 100.0})
         mp.setenv(T.ENV_INVOCATION, "inv-B")
         mp.setenv(T.ENV_PARENT_RUN, "")
         ids["kd_new"] = _run(
-            cfg, "train_student", {"student": "mlp", "teacher": "in", "seed": "0"}, "student",
-            "kd", {"test_accuracy": 0.70, "test_auc_mean": 0.90, "bops": 1234.0, "luts": 321.0},
+            cfg,
+            "train_student",
+            {"student": "mlp", "teacher": "in", "seed": "0"},
+            "student",
+            "kd",
+            {"test_accuracy": 0.70, "test_auc_mean": 0.90, "bops": 1234.0, "luts": 321.0},
             tags={"model": "mlp", "student": "mlp", "teacher": "in", "seed": 0},
         )
         ids["failed"] = _run(
-            cfg, "train_student", {"student": "mlp", "teacher": "in", "seed": "1"}, "student",
-            "kd", {"test_accuracy": 0.99}, fail=True,
+            cfg,
+            "train_student",
+            {"student": "mlp", "teacher": "in", "seed": "1"},
+            "student",
+            "kd",
+            {"test_accuracy": 0.99},
+            fail=True,
         )
         ids["hls"] = _run(
-            cfg, "hls", {"student": "mlp", "bits": "6"}, "student", "hls",
+            cfg,
+            "hls",
+            {"student": "mlp", "bits": "6"},
+            "student",
+            "hls",
             {"hls_exact_fraction": 1.0, "latency_cycles": 7.0, "test_rej50_top": math.inf},
         )
     finally:
@@ -74,22 +95,36 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> tuple[T.TrackingConfi
     return cfg, ids
 
 
-def test_whole_experiment_latest_run_per_rule_and_wildcards(populated, tmp_path: Path) -> None:  # noqa: ANN001
+def test_whole_experiment_latest_run_per_rule_and_wildcards(populated, tmp_path: Path) -> None:
     cfg, ids = populated
     out_csv, out_md = tmp_path / "s" / "summary.csv", tmp_path / "s" / "summary.md"
     table = collect_summary(cfg, None, out_csv=out_csv, out_md=out_md)
     assert set(table["run_id"]) == {ids["teacher"], ids["kd_new"], ids["hls"]}
     csv = pd.read_csv(out_csv)
     assert list(csv.columns[:12]) == [
-        "run_id", "run_name", "rule", "role", "method", "model", "student", "teacher",
-        "seed", "wildcards", "invocation", "start_time",
+        "run_id",
+        "run_name",
+        "rule",
+        "role",
+        "method",
+        "model",
+        "student",
+        "teacher",
+        "seed",
+        "wildcards",
+        "invocation",
+        "start_time",
     ]
     assert list(csv.columns[12:14]) == ["test_accuracy", "test_auc_mean"]
     assert "train_loss" not in csv.columns and "n_jets" not in csv.columns
     rows = csv.set_index("run_id")
     kd = rows.loc[ids["kd_new"]]
     assert (kd["rule"], kd["role"], kd["method"], kd["student"], kd["teacher"]) == (
-        "train_student", "student", "kd", "mlp", "in",
+        "train_student",
+        "student",
+        "kd",
+        "mlp",
+        "in",
     )
     assert kd["test_accuracy"] == pytest.approx(0.70) and kd["bops"] == 1234 and kd["luts"] == 321
     assert kd["invocation"] == "inv-B"
@@ -102,13 +137,15 @@ def test_whole_experiment_latest_run_per_rule_and_wildcards(populated, tmp_path:
     assert math.isnan(hls["test_accuracy"])
     # cost columns follow the fixed order after the test_* columns
     cols = list(csv.columns)
-    assert cols.index("test_auc_top") < cols.index("params") < cols.index("bops") < cols.index("luts")
+    assert (
+        cols.index("test_auc_top") < cols.index("params") < cols.index("bops") < cols.index("luts")
+    )
     md = out_md.read_text().splitlines()
     assert md[0].startswith("| run_id | run_name | rule |") and len(md) == 2 + 3
     assert any(ids["kd_new"] in line and "| 0.7 |" in line for line in md)
 
 
-def test_one_invocation_only(populated, tmp_path: Path) -> None:  # noqa: ANN001
+def test_one_invocation_only(populated, tmp_path: Path) -> None:
     cfg, ids = populated
     table = collect_summary(cfg, "inv-A", out_csv=tmp_path / "a.csv", out_md=None)
     assert set(table["run_id"]) == {ids["teacher"], ids["kd_old"]}
@@ -119,19 +156,41 @@ def test_one_invocation_only(populated, tmp_path: Path) -> None:  # noqa: ANN001
     assert list(pd.read_csv(tmp_path / "e.csv").columns)[:3] == ["run_id", "run_name", "rule"]
 
 
-def test_cli_summary_and_init(populated, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+def test_cli_summary_and_init(populated, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     cfg, ids = populated
     root = Path(cfg.uri.removeprefix("sqlite:///")).parent
     conf = tmp_path / "config.yaml"
     conf.write_text("tracking:\n  experiment: summ\n")
-    rc = cli.main(["init-tracking", "--config", str(conf), "--root", str(root),
-                   "--out", str(tmp_path / "init.json")])
+    rc = cli.main(
+        [
+            "init-tracking",
+            "--config",
+            str(conf),
+            "--root",
+            str(root),
+            "--out",
+            str(tmp_path / "init.json"),
+        ]
+    )
     assert rc == 0
     marker = json.loads((tmp_path / "init.json").read_text())
     assert marker["experiment"] == "summ" and marker["uri"] == cfg.uri
     assert marker["parent_run_id"] is None
-    rc = cli.main(["summary", "--config", str(conf), "--root", str(root), "--invocation", "inv-B",
-                   "--out-csv", str(tmp_path / "b.csv"), "--out-md", str(tmp_path / "b.md")])
+    rc = cli.main(
+        [
+            "summary",
+            "--config",
+            str(conf),
+            "--root",
+            str(root),
+            "--invocation",
+            "inv-B",
+            "--out-csv",
+            str(tmp_path / "b.csv"),
+            "--out-md",
+            str(tmp_path / "b.md"),
+        ]
+    )
     assert rc == 0
     assert set(pd.read_csv(tmp_path / "b.csv")["run_id"]) == {ids["kd_new"], ids["hls"]}
     assert cli.main(["summary", "--config", str(tmp_path / "nope.yaml"), "--out-csv", "x"]) == 2
@@ -141,15 +200,33 @@ def test_cli_summary_and_init(populated, tmp_path: Path, capsys: pytest.CaptureF
 def test_summary_table_and_markdown_are_pure() -> None:
     runs = pd.DataFrame(
         [
-            {"run_id": "a", "status": "FINISHED", "start_time": pd.Timestamp(1, unit="s"),
-             "metrics.test_accuracy": 0.5, "tags.jetdistill.rule": "r",
-             "tags.jetdistill.wildcards": '{"seed": "1"}', "tags.role": "student"},
-            {"run_id": "b", "status": "FINISHED", "start_time": pd.Timestamp(2, unit="s"),
-             "metrics.test_accuracy": 0.25, "tags.jetdistill.rule": "r",
-             "tags.jetdistill.wildcards": '{"seed": "1"}', "tags.role": "student|x"},
-            {"run_id": "c", "status": "RUNNING", "start_time": pd.Timestamp(3, unit="s"),
-             "metrics.test_accuracy": 0.9, "tags.jetdistill.rule": "r",
-             "tags.jetdistill.wildcards": '{"seed": "1"}', "tags.role": "student"},
+            {
+                "run_id": "a",
+                "status": "FINISHED",
+                "start_time": pd.Timestamp(1, unit="s"),
+                "metrics.test_accuracy": 0.5,
+                "tags.jetdistill.rule": "r",
+                "tags.jetdistill.wildcards": '{"seed": "1"}',
+                "tags.role": "student",
+            },
+            {
+                "run_id": "b",
+                "status": "FINISHED",
+                "start_time": pd.Timestamp(2, unit="s"),
+                "metrics.test_accuracy": 0.25,
+                "tags.jetdistill.rule": "r",
+                "tags.jetdistill.wildcards": '{"seed": "1"}',
+                "tags.role": "student|x",
+            },
+            {
+                "run_id": "c",
+                "status": "RUNNING",
+                "start_time": pd.Timestamp(3, unit="s"),
+                "metrics.test_accuracy": 0.9,
+                "tags.jetdistill.rule": "r",
+                "tags.jetdistill.wildcards": '{"seed": "1"}',
+                "tags.role": "student",
+            },
         ]
     )
     t = summary_table(runs)

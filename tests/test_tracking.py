@@ -119,7 +119,11 @@ def test_job_run_logs_everything_and_reads_back(cfg: T.TrackingConfig, tmp_path:
     )
     assert tags["mlflow.runName"] == "student-kd-s1"
     assert json.loads(tags[T.TAG_NONFINITE]) == {"test_kl_teacher": "nan", "test_rej50_top": "inf"}
-    assert info["metrics"] == {"train_loss": pytest.approx(1 / 3), "val_loss": 0.0, "test_accuracy": 0.75}
+    assert info["metrics"] == {
+        "train_loss": pytest.approx(1 / 3),
+        "val_loss": 0.0,
+        "test_accuracy": 0.75,
+    }
     assert T.metric_history(cfg, run_id, "val_loss") == [(0, 2.0), (1, 1.0), (2, 0.0)]
 
     # nested under the invocation's parent run
@@ -150,12 +154,14 @@ def test_job_run_logs_everything_and_reads_back(cfg: T.TrackingConfig, tmp_path:
 
 
 def test_failure_marks_run_failed_and_propagates(cfg: T.TrackingConfig) -> None:
-    with pytest.raises(ValueError, match="boom"):
-        with T.job_run(
+    with (
+        pytest.raises(ValueError, match="boom"),
+        T.job_run(
             cfg, name="bad", rule="train_teacher", wildcards={}, role="teacher", method="solo"
-        ) as run:
-            run.log_metrics({"train_loss": 1.0}, step=0)
-            raise ValueError("boom")
+        ) as run,
+    ):
+        run.log_metrics({"train_loss": 1.0}, step=0)
+        raise ValueError("boom")
     info = T.run_info(cfg, run.run_id)
     assert info["status"] == "FAILED"
     assert info["tags"]["jetdistill.error"] == "ValueError: boom"
@@ -191,9 +197,11 @@ def test_parent_from_env_and_search_by_invocation(
 
 def test_unknown_experiment_is_an_input_error(store: Path) -> None:
     c = T.TrackingConfig.from_dict({"experiment": "never-initialised"}, root=store)
-    with pytest.raises(InputError, match="init_store"):
-        with T.job_run(c, name="x", rule="r", wildcards={}, role="teacher", method="solo"):
-            pass
+    with (
+        pytest.raises(InputError, match="init_store"),
+        T.job_run(c, name="x", rule="r", wildcards={}, role="teacher", method="solo"),
+    ):
+        pass
 
 
 def test_invocation_id_generated_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -93,7 +93,15 @@ def test_learns_separable_toy_and_records_fields():
               epoch_callback=lambda e, r: seen.append((e, r)))  # fmt: skip
     h = res.history
     assert [r["epoch"] for r in h] == list(range(5)) and [e for e, _ in seen] == list(range(5))
-    assert set(h[0]) == {"epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "samples_per_s"}
+    assert set(h[0]) == {
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "lr",
+        "samples_per_s",
+    }
     assert h[-1]["train_loss"] < 0.5 * h[0]["train_loss"]
     assert h[-1]["val_loss"] < h[0]["val_loss"]
     assert h[-1]["val_accuracy"] > 0.95
@@ -152,7 +160,9 @@ def test_predict_and_checkpoint_roundtrip(tmp_path):
     x = np.random.default_rng(0).normal(size=(10, C, F)).astype(np.float32)
     logits = predict_logits(model, x, batch_size=3)
     assert logits.shape == (10, K) and logits.dtype == np.float32
-    np.testing.assert_allclose(logits, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        logits, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-6, atol=1e-6
+    )
     save_checkpoint(model, tmp_path / "m.pt")
     other = load_checkpoint(_model("deepsets", seed=2), tmp_path / "m.pt")
     np.testing.assert_array_equal(predict_logits(other, x), logits)
@@ -166,5 +176,7 @@ def test_batches_validation():
     with pytest.raises(InputError, match="Batches.y"):
         Batches(torch.zeros(4, 2), torch.zeros(3, dtype=torch.long))
     b = Batches.from_numpy(np.arange(10, dtype=np.float32)[:, None], np.arange(10))
-    order = torch.cat([xb[:, 0] for xb, _, _ in b.iter_batches(4, torch.Generator().manual_seed(0))])
+    order = torch.cat(
+        [xb[:, 0] for xb, _, _ in b.iter_batches(4, torch.Generator().manual_seed(0))]
+    )
     assert sorted(order.tolist()) == list(range(10))  # a permutation: every sample exactly once

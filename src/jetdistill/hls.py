@@ -573,3 +573,7 @@ def tar_project(out_dir: str | os.PathLike[str], tar_path: str | os.PathLike[str
     with atomic_path(tar_path) as tmp, tarfile.open(tmp, "w:gz") as tar:
         tar.add(src, arcname=src.name)
     return Path(tar_path)
+
+
+#: Name used in docs/ARCHITECTURE.md for the quantised conversion.
+convert_and_check = convert_quantized

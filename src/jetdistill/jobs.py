@@ -429,9 +429,7 @@ def _fpga_setup(ctx: JobContext):
 def _hls_cfg(fpga: dict):
     from jetdistill.hls import HLSConfig
 
-    keys = ("backend", "io_type", "strategy", "reuse_factor", "clock_period_ns", "part", "agreement_tolerance",
-            "vendor")  # fmt: skip
-    return HLSConfig(**{k: fpga[k] for k in keys})
+    return HLSConfig.from_dict(fpga)
 
 
 def convert_hls(ctx: JobContext) -> None:

@@ -41,7 +41,9 @@ def _as_logits(logits: np.ndarray, where: str) -> np.ndarray:
     if a.ndim != 2 or a.shape[1] < 2:
         raise InputError(where, "logits of shape (N, K) with K >= 2", str(a.shape))
     if not np.all(np.isfinite(a)):
-        raise InputError(where, "finite logits", f"{int((~np.isfinite(a)).sum())} non-finite values")
+        raise InputError(
+            where, "finite logits", f"{int((~np.isfinite(a)).sum())} non-finite values"
+        )
     return a
 
 
@@ -121,7 +123,12 @@ def classification_metrics(
         is_sig = labels == c
         n_sig, n_bkg = int(is_sig.sum()), int((~is_sig).sum())
         if n_sig == 0 or n_bkg == 0:
-            log.warning("class %s has %d signal / %d background samples: AUC and rejection are NaN", name, n_sig, n_bkg)
+            log.warning(
+                "class %s has %d signal / %d background samples: AUC and rejection are NaN",
+                name,
+                n_sig,
+                n_bkg,
+            )
             out[f"{prefix}auc_{name}"] = float("nan")
             for key in WORKING_POINTS:
                 out[f"{prefix}{key}_{name}"] = float("nan")
@@ -136,7 +143,9 @@ def classification_metrics(
     return out
 
 
-def confusion_matrix(logits: np.ndarray, y: np.ndarray, n_classes: int, *, normalize: bool = False) -> np.ndarray:
+def confusion_matrix(
+    logits: np.ndarray, y: np.ndarray, n_classes: int, *, normalize: bool = False
+) -> np.ndarray:
     """``cm[true, predicted]`` counts (int64), or row-normalised fractions (rows without samples are 0)."""
     z = np.asarray(logits)
     if z.ndim != 2 or z.shape[1] != n_classes:
@@ -150,7 +159,9 @@ def confusion_matrix(logits: np.ndarray, y: np.ndarray, n_classes: int, *, norma
     return np.divide(cm, rows, out=np.zeros(cm.shape, dtype=np.float64), where=rows > 0)
 
 
-def fidelity_metrics(student_logits: np.ndarray, teacher_logits: np.ndarray, prefix: str = "test_") -> dict[str, float]:
+def fidelity_metrics(
+    student_logits: np.ndarray, teacher_logits: np.ndarray, prefix: str = "test_"
+) -> dict[str, float]:
     """How well the student matches the teacher (Stanton et al. 2021, arXiv:2106.05945).
 
     ``agreement``: fraction of samples with the same top-1 class; ``kl_teacher``: mean over
@@ -224,7 +235,9 @@ def plot_roc(
     plt.close(fig)
 
 
-def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | os.PathLike[str]) -> None:
+def plot_confusion(
+    cm: np.ndarray, class_names: Sequence[str], path: str | os.PathLike[str]
+) -> None:
     """Confusion matrix heat map (rows = true class); cells annotated with their value."""
     plt = _pyplot()
     cm = np.asarray(cm)
@@ -243,7 +256,15 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | os.Pa
     for i in range(k):
         for j in range(k):
             txt = f"{cm[i, j]:d}" if is_int else f"{cm[i, j]:.2f}"
-            ax.text(j, i, txt, ha="center", va="center", color="white" if cm[i, j] > thresh else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                txt,
+                ha="center",
+                va="center",
+                color="white" if cm[i, j] > thresh else "black",
+                fontsize=8,
+            )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120)

@@ -144,7 +144,9 @@ class InteractionNetwork(nn.Module):
     ) -> None:
         super().__init__()
         if n_constituents < 2:
-            raise InputError("interaction_network input_shape", "at least 2 constituents", str(n_constituents))
+            raise InputError(
+                "interaction_network input_shape", "at least 2 constituents", str(n_constituents)
+            )
         self.n_constituents = n_constituents
         self.n_features = n_features
         self.n_edges = n_constituents * (n_constituents - 1)
@@ -155,8 +157,12 @@ class InteractionNetwork(nn.Module):
         self.register_buffer("Rs", rs, persistent=False)
         _, send = receiver_sender_indices(n_constituents)
         self.register_buffer("send_idx", send, persistent=False)
-        self.f_r = mlp_stack(2 * n_features, [*fr_hidden, fr_out], activation, final_activation=True)
-        self.f_o = mlp_stack(n_features + fr_out, [*fo_hidden, fo_out], activation, final_activation=True)
+        self.f_r = mlp_stack(
+            2 * n_features, [*fr_hidden, fr_out], activation, final_activation=True
+        )
+        self.f_o = mlp_stack(
+            n_features + fr_out, [*fo_hidden, fo_out], activation, final_activation=True
+        )
         self.phi_c = mlp_stack(fo_out, [*phi_hidden, n_classes], activation, final_activation=False)
 
     def _edges_matmul(self, x: Tensor) -> Tensor:
@@ -199,7 +205,9 @@ class InteractionNetwork(nn.Module):
             else:
                 effects = self._effects_factorized(x)
             # receiver-major edge order: the per-receiver sum is a reshape + sum
-            agg = effects.reshape(-1, self.n_constituents, self.n_constituents - 1, self.fr_out).sum(2)
+            agg = effects.reshape(
+                -1, self.n_constituents, self.n_constituents - 1, self.fr_out
+            ).sum(2)
         objects = self.f_o(torch.cat([x, agg], dim=2))  # (B, C, Do)
         return self.phi_c(objects.sum(dim=1))
 
@@ -226,7 +234,9 @@ class DeepSets(nn.Module):
         self.n_constituents = n_constituents
         self.pooling = pooling
         self.phi = mlp_stack(n_features, list(phi_hidden), activation, final_activation=True)
-        self.rho = mlp_stack(phi_hidden[-1], [*rho_hidden, n_classes], activation, final_activation=False)
+        self.rho = mlp_stack(
+            phi_hidden[-1], [*rho_hidden, n_classes], activation, final_activation=False
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.phi(x)  # (B, C, L)
@@ -399,11 +409,18 @@ def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def model_card(model: nn.Module, spec: Mapping[str, Any], input_shape: Sequence[int]) -> dict[str, Any]:
+def model_card(
+    model: nn.Module, spec: Mapping[str, Any], input_shape: Sequence[int]
+) -> dict[str, Any]:
     """JSON-ready summary for MLflow params and reports: type, parameter count, layer sizes."""
     resolved = resolve_spec(spec)
     layers = [
-        {"name": n, "in": m.in_features, "out": m.out_features, "params": sum(p.numel() for p in m.parameters())}
+        {
+            "name": n,
+            "in": m.in_features,
+            "out": m.out_features,
+            "params": sum(p.numel() for p in m.parameters()),
+        }
         for n, m in model.named_modules()
         if isinstance(m, nn.Linear)
     ]

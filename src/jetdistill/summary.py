@@ -98,9 +98,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     for _, r in runs.iterrows():
         if r.get("status") != "FINISHED":
             continue
-        metrics = {
-            c[len("metrics.") :]: r[c] for c in metric_cols if not _missing(r[c])
-        }
+        metrics = {c[len("metrics.") :]: r[c] for c in metric_cols if not _missing(r[c])}
         if not any(k.startswith("test_") or k in COST_METRICS for k in metrics):
             continue
         wildcards = _wildcards(r.get("tags.jetdistill.wildcards"))
@@ -142,7 +140,13 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     """A GitHub Markdown table (no ``tabulate`` dependency); floats as ``floatfmt``."""
     cols = [c for c in df.columns if c not in ("start_time", "invocation")]
     if df.empty:
-        return "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n\n_no finished model runs_\n"
+        return (
+            "| "
+            + " | ".join(cols)
+            + " |\n|"
+            + "---|" * len(cols)
+            + "\n\n_no finished model runs_\n"
+        )
 
     def cell(v: Any) -> str:
         if _missing(v):

@@ -84,24 +84,43 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise InputError(f"{where}.{unknown[0]}", f"one of {sorted(known)}", f"unknown key(s) {unknown}")
+            raise InputError(
+                f"{where}.{unknown[0]}", f"one of {sorted(known)}", f"unknown key(s) {unknown}"
+            )
         cfg = cls(**d)
         cfg.validate(where)
         return cfg
 
     def validate(self, where: str = "training") -> None:
-        def num(key: str, lo: float, hi: float = math.inf, *, lo_open: bool = False, integer: bool = False) -> None:
+        def num(
+            key: str,
+            lo: float,
+            hi: float = math.inf,
+            *,
+            lo_open: bool = False,
+            integer: bool = False,
+        ) -> None:
             v = getattr(self, key)
             ok = isinstance(v, int if integer else (int, float)) and not isinstance(v, bool)
             ok = ok and (v > lo if lo_open else v >= lo) and v <= hi
             if not ok:
                 kind = "an integer" if integer else "a number"
                 bound = f"> {lo}" if lo_open else f">= {lo}"
-                raise InputError(f"{where}.{key}", f"{kind} {bound}" + (f" and <= {hi}" if hi < math.inf else ""), repr(v))
+                raise InputError(
+                    f"{where}.{key}",
+                    f"{kind} {bound}" + (f" and <= {hi}" if hi < math.inf else ""),
+                    repr(v),
+                )
 
-        for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("device", DEVICES)):
+        for key, choices in (
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("device", DEVICES),
+        ):
             if getattr(self, key) not in choices:
-                raise InputError(f"{where}.{key}", f"one of {list(choices)}", repr(getattr(self, key)))
+                raise InputError(
+                    f"{where}.{key}", f"one of {list(choices)}", repr(getattr(self, key))
+                )
         num("lr", 0.0, 10.0, lo_open=True)
         num("weight_decay", 0.0)
         num("momentum", 0.0, 1.0)
@@ -136,12 +155,16 @@ class Batches:
         if self.y is not None and self.y.shape != (n,):
             raise InputError("Batches.y", f"shape ({n},) matching x", str(tuple(self.y.shape)))
         if self.t is not None and (self.t.ndim != 2 or self.t.shape[0] != n):
-            raise InputError("Batches.t", f"teacher logits of shape ({n}, K)", str(tuple(self.t.shape)))
+            raise InputError(
+                "Batches.t", f"teacher logits of shape ({n}, K)", str(tuple(self.t.shape))
+            )
         if n == 0:
             raise InputError("Batches.x", "at least one sample", "0")
 
     @classmethod
-    def from_numpy(cls, x: np.ndarray, y: np.ndarray | None, t: np.ndarray | None = None) -> Batches:
+    def from_numpy(
+        cls, x: np.ndarray, y: np.ndarray | None, t: np.ndarray | None = None
+    ) -> Batches:
         """Wrap arrays as float32 / int64 tensors (no copy when already of that dtype)."""
         return cls(
             x=torch.as_tensor(np.asarray(x, dtype=np.float32)),
@@ -199,7 +222,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("training.device", "'auto' or 'cpu' (no CUDA device is available)", "'cuda'")
+        raise InputError(
+            "training.device", "'auto' or 'cpu' (no CUDA device is available)", "'cuda'"
+        )
     if name not in DEVICES:
         raise InputError("training.device", f"one of {list(DEVICES)}", repr(name))
     return torch.device(name)
@@ -208,7 +233,9 @@ def resolve_device(name: str) -> torch.device:
 def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
     """Solo-training loss with the :data:`LossFn` signature (teacher logits ignored)."""
 
-    def loss(student_logits: Tensor, y: Tensor | None, teacher_logits: Tensor | None = None) -> Tensor:
+    def loss(
+        student_logits: Tensor, y: Tensor | None, teacher_logits: Tensor | None = None
+    ) -> Tensor:
         if y is None:
             raise InputError("cross_entropy_loss", "labels y", "None")
         return F.cross_entropy(student_logits, y, label_smoothing=label_smoothing)
@@ -219,16 +246,22 @@ def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+def make_scheduler(
+    opt: torch.optim.Optimizer, cfg: TrainConfig
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     """Per-epoch schedule: cosine to 0 over ``epochs``, or x0.1 every ``epochs // 3`` epochs."""
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     if cfg.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=STEP_GAMMA)
+        return torch.optim.lr_scheduler.StepLR(
+            opt, step_size=max(1, cfg.epochs // 3), gamma=STEP_GAMMA
+        )
     return None
 
 
@@ -237,7 +270,9 @@ def _state_copy(model: nn.Module) -> dict[str, Tensor]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Batches, loss_fn: LossFn, batch_size: int = 4096) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, data: Batches, loss_fn: LossFn, batch_size: int = 4096
+) -> tuple[float, float]:
     """Sample-weighted mean loss and accuracy of ``model`` on ``data`` (eval mode, no grad)."""
     was_training = model.training
     model.eval()
@@ -318,7 +353,12 @@ def fit(
         correct = torch.zeros((), dtype=torch.int64, device=device)
         t0 = time.perf_counter()
         with tqdm(
-            total=n_train, unit="jet", unit_scale=True, desc=f"epoch {epoch}", leave=False, disable=not _show_progress()
+            total=n_train,
+            unit="jet",
+            unit_scale=True,
+            desc=f"epoch {epoch}",
+            leave=False,
+            disable=not _show_progress(),
         ) as bar:
             for xb, yb, tb in train_d.iter_batches(cfg.batch_size, gen):
                 logits = model(xb)
@@ -400,7 +440,10 @@ def predict_logits(
     model.eval()
     model.to(device)
     try:
-        out = [model(xt[i : i + batch_size].to(device)).float().cpu() for i in range(0, xt.shape[0], batch_size)]
+        out = [
+            model(xt[i : i + batch_size].to(device)).float().cpu()
+            for i in range(0, xt.shape[0], batch_size)
+        ]
     finally:
         model.train(was_training)
     if not out:
@@ -415,7 +458,9 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike[str], *, strict: bool = True) -> nn.Module:
+def load_checkpoint(
+    model: nn.Module, path: str | os.PathLike[str], *, strict: bool = True
+) -> nn.Module:
     """Load a state dict written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
     p = Path(path)
     if not p.is_file():
@@ -423,11 +468,15 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike[str], *, strict: b
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt / not a torch file
-        raise InputError(str(p), "a torch state dict saved by save_checkpoint", f"{type(exc).__name__}: {exc}") from exc
+        raise InputError(
+            str(p), "a torch state dict saved by save_checkpoint", f"{type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(state, dict):
         raise InputError(str(p), "a state dict (mapping of tensors)", type(state).__name__)
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
-        raise InputError(str(p), f"weights matching {type(model).__name__}", str(exc).splitlines()[0]) from exc
+        raise InputError(
+            str(p), f"weights matching {type(model).__name__}", str(exc).splitlines()[0]
+        ) from exc
     return model
