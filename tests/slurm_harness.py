@@ -280,6 +280,11 @@ def stop(cluster: SlurmCluster, grace: float = 10.0) -> None:
     if cluster.procs.get("slurmctld") and cluster.procs["slurmctld"].poll() is None:
         with contextlib.suppress(Exception):
             cluster.run("scancel", "--user=root", "--full", check=False)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and cluster.run(
+                    "squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING",
+                    check=False).stdout.strip():
+                time.sleep(0.5)
     for name in reversed(DAEMONS):
         proc = cluster.procs.get(name)
         if proc is None:
@@ -293,29 +298,29 @@ def stop(cluster: SlurmCluster, grace: float = 10.0) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=grace)
-    _kill_stray_stepd(cluster.root)
+    _kill_stray_stepd(cluster.conf)
     cluster.procs.clear()
 
 
-def _kill_stray_stepd(root: Path) -> None:
-    """Kill slurmstepd processes that belong to *this* cluster (spool dir under ``root``).
+def _kill_stray_stepd(conf: Path) -> None:
+    """Kill slurmstepd processes that belong to *this* cluster.
 
-    slurmstepd double-forks out of slurmd's process group; it is identified by its
-    open spool dir rather than by name so no other SLURM on the host is touched.
+    slurmstepd leaves slurmd's process group (it runs in the job's working directory), so
+    it is identified by the ``SLURM_CONF`` it inherited from this cluster's slurmd; no
+    other SLURM on the host is touched. Normally there is none left: jobs are cancelled
+    and given time to end before the daemons stop.
     """
-    spool = str(root / "spool")
+    marker = f"SLURM_CONF={conf}".encode()
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
         try:
-            comm = (pid_dir / "comm").read_text().strip()
-            if comm != "slurmstepd":
+            if (pid_dir / "comm").read_text().strip() != "slurmstepd":
                 continue
-            cwd = os.readlink(pid_dir / "cwd")
-            cmdline = (pid_dir / "cmdline").read_bytes().decode(errors="replace")
-        except (OSError, ValueError):
+            environ = (pid_dir / "environ").read_bytes().split(b"\0")
+        except OSError:
             continue
-        if cwd.startswith(spool) or spool in cmdline:
+        if marker in environ:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_dir.name), signal.SIGKILL)
 

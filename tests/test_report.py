@@ -21,7 +21,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import run_snakemake
 
 pytestmark = pytest.mark.slow
@@ -92,7 +91,7 @@ def render(chromium: str, page: Path, profile_dir: Path) -> str:
     """The DOM of ``page`` after its scripts ran (chromium --dump-dom)."""
     cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom",
            page.resolve().as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False,
                           env={**os.environ, "HOME": str(profile_dir)})
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc.stdout

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import run_snakemake, snakemake_env
 
 pytestmark = pytest.mark.slow
@@ -86,7 +85,7 @@ def kd_job_dir(work: Path, log: Path) -> Path:
 def nothing_to_do(proc: subprocess.CompletedProcess) -> bool:
     """Whether a ``--dry-run`` planned no job (Snakemake 9 prints either form)."""
     text = proc.stdout + proc.stderr
-    return "Nothing to be done" in text or re.search(r"^total\s+0\s*$", text, re.M) is not None
+    return "Nothing to be done" in text or re.search(r"^total\s+0\s*$", text, re.MULTILINE) is not None
 
 
 def _started_logs(log_dir: Path, since: float) -> list[Path]:

@@ -32,9 +32,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-
 import slurm_harness
+import yaml
 
 # Tests that need the cluster are marked slurm + slow; the profile checks at the end of
 # the file need no cluster and run anywhere.
@@ -122,12 +121,12 @@ def _snakemake(work: Path, env: dict[str, str], *args: str, timeout: int = RUN_T
                ) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--configfile", CONFIGFILE, *args]
     return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 def _job_stats(text: str) -> collections.Counter:
     """The "Job stats" table Snakemake prints: rule -> job count (without `total`)."""
-    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\n\s*\n", text + "\n\n", re.S)
+    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\n\s*\n", text + "\n\n", re.DOTALL)
     assert m, f"no job stats table in:\n{text[-3000:]}"
     counts = collections.Counter()
     for line in m.group(1).splitlines():
@@ -177,9 +176,9 @@ def slurm_run(slurm_cluster: slurm_harness.SlurmCluster, tmp_path_factory: pytes
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_every_cluster_job_went_through_the_scheduler(slurm_run, slurm_cluster):
-    work, text, planned = slurm_run
-    local = collections.Counter(re.findall(r"^localrule (\w+):", text, re.M))
-    remote = collections.Counter(re.findall(r"^rule (\w+):", text, re.M))
+    _, text, planned = slurm_run
+    local = collections.Counter(re.findall(r"^localrule (\w+):", text, re.MULTILINE))
+    remote = collections.Counter(re.findall(r"^rule (\w+):", text, re.MULTILINE))
     assert local + remote == planned, f"planned {planned}, ran local {local} remote {remote}"
     assert set(TRAINING_RULES) <= set(remote), f"training rules not submitted: {remote}"
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", text)
@@ -223,14 +222,14 @@ def test_final_outputs_exist_and_nothing_is_left_to_do(slurm_run, slurm_cluster)
                      "--dry-run", timeout=600)
     assert dry.returncode == 0
     text = dry.stdout + dry.stderr
-    assert "Nothing to be done" in text or re.search(r"^total\s+0\s*$", text, re.M), text[-3000:]
+    assert "Nothing to be done" in text or re.search(r"^total\s+0\s*$", text, re.MULTILINE), text[-3000:]
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_mlflow_holds_one_finished_run_per_training_job(slurm_run):
     work, text, _ = slurm_run
-    remote = collections.Counter(re.findall(r"^rule (\w+):", text, re.M))
+    remote = collections.Counter(re.findall(r"^rule (\w+):", text, re.MULTILINE))
     con = sqlite3.connect(work / "mlflow.db")
     try:
         rows = con.execute(
@@ -258,7 +257,7 @@ def _job_resources(text: str) -> dict[str, list[dict[str, str]]]:
     out: dict[str, list[dict[str, str]]] = collections.defaultdict(list)
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
         m = re.match(r"(?:local)?rule (\w+):", block)
-        r = re.search(r"^\s+resources: (.*)$", block, re.M)
+        r = re.search(r"^\s+resources: (.*)$", block, re.MULTILINE)
         if m and r:
             out[m.group(1)].append(dict(kv.split("=", 1) for kv in r.group(1).split(", ")))
     return out
@@ -270,7 +269,7 @@ def test_slurm_profile_resources_in_a_dry_run(tmp_path: Path):
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--configfile", CONFIGFILE, "--workflow-profile",
          str(REPO / "profiles/slurm"), "--dry-run", "--cores", "4"],  # a dry run caps threads at --cores
-        cwd=work, capture_output=True, text=True, timeout=600,
+        cwd=work, capture_output=True, text=True, timeout=600, check=False,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-4000:]

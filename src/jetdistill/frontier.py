@@ -36,6 +36,8 @@ def frontier_table(qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame |
     dense student of the same architecture.
     """
     rows: list[dict] = []
+    if fpga is not None and not fpga.empty and "qat_mode" in fpga:
+        fpga = fpga.dropna(subset=["qat_mode", "bits", "sparsity"])  # float conversions have no grid point
     float_ref: dict[tuple[str, str], dict] = {}
     for (student, method), g in floats.groupby(["student", "method"]):
         if method == "kd":
