@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -15,7 +17,9 @@ from jetdistill.training import Batches, TrainConfig, fit
 def _net(seed: int = 0, *, skewed: bool = True) -> nn.Sequential:
     """Three layers; ``skewed``: very different weight scales, so global and per-layer pruning differ."""
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 20), nn.ReLU(), nn.Linear(20, 10), nn.ReLU(), nn.Linear(10, 3))
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(12, 20), nn.ReLU(), nn.Linear(20, 10), nn.ReLU(), nn.Linear(10, 3)
+    )
     if skewed:
         with torch.no_grad():
             net[1].weight.mul_(4.0)
@@ -30,7 +34,7 @@ def _zeros(layer: nn.Linear) -> int:
 def test_schedule_ramps_to_target() -> None:
     s = sparsity_schedule(0.75, 4)
     assert len(s) == 4 and s[-1] == 0.75
-    assert all(a < b for a, b in zip(s, s[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(s))
     assert s[0] > 0.75 / 4  # polynomial: front-loaded compared with a linear ramp
     assert sparsity_schedule(0.5, 2, power=1.0) == [0.25, 0.5]
     with pytest.raises(InputError):
@@ -102,7 +106,9 @@ def test_pruned_weights_stay_exactly_zero_through_fit() -> None:
         for name, layer in p.layers.items():
             mask = p.masks[name]
             assert torch.all(layer.weight[~mask] == 0)
-            assert not torch.equal(layer.weight[mask], before[name][mask])  # the kept weights did train
+            assert not torch.equal(
+                layer.weight[mask], before[name][mask]
+            )  # the kept weights did train
     assert weight_sparsity(net) == pytest.approx(0.6, abs=1e-2)
 
     # control: without the hook the gradients revive pruned weights (so the hook matters)
@@ -138,7 +144,9 @@ def test_obd_ranks_differently_from_magnitude() -> None:
     """
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    x = torch.stack([torch.randn(256, generator=g) * 10.0, torch.randn(256, generator=g) * 0.01], dim=1)
+    x = torch.stack(
+        [torch.randn(256, generator=g) * 10.0, torch.randn(256, generator=g) * 0.01], dim=1
+    )
     y = (x[:, 0] > 0).long()
 
     def make() -> nn.Sequential:

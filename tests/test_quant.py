@@ -61,7 +61,9 @@ def test_hidden_activations_are_unsigned_integers_times_pot_scale() -> None:
     q = _warm(build_quant_model(MLP, SHAPE, 5, bits, 8))
     x = torch.randn(256, *SHAPE)
     outs = {}
-    hooks = [q[i].register_forward_hook(lambda m, a, o, i=i: outs.__setitem__(i, o)) for i in (1, 3, 5)]
+    hooks = [
+        q[i].register_forward_hook(lambda m, a, o, i=i: outs.__setitem__(i, o)) for i in (1, 3, 5)
+    ]
     with torch.no_grad():
         q(x)
     for h in hooks:
@@ -134,7 +136,9 @@ def test_export_qonnx_matches_brevitas_exactly(tmp_path) -> None:
     with torch.no_grad():
         ref = q(x).numpy()
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
-    got = np.concatenate([execute_onnx(mw, {iname: x[i : i + 1].numpy()})[oname] for i in range(len(x))])
+    got = np.concatenate(
+        [execute_onnx(mw, {iname: x[i : i + 1].numpy()})[oname] for i in range(len(x))]
+    )
     assert np.array_equal(got, ref)
 
 
@@ -212,7 +216,10 @@ def test_deepsets_twin_trains_and_is_quantised() -> None:
     out = q(torch.randn(32, *SHAPE))
     assert out.shape == (32, 5)
     out.sum().backward()
-    assert all(layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0 for _, layer, _ in quant_layers(q))
+    assert all(
+        layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+        for _, layer, _ in quant_layers(q)
+    )
     assert [b for _, _, b in quant_layers(q)] == [6, 6, 6, 6]
 
 

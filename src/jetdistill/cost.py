@@ -59,7 +59,9 @@ class LayerCost:
 
     @property
     def bops(self) -> float:
-        return self.applications * bops_dense(self.n_in, self.n_out, self.weight_bits, self.act_bits, self.pruned_fraction)
+        return self.applications * bops_dense(
+            self.n_in, self.n_out, self.weight_bits, self.act_bits, self.pruned_fraction
+        )
 
     @property
     def size_bits(self) -> int:
@@ -83,7 +85,7 @@ def _bit_width(x: object) -> int | None:
     bw = getattr(x, "bit_width", None)
     if bw is None:
         return None
-    return int(round(float(bw)))
+    return round(float(bw))
 
 
 def _bias_bits(layer: nn.Module) -> int:
@@ -98,11 +100,13 @@ def _bias_bits(layer: nn.Module) -> int:
     impl = getattr(getattr(proxy, "tensor_quant", None), "msb_clamp_bit_width_impl", None)
     if impl is None:
         return FLOAT_BITS
-    return int(round(float(impl())))
+    return round(float(impl()))
 
 
 @torch.no_grad()
-def _trace_linears(model: nn.Module, input_shape: Sequence[int]) -> dict[str, tuple[int, int | None]]:
+def _trace_linears(
+    model: nn.Module, input_shape: Sequence[int]
+) -> dict[str, tuple[int, int | None]]:
     """Name -> (rows per sample, input bit width or None) of each Linear called in a forward."""
     seen: dict[str, tuple[int, int | None]] = {}
     hooks = []
@@ -113,7 +117,10 @@ def _trace_linears(model: nn.Module, input_shape: Sequence[int]) -> dict[str, tu
             value = inp.value if hasattr(inp, "value") and not isinstance(inp, Tensor) else inp
             rows = int(value.numel() // mod.in_features)
             prev_rows = seen.get(name, (0, None))[0]
-            seen[name] = (prev_rows + rows, _bit_width(inp) if not isinstance(inp, Tensor) else None)
+            seen[name] = (
+                prev_rows + rows,
+                _bit_width(inp) if not isinstance(inp, Tensor) else None,
+            )
 
         return hook
 
@@ -143,7 +150,9 @@ def _uncalled_applications(model: nn.Module, name: str) -> int:
     n_edges = getattr(model, "n_edges", None)
     if f_r is not None and n_edges is not None and name == "f_r.0":
         return int(n_edges)
-    log.warning("cost: Linear %r is not called as a module in forward; counted once per sample", name)
+    log.warning(
+        "cost: Linear %r is not called as a module in forward; counted once per sample", name
+    )
     return 1
 
 
@@ -158,7 +167,9 @@ def layer_costs(
     """Per-Linear cost records (forward order); see the module docstring for the rules."""
     shape = tuple(int(d) for d in input_shape)
     if not shape or any(d < 1 for d in shape):
-        raise InputError("cost_metrics input_shape", "positive dimensions (no batch axis)", repr(input_shape))
+        raise InputError(
+            "cost_metrics input_shape", "positive dimensions (no batch axis)", repr(input_shape)
+        )
     w_float = FLOAT_BITS if weight_bits is None else int(weight_bits)
     a_float = FLOAT_BITS if act_bits is None else int(act_bits)
     traced = _trace_linears(model, shape)
@@ -221,4 +232,9 @@ def cost_metrics(
                 size += nz * FLOAT_BITS
     bops = float(sum(lc.bops for lc in layers))
     log.debug("cost per layer: %s", [asdict(lc) for lc in layers])
-    return {"params": int(params), "nonzero_params": int(nonzero), "size_bits": int(size), "bops": bops}
+    return {
+        "params": int(params),
+        "nonzero_params": int(nonzero),
+        "size_bits": int(size),
+        "bops": bops,
+    }

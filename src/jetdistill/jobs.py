@@ -577,6 +577,13 @@ def plot_frontier(ctx: JobContext) -> None:
 
     qat = _records(ctx.input["qat"])
     floats = pd.concat([_records(ctx.input["solo"]), _records(ctx.input["kd"])], ignore_index=True)
+    kd = ctx.config.get("compression", {}).get("kd")
+    if kd and "kd_method" in floats:
+        # the float KD reference is the KD student trained with QAT+KD's own settings
+        ref = (floats["kd_method"] == kd["method"]) & np.isclose(floats["temperature"].astype(float),
+                                                                  kd["temperature"]) & np.isclose(
+            floats["alpha"].astype(float), kd["alpha"])  # fmt: skip
+        floats = floats[(floats["method"] == "solo") | ref]
     fpga = _records(ctx.input["fpga"]) if ctx.input["fpga"] else pd.DataFrame()
     table = frontier.frontier_table(qat, floats, fpga)
     with _run(ctx, name="compression-frontier", role="comparison", method="frontier") as run:
@@ -591,8 +598,23 @@ def plot_frontier(ctx: JobContext) -> None:
 
 
 def summarize(ctx: JobContext) -> None:
-    from jetdistill.summary import collect_summary
+    """One row per model of this DAG, read back from MLflow by the run ids its jobs recorded.
 
-    run_ids = [read_json(p)["run_id"] for p in ctx.input["metrics"]]
-    collect_summary(_tracking_cfg(ctx), run_ids=run_ids, out_csv=ctx.output["csv"], out_md=ctx.output["markdown"])
+    Selecting by run id (not by invocation) keeps models that an earlier invocation
+    built and this one reused, and nothing else.
+    """
+    from jetdistill import tracking
+    from jetdistill.summary import summary_table, to_markdown
 
+    run_ids = {read_json(p)["run_id"] for p in ctx.input["metrics"]}
+    runs = tracking.search(_tracking_cfg(ctx))
+    runs = runs[runs["run_id"].isin(run_ids)]
+    missing = run_ids - set(runs["run_id"])
+    if missing:
+        log.warning("%d run(s) named by metrics.json files are not in the tracking store: %s", len(missing),
+                    sorted(missing)[:5])  # fmt: skip
+    table = summary_table(runs)
+    with atomic_path(ctx.output["csv"]) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(ctx.output["markdown"]) as tmp:
+        tmp.write_text(to_markdown(table) + "\n")

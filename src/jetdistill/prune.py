@@ -91,7 +91,9 @@ class Pruner:
         if scope not in SCOPES:
             raise InputError("compression.pruning.scope", f"one of {list(SCOPES)}", repr(scope))
         if criterion not in CRITERIA:
-            raise InputError("compression.pruning.criterion", f"one of {list(CRITERIA)}", repr(criterion))
+            raise InputError(
+                "compression.pruning.criterion", f"one of {list(CRITERIA)}", repr(criterion)
+            )
         self.model = model
         self.scope = scope
         self.criterion = criterion
@@ -112,7 +114,9 @@ class Pruner:
         Masks follow the weights to their device (``fit`` may move the model to a GPU).
         """
         if model is not None and model is not self.model:
-            raise InputError("Pruner.apply model", "the model the Pruner was built on", type(model).__name__)
+            raise InputError(
+                "Pruner.apply model", "the model the Pruner was built on", type(model).__name__
+            )
         for name, layer in self.layers.items():
             mask = self.masks[name]
             if mask.device != layer.weight.device:
@@ -138,10 +142,20 @@ class Pruner:
             raw = {name: layer.weight.detach().abs() for name, layer in self.layers.items()}
         else:
             if saliency_batch is None:
-                raise InputError("Pruner.step saliency_batch", "(x, y, loss_fn) or (x, y, t, loss_fn) for OBD", "None")
+                raise InputError(
+                    "Pruner.step saliency_batch",
+                    "(x, y, loss_fn) or (x, y, t, loss_fn) for OBD",
+                    "None",
+                )
             fisher = self.empirical_fisher(saliency_batch)
-            raw = {name: 0.5 * fisher[name] * layer.weight.detach() ** 2 for name, layer in self.layers.items()}
-        return {name: s.float().masked_fill(~self.masks[name].to(s.device), -torch.inf) for name, s in raw.items()}
+            raw = {
+                name: 0.5 * fisher[name] * layer.weight.detach() ** 2
+                for name, layer in self.layers.items()
+            }
+        return {
+            name: s.float().masked_fill(~self.masks[name].to(s.device), -torch.inf)
+            for name, s in raw.items()
+        }
 
     def empirical_fisher(self, saliency_batch: SaliencyBatch) -> dict[str, Tensor]:
         """Mean over samples of the squared per-sample loss gradient w.r.t. each weight.
@@ -167,7 +181,11 @@ class Pruner:
                 if not with_teacher:
                     loss = loss_fn(logits, yi)
                 else:
-                    ti = None if t is None else torch.as_tensor(t[i : i + 1], dtype=torch.float32).to(device)
+                    ti = (
+                        None
+                        if t is None
+                        else torch.as_tensor(t[i : i + 1], dtype=torch.float32).to(device)
+                    )
                     loss = loss_fn(logits, yi, ti)
                 grads = torch.autograd.grad(loss, weights, allow_unused=True)
                 for a, g in zip(acc, grads, strict=True):
@@ -179,7 +197,9 @@ class Pruner:
 
     # ----------------------------------------------------------------- step
     @torch.no_grad()
-    def step(self, sparsity: float, *, saliency_batch: SaliencyBatch | None = None) -> dict[str, float]:
+    def step(
+        self, sparsity: float, *, saliency_batch: SaliencyBatch | None = None
+    ) -> dict[str, float]:
         """Extend the masks to ``sparsity`` (fraction of weights pruned) and apply them.
 
         Masks only grow: a target below the current sparsity keeps the current masks.
@@ -191,9 +211,9 @@ class Pruner:
             scores = self.scores(saliency_batch)
         if self.scope == "layer":
             for name, s in scores.items():
-                self.masks[name] = _keep_mask(s.flatten(), _n_prune(sparsity, s.numel())).view_as(s) & self.masks[
-                    name
-                ].to(s.device)
+                self.masks[name] = _keep_mask(s.flatten(), _n_prune(sparsity, s.numel())).view_as(
+                    s
+                ) & self.masks[name].to(s.device)
         else:
             flat = torch.cat([s.flatten().cpu() for s in scores.values()])
             keep = _keep_mask(flat, _n_prune(sparsity, flat.numel()))
@@ -210,7 +230,7 @@ class Pruner:
 
 
 def _n_prune(sparsity: float, n: int) -> int:
-    return int(round(float(sparsity) * n))
+    return round(float(sparsity) * n)
 
 
 def _keep_mask(scores: Tensor, n_prune: int) -> Tensor:
@@ -224,7 +244,9 @@ def _keep_mask(scores: Tensor, n_prune: int) -> Tensor:
 
 def _unpack_batch(batch: Sequence[Any]) -> tuple[Any, Any, Any, Callable[..., Tensor]]:
     if not isinstance(batch, (tuple, list)) or len(batch) not in (3, 4) or not callable(batch[-1]):
-        raise InputError("Pruner.step saliency_batch", "(x, y, loss_fn) or (x, y, t, loss_fn)", repr(type(batch)))
+        raise InputError(
+            "Pruner.step saliency_batch", "(x, y, loss_fn) or (x, y, t, loss_fn)", repr(type(batch))
+        )
     if len(batch) == 3:
         x, y, loss_fn = batch
         return x, y, None, loss_fn

@@ -104,7 +104,9 @@ class QuantConfig:
 
 
 def quant_input(input_bits: int) -> QuantIdentity:
-    return QuantIdentity(act_quant=FloorIntActFixedPoint, bit_width=input_bits, return_quant_tensor=True)
+    return QuantIdentity(
+        act_quant=FloorIntActFixedPoint, bit_width=input_bits, return_quant_tensor=True
+    )
 
 
 def quant_linear(in_features: int, out_features: int, bits: int, bias_bits: int) -> QuantLinear:
@@ -126,7 +128,13 @@ def quant_relu(bits: int) -> QuantReLU:
 
 
 def _quant_stack(
-    in_dim: int, widths: Sequence[int], bits: int, bias_bits: int, *, final_activation: bool, dropout: float = 0.0
+    in_dim: int,
+    widths: Sequence[int],
+    bits: int,
+    bias_bits: int,
+    *,
+    final_activation: bool,
+    dropout: float = 0.0,
 ) -> list[nn.Module]:
     """``QuantLinear -> [Dropout] -> QuantReLU`` per width (last Linear bare unless asked).
 
@@ -170,7 +178,9 @@ class QuantMLP(nn.Sequential):
         in_dim = 1
         for d in input_shape:
             in_dim *= int(d)
-        body = _quant_stack(in_dim, [*hidden, n_classes], bits, bias_bits, final_activation=False, dropout=dropout)
+        body = _quant_stack(
+            in_dim, [*hidden, n_classes], bits, bias_bits, final_activation=False, dropout=dropout
+        )
         super().__init__(nn.Flatten(), quant_input(input_bits), *body)
         self.input_shape = tuple(int(d) for d in input_shape)
         self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
@@ -202,10 +212,16 @@ class QuantDeepSets(nn.Module):
         self.pooling = pooling
         self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
         self.quant_in = quant_input(input_bits)
-        self.phi = nn.Sequential(*_quant_stack(n_features, list(phi_hidden), bits, bias_bits, final_activation=True))
-        self.pool_quant = quant_relu(bits)  # pooled ReLU outputs are >= 0: ReLU is the identity here
+        self.phi = nn.Sequential(
+            *_quant_stack(n_features, list(phi_hidden), bits, bias_bits, final_activation=True)
+        )
+        self.pool_quant = quant_relu(
+            bits
+        )  # pooled ReLU outputs are >= 0: ReLU is the identity here
         self.rho = nn.Sequential(
-            *_quant_stack(phi_hidden[-1], [*rho_hidden, n_classes], bits, bias_bits, final_activation=False)
+            *_quant_stack(
+                phi_hidden[-1], [*rho_hidden, n_classes], bits, bias_bits, final_activation=False
+            )
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -242,21 +258,27 @@ def build_quant_model(
     params = resolve_spec(spec, name=name)
     mtype = params["type"]
     if mtype not in QUANT_MODEL_TYPES:
-        raise InputError(f"{prefix}.type", f"one of {list(QUANT_MODEL_TYPES)} for a quantised twin", repr(mtype))
+        raise InputError(
+            f"{prefix}.type", f"one of {list(QUANT_MODEL_TYPES)} for a quantised twin", repr(mtype)
+        )
     if params.get("activation", "relu") != "relu":
         raise InputError(f"{prefix}.activation", "'relu' (the only activation with a fixed-point twin)",
                          repr(params["activation"]))  # fmt: skip
     shape = tuple(int(d) for d in input_shape)
     if mtype == "mlp":
         if params.get("batch_norm"):
-            log.info("%s: batch_norm is folded into the Linear layers by load_float_weights", prefix)
+            log.info(
+                "%s: batch_norm is folded into the Linear layers by load_float_weights", prefix
+            )
         model: nn.Module = QuantMLP(
             shape, n_classes, hidden=params["hidden"], bits=bits, input_bits=input_bits,
             bias_bits=bias_bits, dropout=params["dropout"],
         )  # fmt: skip
     else:
         if len(shape) != 2:
-            raise InputError(f"{prefix} input_shape", "(constituents, features) for deepsets", repr(shape))
+            raise InputError(
+                f"{prefix} input_shape", "(constituents, features) for deepsets", repr(shape)
+            )
         model = QuantDeepSets(
             shape[0], shape[1], n_classes, phi_hidden=params["phi_hidden"], rho_hidden=params["rho_hidden"],
             pooling=params["pooling"], bits=bits, input_bits=input_bits, bias_bits=bias_bits,
@@ -274,7 +296,7 @@ def quant_layers(qmodel: nn.Module) -> list[tuple[str, QuantLinear, int]]:
     out = []
     for name, m in qmodel.named_modules():
         if isinstance(m, QuantLinear):
-            out.append((name, m, int(round(float(m.quant_weight().bit_width)))))
+            out.append((name, m, round(float(m.quant_weight().bit_width))))
     return out
 
 
@@ -294,7 +316,9 @@ def is_power_of_two(x: float) -> bool:
 # --------------------------------------------------------------------------- float -> quant
 
 
-def _fold_bn(weight: Tensor, bias: Tensor, bn: Mapping[str, Tensor], eps: float) -> tuple[Tensor, Tensor]:
+def _fold_bn(
+    weight: Tensor, bias: Tensor, bn: Mapping[str, Tensor], eps: float
+) -> tuple[Tensor, Tensor]:
     """Fold eval-mode BatchNorm ``g*(z-mu)/sqrt(var+eps)+b`` into the preceding Linear."""
     inv = bn["weight"] / torch.sqrt(bn["running_var"] + eps)
     return weight * inv[:, None], (bias - bn["running_mean"]) * inv + bn["bias"]
@@ -308,7 +332,9 @@ def _linears_from_module(model: nn.Module) -> list[tuple[Tensor, Tensor]]:
             pairs.append((m.weight.detach().clone(), b.clone()))
         elif isinstance(m, nn.BatchNorm1d):
             if not pairs or pairs[-1][0].shape[0] != m.num_features or not m.track_running_stats:
-                raise InputError("load_float_weights", "BatchNorm1d directly after a Linear of the same width")
+                raise InputError(
+                    "load_float_weights", "BatchNorm1d directly after a Linear of the same width"
+                )
             stats = {"weight": m.weight.detach() if m.affine else torch.ones(m.num_features),
                      "bias": m.bias.detach() if m.affine else torch.zeros(m.num_features),
                      "running_mean": m.running_mean, "running_var": m.running_var}  # fmt: skip
@@ -325,18 +351,30 @@ def _linears_from_state(state: Mapping[str, Tensor]) -> list[tuple[Tensor, Tenso
         prefix = key[: -len("weight")]
         if value.ndim == 2:
             bias = state.get(prefix + "bias")
-            pairs.append((value.detach().clone(), bias.detach().clone() if bias is not None else torch.zeros(value.shape[0])))
+            pairs.append(
+                (
+                    value.detach().clone(),
+                    bias.detach().clone() if bias is not None else torch.zeros(value.shape[0]),
+                )
+            )
         elif value.ndim == 1 and prefix + "running_mean" in state:
             if not pairs or pairs[-1][0].shape[0] != value.shape[0]:
-                raise InputError(f"load_float_weights state key {key}", "BatchNorm1d directly after a Linear")
-            stats = {k: state[prefix + k] for k in ("weight", "bias", "running_mean", "running_var")}
+                raise InputError(
+                    f"load_float_weights state key {key}", "BatchNorm1d directly after a Linear"
+                )
+            stats = {
+                k: state[prefix + k] for k in ("weight", "bias", "running_mean", "running_var")
+            }
             pairs[-1] = _fold_bn(*pairs[-1], stats, 1e-5)
     return pairs
 
 
 @torch.no_grad()
 def load_float_weights(
-    qmodel: nn.Module, float_model_or_state: nn.Module | Mapping[str, Tensor], *, calib_x: Tensor | None = None
+    qmodel: nn.Module,
+    float_model_or_state: nn.Module | Mapping[str, Tensor],
+    *,
+    calib_x: Tensor | None = None,
 ) -> nn.Module:
     """Initialise the twin from a trained float student (fine-tuning start point).
 
@@ -350,10 +388,18 @@ def load_float_weights(
     elif isinstance(float_model_or_state, Mapping):
         src = _linears_from_state(float_model_or_state)
     else:
-        raise InputError("load_float_weights", "an nn.Module or a state dict", type(float_model_or_state).__name__)
+        raise InputError(
+            "load_float_weights",
+            "an nn.Module or a state dict",
+            type(float_model_or_state).__name__,
+        )
     dst = [m for _, m, _ in quant_layers(qmodel)]
     if len(src) != len(dst):
-        raise InputError("load_float_weights", f"{len(dst)} Linear layers as in the quantised twin", str(len(src)))
+        raise InputError(
+            "load_float_weights",
+            f"{len(dst)} Linear layers as in the quantised twin",
+            str(len(src)),
+        )
     for i, ((w, b), layer) in enumerate(zip(src, dst, strict=True)):
         if tuple(w.shape) != tuple(layer.weight.shape):
             raise InputError(f"load_float_weights layer {i}", f"weight shape {tuple(layer.weight.shape)}",
