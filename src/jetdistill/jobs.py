@@ -329,7 +329,8 @@ def train_student(ctx: JobContext) -> None:
 def _quant_model(spec: dict, input_shape: tuple[int, ...], n_classes: int, bits: int, comp: dict):
     from jetdistill.quant import build_quant_model
 
-    return build_quant_model(_arch(spec), input_shape, n_classes, bits, int(comp["input_bits"]))
+    return build_quant_model(_arch(spec), input_shape, n_classes, bits, int(comp["input_bits"]),
+                             bias_bits=int(comp["accumulator_bits"]), name=spec.get("name"))  # fmt: skip
 
 
 def train_qat(ctx: JobContext) -> None:
@@ -351,7 +352,10 @@ def train_qat(ctx: JobContext) -> None:
     if "float_model" in ctx.input:
         fmodel = _build(spec, shape, n_classes)
         load_checkpoint(fmodel, ctx.input["float_model"])
-        load_float_weights(qmodel, fmodel)
+        import torch
+
+        # calibrate activation scales on data so fine-tuning starts from the float accuracy
+        load_float_weights(qmodel, fmodel, calib_x=torch.as_tensor(train.X[:2048]))
     t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
     if mode == "kd":
         kd = comp["kd"]
