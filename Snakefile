@@ -25,6 +25,14 @@ onstart:
     start_invocation()
 
 
+onsuccess:
+    end_invocation(success=True)
+
+
+onerror:
+    end_invocation(success=False)
+
+
 rule all:
     default_target: True
     input:

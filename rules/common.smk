@@ -42,6 +42,12 @@ def start_invocation():
     jobs.start_invocation(config["tracking"])
 
 
+def end_invocation(success):
+    from jetdistill import jobs
+
+    jobs.end_invocation(config["tracking"], success=success)
+
+
 def tracking_marker():
     return f"{R}/tracking/experiment.json"
 

@@ -194,6 +194,16 @@ def start_invocation(tracking_cfg: dict) -> None:
     os.environ["JETDISTILL_PARENT_RUN_ID"] = tracking.ensure_parent_run(cfg, inv)
 
 
+def end_invocation(tracking_cfg: dict, *, success: bool) -> None:
+    """Main-process hook (``onsuccess``/``onerror``): close the invocation's parent run."""
+    from jetdistill import tracking
+
+    run_id = os.environ.get("JETDISTILL_PARENT_RUN_ID")
+    if run_id:
+        tracking.end_parent_run(tracking.TrackingConfig.from_dict(tracking_cfg), run_id,
+                                "FINISHED" if success else "FAILED")  # fmt: skip
+
+
 def init_tracking(ctx: JobContext) -> None:
     from jetdistill import tracking
 

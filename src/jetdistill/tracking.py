@@ -712,7 +712,7 @@ def search(
     if not include_parents:
         clauses.append(f"tags.`{TAG_KIND}` = 'job'")
     if filter:
-        clauses.append(f"({filter})" if " or " in filter.lower() else filter)
+        clauses.append(filter)  # MLflow filters only support AND: plain concatenation
     flt = " and ".join(clauses)
     rows: list[dict[str, Any]] = []
     token = None
