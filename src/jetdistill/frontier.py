@@ -79,13 +79,20 @@ def frontier_table(qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame |
 
 
 def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Accuracy against BOPs (log axis), one marker style per mode, labelled with bits/sparsity."""
+    """Accuracy against BOPs (log axis) and, for converted designs, against LUTs with latency.
+
+    One marker style per mode; points are labelled with bits/sparsity (and cycles on the
+    LUT panel) so the trade-off is readable without the table.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
+    hw = table.dropna(subset=["luts"]) if "luts" in table else table.iloc[0:0]
+    ncols = 2 if not hw.empty else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols, 5), squeeze=False)
+    ax = axes[0, 0]
     markers = {"solo": "o", "kd": "s", "float_solo": "^", "float_kd": "D"}
     for mode, g in table.groupby("mode"):
         ax.errorbar(g["bops"], g["test_accuracy"], yerr=g["test_accuracy_std"].fillna(0), fmt=markers.get(mode, "x"),
@@ -100,6 +107,19 @@ def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     ax.set_title("Accuracy-cost frontier")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    if not hw.empty:
+        ax2 = axes[0, 1]
+        for mode, g in hw.groupby("mode"):
+            ax2.plot(g["luts"], g["test_accuracy"], markers.get(mode, "x"), label=mode)
+            for _, r in g.iterrows():
+                ax2.annotate(f"{int(r['bits'])}b/{r['sparsity']:.0%}, {r['latency_cycles']:.0f} cyc "
+                             f"({r['latency_ns']:.0f} ns)", (r["luts"], r["test_accuracy"]),
+                             textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
+        ax2.set_xlabel("LUTs (Yosys synth_xilinx)")
+        ax2.set_ylabel("test accuracy")
+        ax2.set_title("FPGA cost of converted students")
+        ax2.grid(True, alpha=0.3)
+        ax2.legend()
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)

@@ -1,0 +1,49 @@
+"""The frontier table joins QAT runs with float references and FPGA estimates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from jetdistill.frontier import frontier_table, plot_frontier
+
+
+def _qat() -> pd.DataFrame:
+    rows = []
+    for mode, acc in (("solo", 0.50), ("kd", 0.56)):
+        for sp, bops in ((0.0, 2.0e5), (0.8, 1.0e5)):
+            rows.append({"student": "mlp", "qat_mode": mode, "bits": 6, "sparsity": sp, "seed": 0,
+                         "test_accuracy": acc - sp * 0.01, "test_auc_mean": 0.8, "bops": bops, "params": 100,
+                         "nonzero_params": 100 * (1 - sp), "size_bits": 600})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _floats() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"student": "mlp", "method": "solo", "seed": s, "test_accuracy": 0.51 + 0.01 * s, "test_auc_mean": 0.8,
+         "bops": 5.0e6, "params": 100, "nonzero_params": 100, "size_bits": 3200} for s in (0, 1)
+    ] + [
+        {"student": "mlp", "method": "kd", "teacher": "t", "kd_method": "hinton", "temperature": 4.0, "alpha": 0.1,
+         "seed": s, "test_accuracy": 0.57, "test_auc_mean": 0.8, "bops": 5.0e6, "params": 100,
+         "nonzero_params": 100, "size_bits": 3200} for s in (0, 1)
+    ])  # fmt: skip
+
+
+def test_frontier_drop_and_reduction_are_against_the_right_reference(tmp_path):
+    fpga = pd.DataFrame([
+        {"student": "mlp", "qat_mode": "kd", "bits": "6", "sparsity": "0.8", "luts": 1200, "ffs": 300,
+         "latency_cycles": 5, "latency_ns": 25.0, "rtl_exact_fraction": 1.0},
+        {"student": "mlp", "qat_mode": np.nan, "bits": np.nan, "sparsity": np.nan, "hls_exact_fraction": 0.0},
+    ])  # fmt: skip
+    t = frontier_table(_qat(), _floats(), fpga)
+    kd = t[(t["mode"] == "kd") & (t["sparsity"] == 0.8)].iloc[0]
+    assert np.isclose(kd["float_accuracy"], 0.57)
+    assert np.isclose(kd["accuracy_drop"], 0.57 - 0.552)
+    assert np.isclose(kd["bops_reduction"], 50.0)
+    assert kd["luts"] == 1200 and kd["latency_cycles"] == 5
+    solo = t[(t["mode"] == "solo") & (t["sparsity"] == 0.0)].iloc[0]
+    assert np.isclose(solo["float_accuracy"], 0.515) and np.isnan(solo["luts"])
+    assert set(t["mode"]) == {"solo", "kd", "float_solo", "float_kd"}
+    out = tmp_path / "frontier.png"
+    plot_frontier(t, out)
+    assert out.read_bytes()[:4] == b"\x89PNG"
