@@ -404,7 +404,7 @@ def train_qat(ctx: JobContext) -> None:
                 for rec in res.history:
                     rec = {**rec, "prune_step": i, "target_sparsity": target}
                     history.append(rec)
-                run.log_metrics({"sparsity": pruner.sparsity()}, step=i)
+                run.log_metrics({"weight_sparsity": pruner.sparsity()}, step=i)
         result, logits, metrics = _train_and_eval(
             ctx, run, qmodel, train, val, test, train_cfg=ctx.params["train"], loss_fn=loss_fn, seed=seed,
             t_train=t_train, t_val=t_val, step_hook=pruner.apply if pruner else None, label=name,
@@ -413,7 +413,7 @@ def train_qat(ctx: JobContext) -> None:
         metrics.update(M.fidelity_metrics(logits, t_test))
         metrics.update(cost_metrics(qmodel, shape))
         if pruner is not None:
-            metrics["sparsity"] = pruner.sparsity()
+            metrics["weight_sparsity"] = pruner.sparsity()
         run.log_metrics(metrics)
         card = {"type": spec["type"], "bits": bits, "input_bits": comp["input_bits"], "sparsity": sparsity,
                 "quantizers": "power-of-two per-tensor fixed point, FLOOR activation rounding"}  # fmt: skip
@@ -512,12 +512,13 @@ def convert_hls_float(ctx: JobContext) -> None:
 
 
 # --------------------------------------------------------------------------- aggregation
-def _records(paths: list[str]) -> pd.DataFrame:
+def _records(paths: list[str] | str) -> pd.DataFrame:
+    """metrics.json records as a frame: one row per job, identifying fields then metrics."""
     rows = []
-    for p in paths:
+    for p in [paths] if isinstance(paths, str) else paths:
         rec = read_json(p)
-        row = {k: v for k, v in rec.items() if k not in ("metrics", "wildcards", "info")}
-        row.update(rec.get("metrics", {}))
+        row = dict(rec.get("metrics", {}))
+        row.update({k: v for k, v in rec.items() if k not in ("metrics", "wildcards", "info")})
         row["path"] = str(p)
         rows.append(row)
     return pd.DataFrame(rows)
