@@ -92,28 +92,42 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
             rec[c] = np.nan
         rec[c] = pd.to_numeric(rec[c], errors="coerce")
     g = rec.groupby("rule")
-    out = pd.DataFrame({
-        "jobs": g["job"].nunique(),
-        "wall_s_sum": g[WALL].sum(),
-        "wall_s_max": g[WALL].max(),
-        "max_rss_mb": g[RSS].max(),
-        "cpu_s_sum": g[CPU].sum(min_count=1),
-    }).reset_index()
-    return out.sort_values("wall_s_sum", ascending=False, kind="stable").reset_index(drop=True)[cols]
+    out = pd.DataFrame(
+        {
+            "jobs": g["job"].nunique(),
+            "wall_s_sum": g[WALL].sum(),
+            "wall_s_max": g[WALL].max(),
+            "max_rss_mb": g[RSS].max(),
+            "cpu_s_sum": g[CPU].sum(min_count=1),
+        }
+    ).reset_index()
+    return out.sort_values("wall_s_sum", ascending=False, kind="stable").reset_index(drop=True)[
+        cols
+    ]
 
 
 def format_table(summary: pd.DataFrame) -> str:
     """Markdown table with a total row (wall time summed over rules = serial CPU-job time)."""
     if summary.empty:
         return "(no benchmark files)"
-    total = pd.DataFrame([{
-        "rule": "TOTAL", "jobs": summary["jobs"].sum(), "wall_s_sum": summary["wall_s_sum"].sum(),
-        "wall_s_max": summary["wall_s_max"].max(), "max_rss_mb": summary["max_rss_mb"].max(),
-        "cpu_s_sum": summary["cpu_s_sum"].sum(),
-    }])
+    total = pd.DataFrame(
+        [
+            {
+                "rule": "TOTAL",
+                "jobs": summary["jobs"].sum(),
+                "wall_s_sum": summary["wall_s_sum"].sum(),
+                "wall_s_max": summary["wall_s_max"].max(),
+                "max_rss_mb": summary["max_rss_mb"].max(),
+                "cpu_s_sum": summary["cpu_s_sum"].sum(),
+            }
+        ]
+    )
     table = pd.concat([summary, total], ignore_index=True)
-    return table.to_markdown(index=False, floatfmt=".1f") if _has_tabulate() else table.to_string(
-        index=False, float_format=lambda v: f"{v:.1f}")
+    return (
+        table.to_markdown(index=False, floatfmt=".1f")
+        if _has_tabulate()
+        else table.to_string(index=False, float_format=lambda v: f"{v:.1f}")
+    )
 
 
 def _has_tabulate() -> bool:
@@ -165,7 +179,9 @@ def write_hls4ml_file(path: Path, n: int, rng: np.random.Generator, dtype: str =
     x[:, :, pt_col] = -np.sort(-rng.exponential(50.0, size=(n, c)), axis=1)
     mult = rng.integers(10, c, size=n)
     x[np.arange(c)[None, :] >= mult[:, None]] = 0.0
-    jets = rng.normal(size=(n, len(layout.JET_FEATURES))).astype(np.float32)  # all finite, as in the public files
+    jets = rng.normal(size=(n, len(layout.JET_FEATURES))).astype(
+        np.float32
+    )  # all finite, as in the public files
     labels = rng.integers(0, len(layout.LABEL_COLUMNS), size=n)
     for k, name in enumerate(layout.LABEL_COLUMNS):
         jets[:, layout.JET_FEATURES.index(name)] = (labels == k).astype(np.float32)
@@ -176,10 +192,13 @@ def write_hls4ml_file(path: Path, n: int, rng: np.random.Generator, dtype: str =
     with h5py.File(tmp, "w") as h:
         h.create_dataset(layout.DS_CONSTITUENTS, data=x.astype(dtype, copy=False))
         h.create_dataset(layout.DS_JETS, data=jets.astype(dtype, copy=False))
-        h.create_dataset(layout.DS_PARTICLE_NAMES,
-                         data=np.array([s.encode() for s in layout.PARTICLE_FEATURE_NAMES]))
-        h.create_dataset(layout.DS_JET_NAMES,
-                         data=np.array([s.encode() for s in layout.JET_FEATURES]))
+        h.create_dataset(
+            layout.DS_PARTICLE_NAMES,
+            data=np.array([s.encode() for s in layout.PARTICLE_FEATURE_NAMES]),
+        )
+        h.create_dataset(
+            layout.DS_JET_NAMES, data=np.array([s.encode() for s in layout.JET_FEATURES])
+        )
     os.replace(tmp, path)
 
 
@@ -201,8 +220,9 @@ def copy_workflow(dst: Path) -> Path:
     for item in WORKFLOW_ITEMS:
         src = REPO / item
         if src.is_dir():
-            shutil.copytree(src, dst / item, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                src, dst / item, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+            )
         elif src.exists():
             shutil.copy2(src, dst / item)
     return dst
@@ -213,19 +233,32 @@ def cmd_prep_memory(args: argparse.Namespace) -> int:
     copy_workflow(work)
     data_dir = work / "hls4ml_data"
     t0 = time.perf_counter()
-    files = write_synthetic(data_dir, SynthSpec(n_jets=args.jets, jets_per_file=args.jets_per_file,
-                                                dtype=args.dtype))
+    files = write_synthetic(
+        data_dir, SynthSpec(n_jets=args.jets, jets_per_file=args.jets_per_file, dtype=args.dtype)
+    )
     size_mb = sum(p.stat().st_size for p in files) / 2**20
-    print(f"wrote {args.jets} jets in {len(files)} files ({size_mb:.0f} MB) "
-          f"in {time.perf_counter() - t0:.1f} s under {data_dir}")
+    print(
+        f"wrote {args.jets} jets in {len(files)} files ({size_mb:.0f} MB) "
+        f"in {time.perf_counter() - t0:.1f} s under {data_dir}"
+    )
     cfg = work / "bench_prep.yaml"
     cfg.write_text(
-        "results: results\n"
-        f"data:\n  source: hls4ml\n  hls4ml:\n    files: \"{data_dir}\"\n"
+        f'results: results\ndata:\n  source: hls4ml\n  hls4ml:\n    files: "{data_dir}"\n'
     )
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile",
-           str(cfg), "--until", "prepare_view", "--workflow-profile", "none"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        str(args.cores),
+        "--configfile",
+        str(cfg),
+        "--until",
+        "prepare_view",
+        "--workflow-profile",
+        "none",
+    ]
     print("running:", " ".join(cmd))
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
@@ -236,8 +269,10 @@ def cmd_prep_memory(args: argparse.Namespace) -> int:
     peak_children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     records = read_benchmarks(work / "results" / "benchmarks")
     records = records[records["rule"].isin(["split_data", "prepare_view"])]
-    print(f"\nsplit_data + prepare_view on {args.jets} jets ({size_mb:.0f} MB input), "
-          f"{wall:.1f} s wall including Snakemake start-up")
+    print(
+        f"\nsplit_data + prepare_view on {args.jets} jets ({size_mb:.0f} MB input), "
+        f"{wall:.1f} s wall including Snakemake start-up"
+    )
     cols = ["rule", "job", WALL, RSS]
     print(records[cols].to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     print(f"peak RSS of any child process (getrusage): {peak_children_mb:.0f} MB")
@@ -262,8 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("prep-memory", help="peak memory of split + prepare on synthetic data")
     m.add_argument("--jets", type=int, default=200_000)
     m.add_argument("--jets-per-file", type=int, default=10_000)
-    m.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                   help="storage type of the synthetic files (public hls4ml files: float64)")
+    m.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="storage type of the synthetic files (public hls4ml files: float64)",
+    )
     m.add_argument("--cores", type=int, default=1)
     m.add_argument("--workdir", help="scratch directory (default: a new tmp dir)")
     m.add_argument("--keep", action="store_true", help="keep the scratch directory")

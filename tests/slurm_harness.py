@@ -65,15 +65,17 @@ def node_hardware() -> tuple[int, int]:
     Using ``slurmd -C`` (rather than nproc / /proc/meminfo) guarantees slurmd will not
     drain the node for "Low RealMemory" or a CPU count mismatch.
     """
-    out = subprocess.run([_which("slurmd") or "slurmd", "-C"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [_which("slurmd") or "slurmd", "-C"], capture_output=True, text=True, check=True
+    ).stdout
     cpus = int(re.search(r"\bCPUs=(\d+)", out).group(1))  # type: ignore[union-attr]
     mem = int(re.search(r"\bRealMemory=(\d+)", out).group(1))  # type: ignore[union-attr]
     return cpus, mem
 
 
-def slurm_conf_text(root: Path, *, cpus: int, mem_mb: int, ctld_port: int, slurmd_port: int,
-                    munge_socket: Path) -> str:
+def slurm_conf_text(
+    root: Path, *, cpus: int, mem_mb: int, ctld_port: int, slurmd_port: int, munge_socket: Path
+) -> str:
     """The slurm.conf of a one-node cluster whose every file lives under ``root``."""
     r = root
     return f"""\
@@ -133,14 +135,23 @@ class SlurmCluster:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a SLURM client command against this cluster."""
-        return subprocess.run(list(args), env=self.env, capture_output=True, text=True,
-                              check=check, timeout=60)
+        return subprocess.run(
+            list(args), env=self.env, capture_output=True, text=True, check=check, timeout=60
+        )
 
     def sacct_jobs(self) -> list[dict[str, str]]:
         """Every job slurmctld knows, one dict per allocation (``sacct -X``)."""
         fmt = "JobIDRaw,JobName%200,State,Partition,NCPUS,ExitCode"
-        out = self.run("sacct", "-X", "-a", "--parsable2", "--noheader",
-                       f"--format={fmt}", "--starttime", "2000-01-01").stdout
+        out = self.run(
+            "sacct",
+            "-X",
+            "-a",
+            "--parsable2",
+            "--noheader",
+            f"--format={fmt}",
+            "--starttime",
+            "2000-01-01",
+        ).stdout
         keys = [k.split("%")[0] for k in fmt.split(",")]
         return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line.strip()]
 
@@ -195,8 +206,9 @@ def _spawn(name: str, cmd: list[str], root: Path, env: dict[str, str]) -> subpro
     log.info("starting %s: %s", name, " ".join(cmd))
     # Own session: the daemons must not receive the test's Ctrl-C / process-group signals,
     # and stop() can kill each group by id.
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
 
 
 def _wait(predicate, timeout: float, what: str, cluster: SlurmCluster) -> None:
@@ -204,8 +216,9 @@ def _wait(predicate, timeout: float, what: str, cluster: SlurmCluster) -> None:
     while time.monotonic() < deadline:
         for name, p in cluster.procs.items():
             if p.poll() is not None:
-                raise RuntimeError(f"{name} exited with {p.returncode} while waiting for "
-                                   f"{what}\n{cluster.logs()}")
+                raise RuntimeError(
+                    f"{name} exited with {p.returncode} while waiting for {what}\n{cluster.logs()}"
+                )
         if predicate():
             return
         time.sleep(0.5)
@@ -220,8 +233,9 @@ def start(root: Path, timeout: float = 60.0) -> SlurmCluster:
     """
     missing = missing_binaries()
     if missing:
-        raise SlurmUnavailable(f"missing SLURM/munge binaries: {', '.join(missing)} "
-                               "(run .ci/slurm-setup.sh)")
+        raise SlurmUnavailable(
+            f"missing SLURM/munge binaries: {', '.join(missing)} (run .ci/slurm-setup.sh)"
+        )
     if os.geteuid() != 0:
         raise SlurmUnavailable("the single-node SLURM harness must run as root")
     root = Path(root)
@@ -234,8 +248,16 @@ def start(root: Path, timeout: float = 60.0) -> SlurmCluster:
     cpus, mem = node_hardware()
     conf = root / "slurm.conf"
     ctld_port = _free_port()
-    conf.write_text(slurm_conf_text(root, cpus=cpus, mem_mb=mem, ctld_port=ctld_port,
-                                    slurmd_port=_free_port(), munge_socket=munge_socket))
+    conf.write_text(
+        slurm_conf_text(
+            root,
+            cpus=cpus,
+            mem_mb=mem,
+            ctld_port=ctld_port,
+            slurmd_port=_free_port(),
+            munge_socket=munge_socket,
+        )
+    )
     env = dict(os.environ, SLURM_CONF=str(conf))
     env["PATH"] = f"{_write_srun_shim(root, conf)}{os.pathsep}{env.get('PATH', '')}"
     for var in [k for k in env if k.startswith(("SLURM_", "SBATCH_", "SRUN_", "SALLOC_"))]:
@@ -243,22 +265,46 @@ def start(root: Path, timeout: float = 60.0) -> SlurmCluster:
             env.pop(var)
     cluster = SlurmCluster(root=root, conf=conf, env=env)
     try:
-        cluster.procs["munged"] = _spawn("munged", [
-            _which("munged") or "munged", "--foreground", "--force",
-            f"--socket={munge_socket}", f"--key-file={key}", f"--pid-file={root}/munged.pid",
-            f"--log-file={root}/munged.log", f"--seed-file={root}/munge/munged.seed"],
-            root, env)
+        cluster.procs["munged"] = _spawn(
+            "munged",
+            [
+                _which("munged") or "munged",
+                "--foreground",
+                "--force",
+                f"--socket={munge_socket}",
+                f"--key-file={key}",
+                f"--pid-file={root}/munged.pid",
+                f"--log-file={root}/munged.log",
+                f"--seed-file={root}/munge/munged.seed",
+            ],
+            root,
+            env,
+        )
         _wait(munge_socket.exists, timeout, "the munge socket", cluster)
         cluster.procs["slurmctld"] = _spawn(
-            "slurmctld", [_which("slurmctld") or "slurmctld", "-D", "-i", "-f", str(conf)],
-            root, env)
-        _wait(lambda: cluster.run("scontrol", "ping", check=False).stdout.count("UP") > 0,
-              timeout, "slurmctld to answer scontrol ping", cluster)
+            "slurmctld",
+            [_which("slurmctld") or "slurmctld", "-D", "-i", "-f", str(conf)],
+            root,
+            env,
+        )
+        _wait(
+            lambda: cluster.run("scontrol", "ping", check=False).stdout.count("UP") > 0,
+            timeout,
+            "slurmctld to answer scontrol ping",
+            cluster,
+        )
         cluster.procs["slurmd"] = _spawn(
-            "slurmd", [_which("slurmd") or "slurmd", "-D", "-N", NODE_NAME, "-f", str(conf)],
-            root, env)
-        _wait(lambda: _node_state(cluster) in {"idle", "mixed", "allocated"}, timeout,
-              "the node to become idle in sinfo", cluster)
+            "slurmd",
+            [_which("slurmd") or "slurmd", "-D", "-N", NODE_NAME, "-f", str(conf)],
+            root,
+            env,
+        )
+        _wait(
+            lambda: _node_state(cluster) in {"idle", "mixed", "allocated"},
+            timeout,
+            "the node to become idle in sinfo",
+            cluster,
+        )
     except BaseException:
         stop(cluster)
         raise
@@ -281,9 +327,12 @@ def stop(cluster: SlurmCluster, grace: float = 10.0) -> None:
         with contextlib.suppress(Exception):
             cluster.run("scancel", "--user=root", "--full", check=False)
             deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and cluster.run(
-                    "squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING",
-                    check=False).stdout.strip():
+            while (
+                time.monotonic() < deadline
+                and cluster.run(
+                    "squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING", check=False
+                ).stdout.strip()
+            ):
                 time.sleep(0.5)
     for name in reversed(DAEMONS):
         proc = cluster.procs.get(name)

@@ -35,17 +35,29 @@ HISTORY_VOLATILE = ("seconds", "epoch_seconds", "time", "samples_per_s")
 def rerun(e2e_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     work = clone_run(e2e_workdir, tmp_path_factory.mktemp("determinism") / "wf")
     t0 = time.time()
-    proc = run_snakemake(work, *CONFIG, "--cores", "2", "--forcerun", "train_teacher",
-                         "--until", "train_student_solo")
+    proc = run_snakemake(
+        work,
+        *CONFIG,
+        "--cores",
+        "2",
+        "--forcerun",
+        "train_teacher",
+        "--until",
+        "train_student_solo",
+    )
     return {"first": e2e_workdir, "second": work, "t0": t0, "log": proc.stdout + proc.stderr}
 
 
 def _job_dirs(root: Path) -> list[Path]:
-    return sorted({m.parent.relative_to(root) for d in JOB_DIRS for m in (root / d).rglob("metrics.json")})
+    return sorted(
+        {m.parent.relative_to(root) for d in JOB_DIRS for m in (root / d).rglob("metrics.json")}
+    )
 
 
 def _soft_target_metrics(root: Path) -> list[Path]:
-    return sorted(p.relative_to(root) for p in (root / "results/soft_targets").glob("*.metrics.json"))
+    return sorted(
+        p.relative_to(root) for p in (root / "results/soft_targets").glob("*.metrics.json")
+    )
 
 
 def test_forced_jobs_really_ran_again(rerun):
@@ -68,8 +80,10 @@ def test_metrics_are_identical(rerun):
         assert a["metrics"], d
         assert a == b, f"{d}: {json.dumps(a['metrics'])} != {json.dumps(b['metrics'])}"
         # the run ids differ: each run logged its own MLflow run
-        assert json.loads((first / d / "metrics.json").read_text())["run_id"] != json.loads(
-            (second / d / "metrics.json").read_text())["run_id"]
+        assert (
+            json.loads((first / d / "metrics.json").read_text())["run_id"]
+            != json.loads((second / d / "metrics.json").read_text())["run_id"]
+        )
 
 
 def test_soft_targets_are_identical(rerun):
@@ -84,8 +98,11 @@ def test_soft_targets_are_identical(rerun):
         with h5py.File(first / h5) as fa, h5py.File(second / h5) as fb:
             for split in ("transfer", "val", "test"):
                 for key in ("logits", "member_logits", "index", "y"):
-                    np.testing.assert_array_equal(fa[f"{split}/{key}"][()], fb[f"{split}/{key}"][()],
-                                                  err_msg=f"{h5}:{split}/{key}")
+                    np.testing.assert_array_equal(
+                        fa[f"{split}/{key}"][()],
+                        fb[f"{split}/{key}"][()],
+                        err_msg=f"{h5}:{split}/{key}",
+                    )
 
 
 def test_histories_logits_and_weights_are_identical(rerun):
@@ -98,11 +115,11 @@ def test_histories_logits_and_weights_are_identical(rerun):
         keep = [c for c in ha.columns if c not in HISTORY_VOLATILE and not c.endswith("_seconds")]
         pd.testing.assert_frame_equal(ha[keep], hb[keep], check_exact=True)
         if (first / d / "test_logits.npy").exists():
-            np.testing.assert_array_equal(np.load(first / d / "test_logits.npy"),
-                                          np.load(second / d / "test_logits.npy"))
+            np.testing.assert_array_equal(
+                np.load(first / d / "test_logits.npy"), np.load(second / d / "test_logits.npy")
+            )
         sa = torch.load(first / d / "model.pt", map_location="cpu", weights_only=True)
         sb = torch.load(second / d / "model.pt", map_location="cpu", weights_only=True)
         assert sa.keys() == sb.keys()
         for k in sa:
             assert torch.equal(sa[k], sb[k]), f"{d}/model.pt: {k} differs"
-

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.slow
@@ -50,8 +49,9 @@ def test_generic_hdf5_runs_teacher_soft_targets_and_students(tmp_path: Path):
     }  # fmt: skip
     (work / "config" / "generic.yaml").write_text(yaml.safe_dump(cfg))
     # a standalone config: point Snakemake at it instead of merging over the jet defaults
-    (work / "Snakefile").write_text((work / "Snakefile").read_text().replace("config/config.yaml",
-                                                                              "config/generic.yaml"))
+    (work / "Snakefile").write_text(
+        (work / "Snakefile").read_text().replace("config/config.yaml", "config/generic.yaml")
+    )
     run_snakemake(work, "--cores", "2")
     res = work / "results"
     with h5py.File(res / "data/views/flat/test.h5") as f:

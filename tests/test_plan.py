@@ -69,11 +69,23 @@ def test_schema_rejects_bad_values(extra, field):
         ({"students": ["mlp16", "ghost"]}, r"students\[1\]"),
         ({"views": {"c16": {"features": ["j1_ptrel", "j1_bogus"]}}}, "views.c16.features"),
         ({"data": {"splits": {"teacher_train": 0.6, "transfer": 0.4}}}, "data.splits"),
-        ({"teachers": {"jedi": {"members": [{"model": "nope"}]}}}, r"teachers.jedi.members\[0\].model"),
-        ({"fpga": {"targets": [{"student": "mlp16", "mode": "kd", "bits": 3, "sparsity": 0.75}]}},
-         r"fpga.targets\[0\]"),
+        (
+            {"teachers": {"jedi": {"members": [{"model": "nope"}]}}},
+            r"teachers.jedi.members\[0\].model",
+        ),
+        (
+            {
+                "fpga": {
+                    "targets": [{"student": "mlp16", "mode": "kd", "bits": 3, "sparsity": 0.75}]
+                }
+            },
+            r"fpga.targets\[0\]",
+        ),
         ({"data": {"splits": {"exclude_from_transfer": ["higgs"]}}}, "exclude_from_transfer"),
-        ({"data": {"source": "hls4ml", "hls4ml": {"files": "/nonexistent/*_150p_*.h5"}}}, "data.hls4ml.files"),
+        (
+            {"data": {"source": "hls4ml", "hls4ml": {"files": "/nonexistent/*_150p_*.h5"}}},
+            "data.hls4ml.files",
+        ),
     ],
 )
 def test_cross_reference_errors_name_the_field(extra, where):

@@ -28,11 +28,24 @@ pytestmark = pytest.mark.slow
 CONFIG = ("--configfile", "config/test.yaml")
 #: The KD-vs-solo comparison plot of rules/compare.smk (report category "Distillation").
 PLOT = "accuracy_vs_temperature.png"
-OTHER_PLOTS = ("accuracy_vs_alpha.png", "agreement_vs_accuracy.png", "roc_teacher_solo_kd.png",
-               "frontier.png")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--virtual-time-budget=20000")
+OTHER_PLOTS = (
+    "accuracy_vs_alpha.png",
+    "agreement_vs_accuracy.png",
+    "roc_teacher_solo_kd.png",
+    "frontier.png",
+)
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--virtual-time-budget=20000",
+)
 
 PROBE = """<script>
 /* jetdistill test probe: show one result through the report's own UI state. */
@@ -89,10 +102,21 @@ def build_report(work: Path, out_dir: Path) -> tuple[Path, bool]:
 
 def render(chromium: str, page: Path, profile_dir: Path) -> str:
     """The DOM of ``page`` after its scripts ran (chromium --dump-dom)."""
-    cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom",
-           page.resolve().as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False,
-                          env={**os.environ, "HOME": str(profile_dir)})
+    cmd = [
+        chromium,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile_dir}",
+        "--dump-dom",
+        page.resolve().as_uri(),
+    ]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, "HOME": str(profile_dir)},
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc.stdout
 
@@ -112,7 +136,9 @@ def test_report_embeds_the_comparison_plots(report: tuple[Path, bool]):
         assert name in m.group(1), f"{name} not listed in the report's categories"
     if not from_zip:
         # self-contained report: the PNG itself is embedded as a data URI
-        assert re.search(rf"data:image/png;[^\"]*filename={re.escape(PLOT)};base64,iVBORw0KGgo", text)
+        assert re.search(
+            rf"data:image/png;[^\"]*filename={re.escape(PLOT)};base64,iVBORw0KGgo", text
+        )
 
 
 def test_comparison_plot_renders_in_headless_chromium(report: tuple[Path, bool], tmp_path: Path):

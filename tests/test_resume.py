@@ -77,7 +77,9 @@ def kd_job_dir(work: Path, log: Path) -> Path:
     log ``logs/distill_student/{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}.log``.
     """
     root = work / "results/students/kd"
-    matches = [d for d in root.glob("*/*/*/*/seed*") if "_".join(d.relative_to(root).parts) == log.stem]
+    matches = [
+        d for d in root.glob("*/*/*/*/seed*") if "_".join(d.relative_to(root).parts) == log.stem
+    ]
     assert len(matches) == 1, (log, matches)
     return matches[0]
 
@@ -85,7 +87,9 @@ def kd_job_dir(work: Path, log: Path) -> Path:
 def nothing_to_do(proc: subprocess.CompletedProcess) -> bool:
     """Whether a ``--dry-run`` planned no job (Snakemake 9 prints either form)."""
     text = proc.stdout + proc.stderr
-    return "Nothing to be done" in text or re.search(r"^total\s+0\s*$", text, re.MULTILINE) is not None
+    return (
+        "Nothing to be done" in text or re.search(r"^total\s+0\s*$", text, re.MULTILINE) is not None
+    )
 
 
 def _started_logs(log_dir: Path, since: float) -> list[Path]:
@@ -94,8 +98,9 @@ def _started_logs(log_dir: Path, since: float) -> list[Path]:
     return sorted(p for p in log_dir.glob("*.log") if p.stat().st_mtime >= since)
 
 
-def kill_during_first_job(work: Path, args: list[str], log_dir: Path, out: Path
-                          ) -> tuple[list[Path], float]:
+def kill_during_first_job(
+    work: Path, args: list[str], log_dir: Path, out: Path
+) -> tuple[list[Path], float]:
     """Start snakemake in its own process group; SIGKILL the group once a job log appears.
 
     Returns the logs that had appeared and the time of the kill.
@@ -103,8 +108,14 @@ def kill_during_first_job(work: Path, args: list[str], log_dir: Path, out: Path
     t0 = time.time()
     cmd = [str(Path(sys.executable).parent / "snakemake"), *args]
     with open(out, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=work, env=snakemake_env(), stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=work,
+            env=snakemake_env(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -112,8 +123,10 @@ def kill_during_first_job(work: Path, args: list[str], log_dir: Path, out: Path
             if logs:
                 break
             if proc.poll() is not None:
-                pytest.fail(f"snakemake ended ({proc.returncode}) before a {KILL_RULE} job "
-                            f"started:\n{out.read_text()[-4000:]}")
+                pytest.fail(
+                    f"snakemake ended ({proc.returncode}) before a {KILL_RULE} job "
+                    f"started:\n{out.read_text()[-4000:]}"
+                )
             time.sleep(0.05)
         else:
             pytest.fail(f"no {KILL_RULE} job started within {START_TIMEOUT_S}s")
@@ -138,7 +151,8 @@ def resumed(e2e_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     originals = {p.relative_to(work): stable_record(p) for p in kd_metrics}
 
     logs, killed_at = kill_during_first_job(
-        work, [*CONFIG, "--cores", "2", "--forcerun", KILL_RULE], log_dir, work / "killed.log")
+        work, [*CONFIG, "--cores", "2", "--forcerun", KILL_RULE], log_dir, work / "killed.log"
+    )
     killed_dirs = [kd_job_dir(work, log) for log in logs]
     state_after_kill = {
         "metrics_present": {d: (d / "metrics.json").exists() for d in killed_dirs},
@@ -150,8 +164,13 @@ def resumed(e2e_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     resume = run_snakemake(work, *CONFIG, "--cores", "2")
     (work / "resume.log").write_text(resume.stdout + resume.stderr)
     return {
-        "work": work, "killed_dirs": killed_dirs, "killed_at": killed_at, "t_resume": t_resume,
-        "after_kill": state_after_kill, "blocked": blocked, "resume": resume,
+        "work": work,
+        "killed_dirs": killed_dirs,
+        "killed_at": killed_at,
+        "t_resume": t_resume,
+        "after_kill": state_after_kill,
+        "blocked": blocked,
+        "resume": resume,
         "originals": originals,
     }
 

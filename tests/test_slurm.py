@@ -53,7 +53,9 @@ def _require_slurm() -> None:
     missing = slurm_harness.missing_binaries()
     problem = None
     if missing:
-        problem = f"SLURM/munge not installed (missing {', '.join(missing)}; run .ci/slurm-setup.sh)"
+        problem = (
+            f"SLURM/munge not installed (missing {', '.join(missing)}; run .ci/slurm-setup.sh)"
+        )
     elif os.geteuid() != 0:
         problem = "the single-node SLURM harness needs root (slurmd runs jobs as the submitter)"
     if problem:
@@ -68,8 +70,9 @@ def copy_workflow(dst: Path) -> Path:
     for item in WORKFLOW_ITEMS:
         src = REPO / item
         if src.is_dir():
-            shutil.copytree(src, dst / item, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                src, dst / item, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+            )
         elif src.exists():
             shutil.copy2(src, dst / item)
     return dst
@@ -92,16 +95,18 @@ def derive_test_profile(src: Path, dst_dir: Path, partition: str) -> Path:
         if "slurm_partition" in rule_res:
             rule_res["slurm_partition"] = partition
     cfg["set-resources"] = {k: v for k, v in (cfg.get("set-resources") or {}).items() if v}
-    cfg.update({
-        "slurm-no-account": True,              # no slurmdbd => no accounts to validate
-        "slurm-status-command": "squeue",      # sacct needs slurmdbd for live job states
-        "slurm-init-seconds-before-status-checks": 2,
-        "slurm-keep-successful-logs": True,    # kept as evidence for the failure messages
-        "jobs": 4,
-        "retries": 0,                          # a failure must fail the test, not retry
-        "latency-wait": 10,
-        "keep-going": False,
-    })
+    cfg.update(
+        {
+            "slurm-no-account": True,  # no slurmdbd => no accounts to validate
+            "slurm-status-command": "squeue",  # sacct needs slurmdbd for live job states
+            "slurm-init-seconds-before-status-checks": 2,
+            "slurm-keep-successful-logs": True,  # kept as evidence for the failure messages
+            "jobs": 4,
+            "retries": 0,  # a failure must fail the test, not retry
+            "latency-wait": 10,
+            "keep-going": False,
+        }
+    )
     dst_dir.mkdir(parents=True, exist_ok=True)
     (dst_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return dst_dir
@@ -117,11 +122,13 @@ def _env(cluster: slurm_harness.SlurmCluster) -> dict[str, str]:
     return env
 
 
-def _snakemake(work: Path, env: dict[str, str], *args: str, timeout: int = RUN_TIMEOUT_S
-               ) -> subprocess.CompletedProcess:
+def _snakemake(
+    work: Path, env: dict[str, str], *args: str, timeout: int = RUN_TIMEOUT_S
+) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--configfile", CONFIGFILE, *args]
-    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _job_stats(text: str) -> collections.Counter:
@@ -152,8 +159,9 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
 def slurm_run(slurm_cluster: slurm_harness.SlurmCluster, tmp_path_factory: pytest.TempPathFactory):
     """config/test.yaml run once through the cluster; returns (workdir, combined log, dry-run stats)."""
     work = copy_workflow(tmp_path_factory.mktemp("slurm_wf"))
-    profile = derive_test_profile(REPO / "profiles/slurm/config.yaml", work / "test_profile",
-                                  slurm_harness.PARTITION)
+    profile = derive_test_profile(
+        REPO / "profiles/slurm/config.yaml", work / "test_profile", slurm_harness.PARTITION
+    )
     env = _env(slurm_cluster)
     # --workflow-profile (not --profile): profiles/default would otherwise be loaded as the
     # workflow profile and override the cluster's default-resources key by key.
@@ -168,7 +176,8 @@ def slurm_run(slurm_cluster: slurm_harness.SlurmCluster, tmp_path_factory: pytes
     (work / "snakemake_slurm.log").write_text(text)
     assert proc.returncode == 0, (
         f"snakemake under SLURM failed ({proc.returncode}) after {elapsed:.0f}s:\n"
-        f"{text[-8000:]}\n{slurm_cluster.logs()}")
+        f"{text[-8000:]}\n{slurm_cluster.logs()}"
+    )
     print(f"workflow under SLURM: {elapsed:.0f} s")
     return work, text, planned
 
@@ -201,8 +210,13 @@ def test_every_cluster_job_went_through_the_scheduler(slurm_run, slurm_cluster):
     assert sched_rules == remote
 
     # sacct: the completion records (jobcomp/filetxt), one COMPLETED line per job
-    out = slurm_cluster.run("sacct", "--completion", "--parsable2", "--noheader",
-                            "--format=JobIDRaw,State,Partition,NCPUS").stdout
+    out = slurm_cluster.run(
+        "sacct",
+        "--completion",
+        "--parsable2",
+        "--noheader",
+        "--format=JobIDRaw,State,Partition,NCPUS",
+    ).stdout
     sacct = {row.split("|")[0]: row.split("|")[1:] for row in out.splitlines() if row.strip()}
     assert set(submitted) <= set(sacct), f"jobs missing in sacct -c: {set(submitted) - set(sacct)}"
     for jobid in submitted:
@@ -215,14 +229,28 @@ def test_every_cluster_job_went_through_the_scheduler(slurm_run, slurm_cluster):
 @pytest.mark.slow
 def test_final_outputs_exist_and_nothing_is_left_to_do(slurm_run, slurm_cluster):
     work, _, _ = slurm_run
-    for rel in ("results/summary.csv", "results/summary.md", "results/comparison/kd_vs_solo.csv",
-                "results/compression/frontier.csv"):
+    for rel in (
+        "results/summary.csv",
+        "results/summary.md",
+        "results/comparison/kd_vs_solo.csv",
+        "results/compression/frontier.csv",
+    ):
         assert (work / rel).stat().st_size > 0, rel
-    dry = _snakemake(work, _env(slurm_cluster), "--workflow-profile", "none", "--cores", "1",
-                     "--dry-run", timeout=600)
+    dry = _snakemake(
+        work,
+        _env(slurm_cluster),
+        "--workflow-profile",
+        "none",
+        "--cores",
+        "1",
+        "--dry-run",
+        timeout=600,
+    )
     assert dry.returncode == 0
     text = dry.stdout + dry.stderr
-    assert "Nothing to be done" in text or re.search(r"^total\s+0\s*$", text, re.MULTILINE), text[-3000:]
+    assert "Nothing to be done" in text or re.search(r"^total\s+0\s*$", text, re.MULTILINE), text[
+        -3000:
+    ]
 
 
 @pytest.mark.slurm
@@ -234,7 +262,8 @@ def test_mlflow_holds_one_finished_run_per_training_job(slurm_run):
     try:
         rows = con.execute(
             "select t.value, r.status, count(*) from runs r join tags t on t.run_uuid = r.run_uuid"
-            " where t.key = 'jetdistill.rule' group by t.value, r.status").fetchall()
+            " where t.key = 'jetdistill.rule' group by t.value, r.status"
+        ).fetchall()
         invocations = con.execute(
             "select count(distinct value) from tags where key = 'jetdistill.invocation'"
         ).fetchone()[0]
@@ -267,10 +296,28 @@ def test_slurm_profile_resources_in_a_dry_run(tmp_path: Path):
     """profiles/slurm parses and gives GPU requests to training rules only, cpus = threads."""
     work = copy_workflow(tmp_path / "wf")
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", CONFIGFILE, "--workflow-profile",
-         str(REPO / "profiles/slurm"), "--dry-run", "--cores", "4"],  # a dry run caps threads at --cores
-        cwd=work, capture_output=True, text=True, timeout=600, check=False,
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--configfile",
+            CONFIGFILE,
+            "--workflow-profile",
+            str(REPO / "profiles/slurm"),
+            "--dry-run",
+            "--cores",
+            "4",
+        ],  # a dry run caps threads at --cores
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+    )
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-4000:]
     res = _job_resources(text)
@@ -292,7 +339,9 @@ def test_derived_test_profile_fills_placeholders_and_drops_gpus(tmp_path: Path):
     original = yaml.safe_load(src.read_text())
     assert original["default-resources"]["slurm_partition"] == "CHANGE_ME_PARTITION"
     assert original["default-resources"]["slurm_account"] == "CHANGE_ME_ACCOUNT"
-    derived = yaml.safe_load((derive_test_profile(src, tmp_path, "debug") / "config.yaml").read_text())
+    derived = yaml.safe_load(
+        (derive_test_profile(src, tmp_path, "debug") / "config.yaml").read_text()
+    )
     assert derived["default-resources"]["slurm_partition"] == "debug"
     assert "slurm_account" not in derived["default-resources"]
     assert not any("gpu" in r or "gres" in r for r in derived.get("set-resources", {}).values())
@@ -301,4 +350,7 @@ def test_derived_test_profile_fills_placeholders_and_drops_gpus(tmp_path: Path):
         assert derived[key] == original[key], key
     for key in ("runtime", "mem_mb", "cpus_per_task"):
         assert derived["default-resources"][key] == original["default-resources"][key], key
-    assert derived["set-resources"]["train_teacher"]["runtime"] == original["set-resources"]["train_teacher"]["runtime"]
+    assert (
+        derived["set-resources"]["train_teacher"]["runtime"]
+        == original["set-resources"]["train_teacher"]["runtime"]
+    )

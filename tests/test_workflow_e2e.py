@@ -36,7 +36,9 @@ def test_generated_shards_follow_the_hls4ml_layout(e2e_workdir: Path):
         assert f["jetConstituentList"].shape[1:] == (150, 16)
         assert f["jets"].shape[1] == 59
         assert [n.decode() for n in f["jetFeatureNames"][:]] == list(layout.JET_FEATURES)
-        assert [n.decode() for n in f["particleFeatureNames"][:]] == list(layout.PARTICLE_FEATURE_NAMES)
+        assert [n.decode() for n in f["particleFeatureNames"][:]] == list(
+            layout.PARTICLE_FEATURE_NAMES
+        )
 
 
 def test_views_are_disjoint_and_normalised(e2e_workdir: Path):
@@ -97,7 +99,12 @@ def test_comparison_frontier_and_summary(e2e_workdir: Path):
     res = e2e_workdir / "results"
     table = pd.read_csv(res / "comparison/kd_vs_solo.csv")
     assert len(table) == 2  # two temperatures
-    for png in ("accuracy_vs_temperature", "accuracy_vs_alpha", "agreement_vs_accuracy", "roc_teacher_solo_kd"):
+    for png in (
+        "accuracy_vs_temperature",
+        "accuracy_vs_alpha",
+        "agreement_vs_accuracy",
+        "roc_teacher_solo_kd",
+    ):
         assert (res / f"comparison/{png}.png").stat().st_size > 1000
     frontier = pd.read_csv(res / "compression/frontier.csv")
     q = frontier[frontier["mode"].isin(["solo", "kd"])]

@@ -25,7 +25,9 @@ def _mean(df: pd.DataFrame, col: str) -> float:
     return float(df[col].mean()) if col in df and df[col].notna().any() else np.nan
 
 
-def frontier_table(qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame | None = None) -> pd.DataFrame:
+def frontier_table(
+    qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per (student, mode, bits, sparsity) plus one per float student/method.
 
     ``floats`` holds the float students (method solo/kd); ``accuracy_drop`` of a QAT
@@ -37,7 +39,9 @@ def frontier_table(qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame |
     """
     rows: list[dict] = []
     if fpga is not None and not fpga.empty and "qat_mode" in fpga:
-        fpga = fpga.dropna(subset=["qat_mode", "bits", "sparsity"])  # float conversions have no grid point
+        fpga = fpga.dropna(
+            subset=["qat_mode", "bits", "sparsity"]
+        )  # float conversions have no grid point
     float_ref: dict[tuple[str, str], dict] = {}
     for (student, method), g in floats.groupby(["student", "method"]):
         if method == "kd":
@@ -52,7 +56,9 @@ def frontier_table(qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame |
             ref[c] = _mean(g, c)
         float_ref[(student, method)] = ref
         rows.append(ref)
-    for (student, mode, bits, sparsity), g in qat.groupby(["student", "qat_mode", "bits", "sparsity"]):
+    for (student, mode, bits, sparsity), g in qat.groupby(
+        ["student", "qat_mode", "bits", "sparsity"]
+    ):
         row = {"student": student, "mode": mode, "bits": int(bits), "sparsity": float(sparsity), "n_seeds": len(g),
                "test_accuracy": _mean(g, "test_accuracy"),
                "test_accuracy_std": float(g["test_accuracy"].std(ddof=1)) if len(g) > 1 else 0.0,
@@ -68,14 +74,23 @@ def frontier_table(qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame |
             f = fpga[(fpga["student"] == student) & (fpga["qat_mode"] == mode)
                      & (fpga["bits"].astype(int) == int(bits))
                      & (fpga["sparsity"].astype(float) == float(sparsity))]  # fmt: skip
-            for c in ("luts", "ffs", "latency_cycles", "latency_ns", "hls_exact_fraction", "rtl_exact_fraction"):
+            for c in (
+                "luts",
+                "ffs",
+                "latency_cycles",
+                "latency_ns",
+                "hls_exact_fraction",
+                "rtl_exact_fraction",
+            ):
                 row[c] = _mean(f, c)
         rows.append(row)
     table = pd.DataFrame(rows)
     for c in FRONTIER_COLUMNS:
         if c not in table:
             table[c] = np.nan
-    return table[FRONTIER_COLUMNS].sort_values(["student", "bops"], ascending=[True, False], ignore_index=True)
+    return table[FRONTIER_COLUMNS].sort_values(
+        ["student", "bops"], ascending=[True, False], ignore_index=True
+    )
 
 
 def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:

@@ -108,7 +108,9 @@ def _batches(split: Split, teacher_logits: np.ndarray | None = None):
 
 
 @contextmanager
-def _run(ctx: JobContext, *, name: str, role: str, method: str, tags: dict | None = None) -> Iterator[Any]:
+def _run(
+    ctx: JobContext, *, name: str, role: str, method: str, tags: dict | None = None
+) -> Iterator[Any]:
     from jetdistill import tracking
 
     with tracking.job_run(
@@ -126,9 +128,8 @@ def _write_history(history: list[dict], path: str) -> None:
 
 
 def _write_npy(arr: np.ndarray, path: str) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, arr)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, arr)
 
 
 def _result_record(ctx: JobContext, run: Any, *, role: str, method: str, metrics: dict,
@@ -140,7 +141,10 @@ def _result_record(ctx: JobContext, run: Any, *, role: str, method: str, metrics
         "role": role,
         "method": method,
         **(extra or {}),
-        "metrics": {k: (None if (isinstance(v, float) and not np.isfinite(v)) else v) for k, v in metrics.items()},
+        "metrics": {
+            k: (None if (isinstance(v, float) and not np.isfinite(v)) else v)
+            for k, v in metrics.items()
+        },
     }
 
 
@@ -209,7 +213,10 @@ def init_tracking(ctx: JobContext) -> None:
 
     cfg = _tracking_cfg(ctx)
     exp_id = tracking.init_store(cfg)
-    write_json(ctx.output["marker"], {"experiment_id": exp_id, "uri": cfg.uri, "experiment": cfg.experiment})
+    write_json(
+        ctx.output["marker"],
+        {"experiment_id": exp_id, "uri": cfg.uri, "experiment": cfg.experiment},
+    )
 
 
 # --------------------------------------------------------------------------- teachers
@@ -227,7 +234,7 @@ def train_teacher(ctx: JobContext) -> None:
               method="teacher", tags=tags) as run:  # fmt: skip
         run.log_params({"model": spec})
         run.log_artifact(str(_norm_path(ctx.input["teacher_train"])), "data")
-        result, logits, metrics = _train_and_eval(
+        result, _logits, metrics = _train_and_eval(
             ctx, run, model, train, val, test, train_cfg=ctx.params["train"],
             loss_fn=cross_entropy_loss(float(ctx.params["train"].get("label_smoothing", 0.0))), seed=seed,
             label=f"teacher {ctx.wildcards['teacher']}",
@@ -254,7 +261,9 @@ def compute_soft_targets(ctx: JobContext) -> None:
     for spec, ckpt in zip(members, ctx.input["models"], strict=True):
         view = spec["view"]
         if view not in splits_by_view:
-            splits_by_view[view] = {s: _load(ctx.input[f"{view}__{s}"]) for s in ("transfer", "val", "test")}
+            splits_by_view[view] = {
+                s: _load(ctx.input[f"{view}__{s}"]) for s in ("transfer", "val", "test")
+            }
         ref = splits_by_view[view]["transfer"]
         model = _build(spec, ref.X.shape[1:], len(ref.class_names))
         load_checkpoint(model, ckpt)
@@ -313,7 +322,9 @@ def train_student(ctx: JobContext) -> None:
         method, teacher = "solo", None
     tags = {"model": spec["name"], "student": spec["name"], "seed": seed,
             "teacher": teacher or "", "kd_method": (kd or {}).get("method", "")}  # fmt: skip
-    name = f"{method}-{spec['name']}-s{seed}" + (f"-{teacher}-{kd['method']}-T{w['T']}-a{w['alpha']}" if kd else "")
+    name = f"{method}-{spec['name']}-s{seed}" + (
+        f"-{teacher}-{kd['method']}-T{w['T']}-a{w['alpha']}" if kd else ""
+    )
     with _run(ctx, name=name, role="student", method=method, tags=tags) as run:
         run.log_params({"model": spec, "kd": kd or {"method": "none"}})
         run.log_artifact(str(_norm_path(ctx.input["transfer"])), "data")
@@ -370,10 +381,18 @@ def train_qat(ctx: JobContext) -> None:
     if mode == "kd":
         kd = comp["kd"]
         st = ctx.input["soft_targets"]
-        t_train, t_val = load_soft_targets(st, "transfer", train.index), load_soft_targets(st, "val", val.index)
+        t_train, t_val = (
+            load_soft_targets(st, "transfer", train.index),
+            load_soft_targets(st, "val", val.index),
+        )
         t_test = load_soft_targets(st, "test", test.index)
-        loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
-                             dkd_alpha=kd["dkd_alpha"], dkd_beta=kd["dkd_beta"])
+        loss_fn = build_loss(
+            kd["method"],
+            temperature=kd["temperature"],
+            alpha=kd["alpha"],
+            dkd_alpha=kd["dkd_alpha"],
+            dkd_beta=kd["dkd_beta"],
+        )
     else:
         t_train = t_val = None
         loss_fn = build_loss("ce")
@@ -387,7 +406,11 @@ def train_qat(ctx: JobContext) -> None:
         pruner = None
         if sparsity > 0:
             pruner = Pruner(qmodel, scope=pcfg["scope"], criterion=pcfg["criterion"])
-            step_cfg = {**ctx.params["train"], "epochs": int(pcfg["epochs_per_step"]), "patience": 0}
+            step_cfg = {
+                **ctx.params["train"],
+                "epochs": int(pcfg["epochs_per_step"]),
+                "patience": 0,
+            }
             from jetdistill.training import TrainConfig, fit
 
             for i, target in enumerate(sparsity_schedule(sparsity, int(pcfg["steps"]))):
@@ -397,7 +420,12 @@ def train_qat(ctx: JobContext) -> None:
 
                     n = min(2048, len(train.y))
                     t_b = None if t_train is None else torch.as_tensor(t_train[:n])
-                    batch = (torch.as_tensor(train.X[:n]), torch.as_tensor(train.y[:n]), t_b, loss_fn)
+                    batch = (
+                        torch.as_tensor(train.X[:n]),
+                        torch.as_tensor(train.y[:n]),
+                        t_b,
+                        loss_fn,
+                    )
                 pruner.step(target, saliency_batch=batch)
                 res = fit(qmodel, _batches(train, t_train), _batches(val, t_val), TrainConfig.from_dict(step_cfg),
                           loss_fn, seed=seed + i, step_hook=pruner.apply)  # fmt: skip
@@ -430,7 +458,12 @@ def train_qat(ctx: JobContext) -> None:
 def _fpga_setup(ctx: JobContext):
     from jetdistill.training import load_checkpoint
 
-    spec, w, comp, fpga = ctx.params["model"], ctx.wildcards, ctx.params["compression"], ctx.params["fpga"]
+    spec, w, comp, fpga = (
+        ctx.params["model"],
+        ctx.wildcards,
+        ctx.params["compression"],
+        ctx.params["fpga"],
+    )
     test = _load(ctx.input["test"])
     shape = tuple(test.X.shape[1:])
     qmodel = _quant_model(spec, shape, len(test.class_names), int(w["bits"]), comp)
@@ -477,7 +510,9 @@ def estimate_rtl(ctx: JobContext) -> None:
         run.log_params({"fpga": fpga})
         res = rtl.estimate_rtl(qmodel, shape, test.X[: min(n, 500)], Path(d), clock_period_ns=fpga["clock_period_ns"],
                                yosys=fpga["yosys"])  # fmt: skip
-        numeric = {k: v for k, v in res.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numeric = {
+            k: v for k, v in res.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         run.log_metrics(numeric)
         vpath = res.get("verilog_path")
         if vpath and Path(vpath).exists():
@@ -553,7 +588,9 @@ def compare_students(ctx: JobContext) -> None:
         if not table.empty:
             best = table.sort_values("kd_mean", ascending=False).iloc[0]
             keys = ("solo_mean", "kd_mean", "diff_mean", "diff_se", "gap_closed")
-            run.log_metrics({f"best_{k}": float(best[k]) for k in keys if k in best and pd.notna(best[k])})
+            run.log_metrics(
+                {f"best_{k}": float(best[k]) for k in keys if k in best and pd.notna(best[k])}
+            )
 
 
 def _comparison_roc(ctx: JobContext, df: pd.DataFrame, teachers: pd.DataFrame, out: str) -> None:
@@ -563,12 +600,14 @@ def _comparison_roc(ctx: JobContext, df: pd.DataFrame, teachers: pd.DataFrame, o
 
     kd = df[df["method"] == "kd"]
     student = df["student"].iloc[0]
-    seed = sorted(df["seed"].unique())[0]
+    seed = min(df["seed"].unique())
     curves = {}
     solo = df[(df["method"] == "solo") & (df["student"] == student) & (df["seed"] == seed)]
     view_test = None
     if not kd.empty:
-        grp = kd[kd["student"] == student].groupby(["teacher", "kd_method", "temperature", "alpha"])["test_accuracy"]
+        grp = kd[kd["student"] == student].groupby(
+            ["teacher", "kd_method", "temperature", "alpha"]
+        )["test_accuracy"]
         t, m, T, a = grp.mean().idxmax()
         row = kd[(kd["student"] == student) & (kd["teacher"] == t) & (kd["kd_method"] == m)
                  & (kd["temperature"] == T) & (kd["alpha"] == a) & (kd["seed"] == seed)].iloc[0]  # fmt: skip
@@ -577,12 +616,18 @@ def _comparison_roc(ctx: JobContext, df: pd.DataFrame, teachers: pd.DataFrame, o
         test = _load(f"{ctx.config['results']}/data/views/{view_test}/test.h5")
         st = Path(ctx.config["results"]) / "soft_targets" / f"{t}.h5"
         curves[f"teacher {t}"] = (load_soft_targets(str(st), "test", test.index), test.y)
-        curves[f"KD {student} ({m}, T={T:g}, a={a:g})"] = (np.load(kd_dir / "test_logits.npy"), test.y)
+        curves[f"KD {student} ({m}, T={T:g}, a={a:g})"] = (
+            np.load(kd_dir / "test_logits.npy"),
+            test.y,
+        )
     if not solo.empty:
         if view_test is None:
             view_test = ctx.config["models"][student]["view"]
             test = _load(f"{ctx.config['results']}/data/views/{view_test}/test.h5")
-        curves[f"solo {student}"] = (np.load(Path(solo.iloc[0]["path"]).parent / "test_logits.npy"), test.y)
+        curves[f"solo {student}"] = (
+            np.load(Path(solo.iloc[0]["path"]).parent / "test_logits.npy"),
+            test.y,
+        )
     with atomic_path(out) as tmp:
         M.plot_roc(curves, test.class_names, tmp)
 

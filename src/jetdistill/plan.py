@@ -21,7 +21,7 @@ from jetdistill.layout import CLASS_NAMES, PARTICLE_FEATURES
 SPLITS: tuple[str, ...] = ("teacher_train", "transfer", "val", "test")
 
 
-def fmt_num(x: float | int | str) -> str:
+def fmt_num(x: float | str) -> str:
     """Canonical text of a number in paths and wildcards (4.0 -> '4', 0.75 -> '0.75')."""
     return f"{float(x):g}"
 
@@ -138,7 +138,9 @@ def fpga_jobs(cfg: dict) -> list[QATJob]:
     if not f.get("enabled", True) or not cfg["compression"].get("enabled", True):
         return []
     return [
-        QATJob(t["student"], t["mode"], int(t["bits"]), fmt_num(t["sparsity"]), int(t.get("seed", 0)))
+        QATJob(
+            t["student"], t["mode"], int(t["bits"]), fmt_num(t["sparsity"]), int(t.get("seed", 0))
+        )
         for t in f["targets"]
     ]
 
@@ -165,18 +167,26 @@ def source_files(cfg: dict, results: str) -> list[str]:
     if src == "hls4ml":
         pattern = data["hls4ml"]["files"]
         if not pattern:
-            raise InputError("config: data.hls4ml.files", "a directory or glob of hls4ml jet files (*_150p_*.h5)")
+            raise InputError(
+                "config: data.hls4ml.files", "a directory or glob of hls4ml jet files (*_150p_*.h5)"
+            )
         if os.path.isdir(pattern):
             pattern = str(Path(pattern) / "*_150p_*.h5")
         files = sorted(glob.glob(pattern))
         if not files:
-            raise InputError(f"config: data.hls4ml.files ({pattern})", "at least one matching .h5 file", "none")
+            raise InputError(
+                f"config: data.hls4ml.files ({pattern})", "at least one matching .h5 file", "none"
+            )
         return files
     path = data["generic"]["file"]
     if not path:
-        raise InputError("config: data.generic.file", "the path of an HDF5 file with features and labels")
+        raise InputError(
+            "config: data.generic.file", "the path of an HDF5 file with features and labels"
+        )
     if not os.path.exists(path):
-        raise InputError(f"{path}", "an existing HDF5 file (config data.generic.file)", "missing file")
+        raise InputError(
+            f"{path}", "an existing HDF5 file (config data.generic.file)", "missing file"
+        )
     return [path]
 
 
@@ -206,11 +216,15 @@ def check_config(cfg: dict) -> None:
     else:
         for name, m in models.items():
             if m["type"] != "mlp" and name in _used_models(cfg):
-                raise InputError(f"config: models.{name}.type", "mlp for data.source=generic", m["type"])
+                raise InputError(
+                    f"config: models.{name}.type", "mlp for data.source=generic", m["type"]
+                )
     if data["source"] == "generate":
         g = data["generate"]
         if g["pt_min"] >= g["pt_max"]:
-            raise InputError("config: data.generate.pt_min", f"< pt_max ({g['pt_max']})", str(g["pt_min"]))
+            raise InputError(
+                "config: data.generate.pt_min", f"< pt_max ({g['pt_max']})", str(g["pt_min"])
+            )
     sp = data["splits"]
     total = sum(sp[s] for s in SPLITS)
     if sp["overlap_transfer_with_teacher"]:
@@ -230,7 +244,9 @@ def check_config(cfg: dict) -> None:
         if c.get("teacher"):
             _ref("compression.teacher", c["teacher"], teachers)
         if "kd" in c["modes"] and not cfg["distillation"].get("enabled", True):
-            raise InputError("config: compression.modes", "no 'kd' mode when distillation.enabled is false")
+            raise InputError(
+                "config: compression.modes", "no 'kd' mode when distillation.enabled is false"
+            )
         if c["init"] == "finetune" and "kd" in c["modes"]:
             ref_kd = cfg["compression"]["kd"]
             d = cfg["distillation"]
@@ -245,7 +261,11 @@ def check_config(cfg: dict) -> None:
                 )
         for s in c["seeds"]:
             if c["init"] == "finetune" and s not in cfg["seeds"]:
-                raise InputError("config: compression.seeds", f"seeds among seeds {cfg['seeds']} (init=finetune)", str(s))
+                raise InputError(
+                    "config: compression.seeds",
+                    f"seeds among seeds {cfg['seeds']} (init=finetune)",
+                    str(s),
+                )
     grid = {(j.student, j.mode, j.bits, j.sparsity, j.seed) for j in qat_jobs(cfg)}
     for i, j in enumerate(fpga_jobs(cfg)):
         if (j.student, j.mode, j.bits, j.sparsity, j.seed) not in grid:

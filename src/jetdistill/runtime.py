@@ -10,7 +10,9 @@ from pathlib import Path
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(log_path: str | os.PathLike[str] | None = None, level: int = logging.INFO) -> None:
+def setup_logging(
+    log_path: str | os.PathLike[str] | None = None, level: int = logging.INFO
+) -> None:
     """Send library logging to the job's Snakemake log file (and stderr).
 
     Called once at the top of each workflow script so that every rule's ``log:``
