@@ -1,6 +1,6 @@
 # jetdistill: distil a large jet tagger into a tiny FPGA-ready student.
 # Run: snakemake --cores 8            (defaults: config/config.yaml)
-#      snakemake --profile profiles/slurm
+#      snakemake --workflow-profile profiles/slurm
 # Rule files hold paths and wildcards only; the work is done by the jetdistill package.
 
 from snakemake.utils import min_version

@@ -3,7 +3,7 @@
 #   - a virtual environment in .venv with the CPU build of torch 2.13.0 installed FIRST
 #     (an unpinned torch would pull GBs of CUDA wheels), then the package;
 #   - Debian packages for the open-source hardware estimate (yosys, verilator) and, with
-#     --test, for the integration tests (slurm-wlm, munge, chromium), when run as root.
+#     --test, for the integration tests (chromium; slurm-wlm and munge via .ci/slurm-setup.sh), when root.
 # Usage: bash scripts/setup.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +27,6 @@ apt_pkgs=()
 command -v yosys >/dev/null || apt_pkgs+=(yosys)
 command -v verilator >/dev/null || apt_pkgs+=(verilator)
 if [[ $WITH_TEST == 1 ]]; then
-  command -v slurmctld >/dev/null || apt_pkgs+=(slurm-wlm)
-  command -v munged >/dev/null || apt_pkgs+=(munge)
   command -v chromium >/dev/null || apt_pkgs+=(chromium)
 fi
 if (( ${#apt_pkgs[@]} )); then
@@ -39,5 +37,8 @@ if (( ${#apt_pkgs[@]} )); then
   else
     echo "WARNING: please install ${apt_pkgs[*]} (apt-get install ${apt_pkgs[*]})" >&2
   fi
+fi
+if [[ $WITH_TEST == 1 ]]; then
+  bash .ci/slurm-setup.sh   # slurm-wlm + munge for the single-node SLURM integration test
 fi
 echo "jetdistill set up in .venv"

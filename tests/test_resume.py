@@ -4,14 +4,21 @@ Why: on a cluster a login-node session or a whole allocation can die at any mome
 re-run must finish the work without anyone deleting files by hand, and no job may have
 consumed the half-written output of the killed job.
 
-The test works on a copy of the session's finished end-to-end run (``e2e_workdir``):
-it forces the KD students to retrain (``--forcerun distill_student``), SIGKILLs the
-Snakemake process group as soon as the first of those jobs has started (its log file
-appears; Snakemake has already removed the job's old outputs), then re-runs the plain
-workflow. The only command between the two runs is ``snakemake --unlock``: a SIGKILLed
-Snakemake cannot release its directory lock (SIGINT/SIGTERM do), and removing a stale
-lock is Snakemake's documented, file-preserving step. ``rerun-incomplete`` comes from
-profiles/default.
+The test works on a copy of the session's finished end-to-end run (``e2e_workdir``),
+rewound to the state of a first run that has reached distillation: the outputs of every
+``distill_student`` job and of everything downstream of it (the jobs a
+``--forcerun distill_student`` dry run lists) are deleted. A plain ``snakemake`` then
+starts the KD jobs; the Snakemake process group is SIGKILLed as soon as the first of them
+has started (its log file appears), and the same plain command is run again. The only
+command in between is ``snakemake --unlock``: a SIGKILLed Snakemake cannot release its
+directory lock (SIGINT/SIGTERM do), and removing a stale lock is Snakemake's documented,
+file-preserving step. ``rerun-incomplete`` comes from profiles/default.
+
+Why rewind instead of ``--forcerun`` on the finished run: Snakemake 9 does not rebuild a
+missing intermediate file while the final outputs are present and newer than their
+other inputs, so after killing a forced re-run on a *finished* workflow a plain re-run
+reports "Nothing to be done"; there, the interrupted ``--forcerun`` command itself has to
+be repeated.
 """
 
 from __future__ import annotations
@@ -92,6 +99,24 @@ def nothing_to_do(proc: subprocess.CompletedProcess) -> bool:
     )
 
 
+def planned_outputs(text: str) -> list[str]:
+    """Every ``output:`` file of the jobs listed by a Snakemake (dry) run."""
+    files: list[str] = []
+    for line in re.findall(r"^\s+output: (.*)$", text, re.MULTILINE):
+        files.extend(f.strip() for f in line.split(", ") if f.strip())
+    return files
+
+
+def rewind_to_before(work: Path, rule: str) -> list[str]:
+    """Delete the outputs of ``rule``'s jobs and of all jobs downstream of them."""
+    dry = run_snakemake(work, *CONFIG, "--cores", "1", "--dry-run", "--forcerun", rule)
+    files = planned_outputs(dry.stdout + dry.stderr)
+    assert any(f"rule {rule}:" in line for line in (dry.stdout + dry.stderr).splitlines()), dry.stdout[-2000:]
+    for f in files:
+        (work / f).unlink(missing_ok=True)
+    return files
+
+
 def _started_logs(log_dir: Path, since: float) -> list[Path]:
     if not log_dir.is_dir():
         return []
@@ -149,9 +174,12 @@ def resumed(e2e_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     shutil.rmtree(log_dir, ignore_errors=True)
     kd_metrics = sorted((work / "results/students/kd").rglob("metrics.json"))
     originals = {p.relative_to(work): stable_record(p) for p in kd_metrics}
+    removed = rewind_to_before(work, KILL_RULE)
+    assert "results/summary.csv" in removed and all(
+        str(p) in removed for p in originals), removed
 
     logs, killed_at = kill_during_first_job(
-        work, [*CONFIG, "--cores", "2", "--forcerun", KILL_RULE], log_dir, work / "killed.log"
+        work, [*CONFIG, "--cores", "2"], log_dir, work / "killed.log"
     )
     killed_dirs = [kd_job_dir(work, log) for log in logs]
     state_after_kill = {
