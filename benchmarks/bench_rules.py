@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from jetdistill import runtime
+
 log = logging.getLogger("bench_rules")
 
 REPO = Path(__file__).resolve().parents[1]
-#: What a scratch copy of the workflow needs (no results, no venv).
-WORKFLOW_ITEMS = ("Snakefile", "rules", "workflow", "config", "report", "profiles", "envs")
 #: Columns of Snakemake's benchmark TSV used here (seconds, MB, seconds).
 WALL, RSS, CPU = "s", "max_rss", "cpu_time"
 
@@ -216,16 +216,7 @@ def write_synthetic(data_dir: Path, spec: SynthSpec) -> list[Path]:
 
 
 def copy_workflow(dst: Path) -> Path:
-    dst.mkdir(parents=True, exist_ok=True)
-    for item in WORKFLOW_ITEMS:
-        src = REPO / item
-        if src.is_dir():
-            shutil.copytree(
-                src, dst / item, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
-            )
-        elif src.exists():
-            shutil.copy2(src, dst / item)
-    return dst
+    return runtime.copy_workflow(REPO, dst)
 
 
 def cmd_prep_memory(args: argparse.Namespace) -> int:

@@ -7,27 +7,31 @@ determinism tests all read from it, so CI runs the real DAG once.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from jetdistill import runtime
+
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_ITEMS = ("Snakefile", "rules", "workflow", "config", "report", "profiles", "envs")
 
 
 def copy_workflow(dest: Path) -> Path:
     """Copy what `snakemake` needs (not results, not the venv) into ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for item in WORKFLOW_ITEMS:
-        src = REPO / item
-        if src.is_dir():
-            shutil.copytree(src, dest / item, dirs_exist_ok=True)
-        elif src.exists():
-            shutil.copy2(src, dest / item)
-    return dest
+    return runtime.copy_workflow(REPO, dest)
+
+
+@pytest.fixture
+def one_thread():
+    """The CI/dev machine's 2 cores are shared: more intra-op threads only add contention."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def snakemake_env() -> dict[str, str]:

@@ -5,79 +5,22 @@ Real hls4ml compiles (g++ C simulation, ~5-15 s each); no vendor tools are neede
 
 from __future__ import annotations
 
-import itertools
 import re
 import tarfile
 
 import numpy as np
 import pytest
 import torch
+from conftest_quant import INPUT_SHAPE, quant_mlp, sample_inputs
 from torch import nn
 
 from jetdistill import hls
 from jetdistill.errors import InputError
 
-INPUT_SHAPE = (4, 3)  # 12 inputs after the flatten, like the (constituents, features) views
-
-
-def quant_mlp(sizes=(12, 8, 5), bits=6, input_bits=8, seed=0, calib_steps=40) -> nn.Module:
-    """A Brevitas MLP with the quantisers of ``jetdistill.quant`` (power-of-two scales, FLOOR ReLU)."""
-    from brevitas.inject.enum import FloatToIntImplType
-    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
-    from brevitas.quant import (
-        Int8ActPerTensorFixedPoint,
-        Int8WeightPerTensorFixedPoint,
-        Int16Bias,
-        Uint8ActPerTensorFixedPoint,
-    )
-
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = [
-        nn.Flatten(),
-        QuantIdentity(
-            act_quant=Int8ActPerTensorFixedPoint, bit_width=input_bits, return_quant_tensor=True
-        ),
-    ]
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(
-            QuantLinear(
-                a,
-                b,
-                bias=True,
-                weight_quant=Int8WeightPerTensorFixedPoint,
-                weight_bit_width=bits,
-                bias_quant=Int16Bias,
-                return_quant_tensor=True,
-            )
-        )
-        if i < len(sizes) - 2:
-            layers.append(
-                QuantReLU(
-                    act_quant=Uint8ActPerTensorFixedPoint,
-                    bit_width=bits,
-                    float_to_int_impl_type=FloatToIntImplType.FLOOR,
-                    return_quant_tensor=True,
-                )
-            )
-    model = nn.Sequential(*layers)
-    model.train()  # activation scales are calibrated from runtime statistics in training mode
-    with torch.no_grad():
-        for _ in range(calib_steps):
-            model(1.5 * torch.randn(256, *INPUT_SHAPE))
-    return model.eval()
-
-
-def test_inputs(n=2000, seed=1) -> np.ndarray:
-    # 1.5 sigma: some inputs saturate the 8-bit input quantiser (range +-4), exercising SAT
-    return (1.5 * np.random.default_rng(seed).normal(size=(n, *INPUT_SHAPE))).astype(np.float32)
-
-
-test_inputs.__test__ = False  # type: ignore[attr-defined]
-
 
 def test_quantized_csim_is_bit_exact(tmp_path):
     model = quant_mlp()
-    x = test_inputs()
+    x = sample_inputs()
     m = hls.convert_quantized(model, INPUT_SHAPE, x, tmp_path / "q", hls.HLSConfig(vendor="auto"))
     assert m["hls_exact_fraction"] == 1.0
     assert m["hls_argmax_agreement"] == 1.0
@@ -101,7 +44,7 @@ def test_quantized_csim_is_bit_exact(tmp_path):
 def test_float_conversion_agrees_and_low_precision_is_rejected(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 5)).eval()
-    x = test_inputs(1000)
+    x = sample_inputs(1000)
     m = hls.convert_float(model, INPUT_SHAPE, x, tmp_path / "f", hls.HLSConfig(vendor="never"))
     assert m["hls_argmax_agreement"] >= 0.99
     assert 0.0 < m["hls_max_abs_diff"] < 0.1  # fixed point: close, but not exact

@@ -25,13 +25,7 @@ DS_SPEC = {"type": "deepsets", "phi_hidden": [8, 6], "rho_hidden": [8], "pooling
 MLP_SPEC = {"type": "mlp", "view": "c16", "hidden": [16, 8]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI/dev machine's 2 cores are shared: more intra-op threads only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _x(b=3, dtype=torch.float64):

@@ -111,7 +111,9 @@ def rewind_to_before(work: Path, rule: str) -> list[str]:
     """Delete the outputs of ``rule``'s jobs and of all jobs downstream of them."""
     dry = run_snakemake(work, *CONFIG, "--cores", "1", "--dry-run", "--forcerun", rule)
     files = planned_outputs(dry.stdout + dry.stderr)
-    assert any(f"rule {rule}:" in line for line in (dry.stdout + dry.stderr).splitlines()), dry.stdout[-2000:]
+    assert any(f"rule {rule}:" in line for line in (dry.stdout + dry.stderr).splitlines()), (
+        dry.stdout[-2000:]
+    )
     for f in files:
         (work / f).unlink(missing_ok=True)
     return files
@@ -175,8 +177,7 @@ def resumed(e2e_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     kd_metrics = sorted((work / "results/students/kd").rglob("metrics.json"))
     originals = {p.relative_to(work): stable_record(p) for p in kd_metrics}
     removed = rewind_to_before(work, KILL_RULE)
-    assert "results/summary.csv" in removed and all(
-        str(p) in removed for p in originals), removed
+    assert "results/summary.csv" in removed and all(str(p) in removed for p in originals), removed
 
     logs, killed_at = kill_during_first_job(
         work, [*CONFIG, "--cores", "2"], log_dir, work / "killed.log"

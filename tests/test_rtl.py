@@ -5,70 +5,21 @@ Needs Debian's ``yosys`` and ``verilator`` (skipped with the install hint when m
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from conftest_quant import INPUT_SHAPE, quant_mlp, sample_inputs
 from torch import nn
 
 from jetdistill import hls, rtl
-
-INPUT_SHAPE = (4, 3)
 
 needs_tools = pytest.mark.skipif(
     shutil.which("yosys") is None or shutil.which("verilator") is None,
     reason="yosys/verilator missing: apt-get install yosys verilator",
 )
-
-
-def quant_mlp(sizes=(12, 8, 5), bits=6, input_bits=8, seed=0, relu_rounding="FLOOR") -> nn.Module:
-    """Brevitas MLP with the quantisers of ``jetdistill.quant`` (power-of-two scales, FLOOR ReLU)."""
-    from brevitas.inject.enum import FloatToIntImplType
-    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
-    from brevitas.quant import (
-        Int8ActPerTensorFixedPoint,
-        Int8WeightPerTensorFixedPoint,
-        Int16Bias,
-        Uint8ActPerTensorFixedPoint,
-    )
-
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = [
-        nn.Flatten(),
-        QuantIdentity(
-            act_quant=Int8ActPerTensorFixedPoint, bit_width=input_bits, return_quant_tensor=True
-        ),
-    ]
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(
-            QuantLinear(
-                a,
-                b,
-                bias=True,
-                weight_quant=Int8WeightPerTensorFixedPoint,
-                weight_bit_width=bits,
-                bias_quant=Int16Bias,
-                return_quant_tensor=True,
-            )
-        )
-        if i < len(sizes) - 2:
-            layers.append(
-                QuantReLU(
-                    act_quant=Uint8ActPerTensorFixedPoint,
-                    bit_width=bits,
-                    return_quant_tensor=True,
-                    float_to_int_impl_type=getattr(FloatToIntImplType, relu_rounding),
-                )
-            )
-    model = nn.Sequential(*layers)
-    model.train()
-    with torch.no_grad():
-        for _ in range(40):
-            model(1.5 * torch.randn(256, *INPUT_SHAPE))
-    return model.eval()
 
 
 def prune_(model: nn.Module, sparsity: float) -> nn.Module:
@@ -83,16 +34,12 @@ def prune_(model: nn.Module, sparsity: float) -> nn.Module:
     return model
 
 
-def inputs(n=2000, seed=1) -> np.ndarray:
-    return (1.5 * np.random.default_rng(seed).normal(size=(n, *INPUT_SHAPE))).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def dense_result(tmp_path_factory):
     out = tmp_path_factory.mktemp("rtl_dense")
     model = quant_mlp()
     return rtl.estimate_rtl(
-        model, INPUT_SHAPE, inputs(), out, clock_period_ns=5.0, verilator_samples=300
+        model, INPUT_SHAPE, sample_inputs(), out, clock_period_ns=5.0, verilator_samples=300
     ), out
 
 
@@ -122,7 +69,7 @@ def test_pruning_lowers_lut_count(dense_result, tmp_path):
     # the exported integer weights really are 75% zeros
     w = sparse_model[2].quant_weight().value.detach().numpy()
     assert np.mean(w == 0) >= 0.74
-    m = rtl.estimate_rtl(sparse_model, INPUT_SHAPE, inputs(500), tmp_path, verilator=False)
+    m = rtl.estimate_rtl(sparse_model, INPUT_SHAPE, sample_inputs(500), tmp_path, verilator=False)
     assert m["rtl_exact_fraction"] == 1.0  # emulation (Verilator skipped)
     assert m["rtl_verilator_samples"] == 0
     assert m["luts"] < 0.6 * dense["luts"], (m["luts"], dense["luts"])
@@ -138,9 +85,9 @@ def test_round_half_even_activation_is_rejected(tmp_path):
 def test_missing_tools_name_the_install_command(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(rtl.ToolNotFoundError, match=r"verilator.*apt-get install yosys verilator"):
-        rtl.estimate_rtl(None, INPUT_SHAPE, inputs(10), tmp_path)
+        rtl.estimate_rtl(None, INPUT_SHAPE, sample_inputs(10), tmp_path)
     with pytest.raises(rtl.ToolNotFoundError, match=r"yosys.*apt-get install yosys verilator"):
-        rtl.estimate_rtl(None, INPUT_SHAPE, inputs(10), tmp_path, verilator=False)
+        rtl.estimate_rtl(None, INPUT_SHAPE, sample_inputs(10), tmp_path, verilator=False)
 
 
 def test_parse_yosys_stat():

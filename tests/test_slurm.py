@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -35,12 +34,13 @@ import pytest
 import slurm_harness
 import yaml
 
+from jetdistill import runtime
+
 # Tests that need the cluster are marked slurm + slow; the profile checks at the end of
 # the file need no cluster and run anywhere.
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGFILE = "config/test.yaml"
-WORKFLOW_ITEMS = ("Snakefile", "rules", "workflow", "config", "report", "profiles", "envs")
 TRAINING_RULES = ("train_teacher", "train_student_solo", "distill_student", "train_qat")
 RUN_TIMEOUT_S = 1800
 
@@ -65,17 +65,7 @@ def _require_slurm() -> None:
 
 
 def copy_workflow(dst: Path) -> Path:
-    """Copy what `snakemake` needs (no results, no venv, no tests) into ``dst``."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for item in WORKFLOW_ITEMS:
-        src = REPO / item
-        if src.is_dir():
-            shutil.copytree(
-                src, dst / item, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
-            )
-        elif src.exists():
-            shutil.copy2(src, dst / item)
-    return dst
+    return runtime.copy_workflow(REPO, dst)
 
 
 def derive_test_profile(src: Path, dst_dir: Path, partition: str) -> Path:

@@ -25,13 +25,7 @@ from jetdistill.training import (
 C, F, K = 6, 3, 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI/dev machine's 2 cores are shared: more intra-op threads only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _toy(n: int, seed: int, noise: float = 0.3) -> Batches:

@@ -1,9 +1,11 @@
-"""Job runtime helpers shared by every Snakemake script: logging set-up and threads."""
+"""Job runtime helpers shared by every Snakemake script: logging set-up and threads; and a
+workflow copier for scratch runs (tests, benchmarks)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -37,3 +39,26 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
     except ImportError:  # pragma: no cover
         pass
+
+
+#: What ``snakemake`` needs to run this workflow from another directory (no results, no venv).
+WORKFLOW_ITEMS = ("Snakefile", "rules", "workflow", "config", "report", "profiles", "envs")
+
+
+def copy_workflow(repo: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    """Copy the workflow files of ``repo`` into ``dest`` and return ``dest``.
+
+    Tests and benchmarks run the real DAG in a scratch directory so that they never touch
+    the user's ``results/``, ``mlflow.db`` or ``.snakemake/`` state.
+    """
+    repo, dest = Path(repo), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in WORKFLOW_ITEMS:
+        src = repo / item
+        if src.is_dir():
+            shutil.copytree(
+                src, dest / item, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        elif src.exists():
+            shutil.copy2(src, dest / item)
+    return dest
