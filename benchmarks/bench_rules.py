@@ -215,13 +215,9 @@ def write_synthetic(data_dir: Path, spec: SynthSpec) -> list[Path]:
     return files
 
 
-def copy_workflow(dst: Path) -> Path:
-    return runtime.copy_workflow(REPO, dst)
-
-
 def cmd_prep_memory(args: argparse.Namespace) -> int:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="jd-prepmem-"))
-    copy_workflow(work)
+    runtime.copy_workflow(REPO, work)
     data_dir = work / "hls4ml_data"
     t0 = time.perf_counter()
     files = write_synthetic(

@@ -64,10 +64,6 @@ def _require_slurm() -> None:
         pytest.skip(problem)
 
 
-def copy_workflow(dst: Path) -> Path:
-    return runtime.copy_workflow(REPO, dst)
-
-
 def derive_test_profile(src: Path, dst_dir: Path, partition: str) -> Path:
     """profiles/slurm with the cluster placeholders filled for the throw-away cluster.
 
@@ -148,7 +144,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster: slurm_harness.SlurmCluster, tmp_path_factory: pytest.TempPathFactory):
     """config/test.yaml run once through the cluster; returns (workdir, combined log, dry-run stats)."""
-    work = copy_workflow(tmp_path_factory.mktemp("slurm_wf"))
+    work = runtime.copy_workflow(REPO, tmp_path_factory.mktemp("slurm_wf"))
     profile = derive_test_profile(
         REPO / "profiles/slurm/config.yaml", work / "test_profile", slurm_harness.PARTITION
     )
@@ -284,7 +280,7 @@ def _job_resources(text: str) -> dict[str, list[dict[str, str]]]:
 
 def test_slurm_profile_resources_in_a_dry_run(tmp_path: Path):
     """profiles/slurm parses and gives GPU requests to training rules only, cpus = threads."""
-    work = copy_workflow(tmp_path / "wf")
+    work = runtime.copy_workflow(REPO, tmp_path / "wf")
     proc = subprocess.run(
         [
             sys.executable,
