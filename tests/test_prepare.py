@@ -25,6 +25,7 @@ from jetdistill.prepare import (
     fit_robust,
     load_norm,
     load_split,
+    log_feature,
     normalise,
     prepare_view,
     select_constituents,
@@ -145,6 +146,42 @@ def test_shuffled_order_is_a_permutation_of_pt_order() -> None:
         assert np.all(ms[j][: ms[j].sum()])  # padding stays at the end
     assert changed >= len(cons) // 2
     np.testing.assert_array_equal(xs2, xs[5:9])  # independent of chunking
+
+
+def test_log_features_normalise_log_of_real_entries(prepared: dict, tmp_path: Path) -> None:
+    """log_features: the norm is fitted on log(ptrel) of real constituents, padding stays 0, and
+    denormalising then exp() gives back the raw ptrel; the other features are untouched."""
+    view = {**VIEW, "log_features": ["j1_ptrel"]}
+    outs = _outputs(tmp_path / "log")
+    prepare_view(prepared["tmp"] / "splits.h5", view, outs, tmp_path / "log" / "norm.json",
+                 prepared["data"], view_name="c8log")  # fmt: skip
+    raw = np.concatenate([h5py.File(p)["jetConstituentList"][...] for p in prepared["files"]])
+    splits, _, _ = read_splits(prepared["tmp"] / "splits.h5")
+    cols = [FEATURE_INDEX[f] for f in VIEW["features"]]
+    tt = raw[splits["teacher_train"], :8]
+    vals = tt[np.any(tt != 0, axis=-1)][:, cols]
+    norm = load_norm(tmp_path / "log" / "norm.json")
+    np.testing.assert_allclose(norm["median"][0], np.median(np.log(vals[:, 0])), rtol=1e-5)
+    np.testing.assert_allclose(norm["median"][1:], np.median(vals[:, 1:], axis=0), rtol=1e-5)
+    x, _, index, _ = load_split(outs["test"])
+    src = raw[index, :8]
+    real = np.any(src != 0, axis=-1)
+    assert np.all(x[~real] == 0.0)
+    back = denormalise(x, norm["median"], norm["iqr"], real)
+    np.testing.assert_allclose(np.exp(back[..., 0])[real], src[..., cols[0]][real], rtol=1e-4)
+    np.testing.assert_allclose(back[..., 1:], src[..., cols[1:]], rtol=1e-5, atol=1e-6)
+
+
+def test_log_feature_rejects_non_positive_values_and_unknown_names() -> None:
+    x = np.array([[[0.5, 1.0], [-0.1, 2.0], [0.0, 0.0]]], np.float32)
+    mask = np.array([[True, True, False]])
+    with pytest.raises(InputError, match="j1_ptrel.*1 values <= 0"):
+        log_feature(x, mask, 0, "j1_ptrel")
+    mask[0, 1] = False
+    out = log_feature(x, mask, 0, "j1_ptrel")
+    np.testing.assert_allclose(out[0, :, 0], [np.log(0.5), 0.0, 0.0])
+    with pytest.raises(InputError, match="views.c16.log_features"):
+        ViewConfig.from_dict({"features": ["j1_ptrel"], "log_features": ["j1_pt"]}, "c16")
 
 
 def test_min_pt_cut_and_padding_beyond_stored() -> None:

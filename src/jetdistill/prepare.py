@@ -49,6 +49,9 @@ class ViewConfig:
     n_constituents: int = 16
     order: str = "pt"
     min_pt: float = 0.0
+    # features replaced by their natural log before normalisation (pT-like, long-tailed ones:
+    # log pT_rel is compact, which a few-bit fixed-point input quantiser needs)
+    log_features: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], name: str = "") -> ViewConfig:
@@ -60,7 +63,12 @@ class ViewConfig:
         if not d.get("features"):
             raise InputError(f"{where}.features", "a non-empty list of feature names")
         d["features"] = tuple(d["features"])
+        d["log_features"] = tuple(d.get("log_features") or ())
         cfg = cls(**d)
+        stray = [f for f in cfg.log_features if f not in cfg.features]
+        if stray:
+            raise InputError(f"{where}.log_features", f"names among features {list(cfg.features)}",
+                             str(stray))  # fmt: skip
         if cfg.order not in ("pt", "shuffled"):
             raise InputError(f"{where}.order", "pt or shuffled", repr(cfg.order))
         if cfg.n_constituents < 1:
@@ -167,6 +175,22 @@ def denormalise(
     return out
 
 
+def log_feature(x: np.ndarray, mask: np.ndarray, column: int, name: str) -> np.ndarray:
+    """``x`` with column ``column`` replaced by its natural log on real entries (``mask``);
+    padding stays 0. A non-positive real value has no log: that is an input error."""
+    v = x[..., column]
+    bad = mask & ~(v > 0)
+    if bad.any():
+        raise InputError(
+            f"views.log_features: {name}",
+            "positive values on every real constituent",
+            f"{int(bad.sum())} values <= 0 (min {float(v[mask].min()):.3g})",
+        )
+    out = x.copy()
+    out[..., column] = np.where(mask, np.log(np.where(mask, v, 1.0)), 0.0)
+    return out
+
+
 # --------------------------------------------------------------------------- view selection
 @dataclass
 class _Selector:
@@ -194,14 +218,23 @@ class _Selector:
             self.features = list(self.view.features)
         else:
             self.features = self.source.feature_names()
+        stray = [f for f in self.view.log_features if f not in self.features]
+        if stray:
+            raise InputError(
+                "config: views.log_features", f"names among {self.features}", str(stray)
+            )
 
     def __call__(self, block: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self.is_jet:
-            return block.astype(np.float32), np.ones(block.shape[:-1], bool)
-        return select_constituents(
-            block, self.columns, self.view.n_constituents, pt_column=self.pt_column,
-            min_pt=self.view.min_pt, order=self.view.order, seed=self.seed, global_rows=rows,
-        )  # fmt: skip
+            x, mask = block.astype(np.float32), np.ones(block.shape[:-1], bool)
+        else:
+            x, mask = select_constituents(
+                block, self.columns, self.view.n_constituents, pt_column=self.pt_column,
+                min_pt=self.view.min_pt, order=self.view.order, seed=self.seed, global_rows=rows,
+            )  # fmt: skip
+        for name in self.view.log_features:
+            x = log_feature(x, mask, self.features.index(name), name)
+        return x, mask
 
 
 def fit_normalisation(
