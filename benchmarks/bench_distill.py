@@ -42,7 +42,7 @@ FALLBACK_TEACHER = {
     "type": "interaction_network", "fr_hidden": [32, 16], "fr_out": 8,
     "fo_hidden": [32, 16], "fo_out": 16, "phi_hidden": [32, 16],
 }  # fmt: skip
-FALLBACK_STUDENT = {"type": "mlp", "hidden": [64, 32, 32]}
+FALLBACK_STUDENT = {"type": "mlp", "hidden": [128, 64, 32]}
 
 
 def model_specs(config: Path) -> tuple[dict, dict]:

@@ -41,7 +41,7 @@ SMALL_IN = {
     "fo_hidden": [16], "fo_out": 16, "phi_hidden": [16],
 }  # fmt: skip
 STUDENTS = {
-    "mlp16": ({"type": "mlp", "hidden": [64, 32, 32]}, (16, 3)),
+    "mlp16": ({"type": "mlp", "hidden": [128, 64, 32]}, (16, 3)),
     "deepsets16": (
         {"type": "deepsets", "phi_hidden": [32, 32], "rho_hidden": [32], "pooling": "mean"},
         (16, 3),
