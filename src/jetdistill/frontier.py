@@ -118,7 +118,7 @@ def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
                             textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("BOPs (arXiv:1804.10969)")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel("test accuracy (mean over seeds, error bar: std)")
     ax.set_title("Accuracy-cost frontier")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -131,8 +131,8 @@ def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
                              f"({r['latency_ns']:.0f} ns)", (r["luts"], r["test_accuracy"]),
                              textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
         ax2.set_xlabel("LUTs (Yosys synth_xilinx)")
-        ax2.set_ylabel("test accuracy")
-        ax2.set_title("FPGA cost of converted students")
+        ax2.set_ylabel("test accuracy (mean over seeds of the grid point)")
+        ax2.set_title("FPGA cost of the converted seed(s)")
         ax2.grid(True, alpha=0.3)
         ax2.legend()
     fig.tight_layout()
