@@ -12,9 +12,10 @@ def _qat() -> pd.DataFrame:
     rows = []
     for mode, acc in (("solo", 0.50), ("kd", 0.56)):
         for sp, bops in ((0.0, 2.0e5), (0.8, 1.0e5)):
-            rows.append({"student": "mlp", "qat_mode": mode, "bits": 6, "sparsity": sp, "seed": 0,
-                         "test_accuracy": acc - sp * 0.01, "test_auc_mean": 0.8, "bops": bops, "params": 100,
-                         "nonzero_params": 100 * (1 - sp), "size_bits": 600})  # fmt: skip
+            for seed in (0, 1):
+                rows.append({"student": "mlp", "qat_mode": mode, "bits": 6, "sparsity": sp, "seed": seed,
+                             "test_accuracy": acc - sp * 0.01 + 0.004 * seed, "test_auc_mean": 0.8, "bops": bops,
+                             "params": 100, "nonzero_params": 100 * (1 - sp), "size_bits": 600})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -38,11 +39,17 @@ def test_frontier_drop_and_reduction_are_against_the_right_reference(tmp_path):
     t = frontier_table(_qat(), _floats(), fpga)
     kd = t[(t["mode"] == "kd") & (t["sparsity"] == 0.8)].iloc[0]
     assert np.isclose(kd["float_accuracy"], 0.57)
-    assert np.isclose(kd["accuracy_drop"], 0.57 - 0.552)
+    assert np.isclose(kd["accuracy_drop"], 0.57 - 0.554)
+    # per-seed drops 0.018 and 0.014 (float KD 0.57 for both seeds): SE = 0.004 / 2
+    assert np.isclose(kd["accuracy_drop_se"], np.std([0.018, 0.014], ddof=1) / np.sqrt(2))
+    # solo: float 0.51/0.52, QAT 0.50/0.504 -> drops 0.010/0.016, paired SE 0.003 (unpaired: larger)
+    solo_sp = t[(t["mode"] == "solo") & (t["sparsity"] == 0.0)].iloc[0]
+    assert np.isclose(solo_sp["accuracy_drop_se"], 0.003)
     assert np.isclose(kd["bops_reduction"], 50.0)
     assert kd["luts"] == 1200 and kd["latency_cycles"] == 5
     solo = t[(t["mode"] == "solo") & (t["sparsity"] == 0.0)].iloc[0]
     assert np.isclose(solo["float_accuracy"], 0.515) and np.isnan(solo["luts"])
+    assert solo["n_seeds"] == 2
     assert set(t["mode"]) == {"solo", "kd", "float_solo", "float_kd"}
     out = tmp_path / "frontier.png"
     plot_frontier(t, out)

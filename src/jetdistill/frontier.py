@@ -16,13 +16,28 @@ log = logging.getLogger(__name__)
 
 FRONTIER_COLUMNS = [
     "student", "mode", "bits", "sparsity", "n_seeds", "test_accuracy", "test_accuracy_std", "test_auc_mean",
-    "bops", "params", "nonzero_params", "size_bits", "float_accuracy", "accuracy_drop", "bops_reduction",
-    "luts", "ffs", "latency_cycles", "latency_ns", "hls_exact_fraction", "rtl_exact_fraction",
+    "bops", "params", "nonzero_params", "size_bits", "float_accuracy", "accuracy_drop", "accuracy_drop_se",
+    "bops_reduction", "luts", "ffs", "latency_cycles", "latency_ns", "hls_exact_fraction", "rtl_exact_fraction",
 ]  # fmt: skip
 
 
 def _mean(df: pd.DataFrame, col: str) -> float:
     return float(df[col].mean()) if col in df and df[col].notna().any() else np.nan
+
+
+def paired_drop_se(quant: pd.DataFrame, ref: pd.DataFrame) -> float:
+    """Standard error of the accuracy drop paired by seed (NaN with fewer than 2 shared seeds).
+
+    A QAT student is fine-tuned from the float student of the same seed, so the per-seed
+    difference removes the seed-to-seed spread both share: its SE is the honest error on
+    "loses <= 1 point", where the unpaired SE would count that spread twice.
+    """
+    if "seed" not in quant or "seed" not in ref:
+        return np.nan
+    a = quant.groupby("seed")["test_accuracy"].mean()
+    b = ref.groupby("seed")["test_accuracy"].mean()
+    d = (b - a).dropna()
+    return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.nan
 
 
 def frontier_table(
@@ -43,6 +58,7 @@ def frontier_table(
             subset=["qat_mode", "bits", "sparsity"]
         )  # float conversions have no grid point
     float_ref: dict[tuple[str, str], dict] = {}
+    float_runs: dict[tuple[str, str], pd.DataFrame] = {}
     for (student, method), g in floats.groupby(["student", "method"]):
         if method == "kd":
             # best KD configuration by mean accuracy over seeds
@@ -55,6 +71,7 @@ def frontier_table(
         for c in ("bops", "params", "nonzero_params", "size_bits"):
             ref[c] = _mean(g, c)
         float_ref[(student, method)] = ref
+        float_runs[(student, method)] = g
         rows.append(ref)
     for (student, mode, bits, sparsity), g in qat.groupby(
         ["student", "qat_mode", "bits", "sparsity"]
@@ -69,6 +86,7 @@ def frontier_table(
         dense = float_ref.get((student, "solo")) or ref
         row["float_accuracy"] = ref["test_accuracy"] if ref else np.nan
         row["accuracy_drop"] = row["float_accuracy"] - row["test_accuracy"] if ref else np.nan
+        row["accuracy_drop_se"] = paired_drop_se(g, float_runs[(student, mode)]) if ref else np.nan
         row["bops_reduction"] = dense["bops"] / row["bops"] if dense and row["bops"] else np.nan
         if fpga is not None and not fpga.empty and "qat_mode" in fpga:
             f = fpga[(fpga["student"] == student) & (fpga["qat_mode"] == mode)
