@@ -19,6 +19,7 @@ include: "rules/students.smk"
 include: "rules/compression.smk"
 include: "rules/fpga.smk"
 include: "rules/compare.smk"
+include: "rules/learning_curve.smk"
 
 
 onstart:

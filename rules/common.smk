@@ -33,6 +33,7 @@ wildcard_constraints:
     alpha=r"[0-9.e+-]+",
     sparsity=r"[0-9.e+-]+",
     mode=r"solo|kd",
+    fraction=r"[0-9.e+-]+",
 
 
 def start_invocation():
@@ -138,6 +139,34 @@ def fpga_inputs(w):
     }
 
 
+def lc_metrics(p):
+    """metrics.json of a learning-curve point (jetdistill.plan.CurvePoint)."""
+    j = p.job
+    if p.kind == "teacher":
+        base = f"{R}/teachers/{j.teacher}/member{j.member}"
+        if p.fraction != "1":
+            base = f"{R}/learning_curve/teacher/{j.teacher}/member{j.member}/f{p.fraction}"
+        return f"{base}/metrics.json"
+    if p.kind == "solo":
+        if p.fraction == "1":
+            return f"{solo_dir(j.student, j.seed)}/metrics.json"
+        return f"{R}/learning_curve/solo/{j.student}/f{p.fraction}/seed{j.seed}/metrics.json"
+    if p.fraction == "1":
+        return f"{kd_dir(j)}/metrics.json"
+    return (
+        f"{R}/learning_curve/kd/{j.student}/{j.teacher}/{j.method}/T{j.T}_a{j.alpha}"
+        f"/f{p.fraction}/seed{j.seed}/metrics.json"
+    )
+
+
+def learning_curve_inputs(w):
+    return {"points": [lc_metrics(p) for p in plan.learning_curve_points(config)]}
+
+
+def learning_curve_labels(w):
+    return {lc_metrics(p): p.curve for p in plan.learning_curve_points(config)}
+
+
 # ----------------------------------------------------------------- params (config only)
 def model_params(model):
     return {"name": model, **config["models"][model]}
@@ -149,6 +178,17 @@ def train_params(kind):
 
 def tracking_params():
     return config["tracking"]
+
+
+def kd_params(w):
+    """The KD loss settings of one distillation job: its wildcards plus the DKD constants."""
+    return {
+        "method": w.method,
+        "temperature": float(w.T),
+        "alpha": float(w.alpha),
+        "dkd_alpha": config["distillation"]["dkd_alpha"],
+        "dkd_beta": config["distillation"]["dkd_beta"],
+    }
 
 
 # ----------------------------------------------------------------- aggregate targets
@@ -209,4 +249,6 @@ def final_outputs():
         out.append(f"{R}/comparison/kd_vs_solo.csv")
     if plan.qat_jobs(config):
         out.append(f"{R}/compression/frontier.csv")
+    if plan.learning_curve_points(config):
+        out.append(f"{R}/learning_curve/learning_curve.csv")
     return out

@@ -9,6 +9,7 @@ rule compare_students:
         tracking=tracking_marker(),
     output:
         table=f"{R}/comparison/kd_vs_solo.csv",
+        reference=f"{R}/comparison/reference.csv",
         markdown=f"{R}/comparison/kd_vs_solo.md",
         acc_vs_T=report(
             f"{R}/comparison/accuracy_vs_temperature.png",
@@ -41,6 +42,7 @@ rule compare_students:
         mem_mb=2000,
         runtime=30,
     params:
+        baselines=config["baselines"],
         tracking=tracking_params(),
     script:
         "../workflow/scripts/compare_students.py"

@@ -48,13 +48,7 @@ rule distill_student:
     params:
         model=lambda w: model_params(w.student),
         train=train_params("distill"),
-        kd=lambda w: {
-            "method": w.method,
-            "temperature": float(w.T),
-            "alpha": float(w.alpha),
-            "dkd_alpha": config["distillation"]["dkd_alpha"],
-            "dkd_beta": config["distillation"]["dkd_beta"],
-        },
+        kd=kd_params,
         tracking=tracking_params(),
     script:
         "../workflow/scripts/train_student.py"

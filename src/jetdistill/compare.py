@@ -185,6 +185,47 @@ def _table_columns(metrics: Sequence[str]) -> list[str]:
     return [*cols, "teacher_accuracy", "gap_closed", "solo_mean", "kd_mean", "diff_mean", "diff_se"]
 
 
+def reference_table(
+    df: pd.DataFrame, teacher_acc: Mapping[str, float], baselines: Sequence[str] = ()
+) -> pd.DataFrame:
+    """What the KD gains are measured against: every teacher, every baseline and every
+    student trained alone, one row each (mean and std of test accuracy / mean AUC over seeds).
+
+    Why: a KD gain means little unless the teacher beats both the solo students and the
+    physicist's obvious baseline (an MLP on jet mass, mMDT mass, multiplicity) on the same
+    jets; this table puts the three side by side.
+    """
+    df = _validate(df)
+    rows: list[dict[str, Any]] = [
+        {"model": t, "role": "teacher", "n_seeds": 1, "accuracy_mean": float(a),
+         "accuracy_std": math.nan, "auc_mean": math.nan, "auc_std": math.nan}
+        for t, a in teacher_acc.items()
+    ]  # fmt: skip
+    solo = df[df["method"] == "solo"]
+    for model, sub in solo.groupby("student", sort=False):
+        per_seed = _per_seed(sub, [m for m in ("test_accuracy", "test_auc_mean") if m in sub])
+        acc = _stats(per_seed["test_accuracy"].to_numpy(float))
+        auc = _stats(per_seed["test_auc_mean"].to_numpy(float)) if "test_auc_mean" in per_seed \
+            else (math.nan, math.nan)  # fmt: skip
+        rows.append({"model": model, "role": "baseline" if model in baselines else "solo student",
+                     "n_seeds": len(per_seed), "accuracy_mean": acc[0], "accuracy_std": acc[1],
+                     "auc_mean": auc[0], "auc_std": auc[1]})  # fmt: skip
+    order = {"teacher": 0, "baseline": 1, "solo student": 2}
+    out = pd.DataFrame(rows, columns=["model", "role", "n_seeds", "accuracy_mean", "accuracy_std",
+                                      "auc_mean", "auc_std"])  # fmt: skip
+    return out.sort_values(["role", "accuracy_mean"], key=lambda c: c.map(order) if c.name == "role"
+                           else -c, kind="stable").reset_index(drop=True)  # fmt: skip
+
+
+def reference_markdown(table: pd.DataFrame) -> str:
+    """Markdown of :func:`reference_table` (accuracy and mean AUC, mean ± std over seeds)."""
+    lines = ["| model | role | seeds | test accuracy | mean AUC |", "|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['model']} | {r['role']} | {int(r['n_seeds'])} | "
+                     f"{_pm(r['accuracy_mean'], r['accuracy_std'])} | {_pm(r['auc_mean'], r['auc_std'])} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------- markdown
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jetdistill.errors import InputError
 from jetdistill.io import atomic_path, read_json, write_json
 from jetdistill.runtime import set_threads, setup_logging
 from jetdistill.seeding import seed_everything
@@ -99,6 +100,29 @@ def _load(path: str) -> Split:
 
     X, y, index, attrs = load_split(path)
     return Split(X, y, index, attrs)
+
+
+def subsample_rows(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted row positions of a stratified, seeded ``fraction`` of a split (learning curves).
+
+    Each class is permuted once per seed and a prefix taken, so the subsets are nested
+    (12.5% is inside 25% is inside 50%): points of a learning curve differ by the added
+    jets only, not by a fresh draw, which keeps the curve smooth at a few seeds.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise InputError("learning_curve.fractions", "fractions in (0, 1]", repr(fraction))
+    if fraction == 1.0:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for k in np.unique(y):
+        rows = np.flatnonzero(y == k)
+        keep.append(rng.permutation(rows)[: max(1, round(fraction * len(rows)))])
+    return np.sort(np.concatenate(keep))
+
+
+def _subsample(split: Split, rows: np.ndarray) -> Split:
+    return Split(split.X[rows], split.y[rows], split.index[rows], split.attrs)
 
 
 def _batches(split: Split, teacher_logits: np.ndarray | None = None):
@@ -228,8 +252,11 @@ def train_teacher(ctx: JobContext) -> None:
     spec, seed = ctx.params["model"], int(ctx.params["seed"])
     seed_everything(seed)
     train, val, test = (_load(ctx.input[s]) for s in ("teacher_train", "val", "test"))
+    fraction = float(ctx.params.get("fraction", 1.0))
+    train = _subsample(train, subsample_rows(train.y, fraction, seed))
     model = _build(spec, train.X.shape[1:], len(train.class_names))
-    tags = {"model": spec["name"], "seed": seed, "teacher": ctx.wildcards["teacher"]}
+    tags = {"model": spec["name"], "seed": seed, "teacher": ctx.wildcards["teacher"],
+            "train_fraction": fraction}  # fmt: skip
     with _run(ctx, name=f"teacher-{ctx.wildcards['teacher']}-m{ctx.wildcards['member']}", role="teacher",
               method="teacher", tags=tags) as run:  # fmt: skip
         run.log_params({"model": spec})
@@ -245,7 +272,7 @@ def train_teacher(ctx: JobContext) -> None:
         save_checkpoint(model, ctx.output["model"])
         _write_history(result.history, ctx.output["history"])
         write_json(ctx.output["metrics"], _result_record(ctx, run, role="teacher", method="teacher",
-                                                          metrics=metrics, extra=tags))  # fmt: skip
+                                                          metrics=metrics, extra={**tags, "n_train": len(train.y)}))  # fmt: skip
 
 
 def compute_soft_targets(ctx: JobContext) -> None:
@@ -320,7 +347,11 @@ def train_student(ctx: JobContext) -> None:
         t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
         loss_fn = build_loss("ce", label_smoothing=tl)
         method, teacher = "solo", None
-    tags = {"model": spec["name"], "student": spec["name"], "seed": seed,
+    fraction = float(ctx.params.get("fraction", 1.0))
+    rows = subsample_rows(train.y, fraction, seed)
+    train = _subsample(train, rows)
+    t_train = None if t_train is None else t_train[rows]
+    tags = {"model": spec["name"], "student": spec["name"], "seed": seed, "train_fraction": fraction,
             "teacher": teacher or "", "kd_method": (kd or {}).get("method", "")}  # fmt: skip
     name = f"{method}-{spec['name']}-s{seed}" + (
         f"-{teacher}-{kd['method']}-T{w['T']}-a{w['alpha']}" if kd else ""
@@ -341,7 +372,8 @@ def train_student(ctx: JobContext) -> None:
         _write_history(result.history, ctx.output["history"])
         extra = {"student": spec["name"], "model": spec["name"], "seed": seed, "teacher": teacher,
                  "kd_method": kd["method"] if kd else None,
-                 "temperature": kd["temperature"] if kd else None, "alpha": kd["alpha"] if kd else None}  # fmt: skip
+                 "temperature": kd["temperature"] if kd else None, "alpha": kd["alpha"] if kd else None,
+                 "train_fraction": fraction, "n_train": len(train.y)}  # fmt: skip
         write_json(ctx.output["metrics"], _result_record(ctx, run, role="student", method=method,
                                                           metrics=metrics, extra=extra))  # fmt: skip
 
@@ -566,11 +598,18 @@ def compare_students(ctx: JobContext) -> None:
     teachers = _records(ctx.input["teachers"])
     teacher_acc = dict(zip(teachers["teacher"], teachers["test_accuracy"], strict=True))
     table = compare.comparison_table(df, teacher_acc)
+    baselines = list(ctx.params.get("baselines") or [])
+    reference = compare.reference_table(df, teacher_acc, baselines)
+    df = df[~df["student"].isin(baselines)]  # plots and ROC: students only
     with _run(ctx, name="comparison-kd-vs-solo", role="comparison", method="compare") as run:
         with atomic_path(ctx.output["table"]) as tmp:
             table.to_csv(tmp, index=False)
+        with atomic_path(ctx.output["reference"]) as tmp:
+            reference.to_csv(tmp, index=False)
         with atomic_path(ctx.output["markdown"]) as tmp:
-            tmp.write_text(compare.to_markdown(table) + "\n")
+            tmp.write_text("## Teacher, baselines and solo students (test set)\n\n"
+                           + compare.reference_markdown(reference)
+                           + "\n## KD vs solo (paired by seed)\n\n" + compare.to_markdown(table) + "\n")  # fmt: skip
         plots = {
             "acc_vs_T": compare.plot_accuracy_vs_temperature,
             "acc_vs_alpha": compare.plot_accuracy_vs_alpha,
@@ -583,7 +622,7 @@ def compare_students(ctx: JobContext) -> None:
                 else:
                     fn(df, tmp, teacher_acc=teacher_acc)
         _comparison_roc(ctx, df, teachers, ctx.output["roc"])
-        for key in ("table", "markdown", *plots, "roc"):
+        for key in ("table", "reference", "markdown", *plots, "roc"):
             run.log_artifact(ctx.output[key], "comparison")
         if not table.empty:
             best = table.sort_values("kd_mean", ascending=False).iloc[0]
@@ -678,3 +717,22 @@ def summarize(ctx: JobContext) -> None:
         table.to_csv(tmp, index=False)
     with atomic_path(ctx.output["markdown"]) as tmp:
         tmp.write_text(to_markdown(table) + "\n")
+
+
+def plot_learning_curve(ctx: JobContext) -> None:
+    """Learning-curve table, markdown and plot from the metrics.json of every curve point."""
+    from jetdistill import learning_curve as lc
+
+    labels: dict[str, str] = ctx.params["curves"]
+    df = _records(ctx.input["points"])
+    df["curve"] = [labels[p] for p in df["path"]]
+    table = lc.learning_curve_table(df)
+    with _run(ctx, name="learning-curve", role="comparison", method="learning_curve") as run:
+        with atomic_path(ctx.output["table"]) as tmp:
+            table.to_csv(tmp, index=False)
+        with atomic_path(ctx.output["markdown"]) as tmp:
+            tmp.write_text(lc.to_markdown(table))
+        with atomic_path(ctx.output["plot"]) as tmp:
+            lc.plot_learning_curve(table, tmp)
+        for key in ("table", "markdown", "plot"):
+            run.log_artifact(ctx.output[key], "learning_curve")

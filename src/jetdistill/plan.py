@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jetdistill.errors import InputError
-from jetdistill.layout import CLASS_NAMES, PARTICLE_FEATURES
+from jetdistill.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURES
 
 SPLITS: tuple[str, ...] = ("teacher_train", "transfer", "val", "test")
 
@@ -86,8 +86,16 @@ def fidelity_teacher(cfg: dict) -> str:
     return distill_teachers(cfg)[0]
 
 
+def baselines(cfg: dict) -> list[str]:
+    """Models trained solo only, as references beside teacher and students (e.g. the MLP on
+    high-level jet features a physicist would try first)."""
+    return list(cfg.get("baselines") or [])
+
+
 def solo_jobs(cfg: dict) -> list[SoloJob]:
-    return [SoloJob(s, int(seed)) for s in cfg["students"] for seed in cfg["seeds"]]
+    """Students and baselines trained alone (same rule, same budget), over ``seeds``."""
+    models = list(dict.fromkeys([*cfg["students"], *baselines(cfg)]))
+    return [SoloJob(s, int(seed)) for s in models for seed in cfg["seeds"]]
 
 
 def kd_jobs(cfg: dict) -> list[KDJob]:
@@ -152,6 +160,45 @@ def float_fpga_jobs(cfg: dict) -> list[SoloJob]:
     return [SoloJob(s, int(cfg["seeds"][0])) for s in f.get("float_students", [])]
 
 
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of a learning curve: which curve, which job kind and the training fraction.
+
+    ``fraction == "1"`` is the main run's own job (no extra training); other fractions are
+    the ``*_fraction`` rules of rules/learning_curve.smk.
+    """
+
+    curve: str
+    kind: str  # teacher | solo | kd
+    fraction: str
+    job: TeacherMember | SoloJob | KDJob
+
+
+def learning_curve_points(cfg: dict) -> list[CurvePoint]:
+    """Teacher (member 0 of the compression teacher), every baseline, and one student solo
+    and distilled with ``compression.kd``'s settings, at each fraction and at 1."""
+    lc = cfg.get("learning_curve") or {}
+    if not lc.get("enabled", False):
+        return []
+    fractions = sorted({fmt_num(f) for f in lc["fractions"]} | {"1"}, key=float)
+    teacher = compression_teacher(cfg)
+    tm = member(cfg, teacher, 0)
+    student = lc.get("student") or cfg["students"][0]
+    seeds = [int(s) for s in lc.get("seeds", [0])]
+    kd = cfg["compression"]["kd"]
+    points = [CurvePoint(f"teacher {teacher} ({tm.model})", "teacher", f, tm) for f in fractions]
+    for model, label in [*((b, f"baseline {b}") for b in baselines(cfg)), (student, f"solo {student}")]:
+        points += [CurvePoint(label, "solo", f, SoloJob(model, s)) for f in fractions for s in seeds]
+    kd_grid = set(kd_jobs(cfg))
+    for s in seeds:
+        job = KDJob(student, teacher, kd["method"], fmt_num(kd["temperature"]), fmt_num(kd["alpha"]), s)
+        if job not in kd_grid:  # the full-data point must exist in the distillation grid
+            continue
+        label = f"KD {student} ({kd['method']}, T={fmt_num(kd['temperature'])})"
+        points += [CurvePoint(label, "kd", f, job) for f in fractions]
+    return points
+
+
 # --------------------------------------------------------------------------- data
 def source_files(cfg: dict, results: str) -> list[str]:
     """Input files of the data stage, in global order (their concatenation defines jet indices)."""
@@ -207,12 +254,17 @@ def check_config(cfg: dict) -> None:
             _ref(f"teachers.{name}.members[{i}].model", m["model"], models)
     for i, s in enumerate(cfg["students"]):
         _ref(f"students[{i}]", s, models)
+    for i, s in enumerate(baselines(cfg)):
+        _ref(f"baselines[{i}]", s, models)
     for i, t in enumerate(cfg["distillation"].get("teachers", [])):
         _ref(f"distillation.teachers[{i}]", t, teachers)
     if data["source"] != "generic":
         for vname, v in views.items():
+            known = PARTICLE_FEATURES
+            if v.get("level") == "jet":  # the one-hot truth columns would leak the label
+                known = [f for f in JET_FEATURES if f not in (*LABEL_COLUMNS, "j_undef")]
             for f in v["features"]:
-                _ref(f"views.{vname}.features", f, PARTICLE_FEATURES)
+                _ref(f"views.{vname}.features", f, known)
     else:
         for name, m in models.items():
             if m["type"] != "mlp" and name in _used_models(cfg):
@@ -276,10 +328,13 @@ def check_config(cfg: dict) -> None:
             )
     for i, s in enumerate(cfg["fpga"].get("float_students", [])):
         _ref(f"fpga.float_students[{i}]", s, cfg["students"])
+    lc = cfg.get("learning_curve") or {}
+    if lc.get("enabled", False) and lc.get("student"):
+        _ref("learning_curve.student", lc["student"], cfg["students"])
 
 
 def _used_models(cfg: dict) -> set[str]:
-    used = set(cfg["students"])
+    used = set(cfg["students"]) | set(baselines(cfg))
     for t in cfg["teachers"].values():
         used.update(m["model"] for m in t["members"])
     return used

@@ -32,7 +32,7 @@ import numpy as np
 
 from jetdistill.errors import InputError
 from jetdistill.io import atomic_path, write_json
-from jetdistill.sources import JetSource, Source, open_source
+from jetdistill.sources import JetSource, Source, jet_level_source, open_source
 from jetdistill.splits import SPLITS, read_splits
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ class ViewConfig:
     # features replaced by their natural log before normalisation (pT-like, long-tailed ones:
     # log pT_rel is compact, which a few-bit fixed-point input quantiser needs)
     log_features: tuple[str, ...] = ()
+    # "constituent": features of the first n_constituents particles (jetConstituentList);
+    # "jet": columns of the jet-level dataset `jets` (j_mass, j_mass_mmdt, ...), one row per jet
+    level: str = "constituent"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], name: str = "") -> ViewConfig:
@@ -69,6 +72,8 @@ class ViewConfig:
         if stray:
             raise InputError(f"{where}.log_features", f"names among features {list(cfg.features)}",
                              str(stray))  # fmt: skip
+        if cfg.level not in ("constituent", "jet"):
+            raise InputError(f"{where}.level", "constituent or jet", repr(cfg.level))
         if cfg.order not in ("pt", "shuffled"):
             raise InputError(f"{where}.order", "pt or shuffled", repr(cfg.order))
         if cfg.n_constituents < 1:
@@ -300,6 +305,8 @@ def prepare_view(
     if seed is None:
         seed = int((data_cfg.get("splits") or {}).get("seed", attrs.get("seed", 0)))
     src = open_source(str(attrs["source"]), attrs["files"], data_cfg)
+    if view.level == "jet":
+        src = jet_level_source(src, view.features)
     if src.n_jets != len(labels):
         raise InputError(
             f"{splits_path}: labels",

@@ -419,6 +419,69 @@ def _generic_source(files: list[str], g: Mapping[str, Any], chunk: int) -> Gener
     )  # fmt: skip
 
 
+@dataclass
+class JetLevelSource(Source):
+    """Selected columns of the jet-level dataset ``jets`` of hls4ml-layout files.
+
+    Why a source of its own: the high-level-feature baseline (jet mass, mMDT mass,
+    multiplicity, substructure) reads one row of numbers per jet, not constituents, and
+    the ``jets`` dataset holds NaN in every column a generator did not compute; only the
+    selected columns are checked, so a NaN there is an error that names the column.
+    """
+
+    sample_key: str = DS_JETS
+    columns: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    def feature_names(self) -> list[str]:
+        return list(self.names)
+
+    def sample_shape(self) -> tuple[int, ...]:
+        return (len(self.columns),)
+
+    def _read_labels(self, i: int, f: h5py.File) -> np.ndarray:
+        raise NotImplementedError("labels come from the JetSource this view was made from")
+
+    def iter_chunks(
+        self, rows: np.ndarray | None = None, check_finite: bool = True
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        starts = self.offsets
+        for g, block in super().iter_chunks(rows, check_finite=False):
+            x = block[:, self.columns]
+            if check_finite and not np.isfinite(x).all():
+                r, c = (int(v[0]) for v in np.nonzero(~np.isfinite(x)))
+                i = int(np.searchsorted(starts, g[r], side="right") - 1)
+                raise InputError(
+                    f"{self.files[i]}: dataset '{DS_JETS}' column '{self.names[c]}'",
+                    "finite values (generated files compute the substructure columns only "
+                    "with data.generate.substructure: true)",
+                    f"{x[r, c]} at row {int(g[r] - starts[i])}",
+                )
+            yield g, x
+
+
+def jet_level_source(src: Source, features: Sequence[str]) -> JetLevelSource:
+    """The columns ``features`` of the ``jets`` dataset of a jet source (hls4ml layout)."""
+    if not isinstance(src, JetSource):
+        raise InputError(
+            "config: views.<view>.level", "'constituent' for generic data (no 'jets' dataset)",
+            "'jet'",
+        )  # fmt: skip
+    with _open_h5(src.files[0]) as f:
+        jnames = _decode(_dataset(f, src.files[0], DS_JET_NAMES)[...])
+    missing = [n for n in features if n not in jnames]
+    if missing:
+        raise InputError(
+            f"{src.files[0]}: dataset '{DS_JET_NAMES}'", f"jet features among {jnames}",
+            f"missing {missing}",
+        )  # fmt: skip
+    return JetLevelSource(
+        kind=src.kind, files=list(src.files), rows_per_file=list(src.rows_per_file),
+        class_names=list(src.class_names), chunk_size=src.chunk_size,
+        columns=[jnames.index(n) for n in features], names=list(features),
+    )  # fmt: skip
+
+
 def default_class_names(kind: str, cfg: Mapping[str, Any]) -> list[str]:
     """Classes of a jet source: data.generate.classes (canonical order) or all five for hls4ml."""
     if kind == "generate":
