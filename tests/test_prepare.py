@@ -302,3 +302,40 @@ def test_workflow_scripts_use_the_snakemake_fields(tmp_path: Path) -> None:
     assert (
         "view c16" in (tmp_path / "logs" / "prep.log").read_text()
     )  # library logging reaches log[0]
+
+
+def test_jet_level_view_reads_the_jets_columns(prepared: dict) -> None:
+    """level: jet -> one row per jet from the `jets` dataset, normalised like any feature."""
+    tmp, data = prepared["tmp"], prepared["data"]
+    view = {"level": "jet", "features": ["j_multiplicity", "j_pt"]}
+    outs = _outputs(tmp / "views" / "hlf")
+    prepare_view(tmp / "splits.h5", view, outs, tmp / "views" / "hlf" / "norm.json", data,
+                 view_name="hlf")  # fmt: skip
+    X, y, index, attrs = load_split(outs["test"])
+    assert X.shape == (len(y), 2)
+    assert attrs["features"] == ["j_multiplicity", "j_pt"]
+    norm = load_norm(tmp / "views" / "hlf" / "norm.json")
+    raw = np.concatenate([h5py.File(f)["jets"][...] for f in prepared["files"]])
+    from jetdistill.layout import JET_FEATURES
+
+    cols = [JET_FEATURES.index("j_multiplicity"), JET_FEATURES.index("j_pt")]
+    expect = (raw[index][:, cols] - np.asarray(norm["median"])) / np.asarray(norm["iqr"])
+    np.testing.assert_allclose(X, expect, rtol=1e-5, atol=1e-5)
+    # same jets, same order as the constituent view: soft targets and views align
+    np.testing.assert_array_equal(index, load_split(prepared["outs"]["test"])[2])
+
+
+def test_jet_level_view_nan_column_names_file_and_column(prepared: dict) -> None:
+    """The synthetic files leave j_mass_mmdt NaN (as the generator does without substructure
+    for tau columns): the error names the file and the column, before anything is written."""
+    tmp, data = prepared["tmp"], prepared["data"]
+    outs = _outputs(tmp / "views" / "bad")
+    with pytest.raises(InputError, match=r"jetImage_0_150p_0_10000\.h5.*'jets'.*'j_tau1_b1'"):
+        prepare_view(tmp / "splits.h5", {"level": "jet", "features": ["j_tau1_b1"]}, outs,
+                     tmp / "views" / "bad" / "norm.json", data, view_name="bad")  # fmt: skip
+    assert not any(p.exists() for p in outs.values())
+    with pytest.raises(InputError, match="j_nonsense"):
+        prepare_view(tmp / "splits.h5", {"level": "jet", "features": ["j_nonsense"]}, outs,
+                     tmp / "views" / "bad" / "norm.json", data, view_name="bad")  # fmt: skip
+    with pytest.raises(InputError, match="level"):
+        ViewConfig.from_dict({"level": "event", "features": ["j_pt"]}, "bad")
