@@ -145,7 +145,9 @@ def lc_metrics(p):
     if p.kind == "teacher":
         base = f"{R}/teachers/{j.teacher}/member{j.member}"
         if p.fraction != "1":
-            base = f"{R}/learning_curve/teacher/{j.teacher}/member{j.member}/f{p.fraction}"
+            base = (
+                f"{R}/learning_curve/teacher/{j.teacher}/member{j.member}/f{p.fraction}"
+            )
         return f"{base}/metrics.json"
     if p.kind == "solo":
         if p.fraction == "1":

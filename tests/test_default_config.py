@@ -36,7 +36,9 @@ def test_default_teacher_has_3x_the_parameters_and_more_input_than_any_student()
         assert tv["n_constituents"] >= 30 and len(tv["features"]) >= 16
         for s in cfg["students"]:
             sv = cfg["views"][cfg["models"][s]["view"]]
-            assert sv["n_constituents"] * len(sv["features"]) < tv["n_constituents"] * len(tv["features"])
+            assert sv["n_constituents"] * len(sv["features"]) < tv["n_constituents"] * len(
+                tv["features"]
+            )
 
 
 def test_default_run_generates_at_least_60k_jets() -> None:

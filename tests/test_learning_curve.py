@@ -36,7 +36,9 @@ def test_power_law_fit_recovers_parameters_and_extrapolates() -> None:
     a, b, c, rms = fit_power_law(n, acc)
     assert a == pytest.approx(0.78, abs=2e-3) and c == pytest.approx(0.4, abs=0.02)
     assert rms < 1e-4
-    assert power_law(800_000, a, b, c) == pytest.approx(power_law(800_000, 0.78, 2.0, 0.4), abs=2e-3)
+    assert power_law(800_000, a, b, c) == pytest.approx(
+        power_law(800_000, 0.78, 2.0, 0.4), abs=2e-3
+    )
     assert all(math.isnan(v) for v in fit_power_law([1000, 1000], [0.5, 0.6]))
 
 

@@ -68,7 +68,9 @@ def learning_curve_table(
     the power-law fit and its prediction at each of ``extrapolate_to`` training jets."""
     missing = [c for c in REQUIRED if c not in records.columns]
     if missing:
-        raise InputError("learning-curve records", f"columns {list(REQUIRED)}", f"missing {missing}")
+        raise InputError(
+            "learning-curve records", f"columns {list(REQUIRED)}", f"missing {missing}"
+        )
     rows = []
     for curve, sub in records.groupby("curve", sort=False):
         agg = sub.groupby("n_train")["test_accuracy"].agg(["mean", "std", "count"]).sort_index()
@@ -79,9 +81,15 @@ def learning_curve_table(
                    "n_seeds": int(r["count"]), "fit_a": a, "fit_b": b, "fit_c": c,
                    "fit_rms": rms}  # fmt: skip
             for m in extrapolate_to:
-                row[f"pred_{m // 1000}k"] = float(power_law(m, a, b, c)) if np.isfinite(a) else math.nan
+                row[f"pred_{m // 1000}k"] = (
+                    float(power_law(m, a, b, c)) if np.isfinite(a) else math.nan
+                )
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _fmt(v: float) -> str:
+    return "–" if not np.isfinite(v) else f"{v:.3f}"
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -99,9 +107,8 @@ def to_markdown(table: pd.DataFrame) -> str:
             for r in sub.itertuples()
         )
         first = sub.iloc[0]
-        fmt = lambda v: "–" if not np.isfinite(v) else f"{v:.3f}"  # noqa: E731
-        lines.append(f"| {curve} | {pts} | {fmt(first['fit_a'])} | "
-                     + " | ".join(fmt(first[p]) for p in preds) + f" | {fmt(first['fit_rms'])} |")  # fmt: skip
+        lines.append(f"| {curve} | {pts} | {_fmt(first['fit_a'])} | "
+                     + " | ".join(_fmt(first[p]) for p in preds) + f" | {_fmt(first['fit_rms'])} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -187,11 +187,18 @@ def learning_curve_points(cfg: dict) -> list[CurvePoint]:
     seeds = [int(s) for s in lc.get("seeds", [0])]
     kd = cfg["compression"]["kd"]
     points = [CurvePoint(f"teacher {teacher} ({tm.model})", "teacher", f, tm) for f in fractions]
-    for model, label in [*((b, f"baseline {b}") for b in baselines(cfg)), (student, f"solo {student}")]:
-        points += [CurvePoint(label, "solo", f, SoloJob(model, s)) for f in fractions for s in seeds]
+    for model, label in [
+        *((b, f"baseline {b}") for b in baselines(cfg)),
+        (student, f"solo {student}"),
+    ]:
+        points += [
+            CurvePoint(label, "solo", f, SoloJob(model, s)) for f in fractions for s in seeds
+        ]
     kd_grid = set(kd_jobs(cfg))
     for s in seeds:
-        job = KDJob(student, teacher, kd["method"], fmt_num(kd["temperature"]), fmt_num(kd["alpha"]), s)
+        job = KDJob(
+            student, teacher, kd["method"], fmt_num(kd["temperature"]), fmt_num(kd["alpha"]), s
+        )
         if job not in kd_grid:  # the full-data point must exist in the distillation grid
             continue
         label = f"KD {student} ({kd['method']}, T={fmt_num(kd['temperature'])})"
