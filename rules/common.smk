@@ -155,10 +155,8 @@ def lc_metrics(p):
         return f"{R}/learning_curve/solo/{j.student}/f{p.fraction}/seed{j.seed}/metrics.json"
     if p.fraction == "1":
         return f"{kd_dir(j)}/metrics.json"
-    return (
-        f"{R}/learning_curve/kd/{j.student}/{j.teacher}/{j.method}/T{j.T}_a{j.alpha}"
-        f"/f{p.fraction}/seed{j.seed}/metrics.json"
-    )
+    kd = f"{j.student}/{j.teacher}/{j.method}/T{j.T}_a{j.alpha}"
+    return f"{R}/learning_curve/kd/{kd}/f{p.fraction}/seed{j.seed}/metrics.json"
 
 
 def learning_curve_inputs(w):

@@ -12,6 +12,7 @@ rule train_teacher:
         f"{R}/logs/train_teacher/{{teacher}}_member{{member}}.log",
     benchmark:
         f"{R}/benchmarks/train_teacher/{{teacher}}_member{{member}}.tsv"
+    priority: 10  # every student waits for it; learning-curve fractions do not
     conda:
         "../envs/train.yaml"
     threads: 2
