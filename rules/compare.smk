@@ -10,6 +10,11 @@ rule compare_students:
     output:
         table=f"{R}/comparison/kd_vs_solo.csv",
         markdown=f"{R}/comparison/kd_vs_solo.md",
+        html=report(
+            f"{R}/comparison/kd_vs_solo.html",
+            category="Distillation",
+            caption="../report/kd_vs_solo.rst",
+        ),
         acc_vs_T=report(
             f"{R}/comparison/accuracy_vs_temperature.png",
             category="Distillation",
@@ -56,6 +61,11 @@ rule plot_frontier:
     output:
         table=f"{R}/compression/frontier.csv",
         markdown=f"{R}/compression/frontier.md",
+        html=report(
+            f"{R}/compression/frontier.html",
+            category="Compression",
+            caption="../report/frontier_table.rst",
+        ),
         plot=report(
             f"{R}/compression/frontier.png",
             category="Compression",
@@ -84,6 +94,11 @@ rule summarize:
     output:
         csv=f"{R}/summary.csv",
         markdown=f"{R}/summary.md",
+        html=report(
+            f"{R}/summary.html",
+            category="Summary",
+            caption="../report/summary.rst",
+        ),
     log:
         f"{R}/logs/summarize.log",
     benchmark:

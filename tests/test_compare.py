@@ -110,7 +110,8 @@ def test_markdown():
     lines = md.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("| student")
     row4 = next(line for line in lines if "| 4 |" in line)
-    assert "+0.0200 ± 0.0058" in row4  # diff ± SE
+    assert "+2.00 ± 0.58" in row4  # diff ± SE, in percentage points
+    assert "(pts, ±SE)" in lines[0]
     assert "0.7200 ± 0.0200" in row4  # solo mean ± std
     assert "25%" in row4  # gap closed
     assert all(line.count("|") == lines[0].count("|") for line in lines)

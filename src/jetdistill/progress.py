@@ -20,7 +20,7 @@ def format_duration(seconds: float) -> str:
     """``75`` -> ``"1m15s"``, ``3725`` -> ``"1h02m"``; ``"?"`` for unknown (NaN/inf/negative)."""
     if not math.isfinite(seconds) or seconds < 0:
         return "?"
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:

@@ -32,10 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from jetdistill.progress import ProgressLog, eta_seconds, format_duration
-
 from jetdistill.errors import InputError, JetDistillError
 from jetdistill.io import atomic_path
+from jetdistill.progress import ProgressLog, eta_seconds, format_duration
 
 log = logging.getLogger(__name__)
 
