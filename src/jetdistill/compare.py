@@ -311,6 +311,15 @@ def _as_table(data: pd.DataFrame, teacher_acc: Mapping[str, float] | None) -> pd
 def _sweep_plot(
     table: pd.DataFrame, out_path: str | os.PathLike[str], x: str, line: str, xlabel: str
 ) -> None:
+    _save(sweep_figure(table, x, line, xlabel), out_path)
+
+
+def sweep_figure(table: pd.DataFrame, x: str, line: str, xlabel: str) -> plt.Figure:
+    """KD accuracy against ``x``, one line per ``line`` value, one panel per student pair.
+
+    A panel whose sweep has a single ``x`` value gets :func:`_single_value_panel` instead
+    of a one-point "curve".
+    """
     groups = _panel_groups(table)
     fig, axes = _axes(len(groups))
     for ax, ((student, teacher, method), sub) in zip(axes, groups, strict=True):
@@ -332,7 +341,7 @@ def _sweep_plot(
         ax.set_title(f"{student} ← {teacher} ({method})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    _save(fig, out_path)
+    return fig
 
 
 def _single_value_panel(ax: plt.Axes, sub: pd.DataFrame, x: str, line: str, xlabel: str) -> None:
