@@ -228,7 +228,9 @@ def frontier_figure(table: pd.DataFrame):
         ax2.set_ylabel("test accuracy (mean over seeds of the grid point)")
         ax2.set_title("FPGA cost of the converted seed(s)")
         ax2.grid(True, alpha=0.3)
-        ax2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
+        ax2.legend(
+            fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False
+        )
         ax2.margins(x=0.25, y=0.15)
         panels.append((ax2, pts2, texts2))
     fig.tight_layout()
@@ -275,7 +277,9 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
                 "bits": "32" if is_float else num(r["bits"], ".0f"),
                 "sparsity (%)": num(100 * float(r["sparsity"]), ".0f"),
                 "seeds": num(r["n_seeds"], ".0f"),
-                "accuracy (%)": pct_pm(r["test_accuracy"], r["test_accuracy_std"]),
+                "accuracy (%)": pct_pm(
+                    r["test_accuracy"], r["test_accuracy_std"] if r["n_seeds"] > 1 else np.nan
+                ),
                 "drop vs float (pts, ±SE)": DASH if drop == DASH else drop + ("" if se == DASH else f" ± {se}"),
                 "BOPs": compact(r["bops"]),
                 "BOPs reduction (×)": num(r["bops_reduction"], ".0f"),

@@ -238,8 +238,12 @@ def runs_hint(tracking_cfg: dict) -> str:
     from jetdistill import tracking
 
     cfg = tracking.TrackingConfig.from_dict(tracking_cfg)
-    start = "" if cfg.is_server else "start `mlflow ui` in the project root, then "
-    return f"MLflow: {start}open {tracking.student_runs_url(cfg)}"
+    start = "" if cfg.is_server else "start `mlflow ui` in the project root, then open\n"
+    text = f"MLflow: {start}  student runs, best first: {tracking.student_runs_url(cfg)}"
+    compare = tracking.kd_vs_solo_compare_url(cfg)
+    if compare:
+        text += f"\n  KD vs solo side by side (one seed): {compare}"
+    return text
 
 
 def init_tracking(ctx: JobContext) -> None:

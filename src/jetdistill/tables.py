@@ -257,7 +257,9 @@ def fpga_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "model": "float (ap_fixed)" if is_float else f"{'KD' if mode == 'kd' else 'solo'} "
                 f"{bits} b / {100 * float(sparsity or 0):.0f}%",
                 "seed": seed or DASH,
-                "C-sim bit-exact (%)": pct(first(hls, "hls_exact_fraction")),
+                # a float model in ap_fixed is never bit-exact: only its argmax agreement counts
+                "C-sim bit-exact (%)": DASH if is_float else pct(first(hls, "hls_exact_fraction")),
+                "C-sim argmax agreement (%)": pct(first(hls, "hls_argmax_agreement")),
                 "RTL bit-exact (%)": pct(first(rtl, "rtl_exact_fraction")),
                 "LUTs": count(first(hw, "luts")),
                 "FFs": count(first(hw, "ffs")),
@@ -270,7 +272,8 @@ def fpga_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 FPGA_COLUMNS = [
-    "student", "model", "seed", "C-sim bit-exact (%)", "RTL bit-exact (%)", "LUTs", "FFs", "DSPs",
+    "student", "model", "seed", "C-sim bit-exact (%)", "C-sim argmax agreement (%)", "RTL bit-exact (%)",
+    "LUTs", "FFs", "DSPs",
     "latency (cycles)", "latency (ns)",
 ]  # fmt: skip
 
@@ -283,7 +286,18 @@ def summary_tables(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "Compression: quantisation-aware training x pruning": compression_table(runs),
         "FPGA: hls4ml C simulation and RTL estimate (Yosys synth_xilinx)": fpga_table(runs),
     }
-    return {k: v for k, v in tables.items() if not v.empty}
+    return {k: drop_empty_columns(v) for k, v in tables.items() if not v.empty}
+
+
+def drop_empty_columns(table: pd.DataFrame, keep: int = 2) -> pd.DataFrame:
+    """Leave out columns with no value in any row (e.g. LUTs when nothing was synthesised).
+
+    The first ``keep`` columns name the row and always stay.
+    """
+    cols = [
+        c for i, c in enumerate(table.columns) if i < keep or (table[c].astype(str) != DASH).any()
+    ]
+    return table[cols]
 
 
 # --------------------------------------------------------------------------- rendering

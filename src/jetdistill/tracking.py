@@ -906,3 +906,41 @@ def student_runs_url(cfg: TrackingConfig, base_url: str = "http://127.0.0.1:5000
         STUDENT_RUNS_FILTER,
         order_by="metrics.`test_accuracy`",
     )
+
+
+def compare_runs_url(base_url: str, experiment_id: str, run_ids: list[str]) -> str:
+    """A link to MLflow's side-by-side compare page of ``run_ids`` (params, metrics, plots)."""
+    from urllib.parse import quote
+
+    runs = quote(json.dumps(list(run_ids), separators=(",", ":")), safe="")
+    exps = quote(json.dumps([str(experiment_id)], separators=(",", ":")), safe="")
+    return (
+        f"{base_url.rstrip('/')}/#/compare-runs?runs={runs}&experiments={exps}"
+        "&workflowType=machine_learning"
+    )
+
+
+def kd_vs_solo_compare_url(
+    cfg: TrackingConfig, base_url: str = "http://127.0.0.1:5000", max_runs: int = 12
+) -> str | None:
+    """The compare page of the latest finished float students, solo and KD, of one seed.
+
+    One seed keeps the page narrow: every KD setting next to the solo run it is paired
+    with, the shared params (``kd.temperature``, ``kd.alpha``, ...) in aligned rows.
+    None when there are no such runs.
+    """
+    runs = search(cfg, filter="params.role = 'student' and attributes.status = 'FINISHED'")
+    if runs.empty or "params.method" not in runs:
+        return None
+    runs = runs[runs["params.method"].isin(["solo", "kd"])]
+    if runs.empty:
+        return None
+    seed = min(runs["params.seed"].astype(str))
+    runs = runs[runs["params.seed"].astype(str) == seed]
+    keys = [c for c in ("params.student", "params.method", "params.kd.temperature", "params.kd.alpha",
+                        "tags.jetdistill.wildcards") if c in runs]  # fmt: skip
+    latest = runs.sort_values("start_time").groupby(keys, dropna=False).tail(1)
+    latest = latest.sort_values(["params.student", "params.method"], ascending=[True, False])
+    exp_id = str(latest["experiment_id"].iloc[0])
+    base = cfg.uri if cfg.is_server else base_url
+    return compare_runs_url(base, exp_id, list(latest["run_id"])[:max_runs])
