@@ -19,6 +19,7 @@ help; if both are low, the student cannot represent the teacher). First row: the
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -79,6 +80,11 @@ def main() -> None:
     ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
+        "--spec",
+        default="{}",
+        help="JSON merged into the student's model block, e.g. '{\"phi_hidden\": [64, 64]}'",
+    )
+    ap.add_argument(
         "--distill-epochs", type=int, default=None, help="override training.distill.epochs"
     )
     args = ap.parse_args()
@@ -89,6 +95,7 @@ def main() -> None:
         cfg["training"]["distill"]["epochs"] = args.distill_epochs
     spec = dict(cfg["models"][args.student])
     view = spec.pop("view")
+    spec.update(json.loads(args.spec))
     res = Path(args.results)
     splits, teacher = {}, {}
     for s in ("transfer", "val", "test"):

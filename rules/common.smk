@@ -47,6 +47,11 @@ def end_invocation(success):
     from jetdistill import jobs
 
     jobs.end_invocation(config["tracking"], success=success)
+    if success:
+        try:
+            print(jobs.runs_hint(config["tracking"]))
+        except Exception as exc:  # a hint must never fail a finished run
+            print(f"(no MLflow link: {exc})")
 
 
 def tracking_marker():

@@ -11,24 +11,34 @@ rule compare_students:
         table=f"{R}/comparison/kd_vs_solo.csv",
         reference=f"{R}/comparison/reference.csv",
         markdown=f"{R}/comparison/kd_vs_solo.md",
+        html=report(
+            f"{R}/comparison/kd_vs_solo.html",
+            category="Distillation",
+            subcategory="Tables",
+            caption="../report/kd_vs_solo.rst",
+        ),
         acc_vs_T=report(
             f"{R}/comparison/accuracy_vs_temperature.png",
             category="Distillation",
+            subcategory="Plots",
             caption="../report/accuracy_vs_temperature.rst",
         ),
         acc_vs_alpha=report(
             f"{R}/comparison/accuracy_vs_alpha.png",
             category="Distillation",
+            subcategory="Plots",
             caption="../report/accuracy_vs_alpha.rst",
         ),
         agreement=report(
             f"{R}/comparison/agreement_vs_accuracy.png",
             category="Distillation",
+            subcategory="Plots",
             caption="../report/agreement_vs_accuracy.rst",
         ),
         roc=report(
             f"{R}/comparison/roc_teacher_solo_kd.png",
             category="Distillation",
+            subcategory="Plots",
             caption="../report/roc.rst",
         ),
     log:
@@ -58,9 +68,16 @@ rule plot_frontier:
     output:
         table=f"{R}/compression/frontier.csv",
         markdown=f"{R}/compression/frontier.md",
+        html=report(
+            f"{R}/compression/frontier.html",
+            category="Compression",
+            subcategory="Tables",
+            caption="../report/frontier_table.rst",
+        ),
         plot=report(
             f"{R}/compression/frontier.png",
             category="Compression",
+            subcategory="Plots",
             caption="../report/frontier.rst",
         ),
     log:
@@ -86,6 +103,12 @@ rule summarize:
     output:
         csv=f"{R}/summary.csv",
         markdown=f"{R}/summary.md",
+        html=report(
+            f"{R}/summary.html",
+            category="Summary",
+            subcategory="Tables",
+            caption="../report/summary.rst",
+        ),
     log:
         f"{R}/logs/summarize.log",
     benchmark:

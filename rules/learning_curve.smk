@@ -91,9 +91,16 @@ rule plot_learning_curve:
     output:
         table=f"{R}/learning_curve/learning_curve.csv",
         markdown=f"{R}/learning_curve/learning_curve.md",
+        html=report(
+            f"{R}/learning_curve/learning_curve.html",
+            category="Learning curve",
+            subcategory="Tables",
+            caption="../report/learning_curve.rst",
+        ),
         plot=report(
             f"{R}/learning_curve/learning_curve.png",
             category="Learning curve",
+            subcategory="Plots",
             caption="../report/learning_curve.rst",
         ),
     log:

@@ -110,7 +110,8 @@ def test_markdown():
     lines = md.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("| student")
     row4 = next(line for line in lines if "| 4 |" in line)
-    assert "+0.0200 ± 0.0058" in row4  # diff ± SE
+    assert "+2.00 ± 0.58" in row4  # diff ± SE, in percentage points
+    assert "(pts, ±SE)" in lines[0]
     assert "0.7200 ± 0.0200" in row4  # solo mean ± std
     assert "25%" in row4  # gap closed
     assert all(line.count("|") == lines[0].count("|") for line in lines)
@@ -169,3 +170,30 @@ def test_markdown_of_other_tables():
     )
     assert md.splitlines()[0] == "| student | bits | acc | x |"
     assert md.splitlines()[2] == "| mlp16 | 6 | 0.8123 | – |"
+
+
+def test_single_value_sweep_is_not_drawn_as_a_curve():
+    import matplotlib.pyplot as plt
+
+    from jetdistill.compare import sweep_figure
+
+    table = comparison_table(runs(), TEACHER_ACC)  # temperatures swept, one alpha
+    assert table["alpha"].nunique() == 1 and table["temperature"].nunique() > 1
+    fig = sweep_figure(table, "alpha", "temperature", "alpha")
+    try:
+        ax = fig.axes[0]
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        assert ticks[0] == "solo" and all(t.startswith("KD T=") for t in ticks[1:])
+        assert "only alpha = " in ax.get_xlabel()
+        # no line through several points: only single markers and the teacher's axhline
+        data_lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
+        assert all(set(map(float, ln.get_xdata())) <= {0.0, 1.0} for ln in data_lines)  # axhline
+    finally:
+        plt.close(fig)
+    fig = sweep_figure(table, "temperature", "alpha", "T")  # a real sweep stays a curve
+    try:
+        assert any(
+            len(ln.get_xdata()) > 1 and ln.get_marker() == "o" for ln in fig.axes[0].get_lines()
+        )
+    finally:
+        plt.close(fig)

@@ -54,3 +54,52 @@ def test_frontier_drop_and_reduction_are_against_the_right_reference(tmp_path):
     out = tmp_path / "frontier.png"
     plot_frontier(t, out)
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def _crowded() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Many grid points at nearly the same BOPs and accuracy, and two students' floats."""
+    rows = []
+    for mode in ("solo", "kd"):
+        for bits in (4, 5, 6, 8):
+            for sp in (0.0, 0.5, 0.87):
+                rows.append({"student": "mlp16", "qat_mode": mode, "bits": bits, "sparsity": sp, "seed": 0,
+                             "test_accuracy": 0.56 + 0.0005 * bits, "test_auc_mean": 0.8,
+                             "bops": 1.0e5 * (1 + 0.02 * bits) * (1 - 0.1 * sp), "params": 100,
+                             "nonzero_params": 100, "size_bits": 600})  # fmt: skip
+    floats = pd.DataFrame([
+        {"student": st, "method": m, "teacher": "t", "kd_method": "hinton", "temperature": 4.0, "alpha": 0.1,
+         "seed": 0, "test_accuracy": 0.56, "test_auc_mean": 0.8, "bops": 5.0e6, "params": 100,
+         "nonzero_params": 100, "size_bits": 3200}
+        for st in ("mlp16", "deepsets16") for m in ("solo", "kd")
+    ])  # fmt: skip
+    return pd.DataFrame(rows), floats
+
+
+def test_frontier_labels_never_overlap_and_markers_name_the_student():
+    import matplotlib.pyplot as plt
+
+    from jetdistill.frontier import frontier_figure, readable_table
+
+    qat, floats = _crowded()
+    table = frontier_table(qat, floats)
+    fig = frontier_figure(table)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        boxes = [t.get_window_extent(renderer) for t in ax.texts]
+        assert len(boxes) >= 8  # crowded: many, not all, points can carry a label
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert not a.overlaps(b), "two frontier labels overlap"
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "deepsets16 · float solo" in legend and "mlp16 · float solo" in legend
+        assert "mlp16 · QAT KD" in legend
+    finally:
+        plt.close(fig)
+    readable = readable_table(table)
+    assert "drop vs float (pts, ±SE)" in readable.columns
+    floats_rows = readable[readable["training"] == "float solo"]
+    assert set(floats_rows["student"]) == {"mlp16", "deepsets16"} and set(floats_rows["bits"]) == {
+        "32"
+    }

@@ -217,12 +217,19 @@ def reference_table(
                            else -c, kind="stable").reset_index(drop=True)  # fmt: skip
 
 
+def readable_reference(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`reference_table` as formatted strings (mean ± std over seeds)."""
+    rows = [[str(r["model"]), str(r["role"]), str(int(r["n_seeds"])),
+             _pm(r["accuracy_mean"], r["accuracy_std"]), _pm(r["auc_mean"], r["auc_std"])]
+            for _, r in table.iterrows()]  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "role", "seeds", "test accuracy", "mean AUC"])
+
+
 def reference_markdown(table: pd.DataFrame) -> str:
     """Markdown of :func:`reference_table` (accuracy and mean AUC, mean ± std over seeds)."""
-    lines = ["| model | role | seeds | test accuracy | mean AUC |", "|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        lines.append(f"| {r['model']} | {r['role']} | {int(r['n_seeds'])} | "
-                     f"{_pm(r['accuracy_mean'], r['accuracy_std'])} | {_pm(r['auc_mean'], r['auc_std'])} |")  # fmt: skip
+    t = readable_reference(table)
+    lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+    lines += ["| " + " | ".join(r) + " |" for r in t.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -256,16 +263,34 @@ def _generic_markdown(table: pd.DataFrame) -> str:
 def to_markdown(table: pd.DataFrame) -> str:
     """GitHub markdown of :func:`comparison_table` (mean ± std over seeds; Δ ± standard error).
 
+    Accuracies are fractions (as in the README); the paired difference Δ is in percentage
+    points (pts), the unit the README quotes it in.
+
     Any other DataFrame (e.g. the compression frontier) is rendered column by column with
     4 significant digits, so one helper serves every report table.
     """
     if "kd_accuracy_mean" not in table.columns:
         return _generic_markdown(table)
-    headers = [
-        "student", "teacher", "KD", "T", "α", "seeds", "teacher acc", "solo acc", "KD acc",
-        "Δacc (KD−solo, ±SE)", "gap closed", "solo AUC", "KD AUC", "solo agree", "KD agree",
-    ]  # fmt: skip
+    headers = READABLE_HEADERS
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in _readable_rows(table)]
+    return "\n".join(lines) + "\n"
+
+
+#: Column headers of :func:`to_markdown` / :func:`readable_table`.
+READABLE_HEADERS = [
+    "student", "teacher", "KD", "T", "α", "seeds", "teacher acc", "solo acc", "KD acc",
+    "Δacc KD−solo (pts, ±SE)", "gap closed", "solo AUC", "KD AUC", "solo agree", "KD agree",
+]  # fmt: skip
+
+
+def readable_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`comparison_table` as formatted strings (the cells of :func:`to_markdown`)."""
+    return pd.DataFrame(_readable_rows(table), columns=READABLE_HEADERS)
+
+
+def _readable_rows(table: pd.DataFrame) -> list[list[str]]:
+    out = []
     for _, r in table.iterrows():
         g = r.get
         gap = g("gap_closed", math.nan)
@@ -274,14 +299,14 @@ def to_markdown(table: pd.DataFrame) -> str:
             f"{r['alpha']:g}", str(int(r["n_seeds"])), _fmt(g("teacher_accuracy", math.nan)),
             _pm(g("solo_accuracy_mean"), g("solo_accuracy_std")),
             _pm(g("kd_accuracy_mean"), g("kd_accuracy_std")),
-            _pm(g("diff_accuracy_mean"), g("diff_accuracy_se"), sign=True),
+            _pm(100 * g("diff_accuracy_mean"), 100 * g("diff_accuracy_se"), digits=2, sign=True),
             "–" if not np.isfinite(gap) else f"{100 * gap:.0f}%",
             _pm(g("solo_auc_mean_mean", math.nan), g("solo_auc_mean_std", math.nan)),
             _pm(g("kd_auc_mean_mean", math.nan), g("kd_auc_mean_std", math.nan)),
             _fmt(g("solo_agreement_mean", math.nan), 3), _fmt(g("kd_agreement_mean", math.nan), 3),
         ]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        out.append(cells)
+    return out
 
 
 # --------------------------------------------------------------------------- plots
@@ -334,9 +359,22 @@ def _as_table(data: pd.DataFrame, teacher_acc: Mapping[str, float] | None) -> pd
 def _sweep_plot(
     table: pd.DataFrame, out_path: str | os.PathLike[str], x: str, line: str, xlabel: str
 ) -> None:
+    _save(sweep_figure(table, x, line, xlabel), out_path)
+
+
+def sweep_figure(table: pd.DataFrame, x: str, line: str, xlabel: str) -> plt.Figure:
+    """KD accuracy against ``x``, one line per ``line`` value, one panel per student pair.
+
+    A panel whose sweep has a single ``x`` value gets :func:`_single_value_panel` instead
+    of a one-point "curve".
+    """
     groups = _panel_groups(table)
     fig, axes = _axes(len(groups))
     for ax, ((student, teacher, method), sub) in zip(axes, groups, strict=True):
+        if sub[x].nunique() < 2:
+            _single_value_panel(ax, sub, x, line, xlabel)
+            ax.set_title(f"{student} ← {teacher} ({method})")
+            continue
         _reference_lines(ax, sub)
         for value, lsub in sub.groupby(line, sort=True):
             lsub = lsub.sort_values(x)
@@ -351,7 +389,35 @@ def _sweep_plot(
         ax.set_title(f"{student} ← {teacher} ({method})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    _save(fig, out_path)
+    return fig
+
+
+def _single_value_panel(ax: plt.Axes, sub: pd.DataFrame, x: str, line: str, xlabel: str) -> None:
+    """A sweep of one value is not a curve: solo and each KD setting as labelled points.
+
+    One x value would give a lone point on an axis of a few hundredths of a unit; instead
+    the panel compares solo with every KD setting side by side, and says which x it was.
+    """
+    names = {"temperature": "T", "alpha": "α"}
+    value = float(sub[x].iloc[0])
+    sub = sub.sort_values(line)
+    labels = ["solo"] + [f"KD {names.get(line, line)}={v:g}" for v in sub[line]]
+    means = [float(sub["solo_accuracy_mean"].mean()), *sub["kd_accuracy_mean"].astype(float)]
+    stds = [float(np.nan_to_num(sub["solo_accuracy_std"].mean())),
+            *np.nan_to_num(sub["kd_accuracy_std"].astype(float))]  # fmt: skip
+    pos = np.arange(len(labels))
+    colors = ["grey"] + ["tab:blue"] * (len(labels) - 1)
+    for p, m, e, c in zip(pos, means, stds, colors, strict=True):
+        ax.errorbar([p], [m], yerr=[e], fmt="o", color=c, capsize=4)
+    t_acc = float(sub["teacher_accuracy"].iloc[0])
+    if np.isfinite(t_acc):
+        ax.axhline(t_acc, color="black", ls="--", lw=1.0, label="teacher")
+        ax.legend(fontsize=8)
+    ax.set_xticks(pos, labels, fontsize=8)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.set_xlabel(f"only {xlabel} = {value:g} was swept: no curve; solo vs KD at that value")
+    ax.set_ylabel("test accuracy (mean ± std over seeds)")
+    ax.grid(alpha=0.3, axis="y")
 
 
 def plot_accuracy_vs_temperature(

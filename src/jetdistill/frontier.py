@@ -111,11 +111,76 @@ def frontier_table(
     )
 
 
-def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Accuracy against BOPs (log axis) and, for converted designs, against LUTs with latency.
+MODE_MARKERS = {"solo": "o", "kd": "s", "float_solo": "^", "float_kd": "D"}
+MODE_NAMES = {
+    "solo": "QAT solo",
+    "kd": "QAT KD",
+    "float_solo": "float solo",
+    "float_kd": "float KD",
+}
+#: Offsets (points) tried for a label, nearest first; the first that overlaps nothing wins.
+_OFFSETS = [(dx * r, dy * r) for r in (1, 2, 3, 4.5) for dx, dy in
+            ((5, 4), (5, -11), (-5, 4), (-5, -11), (0, 9), (0, -15), (9, -3), (-9, -3))]  # fmt: skip
 
-    One marker style per mode; points are labelled with bits/sparsity (and cycles on the
-    LUT panel) so the trade-off is readable without the table.
+
+def place_labels(
+    ax, points: list[tuple[float, float]], labels: list[str], fontsize: float = 7
+) -> list:
+    """Annotate ``points`` (data coordinates) with ``labels`` so no two labels overlap.
+
+    Greedy: each label takes the nearest candidate offset whose text box (measured by the
+    renderer) overlaps neither an earlier label nor a marker; a label that finds no free
+    place is dropped rather than drawn over another (the table has every point). Labels
+    moved away from their point get a thin leader line. Returns the annotations drawn.
+    """
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+    marker_boxes = []
+    for x, y in points:
+        px, py = to_px((x, y))
+        marker_boxes.append((px - 4, py - 4, px + 4, py + 4))
+    placed: list[tuple[float, float, float, float]] = []
+    drawn = []
+    order = sorted(range(len(points)), key=lambda k: (points[k][0], points[k][1]))
+    for k in order:
+        (x, y), text = points[k], labels[k]
+        for dx, dy in _OFFSETS:
+            ann = ax.annotate(
+                text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                ha="left" if dx >= 0 else "right", va="bottom",
+                arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if abs(dx) + abs(dy) > 20 else None,
+            )  # fmt: skip
+            bb = ann.get_window_extent(renderer)
+            box = (bb.x0 - 1, bb.y0 - 1, bb.x1 + 1, bb.y1 + 1)
+            inside = ax.get_window_extent(renderer)
+            fits = (
+                inside.x0 <= box[0]
+                and box[2] <= inside.x1
+                and inside.y0 <= box[1]
+                and box[3] <= inside.y1
+            )
+            if fits and not any(_overlap(box, o) for o in placed + marker_boxes):
+                placed.append(box)
+                drawn.append(ann)
+                break
+            ann.remove()
+        else:
+            log.info("frontier plot: no free place for label %r (see the table)", text)
+    return drawn
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def frontier_figure(table: pd.DataFrame):
+    """The frontier figure: accuracy vs BOPs and, for converted designs, vs LUTs.
+
+    Colour = student, marker = training (QAT solo/KD, float solo/KD), so every marker says
+    which student it is; points carry bits/sparsity (and cycles on the LUT panel) where a
+    label fits without overlapping another.
     """
     import matplotlib
 
@@ -124,35 +189,108 @@ def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
     hw = table.dropna(subset=["luts"]) if "luts" in table else table.iloc[0:0]
     ncols = 2 if not hw.empty else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols, 5), squeeze=False)
+    fig, axes = plt.subplots(1, ncols, figsize=(7.5 * ncols, 6.5), squeeze=False)
+    students = sorted(table["student"].astype(str).unique())
+    colors = {st: plt.get_cmap("tab10")(i % 10) for i, st in enumerate(students)}
     ax = axes[0, 0]
-    markers = {"solo": "o", "kd": "s", "float_solo": "^", "float_kd": "D"}
-    for mode, g in table.groupby("mode"):
-        ax.errorbar(g["bops"], g["test_accuracy"], yerr=g["test_accuracy_std"].fillna(0), fmt=markers.get(mode, "x"),
-                    label=mode, capsize=3)  # fmt: skip
+    pts, texts = [], []
+    for (student, mode), g in table.groupby(["student", "mode"], sort=True):
+        ax.errorbar(g["bops"], g["test_accuracy"], yerr=g["test_accuracy_std"].fillna(0),
+                    fmt=MODE_MARKERS.get(mode, "x"), color=colors[str(student)], capsize=3,
+                    label=f"{student} · {MODE_NAMES.get(mode, mode)}")  # fmt: skip
         for _, r in g.iterrows():
-            if not str(mode).startswith("float"):
-                ax.annotate(f"{int(r['bits'])}b/{r['sparsity']:.0%}", (r["bops"], r["test_accuracy"]),
-                            textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
+            pts.append((float(r["bops"]), float(r["test_accuracy"])))
+            texts.append(
+                "float32"
+                if str(mode).startswith("float")
+                else f"{int(r['bits'])}b/{r['sparsity']:.0%}"
+            )
     ax.set_xscale("log")
-    ax.set_xlabel("BOPs (arXiv:1804.10969)")
+    ax.set_xlabel("BOPs (arXiv:1804.10969), log scale")
     ax.set_ylabel("test accuracy (mean over seeds, error bar: std)")
     ax.set_title("Accuracy-cost frontier")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    # below the axes: a legend inside would hide points or labels
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
+    ax.margins(x=0.15, y=0.12)
+    panels = [(ax, pts, texts)]
     if not hw.empty:
         ax2 = axes[0, 1]
-        for mode, g in hw.groupby("mode"):
-            ax2.plot(g["luts"], g["test_accuracy"], markers.get(mode, "x"), label=mode)
+        pts2, texts2 = [], []
+        for (student, mode), g in hw.groupby(["student", "mode"], sort=True):
+            ax2.plot(g["luts"], g["test_accuracy"], MODE_MARKERS.get(mode, "x"), color=colors[str(student)],
+                     label=f"{student} · {MODE_NAMES.get(mode, mode)}")  # fmt: skip
             for _, r in g.iterrows():
-                ax2.annotate(f"{int(r['bits'])}b/{r['sparsity']:.0%}, {r['latency_cycles']:.0f} cyc "
-                             f"({r['latency_ns']:.0f} ns)", (r["luts"], r["test_accuracy"]),
-                             textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
+                pts2.append((float(r["luts"]), float(r["test_accuracy"])))
+                texts2.append(f"{int(r['bits'])}b/{r['sparsity']:.0%}, {r['latency_cycles']:.0f} cyc "
+                              f"({r['latency_ns']:.0f} ns)")  # fmt: skip
         ax2.set_xlabel("LUTs (Yosys synth_xilinx)")
         ax2.set_ylabel("test accuracy (mean over seeds of the grid point)")
         ax2.set_title("FPGA cost of the converted seed(s)")
         ax2.grid(True, alpha=0.3)
-        ax2.legend()
+        ax2.legend(
+            fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False
+        )
+        ax2.margins(x=0.25, y=0.15)
+        panels.append((ax2, pts2, texts2))
     fig.tight_layout()
+    for a, p_, t_ in panels:
+        place_labels(a, p_, t_)
+    return fig
+
+
+def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write :func:`frontier_figure` as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = frontier_figure(table)
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)
+
+
+def readable_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`frontier_table` in a few formatted columns with units (for Markdown and HTML).
+
+    Accuracy in percent (mean ± std over seeds), its drop against the float student of the
+    same training in percentage points (± paired SE), cost as BOPs and its reduction
+    against the float32 dense solo student, and the hardware of the converted seed.
+    """
+    from jetdistill.tables import DASH, compact, count, pct_pm
+
+    def num(x: object, fmt: str) -> str:
+        try:
+            v = float(x)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return DASH
+        return format(v, fmt) if np.isfinite(v) else DASH
+
+    rows = []
+    for _, r in table.iterrows():
+        mode = str(r["mode"])
+        is_float = mode.startswith("float_")
+        drop = num(100 * float(r["accuracy_drop"]), "+.2f")
+        se = num(100 * float(r["accuracy_drop_se"]), ".2f")
+        rows.append(
+            {
+                "student": r["student"],
+                "training": ("float " if is_float else "") + ("KD" if mode.endswith("kd") else "solo"),
+                "bits": "32" if is_float else num(r["bits"], ".0f"),
+                "sparsity (%)": num(100 * float(r["sparsity"]), ".0f"),
+                "seeds": num(r["n_seeds"], ".0f"),
+                "accuracy (%)": pct_pm(
+                    r["test_accuracy"], r["test_accuracy_std"] if r["n_seeds"] > 1 else np.nan
+                ),
+                "drop vs float (pts, ±SE)": DASH if drop == DASH else drop + ("" if se == DASH else f" ± {se}"),
+                "BOPs": compact(r["bops"]),
+                "BOPs reduction (×)": num(r["bops_reduction"], ".0f"),
+                "LUTs": count(r["luts"]),
+                "latency (cycles)": count(r["latency_cycles"]),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=READABLE_COLUMNS)
+
+
+READABLE_COLUMNS = [
+    "student", "training", "bits", "sparsity (%)", "seeds", "accuracy (%)", "drop vs float (pts, ±SE)",
+    "BOPs", "BOPs reduction (×)", "LUTs", "latency (cycles)",
+]  # fmt: skip

@@ -68,6 +68,7 @@ from jetdistill.layout import (
     PARTICLE_FEATURE_NAMES,
     PARTICLE_FEATURES,
 )
+from jetdistill.progress import ProgressLog
 
 log = logging.getLogger(__name__)
 
@@ -818,6 +819,8 @@ def generate_shard(
             )
         except ImportError:  # pragma: no cover
             bar = None
+        # tqdm is off in a Snakemake job (no tty): a log line with ETA every 30 s instead
+        progress = ProgressLog(f"generate {cls}_{shard}", n_target, "jets", every_s=30, logger=log)
         while writer.n + len(pending) < n_target:
             if n_events >= max_events:
                 raise RuntimeError(
@@ -832,6 +835,7 @@ def generate_shard(
             pending.jet_p4 += got.jet_p4[:need]
             if bar is not None:
                 bar.update(min(len(got), need))
+            progress.update(min(len(got), need))
             while len(pending) >= cfg.chunk_size or (
                 len(pending) and writer.n + len(pending) >= n_target
             ):

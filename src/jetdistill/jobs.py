@@ -141,9 +141,34 @@ def _run(
         _tracking_cfg(ctx), name=name, rule=ctx.rule, wildcards=ctx.wildcards, role=role, method=method,
         tags={k: str(v) for k, v in (tags or {}).items()},
     ) as run:  # fmt: skip
+        run.log_params(_common_params(ctx, role, method))
         if ctx.config:
             run.log_dict(ctx.config, "config/resolved_config.json")
         yield run
+
+
+def _common_params(ctx: JobContext, role: str, method: str) -> dict[str, str]:
+    """The params shared by every run (``tracking.COMMON_PARAMS``) from wildcards and params.
+
+    KD settings come from the ``T``/``alpha`` wildcards (float students) or, for QAT and
+    FPGA jobs of ``mode`` kd, from ``compression.kd``; float models (teachers, float
+    students) are ``bits`` 32 / ``sparsity`` 0; the comparison jobs carry only role/method.
+    """
+    from jetdistill import tracking
+
+    w, p = ctx.wildcards, ctx.params
+    temperature = alpha = None
+    if "T" in w:
+        temperature, alpha = w["T"], w["alpha"]
+    elif w.get("mode") == "kd" and "kd" in p.get("compression", {}):
+        temperature, alpha = p["compression"]["kd"]["temperature"], p["compression"]["kd"]["alpha"]
+    is_model = role in ("teacher", "student")
+    return tracking.common_params(
+        role=role, method=method, student=w.get("student"), temperature=temperature, alpha=alpha,
+        bits=w.get("bits", 32 if is_model else None),
+        sparsity=w.get("sparsity", 0.0 if is_model else None),
+        seed=w.get("seed", p.get("seed")),
+    )  # fmt: skip
 
 
 def _write_history(history: list[dict], path: str) -> None:
@@ -230,6 +255,19 @@ def end_invocation(tracking_cfg: dict, *, success: bool) -> None:
     if run_id:
         tracking.end_parent_run(tracking.TrackingConfig.from_dict(tracking_cfg), run_id,
                                 "FINISHED" if success else "FAILED")  # fmt: skip
+
+
+def runs_hint(tracking_cfg: dict) -> str:
+    """What to open after a run: the MLflow runs table with the student runs, best first."""
+    from jetdistill import tracking
+
+    cfg = tracking.TrackingConfig.from_dict(tracking_cfg)
+    start = "" if cfg.is_server else "start `mlflow ui` in the project root, then open\n"
+    text = f"MLflow: {start}  student runs, best first: {tracking.student_runs_url(cfg)}"
+    compare = tracking.kd_vs_solo_compare_url(cfg)
+    if compare:
+        text += f"\n  KD vs solo side by side (one seed): {compare}"
+    return text
 
 
 def init_tracking(ctx: JobContext) -> None:
@@ -579,6 +617,23 @@ def convert_hls_float(ctx: JobContext) -> None:
 
 
 # --------------------------------------------------------------------------- aggregation
+KD_NOTES = (
+    (
+        "Accuracies are fractions of the test set, mean ± std over seeds; Δ is KD minus solo in "
+        "percentage points, paired seed by seed, ± its standard error; gap closed = "
+        "(KD - solo) / (teacher - solo). Same data, budget and seeds for KD and solo."
+    ),
+)
+FRONTIER_NOTES = (
+    (
+        "Quantised students (QAT) per bit width x sparsity x {solo, KD} and the float students "
+        "they start from. Accuracy in % (mean ± std over seeds); drop vs float in percentage "
+        "points, paired by seed (± SE); BOPs (arXiv:1804.10969) and their reduction against the "
+        "float32 dense solo student; LUTs and cycles of the converted seed (RTL estimate)."
+    ),
+)
+
+
 def _records(paths: list[str] | str) -> pd.DataFrame:
     """metrics.json records as a frame: one row per job, identifying fields then metrics."""
     rows = []
@@ -592,7 +647,7 @@ def _records(paths: list[str] | str) -> pd.DataFrame:
 
 
 def compare_students(ctx: JobContext) -> None:
-    from jetdistill import compare
+    from jetdistill import compare, tables
 
     df = pd.concat([_records(ctx.input["solo"]), _records(ctx.input["kd"])], ignore_index=True)
     teachers = _records(ctx.input["teachers"])
@@ -610,6 +665,10 @@ def compare_students(ctx: JobContext) -> None:
             tmp.write_text("## Teacher, baselines and solo students (test set)\n\n"
                            + compare.reference_markdown(reference)
                            + "\n## KD vs solo (paired by seed)\n\n" + compare.to_markdown(table) + "\n")  # fmt: skip
+        with atomic_path(ctx.output["html"]) as tmp:
+            tmp.write_text(tables.html({"Teacher, baselines and solo students": compare.readable_reference(reference),
+                                        "KD vs solo, paired by seed": compare.readable_table(table)},
+                                       "Knowledge distillation vs training alone", KD_NOTES))  # fmt: skip
         plots = {
             "acc_vs_T": compare.plot_accuracy_vs_temperature,
             "acc_vs_alpha": compare.plot_accuracy_vs_alpha,
@@ -622,7 +681,7 @@ def compare_students(ctx: JobContext) -> None:
                 else:
                     fn(df, tmp, teacher_acc=teacher_acc)
         _comparison_roc(ctx, df, teachers, ctx.output["roc"])
-        for key in ("table", "reference", "markdown", *plots, "roc"):
+        for key in ("table", "reference", "markdown", "html", *plots, "roc"):
             run.log_artifact(ctx.output[key], "comparison")
         if not table.empty:
             best = table.sort_values("kd_mean", ascending=False).iloc[0]
@@ -672,7 +731,7 @@ def _comparison_roc(ctx: JobContext, df: pd.DataFrame, teachers: pd.DataFrame, o
 
 
 def plot_frontier(ctx: JobContext) -> None:
-    from jetdistill import compare, frontier
+    from jetdistill import frontier, tables
 
     qat = _records(ctx.input["qat"])
     floats = pd.concat([_records(ctx.input["solo"]), _records(ctx.input["kd"])], ignore_index=True)
@@ -688,11 +747,14 @@ def plot_frontier(ctx: JobContext) -> None:
     with _run(ctx, name="compression-frontier", role="comparison", method="frontier") as run:
         with atomic_path(ctx.output["table"]) as tmp:
             table.to_csv(tmp, index=False)
+        readable = {"Accuracy-cost frontier": frontier.readable_table(table)}
         with atomic_path(ctx.output["markdown"]) as tmp:
-            tmp.write_text(compare.to_markdown(table) + "\n")
+            tmp.write_text(tables.markdown(readable, "Compression frontier", FRONTIER_NOTES))
+        with atomic_path(ctx.output["html"]) as tmp:
+            tmp.write_text(tables.html(readable, "Compression frontier", FRONTIER_NOTES))
         with atomic_path(ctx.output["plot"]) as tmp:
             frontier.plot_frontier(table, tmp)
-        for key in ("table", "markdown", "plot"):
+        for key in ("table", "markdown", "html", "plot"):
             run.log_artifact(ctx.output[key], "compression")
 
 
@@ -703,7 +765,7 @@ def summarize(ctx: JobContext) -> None:
     built and this one reused, and nothing else.
     """
     from jetdistill import tracking
-    from jetdistill.summary import summary_table, to_markdown
+    from jetdistill.summary import readable_html, readable_markdown, summary_table
 
     run_ids = {read_json(p)["run_id"] for p in ctx.input["metrics"]}
     runs = tracking.search(_tracking_cfg(ctx))
@@ -716,12 +778,25 @@ def summarize(ctx: JobContext) -> None:
     with atomic_path(ctx.output["csv"]) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(ctx.output["markdown"]) as tmp:
-        tmp.write_text(to_markdown(table) + "\n")
+        tmp.write_text(readable_markdown(table))
+    with atomic_path(ctx.output["html"]) as tmp:
+        tmp.write_text(readable_html(table))
+
+
+LC_NOTES = (
+    (
+        "Teacher: fractions of teacher_train; baselines and the student (solo and KD with the "
+        "full teacher's soft targets): fractions of transfer. Subsets are stratified and nested; "
+        "the largest point is the main run's model. Extrapolations come from a saturating power "
+        "law a - b n^-c fitted to the points: indicative only."
+    ),
+)
 
 
 def plot_learning_curve(ctx: JobContext) -> None:
     """Learning-curve table, markdown and plot from the metrics.json of every curve point."""
     from jetdistill import learning_curve as lc
+    from jetdistill import tables
 
     labels: dict[str, str] = ctx.params["curves"]
     df = _records(ctx.input["points"])
@@ -732,7 +807,10 @@ def plot_learning_curve(ctx: JobContext) -> None:
             table.to_csv(tmp, index=False)
         with atomic_path(ctx.output["markdown"]) as tmp:
             tmp.write_text(lc.to_markdown(table))
+        with atomic_path(ctx.output["html"]) as tmp:
+            tmp.write_text(tables.html({"Learning curves": lc.readable_table(table)},
+                                       "Test accuracy against training jets", LC_NOTES))  # fmt: skip
         with atomic_path(ctx.output["plot"]) as tmp:
             lc.plot_learning_curve(table, tmp)
-        for key in ("table", "markdown", "plot"):
+        for key in ("table", "markdown", "html", "plot"):
             run.log_artifact(ctx.output[key], "learning_curve")

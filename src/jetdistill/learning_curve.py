@@ -92,14 +92,13 @@ def _fmt(v: float) -> str:
     return "–" if not np.isfinite(v) else f"{v:.3f}"
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """Per curve: accuracy at each training size, then the fit's extrapolations."""
-    if table.empty:
-        return "(no learning-curve points)\n"
+def readable_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per curve, formatted: accuracy at each training size, the fit's asymptote,
+    its extrapolations and its rms residual (the cells of :func:`to_markdown`)."""
     preds = [c for c in table.columns if c.startswith("pred_")]
-    lines = ["| model | training jets: test accuracy | fit asymptote | "
-             + " | ".join(f"extrapolated, {p.removeprefix('pred_')} jets" for p in preds)
-             + " | fit rms |", "|---|---|---|" + "---|" * len(preds) + "---|"]  # fmt: skip
+    cols = ["model", "training jets: test accuracy", "fit asymptote",
+            *(f"extrapolated, {p.removeprefix('pred_')} jets" for p in preds), "fit rms"]  # fmt: skip
+    rows = []
     for curve, sub in table.groupby("curve", sort=False):
         pts = ", ".join(
             f"{int(r.n_train):,}: {r.accuracy_mean:.3f}"
@@ -107,8 +106,18 @@ def to_markdown(table: pd.DataFrame) -> str:
             for r in sub.itertuples()
         )
         first = sub.iloc[0]
-        lines.append(f"| {curve} | {pts} | {_fmt(first['fit_a'])} | "
-                     + " | ".join(_fmt(first[p]) for p in preds) + f" | {_fmt(first['fit_rms'])} |")  # fmt: skip
+        rows.append([str(curve), pts, _fmt(first["fit_a"]), *(_fmt(first[p]) for p in preds),
+                     _fmt(first["fit_rms"])])  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Per curve: accuracy at each training size, then the fit's extrapolations."""
+    if table.empty:
+        return "(no learning-curve points)\n"
+    t = readable_table(table)
+    lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+    lines += ["| " + " | ".join(r) + " |" for r in t.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 

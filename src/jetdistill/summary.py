@@ -87,8 +87,35 @@ def collect_summary(
             table.to_csv(tmp, index=False)
     if out_md is not None:
         with atomic_path(out_md) as tmp:
-            Path(tmp).write_text(to_markdown(table))
+            Path(tmp).write_text(readable_markdown(table))
     return table
+
+
+def readable_markdown(table: pd.DataFrame) -> str:
+    """``summary.md``: a few short tables (teachers, students, compression, FPGA) with units.
+
+    The wide per-run table with every metric stays in ``summary.csv``
+    (:func:`to_markdown` renders it when a Markdown copy is wanted).
+    """
+    from jetdistill import tables
+
+    return tables.markdown(tables.summary_tables(table), "Run summary", NOTES)
+
+
+def readable_html(table: pd.DataFrame) -> str:
+    """The tables of :func:`readable_markdown` as a self-contained page for the report."""
+    from jetdistill import tables
+
+    return tables.html(tables.summary_tables(table), "Run summary", NOTES)
+
+
+NOTES = (
+    (
+        "Seeds grouped (mean ± std); accuracies in % of the test set, differences in "
+        "percentage points (pts). Every run with every metric: summary.csv, one row per "
+        "MLflow run."
+    ),
+)
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:

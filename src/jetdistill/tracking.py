@@ -244,11 +244,34 @@ def init_store(cfg: TrackingConfig) -> str:
             exp_id = exp.experiment_id
             logger.debug("experiment appeared concurrently: %s", exc)
         logger.info("created MLflow experiment %r (id %s) in %s", cfg.experiment, exp_id, cfg.uri)
+        mark_ml_experiment(client, exp_id)
         return exp_id
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
         logger.info("restored deleted MLflow experiment %r", cfg.experiment)
+    mark_ml_experiment(client, exp.experiment_id, exp.tags)
     return exp.experiment_id
+
+
+#: MLflow 3's experiment kind tag and the value of a classic ML (training runs) experiment.
+#: Without it the UI treats a new experiment as a GenAI app (traces overview first).
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_ML = "custom_model_development"
+
+
+def mark_ml_experiment(
+    client: MlflowClient, experiment_id: str, tags: Mapping[str, str] | None = None
+) -> None:
+    """Tag the experiment as classic ML once, so MLflow's UI shows it as training runs.
+
+    A kind a user chose in the UI (any existing value of the tag) is left alone.
+    """
+    if tags and TAG_EXPERIMENT_KIND in tags:
+        return
+    _retry(
+        lambda: client.set_experiment_tag(experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND_ML),
+        "set_experiment_tag",
+    )
 
 
 def _safe_dir(name: str) -> str:
@@ -785,3 +808,139 @@ def download_artifacts(
         "download_artifacts",
     )
     return Path(local)
+
+
+# --------------------------------------------------------------------------- common params
+
+#: Params every job run carries (missing values are ``"none"``), so MLflow's compare view
+#: and a search like ``params.student = 'mlp16' and params.bits = '32'`` line up KD and solo
+#: runs, float and QAT students, side by side.
+COMMON_PARAMS = (
+    "role",
+    "student",
+    "method",
+    "kd.temperature",
+    "kd.alpha",
+    "bits",
+    "sparsity",
+    "seed",
+)
+NONE = "none"
+
+
+def common_params(
+    *,
+    role: str,
+    method: str,
+    student: str | None = None,
+    temperature: float | str | None = None,
+    alpha: float | str | None = None,
+    bits: int | str | None = None,
+    sparsity: float | str | None = None,
+    seed: int | str | None = None,
+) -> dict[str, str]:
+    """The :data:`COMMON_PARAMS` as strings, formatted as the jobs log them elsewhere.
+
+    Numbers are normalised (``kd.*`` and ``sparsity`` as floats: ``"4.0"``, ``"0.5"``;
+    ``bits`` and ``seed`` as integers) so that the same value logged again by a job (e.g.
+    the ``kd`` section of a distilled student, ``bits`` of a QAT run) is identical and not
+    a param conflict.
+    """
+
+    def num(v: Any, kind: type) -> str:
+        if v is None or (isinstance(v, str) and v.strip() in ("", NONE)):
+            return NONE
+        return str(kind(float(v)) if kind is int else kind(v))
+
+    return {
+        "role": role,
+        "student": student or NONE,
+        "method": method,
+        "kd.temperature": num(temperature, float),
+        "kd.alpha": num(alpha, float),
+        "bits": num(bits, int),
+        "sparsity": num(sparsity, float),
+        "seed": num(seed, int),
+    }
+
+
+def runs_page_url(
+    base_url: str,
+    experiment_id: str,
+    search_filter: str | None = None,
+    order_by: str | None = None,
+    ascending: bool = False,
+) -> str:
+    """A link to MLflow's runs table (ML view) with a saved search.
+
+    ``workflowType=machine_learning`` makes MLflow 3.17's UI show the classic
+    training-runs view (its default is the GenAI view; the choice is a client-side
+    setting, not stored in the experiment). ``searchFilter``/``orderByKey`` are the
+    UI's own URL state.
+    """
+    from urllib.parse import urlencode
+
+    query: dict[str, str] = {"workflowType": "machine_learning"}
+    if search_filter:
+        query["searchFilter"] = search_filter
+    if order_by:
+        query["orderByKey"] = order_by
+        query["orderByAsc"] = "true" if ascending else "false"
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{urlencode(query)}"
+
+
+#: The saved search of the README: finished student runs (no parent rows), best first.
+STUDENT_RUNS_FILTER = "params.role = 'student' and attributes.status = 'FINISHED'"
+
+
+def student_runs_url(cfg: TrackingConfig, base_url: str = "http://127.0.0.1:5000") -> str:
+    """Where to look after a run: the runs table of this experiment, students only, best first.
+
+    For a local store ``base_url`` is where ``mlflow ui`` listens by default; for a tracking
+    server it is the server itself.
+    """
+    exp_id = _experiment_id(cfg, _client(cfg))
+    return runs_page_url(
+        cfg.uri if cfg.is_server else base_url,
+        exp_id,
+        STUDENT_RUNS_FILTER,
+        order_by="metrics.`test_accuracy`",
+    )
+
+
+def compare_runs_url(base_url: str, experiment_id: str, run_ids: list[str]) -> str:
+    """A link to MLflow's side-by-side compare page of ``run_ids`` (params, metrics, plots)."""
+    from urllib.parse import quote
+
+    runs = quote(json.dumps(list(run_ids), separators=(",", ":")), safe="")
+    exps = quote(json.dumps([str(experiment_id)], separators=(",", ":")), safe="")
+    return (
+        f"{base_url.rstrip('/')}/#/compare-runs?runs={runs}&experiments={exps}"
+        "&workflowType=machine_learning"
+    )
+
+
+def kd_vs_solo_compare_url(
+    cfg: TrackingConfig, base_url: str = "http://127.0.0.1:5000", max_runs: int = 12
+) -> str | None:
+    """The compare page of the latest finished float students, solo and KD, of one seed.
+
+    One seed keeps the page narrow: every KD setting next to the solo run it is paired
+    with, the shared params (``kd.temperature``, ``kd.alpha``, ...) in aligned rows.
+    None when there are no such runs.
+    """
+    runs = search(cfg, filter="params.role = 'student' and attributes.status = 'FINISHED'")
+    if runs.empty or "params.method" not in runs:
+        return None
+    runs = runs[runs["params.method"].isin(["solo", "kd"])]
+    if runs.empty:
+        return None
+    seed = min(runs["params.seed"].astype(str))
+    runs = runs[runs["params.seed"].astype(str) == seed]
+    keys = [c for c in ("params.student", "params.method", "params.kd.temperature", "params.kd.alpha",
+                        "tags.jetdistill.wildcards") if c in runs]  # fmt: skip
+    latest = runs.sort_values("start_time").groupby(keys, dropna=False).tail(1)
+    latest = latest.sort_values(["params.student", "params.method"], ascending=[True, False])
+    exp_id = str(latest["experiment_id"].iloc[0])
+    base = cfg.uri if cfg.is_server else base_url
+    return compare_runs_url(base, exp_id, list(latest["run_id"])[:max_runs])

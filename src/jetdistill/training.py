@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from jetdistill.errors import InputError, JetDistillError
 from jetdistill.io import atomic_path
+from jetdistill.progress import ProgressLog, eta_seconds, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +353,8 @@ def fit(
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         t0 = time.perf_counter()
+        # a line with ETA in the job's log every minute for long epochs (tqdm is off there)
+        within = ProgressLog(f"epoch {epoch + 1}/{cfg.epochs}", n_train, "jets", every_s=60)
         with tqdm(
             total=n_train,
             unit="jet",
@@ -374,6 +377,7 @@ def fit(
                 if yb is not None:
                     correct += (logits.detach().argmax(1) == yb).sum()
                 bar.update(xb.shape[0])
+                within.update(xb.shape[0])
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_time = time.perf_counter() - t0
@@ -403,9 +407,13 @@ def fit(
                 best_state = _state_copy(model)
         else:
             since_best += 1
+        elapsed = time.perf_counter() - t_start
         log.info(
-            "epoch %d: train_loss %.4f val_loss %.4f train_acc %.4f val_acc %.4f lr %.3g (%.0f jets/s)",
-            epoch, train_loss, val_loss, record["train_accuracy"], val_acc, lr, record["samples_per_s"],
+            "epoch %d (%d/%d): train_loss %.4f val_loss %.4f train_acc %.4f val_acc %.4f lr %.3g "
+            "(%.0f jets/s, elapsed %s, ETA %s)",
+            epoch, epoch + 1, cfg.epochs, train_loss, val_loss, record["train_accuracy"], val_acc, lr,
+            record["samples_per_s"], format_duration(elapsed),
+            format_duration(eta_seconds(epoch + 1, cfg.epochs, elapsed)),
         )  # fmt: skip
         if epoch_callback is not None:
             epoch_callback(epoch, dict(record))

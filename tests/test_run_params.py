@@ -1,0 +1,121 @@
+"""What a user sees in MLflow: a classic ML experiment and common params on every run.
+
+Real MLflow SQLite store, real jobs.* context manager; no mocks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+from jetdistill import jobs
+from jetdistill import tracking as T
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> T.TrackingConfig:
+    monkeypatch.setenv(T.ENV_INVOCATION, "inv-params")
+    monkeypatch.setenv(T.ENV_PARENT_RUN, "")
+    c = T.TrackingConfig.from_dict({"experiment": "ui"}, root=tmp_path)
+    T.init_store(c)
+    return c
+
+
+def test_common_params_are_formatted_like_the_job_params() -> None:
+    solo = T.common_params(
+        role="student", method="solo", student="mlp16", bits=32, sparsity=0.0, seed="1"
+    )
+    assert solo == {"role": "student", "student": "mlp16", "method": "solo", "kd.temperature": "none",
+                    "kd.alpha": "none", "bits": "32", "sparsity": "0.0", "seed": "1"}  # fmt: skip
+    kd = T.common_params(role="student", method="qat_kd", student="mlp16", temperature="4",
+                         alpha=0.1, bits="5", sparsity="0.87", seed=0)  # fmt: skip
+    # the same strings the jobs log for kd.temperature (float(w.T)), bits (int), sparsity (float)
+    assert (kd["kd.temperature"], kd["kd.alpha"], kd["bits"], kd["sparsity"]) == (
+        str(4.0), str(0.1), "5", str(0.87),
+    )  # fmt: skip
+    assert set(T.common_params(role="comparison", method="compare").values()) == {
+        "comparison", "compare", "none",
+    }  # fmt: skip
+
+
+def test_experiment_is_a_classic_ml_experiment(cfg: T.TrackingConfig) -> None:
+    client = T._client(cfg)
+    exp = client.get_experiment_by_name("ui")
+    assert exp.tags[T.TAG_EXPERIMENT_KIND] == T.EXPERIMENT_KIND_ML == "custom_model_development"
+    # a kind the user picked in the UI survives the next run's init_store
+    client.set_experiment_tag(exp.experiment_id, T.TAG_EXPERIMENT_KIND, "genai_development")
+    T.init_store(cfg)
+    assert (
+        client.get_experiment(exp.experiment_id).tags[T.TAG_EXPERIMENT_KIND] == "genai_development"
+    )
+
+
+def _ctx(rule: str, wildcards: dict, params: dict, tracking: dict) -> jobs.JobContext:
+    return jobs.JobContext(rule=rule, wildcards=wildcards, input={}, output={},
+                           params={"tracking": tracking, **params})  # fmt: skip
+
+
+def test_solo_kd_and_qat_runs_line_up_on_the_common_params(
+    cfg: T.TrackingConfig, tmp_path: Path
+) -> None:
+    tracking = {"experiment": "ui", "uri": cfg.uri, "artifact_location": cfg.artifact_location}
+    comp = {"kd": {"temperature": 4, "alpha": 0.1}}
+    cases = {
+        "solo": (_ctx("train_student_solo", {"student": "mlp16", "seed": "0"}, {}, tracking), "solo"),
+        "kd": (_ctx("distill_student", {"student": "mlp16", "teacher": "jedi", "method": "hinton",
+                                        "T": "4", "alpha": "0.1", "seed": "0"}, {}, tracking), "kd"),
+        "qat": (_ctx("train_qat", {"student": "mlp16", "mode": "kd", "bits": "5", "sparsity": "0.87",
+                                   "seed": "0"}, {"compression": comp}, tracking), "qat_kd"),
+        "teacher": (_ctx("train_teacher", {"teacher": "jedi", "member": "0"}, {"seed": 3}, tracking),
+                    "teacher"),
+    }  # fmt: skip
+    ids = {}
+    for key, (ctx, method) in cases.items():
+        role = "teacher" if key == "teacher" else "student"
+        with jobs._run(ctx, name=key, role=role, method=method) as run:
+            # what the jobs themselves log afterwards must not conflict with the common params
+            if key == "kd":
+                run.log_params(
+                    {"kd": {"method": "hinton", "temperature": 4.0, "alpha": 0.1}, "seed": 0}
+                )
+            if key == "qat":
+                run.log_params({"bits": 5, "sparsity": 0.87, "seed": 0})
+            ids[key] = run.run_id
+    got = {k: T.run_info(cfg, rid) for k, rid in ids.items()}
+    for info in got.values():
+        assert set(T.COMMON_PARAMS) <= set(info["params"])
+        assert not any(t.startswith("jetdistill.param_conflict") for t in info["tags"])
+    p = {k: v["params"] for k, v in got.items()}
+    assert (p["solo"]["kd.temperature"], p["solo"]["kd.alpha"], p["solo"]["bits"]) == (
+        "none",
+        "none",
+        "32",
+    )
+    assert (p["kd"]["kd.temperature"], p["kd"]["kd.alpha"], p["kd"]["method"]) == (
+        "4.0",
+        "0.1",
+        "kd",
+    )
+    assert (p["qat"]["kd.temperature"], p["qat"]["bits"], p["qat"]["sparsity"]) == (
+        "4.0",
+        "5",
+        "0.87",
+    )
+    assert (p["teacher"]["student"], p["teacher"]["seed"], p["teacher"]["role"]) == (
+        "none",
+        "3",
+        "teacher",
+    )
+    # the saved search the README and the end-of-run hint point at finds exactly the students
+    found = T.search(cfg, filter=T.STUDENT_RUNS_FILTER)
+    assert set(found["run_id"]) == {ids["solo"], ids["kd"], ids["qat"]}
+    url = T.kd_vs_solo_compare_url(cfg)
+    q = parse_qs(urlsplit(url.replace("/#/", "/")).query)
+    assert unquote(q["runs"][0]) == f'["{ids["solo"]}","{ids["kd"]}"]'  # solo first, then KD
+    runs_url = T.student_runs_url(cfg)
+    q = parse_qs(urlsplit(runs_url.replace("/#/", "/")).query)
+    assert q["workflowType"] == ["machine_learning"] and q["searchFilter"] == [
+        T.STUDENT_RUNS_FILTER
+    ]
