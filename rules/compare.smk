@@ -41,6 +41,7 @@ rule compare_students:
         mem_mb=2000,
         runtime=30,
     params:
+        omitted=config["data"]["splits"]["exclude_from_transfer"],
         tracking=tracking_params(),
     script:
         "../workflow/scripts/compare_students.py"
