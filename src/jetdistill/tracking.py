@@ -244,10 +244,12 @@ def probe(cfg: TrackingConfig) -> None:
     elif cfg.is_sqlite:
         db = Path(unquote(cfg.uri[len("sqlite:///") :]))
         folder = next((p for p in (db.parent, *db.parent.parents) if p.exists()), Path("/"))
+        expected = "a writable SQLite database (or a folder to create it in)"
+        if not folder.is_dir():
+            raise InputError(where, expected, f"{folder} is not a folder")
         target = db if db.exists() else folder
         if not os.access(target, os.W_OK):
-            raise InputError(where, "a writable SQLite database (or folder to create it in)",
-                             f"{target} is not writable")  # fmt: skip
+            raise InputError(where, expected, f"{target} is not writable")
     else:
         parts = urlsplit(cfg.uri)
         default = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
