@@ -150,7 +150,9 @@ def _server(args: argparse.Namespace) -> int:
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if not args.enable_jobs:
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    print(" ".join(cmd), flush=True)
+    from jetdistill.uris import scrub
+
+    print(scrub(" ".join(cmd)), flush=True)  # a postgresql://user:password@ store stays private
     if args.dry_run:
         return 0
     os.execve(sys.executable, cmd, env)
@@ -165,7 +167,7 @@ def _init_tracking(args: argparse.Namespace) -> int:
     exp_id = init_store(cfg)
     parent = ensure_parent_run(cfg, args.invocation) if args.invocation else None
     info = {
-        "uri": cfg.uri,
+        "uri": cfg.display_uri,
         "experiment": cfg.experiment,
         "experiment_id": exp_id,
         "parent_run_id": parent,

@@ -183,7 +183,7 @@ def resolve_store_uri(uri: str, root: Path) -> str:
         raise InputError(
             "config: tracking.uri",
             "sqlite:///<path>, postgresql://..., or http(s)://host:port (file stores are deprecated)",
-            uri,
+            uris.mask(uri),
         )
     return uri
 
@@ -218,7 +218,7 @@ def _client(cfg: TrackingConfig) -> MlflowClient:
     """
     if cfg.is_server:
         _set_env("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, math.ceil(cfg.timeout_s))))
-        _set_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        _set_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
         _set_env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         if cfg.username is not None:
             _set_env("MLFLOW_TRACKING_USERNAME", cfg.username)
