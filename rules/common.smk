@@ -7,10 +7,15 @@ from datetime import datetime, timezone
 
 from snakemake.utils import validate
 
-from jetdistill import plan
+from jetdistill import plan, uris
 
+# `replace: [models, teachers, ...]`: those sections come from the user's config alone
+plan.apply_replace(config, workflow.config_settings.overwrite_config)
 validate(config, "../workflow/schemas/config.schema.yaml")
 plan.check_config(config)
+# a password in tracking.uri stays in this process's environment; params, the config the
+# jobs receive and Snakemake's metadata hold only the masked URI (user:***@host)
+config["tracking"] = uris.protect(config["tracking"])
 
 R = config["results"]
 SPLITS = plan.SPLITS
@@ -205,7 +210,7 @@ def all_teacher_metrics():
 
 
 def all_soft_target_metrics():
-    return [f"{R}/soft_targets/{t}.metrics.json" for t in config["teachers"]]
+    return [f"{R}/soft_targets/{t}.metrics.json" for t in plan.used_teachers(config)]
 
 
 def all_solo_metrics():

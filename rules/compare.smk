@@ -53,6 +53,7 @@ rule compare_students:
         runtime=30,
     params:
         baselines=config["baselines"],
+        omitted=config["data"]["splits"]["exclude_from_transfer"],
         tracking=tracking_params(),
     script:
         "../workflow/scripts/compare_students.py"

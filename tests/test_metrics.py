@@ -43,8 +43,11 @@ def test_hand_computed_auc_rejection_accuracy():
     assert m["test_rej50_bkg"] == pytest.approx(4.0)
     # argmax([0, s]) picks class 1 iff s > 0: 3/4 sig and 5/8 bkg correct
     assert m["test_accuracy"] == pytest.approx(8 / 12)
+    # per-class accuracy (recall): 3 of 4 sig, 5 of 8 bkg (a tie [0, 0] argmaxes to class 0)
+    assert m["test_recall_sig"] == pytest.approx(3 / 4)
+    assert m["test_recall_bkg"] == pytest.approx(5 / 8)
     assert set(m) == {
-        "test_accuracy", "test_auc_mean", "test_auc_bkg", "test_auc_sig",
+        "test_accuracy", "test_recall_bkg", "test_recall_sig", "test_auc_mean", "test_auc_bkg", "test_auc_sig",
         "test_rej50_bkg", "test_rej50_sig", "test_rej30_bkg", "test_rej30_sig",
     }  # fmt: skip
 
@@ -65,6 +68,9 @@ def test_missing_class_gives_nan_not_crash():
     m = classification_metrics(logits, y, ["a", "b", "c"])
     assert math.isnan(m["test_auc_c"]) and math.isnan(m["test_rej50_c"])
     assert m["test_auc_mean"] == pytest.approx(1.0)
+    # class c has no sample: its accuracy is undefined (NaN), the others are exact
+    assert math.isnan(m["test_recall_c"])
+    assert m["test_recall_a"] == 1.0 and m["test_recall_b"] == 1.0
 
 
 def test_rejection_interpolation_on_diagonal():

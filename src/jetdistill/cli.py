@@ -32,6 +32,11 @@ Subcommands::
         One row per model run (latest per rule and wildcards) with test and cost
         metrics; the whole experiment unless ``--invocation`` is given.
 
+    jetdistill digits OUT
+        Write scikit-learn's 1,797 8x8 handwritten digits (bundled, offline) to OUT in the
+        generic layout (``features`` (N, 64), ``labels`` (N,)) for
+        ``config/examples/digits.yaml``.
+
 With no flags, ``mlflow ui`` run in the project root shows the same store as the
 workflow's default ``tracking`` config (``sqlite:///mlflow.db``, artifacts in ./mlruns).
 """
@@ -65,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--enable-jobs", action="store_true", help="keep MLflow's GenAI job runner")
     s.add_argument("--dry-run", action="store_true", help="print the mlflow command and exit")
     s.add_argument("extra", nargs=argparse.REMAINDER, help="after --: passed to mlflow server")
+
+    d = sub.add_parser(
+        "digits", help="write scikit-learn's 8x8 digits to the generic HDF5 layout (offline)"
+    )
+    d.add_argument("out", help="output HDF5 file, e.g. data/digits.h5")
 
     for name, helptext in (
         ("init-tracking", "create the tracking store and experiment once"),
@@ -140,7 +150,9 @@ def _server(args: argparse.Namespace) -> int:
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if not args.enable_jobs:
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    print(" ".join(cmd), flush=True)
+    from jetdistill.uris import scrub
+
+    print(scrub(" ".join(cmd)), flush=True)  # a postgresql://user:password@ store stays private
     if args.dry_run:
         return 0
     os.execve(sys.executable, cmd, env)
@@ -155,7 +167,7 @@ def _init_tracking(args: argparse.Namespace) -> int:
     exp_id = init_store(cfg)
     parent = ensure_parent_run(cfg, args.invocation) if args.invocation else None
     info = {
-        "uri": cfg.uri,
+        "uri": cfg.display_uri,
         "experiment": cfg.experiment,
         "experiment_id": exp_id,
         "parent_run_id": parent,
@@ -175,6 +187,14 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digits(args: argparse.Namespace) -> int:
+    from jetdistill.examples import write_digits
+
+    info = write_digits(args.out)
+    print(f"{info['n']} digits x {info['n_features']} pixels -> {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point ``jetdistill`` (``[project.scripts] jetdistill = jetdistill.cli:main``)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -184,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _server(args)
         if args.command == "init-tracking":
             return _init_tracking(args)
+        if args.command == "digits":
+            return _digits(args)
         return _summary(args)
     except InputError as exc:
         print(f"jetdistill {args.command}: {exc}", file=sys.stderr)

@@ -118,6 +118,8 @@ def comparison_table(
     df: pd.DataFrame,
     teacher_acc: Mapping[str, float],
     metrics: Sequence[str] = DEFAULT_METRICS,
+    omitted: Sequence[str] = (),
+    teacher_recall: Mapping[str, Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """One row per (student, teacher, kd_method, temperature, alpha) over paired seeds.
 
@@ -128,8 +130,20 @@ def comparison_table(
     headline accuracy aliases ``solo_mean``, ``kd_mean``, ``diff_mean``, ``diff_se`` (same
     values as ``solo_accuracy_mean`` ... ``diff_accuracy_se``, for logging the best row).
     A table without KD runs is empty but has every column.
+
+    ``omitted``: classes left out of the transfer set (``data.splits.exclude_from_transfer``).
+    For each, the per-class accuracy ``test_recall_{class}`` is compared like any metric
+    (``solo_recall_{class}_mean`` ...: how much of a class it never saw each student gets
+    right, Hinton et al. 2015, section 3), and ``teacher_recall_{class}`` is added from
+    ``teacher_recall`` (teacher -> {class: recall}) when given.
     """
     df = _validate(df)
+    omitted = list(omitted)
+    for c in omitted:
+        if f"test_recall_{c}" not in df.columns:
+            raise InputError("comparison runs table", f"column test_recall_{c} (omitted class {c!r})",
+                             "missing (runs without per-class accuracy)")  # fmt: skip
+    metrics = [*metrics, *(f"test_recall_{c}" for c in omitted)]
     metrics = [m for m in dict.fromkeys(["test_accuracy", *metrics]) if m in df.columns]
     solo = df[df["method"] == "solo"]
     kd = df[df["method"] == "kd"]
@@ -170,10 +184,17 @@ def comparison_table(
         for alias in ("solo_mean", "kd_mean"):
             row[alias] = row[alias.replace("_mean", "_accuracy_mean")]
         row["diff_mean"], row["diff_se"] = row["diff_accuracy_mean"], row["diff_accuracy_se"]
+        for c in omitted:
+            t_rec = ((teacher_recall or {}).get(row["teacher"]) or {}).get(c)
+            row[f"teacher_recall_{c}"] = math.nan if t_rec is None else float(t_rec)
         rows.append(row)
     if not rows:
         log.warning("comparison table: no KD runs")
-    return pd.DataFrame(rows, columns=_table_columns(metrics))
+    columns = _table_columns(metrics) + [f"teacher_recall_{c}" for c in omitted]
+    table = pd.DataFrame(rows, columns=columns)
+    if omitted:
+        table.insert(len(GROUP_KEYS) + 1, "omitted", ",".join(omitted))
+    return table
 
 
 def _table_columns(metrics: Sequence[str]) -> list[str]:
@@ -274,7 +295,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     headers = READABLE_HEADERS
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cells) + " |" for cells in _readable_rows(table)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _omitted_markdown(table)
 
 
 #: Column headers of :func:`to_markdown` / :func:`readable_table`.
@@ -307,6 +328,36 @@ def _readable_rows(table: pd.DataFrame) -> list[list[str]]:
         ]  # fmt: skip
         out.append(cells)
     return out
+
+
+def omitted_classes(table: pd.DataFrame) -> list[str]:
+    """Classes whose per-class accuracy the table compares (those left out of the transfer set)."""
+    cols = [c for c in table.columns if c.startswith("solo_recall_") and c.endswith("_mean")]
+    return [c.removeprefix("solo_recall_").removesuffix("_mean") for c in cols]
+
+
+def _omitted_markdown(table: pd.DataFrame) -> str:
+    """Second table: accuracy on each class the students never saw in their transfer set."""
+    classes = omitted_classes(table)
+    if not classes or table.empty:
+        return ""
+    headers = ["student", "teacher", "KD", "T", "α", "omitted class", "teacher acc", "solo acc",
+               "KD acc", "Δ KD−solo (pts, ±SE)"]  # fmt: skip
+    lines = ["", "Accuracy on the classes left out of the transfer set (`data.splits.exclude_from_transfer`):",
+             "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]  # fmt: skip
+    for _, r in table.iterrows():
+        g = r.get
+        for c in classes:
+            cells = [
+                str(r["student"]), str(r["teacher"]), str(r["kd_method"]), f"{r['temperature']:g}",
+                f"{r['alpha']:g}", c, _fmt(g(f"teacher_recall_{c}", math.nan)),
+                _pm(g(f"solo_recall_{c}_mean"), g(f"solo_recall_{c}_std")),
+                _pm(g(f"kd_recall_{c}_mean"), g(f"kd_recall_{c}_std")),
+                _pm(100 * g(f"diff_recall_{c}_mean", math.nan), 100 * g(f"diff_recall_{c}_se", math.nan), digits=2,
+                    sign=True),
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- plots

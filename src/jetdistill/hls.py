@@ -20,6 +20,7 @@ import io as _stdio
 import logging
 import math
 import os
+import re
 import shutil
 import tarfile
 import time
@@ -45,6 +46,21 @@ VENDOR_TOOLS = {
 }
 #: ONNX ops that only move data around; allowed between the graph input and its quantiser.
 SHAPE_OPS = ("Reshape", "Flatten", "Transpose", "Identity", "Squeeze", "Unsqueeze")
+#: Strings hls4ml writes verbatim into generated files (``set part "..."`` in project.tcl,
+#: C++ type aliases): anything else could inject Tcl (``[exec ...]``) or C++. Same patterns
+#: as ``fpga.part`` / ``fpga.float_precision`` in the config schema.
+SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SAFE_PRECISION = re.compile(
+    r"^(ap_)?u?(fixed|int)<[0-9]{1,3}(,-?[0-9]{1,3})?(,[A-Z_]{2,12}){0,3}>$"
+)
+SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def check_generated_string(where: str, value: str, pattern: re.Pattern[str]) -> str:
+    """Return ``value`` if it matches ``pattern``; InputError naming ``where`` otherwise."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InputError(where, f"a string matching {pattern.pattern}", repr(value))
+    return value
 
 
 class HLSAgreementError(JetDistillError):
@@ -98,6 +114,9 @@ class HLSConfig:
             )
         if self.vendor not in VENDOR_MODES:
             raise InputError("fpga.vendor", f"one of {VENDOR_MODES}", repr(self.vendor))
+        check_generated_string("fpga.part", self.part, SAFE_PART)
+        check_generated_string("hls default_precision", self.default_precision, SAFE_PRECISION)
+        check_generated_string("hls project_name", self.project_name, SAFE_NAME)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> HLSConfig:
@@ -441,6 +460,7 @@ def convert_float(
     import hls4ml
 
     cfg = cfg or HLSConfig()
+    check_generated_string("fpga.float_precision", precision, SAFE_PRECISION)
     x = _check_x(x_test, input_shape)
     out = _fresh_dir(out_dir)
     t0 = time.perf_counter()

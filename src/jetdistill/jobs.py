@@ -207,7 +207,9 @@ def _log_eval_plots(run: Any, logits: np.ndarray, split: Split, label: str) -> N
         cm = M.confusion_matrix(logits, split.y, len(names))
         cmp = Path(d) / "confusion_matrix.png"
         M.plot_confusion(cm, names, cmp)
-        np.savetxt(Path(d) / "confusion_matrix.csv", cm, delimiter=",")
+        # rows = true class, columns = predicted class, both labelled with the class names
+        frame = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names)
+        frame.to_csv(Path(d) / "confusion_matrix.csv")
         run.log_artifacts(d, "plots")
 
 
@@ -242,9 +244,14 @@ def start_invocation(tracking_cfg: dict) -> None:
     from jetdistill import tracking
 
     cfg = tracking.TrackingConfig.from_dict(tracking_cfg)
+    # bounded by tracking.timeout_s: fail in seconds, not after MLflow's retries
+    tracking.probe(cfg)
     tracking.init_store(cfg)
     inv = tracking.invocation_id()
-    os.environ["JETDISTILL_PARENT_RUN_ID"] = tracking.ensure_parent_run(cfg, inv)
+    run_id = tracking.ensure_parent_run(cfg, inv)
+    tracking.claim_invocation(cfg, run_id)
+    tracking.close_orphaned_invocations(cfg, inv)
+    os.environ["JETDISTILL_PARENT_RUN_ID"] = run_id
 
 
 def end_invocation(tracking_cfg: dict, *, success: bool) -> None:
@@ -277,7 +284,7 @@ def init_tracking(ctx: JobContext) -> None:
     exp_id = tracking.init_store(cfg)
     write_json(
         ctx.output["marker"],
-        {"experiment_id": exp_id, "uri": cfg.uri, "experiment": cfg.experiment},
+        {"experiment_id": exp_id, "uri": cfg.display_uri, "experiment": cfg.experiment},
     )
 
 
@@ -652,7 +659,14 @@ def compare_students(ctx: JobContext) -> None:
     df = pd.concat([_records(ctx.input["solo"]), _records(ctx.input["kd"])], ignore_index=True)
     teachers = _records(ctx.input["teachers"])
     teacher_acc = dict(zip(teachers["teacher"], teachers["test_accuracy"], strict=True))
-    table = compare.comparison_table(df, teacher_acc)
+    omitted = list(ctx.params.get("omitted") or [])
+    teacher_recall = {
+        r["teacher"]: {c: r.get(f"test_recall_{c}") for c in omitted}
+        for _, r in teachers.iterrows()
+    }
+    table = compare.comparison_table(
+        df, teacher_acc, omitted=omitted, teacher_recall=teacher_recall
+    )
     baselines = list(ctx.params.get("baselines") or [])
     reference = compare.reference_table(df, teacher_acc, baselines)
     df = df[~df["student"].isin(baselines)]  # plots and ROC: students only
@@ -685,7 +699,8 @@ def compare_students(ctx: JobContext) -> None:
             run.log_artifact(ctx.output[key], "comparison")
         if not table.empty:
             best = table.sort_values("kd_mean", ascending=False).iloc[0]
-            keys = ("solo_mean", "kd_mean", "diff_mean", "diff_se", "gap_closed")
+            keys = ("solo_mean", "kd_mean", "diff_mean", "diff_se", "gap_closed",
+                    *(f"{w}_recall_{c}_mean" for c in omitted for w in ("solo", "kd")))  # fmt: skip
             run.log_metrics(
                 {f"best_{k}": float(best[k]) for k in keys if k in best and pd.notna(best[k])}
             )

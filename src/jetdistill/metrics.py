@@ -1,8 +1,13 @@
 """Classification, HEP-style ROC and teacher-fidelity metrics, plus their plots.
 
 Metric names are the ones of docs/ARCHITECTURE.md (identical in every run):
-``{prefix}accuracy``, ``{prefix}auc_{class}``, ``{prefix}auc_mean``, ``{prefix}rej50_{class}``,
-``{prefix}rej30_{class}``, ``{prefix}agreement``, ``{prefix}kl_teacher``.
+``{prefix}accuracy``, ``{prefix}recall_{class}`` (per-class accuracy: the fraction of that
+class's samples predicted as that class), ``{prefix}auc_{class}``, ``{prefix}auc_mean``,
+``{prefix}rej50_{class}``, ``{prefix}rej30_{class}``, ``{prefix}agreement``,
+``{prefix}kl_teacher``.
+
+Per-class accuracy is what shows a class the student never saw in its transfer set
+(``data.splits.exclude_from_transfer``): the overall accuracy hides it.
 
 Per class the discriminant is that class's softmax probability, one-vs-rest (as in the
 hls4ml jet-tagging papers). Background rejection is ``1/eps_B`` at a fixed signal
@@ -18,6 +23,7 @@ signal or no background sample gets NaN for its AUC and rejections.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 
@@ -108,7 +114,8 @@ def rejection_at(eps_s: np.ndarray, eps_b: np.ndarray, target: float, n_backgrou
 def classification_metrics(
     logits: np.ndarray, y: np.ndarray, class_names: Sequence[str], prefix: str = "test_"
 ) -> dict[str, float]:
-    """Accuracy, per-class one-vs-rest AUC, their mean, and rejections at 50% / 30% efficiency."""
+    """Accuracy, per-class accuracy (recall), per-class one-vs-rest AUC, their mean, and
+    rejections at 50% / 30% efficiency. A class without test samples has NaN recall."""
     z = _as_logits(logits, f"{prefix}logits")
     k = z.shape[1]
     if len(class_names) != k:
@@ -117,7 +124,9 @@ def classification_metrics(
     if labels.size == 0:
         raise InputError(f"{prefix}labels", "at least one sample", "0")
     probs = softmax(z)
-    out: dict[str, float] = {f"{prefix}accuracy": float(np.mean(z.argmax(1) == labels))}
+    pred = z.argmax(1)
+    out: dict[str, float] = {f"{prefix}accuracy": float(np.mean(pred == labels))}
+    out.update(per_class_accuracy(pred, labels, class_names, prefix))
     aucs = []
     for c, name in enumerate(class_names):
         is_sig = labels == c
@@ -140,6 +149,18 @@ def classification_metrics(
         for key, target in WORKING_POINTS.items():
             out[f"{prefix}{key}_{name}"] = rejection_at(eps_s, eps_b, target, n_bkg)
     out[f"{prefix}auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
+    return out
+
+
+def per_class_accuracy(
+    pred: np.ndarray, labels: np.ndarray, class_names: Sequence[str], prefix: str = "test_"
+) -> dict[str, float]:
+    """``{prefix}recall_{class}``: fraction of each class's samples predicted as that class
+    (NaN for a class without samples)."""
+    out: dict[str, float] = {}
+    for c, name in enumerate(class_names):
+        is_c = labels == c
+        out[f"{prefix}recall_{name}"] = float(np.mean(pred[is_c] == c)) if is_c.any() else math.nan
     return out
 
 

@@ -8,6 +8,7 @@ rule files, makes a sweep a config change and lets the grid be unit-tested.
 
 from __future__ import annotations
 
+import copy
 import glob
 import itertools
 import os
@@ -65,9 +66,10 @@ def as_wildcards(job: Any) -> dict[str, Any]:
 
 
 def teacher_members(cfg: dict) -> list[TeacherMember]:
+    """Members of the teachers this config uses (:func:`used_teachers`); others are not built."""
     out = []
-    for name, t in cfg["teachers"].items():
-        for i, m in enumerate(t["members"]):
+    for name in used_teachers(cfg):
+        for i, m in enumerate(cfg["teachers"][name]["members"]):
             out.append(TeacherMember(name, i, m["model"], int(m.get("seed", i))))
     return out
 
@@ -88,8 +90,75 @@ def fidelity_teacher(cfg: dict) -> str:
 
 def baselines(cfg: dict) -> list[str]:
     """Models trained solo only, as references beside teacher and students (e.g. the MLP on
-    high-level jet features a physicist would try first)."""
-    return list(cfg.get("baselines") or [])
+    high-level jet features a physicist would try first).
+
+    The default config's jet-level baseline (``hlf_mlp``) is inherited by every user config
+    (Snakemake merges configs); it is left out where it cannot apply: on generic data (no
+    jet-level columns) or when the user's config replaces ``models`` without defining it.
+    A baseline the user's config names itself is always checked.
+    """
+    out = []
+    for name in cfg.get("baselines") or []:
+        spec = cfg.get("models", {}).get(name)
+        if spec is None and "models" in (cfg.get("replace") or []):
+            continue
+        view = cfg.get("views", {}).get(spec["view"], {}) if spec else {}
+        if cfg.get("data", {}).get("source") == "generic" and view.get("level") == "jet":
+            continue
+        out.append(name)
+    return out
+
+
+def used_teachers(cfg: dict) -> list[str]:
+    """Teachers the DAG builds: those of ``distillation.teachers`` (every teacher when that list
+    is empty; only the first, the fidelity reference, when distillation is off) and
+    ``compression.teacher`` when QAT+KD runs. Other entries of ``teachers`` are ignored, so a
+    user config can add its own teacher without removing the defaults."""
+    used = (
+        distill_teachers(cfg)
+        if cfg["distillation"].get("enabled", True)
+        else [fidelity_teacher(cfg)]
+    )
+    c = cfg["compression"]
+    if c.get("enabled", True) and "kd" in c.get("modes", ()):
+        used.append(compression_teacher(cfg))
+    return list(dict.fromkeys(used))
+
+
+#: Top-level sections a user config may list under ``replace`` (lists are always replaced).
+REPLACEABLE: tuple[str, ...] = (
+    "data", "views", "models", "teachers", "training", "distillation", "compression", "fpga",
+    "tracking",
+)  # fmt: skip
+
+
+def apply_replace(cfg: dict, user_cfg: dict | None) -> dict:
+    """Honour ``replace: [section, ...]``: those sections come from the user's config alone.
+
+    Snakemake merges ``--configfile``/``--config`` over ``config/config.yaml`` key by key,
+    so a default model or teacher cannot be removed by merging. ``cfg`` is the merged config
+    (changed in place and returned), ``user_cfg`` what the command line gave
+    (``workflow.config_settings.overwrite_config``). A section listed in ``replace`` that the
+    user's config does not define is an error (replacing it by nothing is never meant).
+    """
+    sections = cfg.get("replace") or []
+    if not isinstance(sections, list):
+        raise InputError("config: replace", f"a list of section names among {list(REPLACEABLE)}",
+                         repr(sections))  # fmt: skip
+    user_cfg = user_cfg or {}
+    for name in sections:
+        if name not in REPLACEABLE:
+            raise InputError(
+                "config: replace", f"section names among {list(REPLACEABLE)}", repr(name)
+            )
+        if name not in user_cfg:
+            raise InputError(
+                "config: replace",
+                f"sections your --configfile/--config defines (it has {sorted(user_cfg)})",
+                repr(name),
+            )
+        cfg[name] = copy.deepcopy(user_cfg[name])
+    return cfg
 
 
 def solo_jobs(cfg: dict) -> list[SoloJob]:
@@ -250,23 +319,38 @@ def _ref(where: str, name: str, known: Any) -> None:
         raise InputError(f"config: {where}", f"one of {sorted(known)}", repr(name))
 
 
-def check_config(cfg: dict) -> None:
-    """Cross-reference checks the schema cannot express; raises InputError naming the field."""
+def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> None:
+    """Cross-reference checks the schema cannot express; raises InputError naming the field.
+
+    ``root``: the project directory Snakemake runs in (default: the current directory),
+    against which ``results`` must stay unless ``allow_results_outside_project`` is set.
+    """
+    check_results_dir(cfg, root)
+    check_model_blocks(cfg)
     views, models, teachers = cfg["views"], cfg["models"], cfg["teachers"]
     data = cfg["data"]
-    for name, m in models.items():
-        _ref(f"models.{name}.view", m["view"], views)
-    for name, t in teachers.items():
-        for i, m in enumerate(t["members"]):
+    # only what the DAG uses is cross-checked: entries of the default config that a user's
+    # config leaves unused (a default teacher, a jet view on generic data) cannot break it
+    for i, t in enumerate(cfg["distillation"].get("teachers", [])):
+        _ref(f"distillation.teachers[{i}]", t, teachers)
+    c = cfg["compression"]
+    if c.get("enabled", True) and "kd" in c.get("modes", ()) and c.get("teacher"):
+        _ref("compression.teacher", c["teacher"], teachers)
+    for name in used_teachers(cfg):
+        for i, m in enumerate(teachers[name]["members"]):
             _ref(f"teachers.{name}.members[{i}].model", m["model"], models)
     for i, s in enumerate(cfg["students"]):
         _ref(f"students[{i}]", s, models)
     for i, s in enumerate(baselines(cfg)):
         _ref(f"baselines[{i}]", s, models)
-    for i, t in enumerate(cfg["distillation"].get("teachers", [])):
-        _ref(f"distillation.teachers[{i}]", t, teachers)
+    for name in sorted(_used_models(cfg)):
+        _ref(f"models.{name}.view", models[name]["view"], views)
     if data["source"] != "generic":
         for vname, v in views.items():
+            if not v.get("features"):
+                raise InputError(f"config: views.{vname}.features",
+                                 f"a non-empty list of constituent features among {list(PARTICLE_FEATURES)}",
+                                 "none (only data.source=generic may omit them)")  # fmt: skip
             known = PARTICLE_FEATURES
             if v.get("level") == "jet":  # the one-hot truth columns would leak the label
                 known = [f for f in JET_FEATURES if f not in (*LABEL_COLUMNS, "j_undef")]
@@ -296,12 +380,9 @@ def check_config(cfg: dict) -> None:
     if data["source"] != "generic":
         for c in sp["exclude_from_transfer"]:
             _ref("data.splits.exclude_from_transfer", c, CLASS_NAMES)
-    c = cfg["compression"]
     if c.get("enabled", True):
         for i, s in enumerate(c.get("students", [])):
             _ref(f"compression.students[{i}]", s, cfg["students"])
-        if c.get("teacher"):
-            _ref("compression.teacher", c["teacher"], teachers)
         if "kd" in c["modes"] and not cfg["distillation"].get("enabled", True):
             raise InputError(
                 "config: compression.modes", "no 'kd' mode when distillation.enabled is false"
@@ -333,17 +414,51 @@ def check_config(cfg: dict) -> None:
                 "a point of the compression grid (compression.students x modes x bits x sparsities x seeds)",
                 str(as_wildcards(j)),
             )
-    for i, s in enumerate(cfg["fpga"].get("float_students", [])):
-        _ref(f"fpga.float_students[{i}]", s, cfg["students"])
+    if cfg["fpga"].get("enabled", True):  # a disabled stage is not validated
+        for i, s in enumerate(cfg["fpga"].get("float_students", [])):
+            _ref(f"fpga.float_students[{i}]", s, cfg["students"])
     lc = cfg.get("learning_curve") or {}
     if lc.get("enabled", False) and lc.get("student"):
         _ref("learning_curve.student", lc["student"], cfg["students"])
 
 
+def check_model_blocks(cfg: dict) -> None:
+    """Validate every ``models.NAME`` block's hyper-parameters now, as the model builder will.
+
+    The schema only knows ``type`` and ``view``; without this a typo (``models.mlp.hiden``)
+    passes ``snakemake -n`` and fails only once the training job starts, after Snakemake
+    has already deleted that job's earlier outputs (it removes a job's outputs before
+    running it). Imports torch (through ``jetdistill.models``), about a second.
+    """
+    from jetdistill.models import resolve_spec
+
+    for name, spec in cfg["models"].items():
+        resolve_spec(spec, name=name)
+
+
+def check_results_dir(cfg: dict, root: str | os.PathLike[str] | None = None) -> None:
+    """``results`` must lie inside the project unless ``allow_results_outside_project`` is true.
+
+    Lexical check (``..`` and absolute paths), so a ``results`` symlink the user made inside
+    the project (to scratch space) is fine, but ``results: ../outside`` or ``/etc/x`` is not
+    silently accepted: every rule writes and replaces files there.
+    """
+    if cfg.get("allow_results_outside_project", False):
+        return
+    base = os.path.abspath(root if root is not None else os.getcwd())
+    res = os.path.normpath(os.path.join(base, str(cfg["results"])))
+    if os.path.commonpath([base, res]) != base or res == base:
+        raise InputError(
+            "config: results",
+            f"a folder inside the project {base} (or allow_results_outside_project: true)",
+            repr(cfg["results"]),
+        )
+
+
 def _used_models(cfg: dict) -> set[str]:
     used = set(cfg["students"]) | set(baselines(cfg))
-    for t in cfg["teachers"].values():
-        used.update(m["model"] for m in t["members"])
+    for t in used_teachers(cfg):
+        used.update(m["model"] for m in cfg["teachers"][t]["members"])
     return used
 
 

@@ -5,12 +5,22 @@ an optional constituent-pT cut), a subset of the 16 features, pT-ordered or
 shuffled. Preparing it once per split keeps training jobs cheap and makes every
 model of a view see byte-identical inputs.
 
-Normalisation is robust (median and inter-quantile range, default 25-75%)
-because constituent features have heavy tails (pT, E) that would dominate a
-mean/std fit. It is fitted on REAL constituents of ``teacher_train`` only (zero
-padding would drag the median to 0, and fitting on test data would leak), and
-padded entries stay exactly 0 after normalisation so that models and the FPGA
-student can rely on zero meaning "no particle".
+Normalisation is a choice per view (``views.NAME.normalisation``):
+
+- ``robust``: (x - median) / inter-quantile range (default 25-75%), the default for jets,
+  because constituent features have heavy tails (pT, E) that would dominate a mean/std fit;
+- ``standard``: (x - mean) / std, the default for generic data (pixels, tabular features);
+- ``minmax``: (x - min) / (max - min), to [0, 1] on the fit data;
+- ``none``: the raw values.
+
+Every method is ``(x - center) / scale``. A feature whose scale is ~0 (zero IQR, zero
+variance, constant) is only centred (scale 1): dividing by ~0 would blow up the few values
+that differ (a pixel that is blank in 3/4 of the images has zero IQR), so such a feature
+keeps the spread of its raw values. "~0" is relative: scale <= 1e-6 x the feature's largest
+|value| (or exactly 0). Parameters are fitted on REAL constituents of ``teacher_train`` only
+(zero padding would drag the median to 0, and fitting on test data would leak), and padded
+entries stay exactly 0 after normalisation so that models and the FPGA student can rely on
+zero meaning "no particle".
 
 Everything is streamed: sources are read in chunks and the four split files
 are appended chunk by chunk, so the real 880k-jet sample never sits in memory.
@@ -39,6 +49,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_QUANTILES: tuple[float, float] = (0.25, 0.75)
 _MAX_FIT_ENTRIES = 4_000_000
+#: ``views.NAME.normalisation`` choices; ``auto`` is ``robust`` for jets, ``standard`` for generic data.
+NORMALISATIONS: tuple[str, ...] = ("auto", "robust", "standard", "minmax", "none")
+#: A scale at or below this fraction of the feature's largest |value| counts as zero (only centred).
+ZERO_SCALE_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class ViewConfig:
     # "constituent": features of the first n_constituents particles (jetConstituentList);
     # "jet": columns of the jet-level dataset `jets` (j_mass, j_mass_mmdt, ...), one row per jet
     level: str = "constituent"
+    normalisation: str = "auto"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], name: str = "") -> ViewConfig:
@@ -63,9 +78,9 @@ class ViewConfig:
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
             raise InputError(where, f"keys among {sorted(cls.__dataclass_fields__)}", str(unknown))
-        if not d.get("features"):
-            raise InputError(f"{where}.features", "a non-empty list of feature names")
-        d["features"] = tuple(d["features"])
+        # generic data ignore `features` (every column is used); jet views need them (checked
+        # by plan.check_config and when the view is prepared)
+        d["features"] = tuple(d.get("features") or ())
         d["log_features"] = tuple(d.get("log_features") or ())
         cfg = cls(**d)
         stray = [f for f in cfg.log_features if f not in cfg.features]
@@ -74,6 +89,9 @@ class ViewConfig:
                              str(stray))  # fmt: skip
         if cfg.level not in ("constituent", "jet"):
             raise InputError(f"{where}.level", "constituent or jet", repr(cfg.level))
+        if cfg.normalisation not in NORMALISATIONS:
+            raise InputError(f"{where}.normalisation", f"one of {list(NORMALISATIONS)}",
+                             repr(cfg.normalisation))  # fmt: skip
         if cfg.order not in ("pt", "shuffled"):
             raise InputError(f"{where}.order", "pt or shuffled", repr(cfg.order))
         if cfg.n_constituents < 1:
@@ -146,35 +164,85 @@ def select_constituents(
 def fit_robust(
     values: np.ndarray, quantiles: tuple[float, float] = DEFAULT_QUANTILES
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column median and inter-quantile range of ``values`` (m, F); a zero range becomes 1
-    (a constant feature is only centred, never divided by zero)."""
+    """Per-column median and inter-quantile range of ``values`` (m, F); a ~zero range becomes 1
+    (such a feature is only centred, never divided by ~0; see :func:`fit_scaling`)."""
+    center, scale, _ = fit_scaling(values, "robust", quantiles)
+    return center, scale
+
+
+def _check_fit_values(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
-    if values.shape[0] == 0:
+    if values.ndim != 2 or values.shape[0] == 0:
         raise InputError(
             "teacher_train split", "at least one real constituent to fit the normalisation", "none"
         )
-    med = np.median(values, axis=0)
-    lo, hi = np.quantile(values, quantiles, axis=0)
-    iqr = hi - lo
-    iqr = np.where(iqr > 0, iqr, 1.0)
-    return med, iqr
+    return values
+
+
+def zero_scale(scale: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which columns have a ~zero scale: ``scale <= ZERO_SCALE_RTOL * max|value|`` (or 0)."""
+    amplitude = np.max(np.abs(values), axis=0)
+    return ~(scale > ZERO_SCALE_RTOL * amplitude) | ~(scale > 0)
+
+
+def fit_scaling(
+    values: np.ndarray, method: str, quantiles: tuple[float, float] = DEFAULT_QUANTILES
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Fit ``(center, scale, stats)`` of one normalisation method on ``values`` (m, F).
+
+    ``stats`` holds the method's own statistics for ``norm.json`` (``median``/``iqr``,
+    ``mean``/``std``, ``min``/``max``), with ``iqr``/``std`` after the zero-scale fallback so
+    that ``(x - median) / iqr`` is exactly what was applied, and ``centred_only``, the
+    indices of the columns whose scale is ~zero (:func:`zero_scale`): they get scale 1, i.e.
+    they are centred, never divided by ~0.
+    """
+    values = _check_fit_values(values)
+    n_feat = values.shape[1]
+    if method == "robust":
+        center = np.median(values, axis=0)
+        lo, hi = np.quantile(values, quantiles, axis=0)
+        scale = hi - lo
+    elif method == "standard":
+        center, scale = values.mean(axis=0), values.std(axis=0)
+    elif method == "minmax":
+        center = values.min(axis=0)
+        scale = values.max(axis=0) - center
+    elif method == "none":
+        center, scale = np.zeros(n_feat), np.ones(n_feat)
+    else:
+        raise InputError("views.normalisation", f"one of {list(NORMALISATIONS[1:])}", repr(method))
+    zero = zero_scale(scale, values) if method != "none" else np.zeros(n_feat, bool)
+    scale = np.where(zero, 1.0, scale)
+    keys = {"robust": ("median", "iqr"), "standard": ("mean", "std"),
+            "minmax": ("min", "range"), "none": ("center", "scale")}[method]  # fmt: skip
+    stats: dict[str, Any] = {keys[0]: center.tolist(), keys[1]: scale.tolist(),
+                             "centred_only": np.flatnonzero(zero).tolist()}  # fmt: skip
+    return center, scale, stats
+
+
+def resolve_normalisation(method: str, is_jet: bool) -> str:
+    """``auto`` -> ``robust`` for jet views (constituent or jet level), ``standard`` for generic data."""
+    if method != "auto":
+        return method
+    return "robust" if is_jet else "standard"
 
 
 def normalise(
-    x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarray | None = None
+    x: np.ndarray, center: np.ndarray, scale: np.ndarray, mask: np.ndarray | None = None
 ) -> np.ndarray:
-    """(x - median) / iqr on the last axis; entries outside ``mask`` (padding) are exactly 0."""
-    out = ((np.asarray(x, dtype=np.float64) - median) / iqr).astype(np.float32)
+    """(x - center) / scale on the last axis (center/scale of any method, e.g. median/IQR);
+    entries outside ``mask`` (padding) are exactly 0."""
+    out = ((np.asarray(x, dtype=np.float64) - center) / scale).astype(np.float32)
     if mask is not None:
         out[~mask] = 0.0
     return out
 
 
 def denormalise(
-    x: np.ndarray, median: np.ndarray, iqr: np.ndarray, mask: np.ndarray | None = None
+    x: np.ndarray, center: np.ndarray, scale: np.ndarray, mask: np.ndarray | None = None
 ) -> np.ndarray:
     """Inverse of :func:`normalise` (padding stays 0)."""
-    out = (np.asarray(x, dtype=np.float64) * iqr + median).astype(np.float32)
+    out = (np.asarray(x, dtype=np.float64) * scale + center).astype(np.float32)
     if mask is not None:
         out[~mask] = 0.0
     return out
@@ -210,6 +278,11 @@ class _Selector:
         if self.is_jet:
             src = self.source
             assert isinstance(src, JetSource)
+            if not self.view.features:
+                raise InputError(
+                    "config: views.features", "a non-empty list of constituent feature names",
+                    "none (only generic data may omit them)",
+                )  # fmt: skip
             self.columns = src.feature_columns(self.view.features)
             self.pt_column = (
                 src.feature_columns(["j1_pt"])[0] if "j1_pt" in src.particle_names else None
@@ -249,8 +322,10 @@ def fit_normalisation(
     quantiles: tuple[float, float],
     max_jets: int,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Fit median/IQR on real entries of (a seeded subsample of up to ``max_jets``) ``rows``."""
+    method: str = "robust",
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], int]:
+    """Fit ``method`` (:func:`fit_scaling`) on real entries of (a seeded subsample of up to
+    ``max_jets``) ``rows``; returns ``(center, scale, stats, n_jets_used)``."""
     rng = np.random.default_rng(seed)
     rows = np.asarray(rows)
     if max_jets and len(rows) > max_jets:
@@ -268,10 +343,13 @@ def fit_normalisation(
         if keep_p < 1.0:
             v = v[rng.random(len(v)) < keep_p]
         vals.append(v.reshape(-1, x.shape[-1]))
-    median, iqr = fit_robust(
-        np.concatenate(vals) if vals else np.zeros((0, len(select.features))), quantiles
-    )
-    return median, iqr, len(rows)
+    values = np.concatenate(vals) if vals else np.zeros((0, len(select.features)))
+    center, scale, stats = fit_scaling(values, method, quantiles)
+    stats["centred_only"] = [select.features[i] for i in stats.pop("centred_only")]
+    if stats["centred_only"]:
+        log.warning("normalisation %s: %d feature(s) with ~zero scale are only centred: %s",
+                    method, len(stats["centred_only"]), stats["centred_only"][:20])  # fmt: skip
+    return center, scale, stats, len(rows)
 
 
 # --------------------------------------------------------------------------- main entry
@@ -321,15 +399,19 @@ def prepare_view(
         )
     select = _Selector(src, view, seed)
     max_fit = int(data_cfg.get("norm_fit_max_jets") or 200_000)
-    median, iqr, n_fit = fit_normalisation(
-        src, select, splits["teacher_train"], quantiles, max_fit, seed
+    # jet-level columns (masses, multiplicity) are heavy-tailed physics quantities too: robust
+    method = resolve_normalisation(view.normalisation, select.is_jet or view.level == "jet")
+    center, scale, stats, n_fit = fit_normalisation(
+        src, select, splits["teacher_train"], quantiles, max_fit, seed, method
     )
     view_attrs = {"name": view_name, **asdict(view)}
     view_attrs["features"] = list(view.features)
     norm = {
-        "features": select.features, "median": median.tolist(), "iqr": iqr.tolist(),
-        "quantiles": list(quantiles), "n_fit_jets": n_fit, "view": view_attrs,
+        "features": select.features, "method": method, "center": center.tolist(),
+        "scale": scale.tolist(), **stats, "n_fit_jets": n_fit, "view": view_attrs,
     }  # fmt: skip
+    if method == "robust":
+        norm["quantiles"] = list(quantiles)
     all_rows = np.unique(np.concatenate([splits[s] for s in SPLITS]))
     class_names = list(attrs["class_names"])
     with contextlib.ExitStack() as stack:
@@ -353,7 +435,7 @@ def prepare_view(
             files[s] = f
         for g, block in src.iter_chunks(all_rows):
             x, mask = select(block, g)
-            xn = normalise(x, median, iqr, mask)
+            xn = normalise(x, center, scale, mask)
             for s in SPLITS:
                 pos = np.searchsorted(splits[s], g)
                 pos = np.minimum(pos, max(len(splits[s]) - 1, 0))
@@ -416,8 +498,16 @@ def load_split(
 
 
 def load_norm(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The norm.json of a view, with median/iqr as float64 arrays."""
+    """The norm.json of a view, with its numeric lists (``center``/``scale`` and the method's
+    own ``median``/``iqr``, ``mean``/``std`` or ``min``/``range``) as float64 arrays.
+
+    A norm.json written before the normalisation became a choice (robust only, no
+    ``center``/``scale``) reads as ``method: robust``.
+    """
     d = json.loads(Path(path).read_text())
-    d["median"] = np.asarray(d["median"], dtype=np.float64)
-    d["iqr"] = np.asarray(d["iqr"], dtype=np.float64)
+    if "center" not in d:
+        d.update(method="robust", center=d["median"], scale=d["iqr"])
+    for key in ("center", "scale", "median", "iqr", "mean", "std", "min", "range"):
+        if key in d:
+            d[key] = np.asarray(d[key], dtype=np.float64)
     return d

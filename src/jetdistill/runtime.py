@@ -7,7 +7,9 @@ import logging
 import os
 import shutil
 import sys
+import traceback
 from pathlib import Path
+from types import TracebackType
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -26,6 +28,33 @@ def setup_logging(
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
+    sys.excepthook = log_uncaught
+
+
+def error_line(exc: BaseException) -> str:
+    """The one-line form of an error: ``ExceptionType: message`` (first line of the message)."""
+    msg = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {msg[0]}" if msg else type(exc).__name__
+
+
+def log_uncaught(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """``sys.excepthook`` of a job: the traceback and then the one-line error go through
+    logging, i.e. to the rule's ``log:`` file *and* stderr.
+
+    Without it an uncaught error reaches only stderr: Snakemake then reports
+    ``Logfile ...: empty file`` and on SLURM the traceback is buried in the job output.
+    The one-line error is the last line so that ``tail -1`` of a log says what went wrong.
+    """
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    err = logging.getLogger("jetdistill.job")
+    err.error("job failed:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)).rstrip())
+    err.error("ERROR %s", error_line(exc))
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 def set_threads(threads: int) -> None:

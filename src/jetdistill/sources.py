@@ -69,6 +69,17 @@ def _dataset(f: h5py.File, path: str, key: str) -> h5py.Dataset:
     return f[key]
 
 
+def _read(ds: h5py.Dataset, sel: Any, where: str) -> np.ndarray:
+    """``ds[sel]``; a corrupt chunk (bad checksum, failing filter) becomes an InputError naming
+    the file and dataset instead of h5py's bare "Can't read data"."""
+    try:
+        return np.asarray(ds[sel])
+    except OSError as exc:
+        raise InputError(
+            where, "readable data (an intact HDF5 file)", f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
 def _check_finite(x: np.ndarray, where: str, row0: int) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
@@ -175,7 +186,9 @@ class Source:
                         if sel.size == 0:
                             continue
                         start, stop = int(sel[0]), int(sel[-1]) + 1
-                    block = np.asarray(ds[start:stop], dtype=np.float32)
+                    block = _read(
+                        ds, np.s_[start:stop], f"{path}: dataset '{self.sample_key}'"
+                    ).astype(np.float32, copy=False)
                     local = np.arange(start, stop) if sel is None else sel
                     if sel is not None:
                         block = block[sel - start]
@@ -240,9 +253,8 @@ class JetSource(Source):
         lo_c, hi_c = min(cols), max(cols) + 1
         for start in range(0, n, self.chunk_size):
             stop = min(n, start + self.chunk_size)
-            block = np.asarray(jets[start:stop, lo_c:hi_c], dtype=np.float64)[
-                :, [c - lo_c for c in cols]
-            ]
+            block = _read(jets, np.s_[start:stop, lo_c:hi_c], f"{path}: dataset '{DS_JETS}'")
+            block = block.astype(np.float64, copy=False)[:, [c - lo_c for c in cols]]
             where = f"{path}: dataset '{DS_JETS}' columns {list(LABEL_COLUMNS)}"
             ok = (
                 np.isfinite(block).all(axis=1)
@@ -289,7 +301,7 @@ class GenericSource(Source):
     def _read_labels(self, i: int, f: h5py.File) -> np.ndarray:
         path = self.files[i]
         ds = _dataset(f, path, self.labels_key)
-        raw = np.asarray(ds[...])
+        raw = _read(ds, Ellipsis, f"{path}: dataset '{self.labels_key}'")
         where = f"{path}: dataset '{self.labels_key}'"
         k = len(self.class_names)
         if raw.ndim == 2:
@@ -406,7 +418,7 @@ def _generic_source(files: list[str], g: Mapping[str, Any], chunk: int) -> Gener
             if y.ndim == 2:
                 max_label = max(max_label, y.shape[1] - 1)
             else:
-                yy = np.asarray(y[...])
+                yy = _read(y, Ellipsis, f"{path}: dataset '{lkey}'")
                 if yy.size and np.all(np.isfinite(yy)):
                     max_label = max(max_label, int(np.max(yy)))
             rows.append(int(x.shape[0]))

@@ -43,13 +43,14 @@ import math
 import os
 import random
 import re
+import socket
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 # No internet on compute nodes: MLflow 3 telemetry would only time out in a thread.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -67,6 +68,7 @@ from mlflow.utils.validation import (
     MAX_TAG_VAL_LENGTH,
 )
 
+from jetdistill import uris
 from jetdistill.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -82,6 +84,9 @@ TAG_WILDCARDS = "jetdistill.wildcards"
 TAG_KIND = "jetdistill.kind"  # "invocation" (parent) or "job"
 TAG_NONFINITE = "jetdistill.nonfinite_metrics"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_PROJECT = "jetdistill.project"  # parent runs: the project root, host and pid of snakemake
+TAG_HOST = "jetdistill.host"
+TAG_PID = "jetdistill.pid"
 TAG_RUN_NAME = "mlflow.runName"
 
 _KEY_BAD_CHARS = re.compile(r"[^0-9A-Za-z_\-. /:]")
@@ -104,6 +109,14 @@ class TrackingConfig:
     uri: str = "sqlite:///mlflow.db"
     artifact_location: str = "mlruns"
     experiment: str = "jetdistill"
+    #: seconds a tracking server may take to answer one request (start-up probe and jobs)
+    timeout_s: float = 15.0
+    #: the project root the relative paths were resolved against
+    root: str = ""
+    #: HTTP basic-auth credentials taken out of an ``http://user:password@host`` URI; they
+    #: reach MLflow through ``MLFLOW_TRACKING_USERNAME/PASSWORD``, never through the URI
+    username: str | None = dataclasses.field(default=None, repr=False)
+    password: str | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_dict(
@@ -116,17 +129,30 @@ class TrackingConfig:
         scratch, ``shadow:``) writing to the same store.
         """
         d = dict(d or {})
-        fields = {f.name for f in dataclasses.fields(cls)}
+        fields = {"uri", "artifact_location", "experiment", "timeout_s"}
         unknown = sorted(set(d) - fields)
         if unknown:
             raise InputError("config: tracking", f"only the keys {sorted(fields)}", str(unknown))
+        timeout = d.pop("timeout_s", cls.timeout_s)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InputError("config: tracking.timeout_s", "a number of seconds > 0", repr(timeout))
         for k, v in d.items():
             if not isinstance(v, str) or not v.strip():
                 raise InputError(f"config: tracking.{k}", "a non-empty string", repr(v))
         base = Path(root if root is not None else os.getcwd()).resolve()
-        uri = resolve_store_uri(d.get("uri", cls.uri), base)
+        # a masked URI (config after uris.protect) is swapped back for the real one here only
+        uri = resolve_store_uri(uris.reveal(d.get("uri", cls.uri)), base)
+        user = password = None
+        if uri.startswith(("http://", "https://")):
+            uri, user, password = uris.split_credentials(uri)
         art = resolve_artifact_location(d.get("artifact_location", cls.artifact_location), base)
-        return cls(uri=uri, artifact_location=art, experiment=d.get("experiment", cls.experiment))
+        return cls(uri=uri, artifact_location=art, experiment=d.get("experiment", cls.experiment),
+                   timeout_s=float(timeout), root=str(base), username=user, password=password)  # fmt: skip
+
+    @property
+    def display_uri(self) -> str:
+        """The URI with any password masked: the only form that may be logged or stored."""
+        return uris.mask(self.uri)
 
     @property
     def is_server(self) -> bool:
@@ -157,7 +183,7 @@ def resolve_store_uri(uri: str, root: Path) -> str:
         raise InputError(
             "config: tracking.uri",
             "sqlite:///<path>, postgresql://..., or http(s)://host:port (file stores are deprecated)",
-            uri,
+            uris.mask(uri),
         )
     return uri
 
@@ -174,8 +200,104 @@ def resolve_artifact_location(loc: str, root: Path) -> str:
     return p.resolve().as_uri()
 
 
+#: environment values this module set (a user's own MLFLOW_HTTP_* settings are never overridden)
+_OWN_ENV: dict[str, str] = {}
+
+
+def _set_env(name: str, value: str) -> None:
+    if name not in os.environ or _OWN_ENV.get(name) == os.environ[name]:
+        os.environ[name] = value
+        _OWN_ENV[name] = value
+
+
 def _client(cfg: TrackingConfig) -> MlflowClient:
+    """A client whose HTTP requests are bounded by ``cfg.timeout_s`` and a few quick retries.
+
+    MLflow's defaults (120 s per request, 7 retries with exponential backoff) turn an
+    unresponsive server into a ~20 minute silent hang of every job.
+    """
+    if cfg.is_server:
+        _set_env("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, math.ceil(cfg.timeout_s))))
+        _set_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        _set_env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        if cfg.username is not None:
+            _set_env("MLFLOW_TRACKING_USERNAME", cfg.username)
+        if cfg.password is not None:
+            _set_env("MLFLOW_TRACKING_PASSWORD", cfg.password)
     return MlflowClient(tracking_uri=cfg.uri)
+
+
+# --------------------------------------------------------------------------- probe
+
+
+def probe(cfg: TrackingConfig) -> None:
+    """Check once, within ``cfg.timeout_s``, that the tracking store answers; InputError if not.
+
+    Run by Snakemake's ``onstart`` before any job: a server that accepts connections but
+    never answers, a refused port, wrong credentials or an unwritable SQLite directory
+    fail the invocation in seconds with a message naming ``tracking.uri`` instead of
+    hanging every job in MLflow's retries.
+    """
+    where = f"config: tracking.uri ({cfg.display_uri})"
+    if cfg.is_server:
+        _probe_http(cfg, where)
+    elif cfg.is_sqlite:
+        db = Path(unquote(cfg.uri[len("sqlite:///") :]))
+        folder = next((p for p in (db.parent, *db.parent.parents) if p.exists()), Path("/"))
+        expected = "a writable SQLite database (or a folder to create it in)"
+        if not folder.is_dir():
+            raise InputError(where, expected, f"{folder} is not a folder")
+        target = db if db.exists() else folder
+        if not os.access(target, os.W_OK):
+            raise InputError(where, expected, f"{target} is not writable")
+    else:
+        parts = urlsplit(cfg.uri)
+        default = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+        port = parts.port or default.get(parts.scheme.split("+")[0], 0)
+        if parts.hostname and port:
+            try:
+                socket.create_connection((parts.hostname, port), timeout=cfg.timeout_s).close()
+            except OSError as exc:
+                raise InputError(where, f"a database accepting connections within "
+                                 f"{cfg.timeout_s:g} s (tracking.timeout_s)",
+                                 f"{type(exc).__name__}: {exc}") from None  # fmt: skip
+
+
+def _probe_http(cfg: TrackingConfig, where: str) -> None:
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode({"experiment_name": cfg.experiment})
+    url = f"{cfg.uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    if cfg.username is not None:
+        token = base64.b64encode(f"{cfg.username}:{cfg.password or ''}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    expected = f"an MLflow server answering within {cfg.timeout_s:g} s (tracking.timeout_s)"
+    t0 = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=cfg.timeout_s) as resp:
+            resp.read(1 << 16)
+    except urllib.error.HTTPError as exc:
+        body = exc.read(1 << 16).decode(errors="replace")
+        if exc.code == 404 and "RESOURCE_DOES_NOT_EXIST" in body:
+            return  # the server answers; the experiment is created later by init_store
+        if exc.code in (401, 403):
+            raise InputError(where, "credentials the server accepts (http://user:password@host or "
+                             "MLFLOW_TRACKING_USERNAME/PASSWORD)", f"HTTP {exc.code}") from None  # fmt: skip
+        raise InputError(where, expected, f"HTTP {exc.code} from {uris.mask(url)}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+            raise InputError(
+                where, expected, f"no answer after {time.monotonic() - t0:.1f} s"
+            ) from None
+        raise InputError(
+            where, expected, uris.scrub(f"{type(reason).__name__}: {reason}")
+        ) from None
+    logger.info("tracking server %s answered in %.2f s", cfg.display_uri, time.monotonic() - t0)
 
 
 # --------------------------------------------------------------------------- retries
@@ -243,13 +365,17 @@ def init_store(cfg: TrackingConfig) -> str:
                 raise
             exp_id = exp.experiment_id
             logger.debug("experiment appeared concurrently: %s", exc)
-        logger.info("created MLflow experiment %r (id %s) in %s", cfg.experiment, exp_id, cfg.uri)
+        logger.info(
+            "created MLflow experiment %r (id %s) in %s", cfg.experiment, exp_id, cfg.display_uri
+        )
         mark_ml_experiment(client, exp_id)
         return exp_id
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
         logger.info("restored deleted MLflow experiment %r", cfg.experiment)
     mark_ml_experiment(client, exp.experiment_id, exp.tags)
+    if not cfg.is_server:
+        _check_artifact_location(cfg, exp.experiment_id, exp.artifact_location)
     return exp.experiment_id
 
 
@@ -274,6 +400,52 @@ def mark_ml_experiment(
     )
 
 
+def _expected_artifact_location(cfg: TrackingConfig) -> str:
+    return f"{cfg.artifact_location.rstrip('/')}/{_safe_dir(cfg.experiment)}"
+
+
+def _check_artifact_location(cfg: TrackingConfig, exp_id: str, actual: str) -> None:
+    """Keep a project's artifacts inside the project, even in a copied project directory.
+
+    MLflow stores an experiment's artifact location as an absolute URI. A copied project
+    (``cp -r``, a second checkout with a copied ``mlflow.db``) would therefore write its
+    new artifacts into the *original* directory. If the store is this project's own SQLite
+    file (it lies under the project root), the experiment is moved to the configured
+    location; older runs keep their recorded artifact URIs. A shared store whose
+    experiment points elsewhere is not changed: that needs an explicit
+    ``tracking.artifact_location`` (or another ``tracking.experiment``).
+    """
+    expected = _expected_artifact_location(cfg)
+    if actual == expected or not actual.startswith("file:"):
+        return
+    db = Path(unquote(cfg.uri[len("sqlite:///") :])) if cfg.is_sqlite else None
+    if db is not None and cfg.root and db.resolve().is_relative_to(Path(cfg.root)):
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(cfg.uri)
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "UPDATE experiments SET artifact_location = :loc WHERE experiment_id = :id"
+                    ),
+                    {"loc": expected, "id": int(exp_id)},
+                )
+        finally:
+            engine.dispose()
+        logger.warning(
+            "experiment %r stored its artifacts in %s, outside this project (a copied project?); "
+            "new runs now store them in %s", cfg.experiment, actual, expected,
+        )  # fmt: skip
+        return
+    raise InputError(
+        "config: tracking.artifact_location",
+        f"the artifact location of experiment {cfg.experiment!r} in {cfg.display_uri} "
+        f"({actual}), or another tracking.experiment",
+        f"{cfg.artifact_location} (resolved against {cfg.root or os.getcwd()})",
+    )
+
+
 def _safe_dir(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_.\-]", "_", name) or "experiment"
 
@@ -282,7 +454,7 @@ def _experiment_id(cfg: TrackingConfig, client: MlflowClient) -> str:
     exp = _retry(lambda: client.get_experiment_by_name(cfg.experiment), "get_experiment")
     if exp is None:
         raise InputError(
-            f"tracking store {cfg.uri}",
+            f"tracking store {cfg.display_uri}",
             f"experiment {cfg.experiment!r} created by init_store (rule init_tracking) first",
             "no such experiment",
         )
@@ -376,6 +548,72 @@ def end_parent_run(cfg: TrackingConfig, run_id: str, status: str = "FINISHED") -
     _retry(lambda: client.set_terminated(run_id, status), "end parent")
 
 
+def claim_invocation(cfg: TrackingConfig, run_id: str) -> None:
+    """Tag the parent run with the project root, host and pid of this ``snakemake`` process.
+
+    With these a later invocation can tell a predecessor that was killed (SIGKILL, lost
+    login node: no ``onerror`` ran, the run stays RUNNING forever) from one still running.
+    """
+    client = _client(cfg)
+    tags = {TAG_PROJECT: cfg.root or os.getcwd(), TAG_HOST: socket.gethostname(),
+            TAG_PID: str(os.getpid())}  # fmt: skip
+    _retry(
+        lambda: client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()]),
+        "tag parent",
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def close_orphaned_invocations(cfg: TrackingConfig, current: str) -> list[str]:
+    """End the RUNNING parent runs of this project's killed invocations as FAILED.
+
+    A parent run counts as orphaned when it belongs to the same project root, is not the
+    current invocation and its ``snakemake`` process is gone (same host, pid not alive).
+    Parents started on another host are left alone (their process cannot be checked
+    from here). The job runs of an orphaned invocation still RUNNING are ended FAILED
+    too. Returns the run ids of the parents that were closed.
+    """
+    client = _client(cfg)
+    exp_id = _experiment_id(cfg, client)
+    root = cfg.root or os.getcwd()
+    flt = (f"tags.`{TAG_KIND}` = 'invocation' and attributes.status = 'RUNNING' "
+           f"and tags.`{TAG_PROJECT}` = '{_q(root)}'")  # fmt: skip
+    runs = _retry(lambda: client.search_runs([exp_id], filter_string=flt, max_results=200),
+                  "search orphans")  # fmt: skip
+    host, closed = socket.gethostname(), []
+    for r in runs:
+        tags = r.data.tags
+        inv = tags.get(TAG_INVOCATION, "")
+        if inv == current:
+            continue
+        pid = tags.get(TAG_PID, "")
+        if tags.get(TAG_HOST) != host or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        note = f"invocation ended without closing its run (killed?); closed by invocation {current}"
+        jobs_flt = (f"tags.`{TAG_INVOCATION}` = '{_q(inv)}' and tags.`{TAG_KIND}` = 'job' "
+                    "and attributes.status = 'RUNNING'")  # fmt: skip
+        children = _retry(
+            lambda f=jobs_flt: client.search_runs([exp_id], filter_string=f, max_results=1000),
+            "search orphan jobs",
+        )
+        for run_id in [c.info.run_id for c in children] + [r.info.run_id]:
+            _retry(lambda i=run_id, n=note: client.set_tag(i, "jetdistill.error", n), "tag orphan")
+            _retry(lambda i=run_id: client.set_terminated(i, "FAILED"), "end orphan")
+        logger.warning("invocation %s (run %s, pid %s) was killed: its run and %d RUNNING job "
+                       "run(s) are now FAILED", inv, r.info.run_id, pid, len(children))  # fmt: skip
+        closed.append(r.info.run_id)
+    return closed
+
+
 def _parent_run_id(cfg: TrackingConfig, invocation: str) -> str:
     env = os.environ.get(ENV_PARENT_RUN, "").strip()
     if env:
@@ -418,14 +656,15 @@ def flatten_params(obj: Any, prefix: str = "") -> dict[str, str]:
 
 
 def _param_str(v: Any) -> str:
+    """String form of a param/tag value; URI passwords are masked (uris.scrub)."""
     if isinstance(v, str):
-        return v
+        return uris.scrub(v)
     if isinstance(v, (list, tuple)):
-        return json.dumps(_plain(v), separators=(",", ":"), default=str)
+        return uris.scrub(json.dumps(_plain(v), separators=(",", ":"), default=str))
     if hasattr(v, "item") and callable(v.item):
         with contextlib.suppress(Exception):
             v = v.item()
-    return str(v)
+    return uris.scrub(str(v))
 
 
 def _plain(v: Any) -> Any:
@@ -596,7 +835,7 @@ class JobRun:
     def log_dict(self, obj: Any, name: str) -> None:
         """Log ``obj`` as ``name`` (``.json``, ``.yaml``/``.yml``; subfolders allowed)."""
         suffix = Path(name).suffix.lower()
-        plain = json.loads(json.dumps(obj, default=_json_default))
+        plain = uris.scrub_obj(json.loads(json.dumps(obj, default=_json_default)))
         if suffix == ".json":
             text = json.dumps(plain, indent=2, sort_keys=True) + "\n"
         elif suffix in (".yaml", ".yml"):
@@ -696,7 +935,7 @@ def job_run(
         all_tags[_clean_key(str(k))] = _truncate(_param_str(v), MAX_TAG_VAL_LENGTH)
     run = _retry(lambda: client.create_run(exp_id, tags=all_tags, run_name=name), "create_run")
     handle = JobRun(client, run.info.run_id)
-    logger.info("MLflow run %s (%s) started in %s", run.info.run_id, name, cfg.uri)
+    logger.info("MLflow run %s (%s) started in %s", run.info.run_id, name, cfg.display_uri)
     try:
         yield handle
     except BaseException as exc:

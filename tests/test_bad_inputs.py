@@ -1,0 +1,693 @@
+"""Bad-input inventory (issue 14): each case feeds ONE bad input and asserts an early error
+that names the config field or the file (and what was expected).
+
+Most cases call the library's check functions directly (the same ones the Snakefile runs
+while parsing the config, or the data layer runs before any training); a few run the real
+``snakemake`` where only the real thing shows the behaviour (dry run, the start-up probe,
+credentials in Snakemake's own files). Nothing is mocked: the HDF5 files, the MLflow stores,
+the servers on 127.0.0.1 and the file-size limit are real.
+
+The table of cases and outcomes is ``docs/bad_inputs.md``; ``test_docs_table_lists_every_case``
+keeps it in step with the ids used here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+from conftest import copy_workflow, run_snakemake, snakemake_env
+from conftest_data import generic_arrays, synthetic_jets, write_generic_file, write_hls4ml_file
+from snakemake.utils import validate
+
+from jetdistill import plan, uris
+from jetdistill.errors import InputError
+from jetdistill.layout import JET_FEATURES, LABEL_COLUMNS
+from jetdistill.sources import open_source
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DOC = REPO / "docs" / "bad_inputs.md"
+SECRET = "pa55-w0rd-xyz"
+
+
+@pytest.fixture(autouse=True)
+def _own_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs made here get their own invocation and parent (restored after each test)."""
+    from jetdistill import tracking
+
+    monkeypatch.setenv(tracking.ENV_INVOCATION, "")
+    monkeypatch.setenv(tracking.ENV_PARENT_RUN, "")
+    monkeypatch.setenv(uris.ENV_SECRET_URI, "")
+
+
+# --------------------------------------------------------------------------- config cases
+def _merge(a: dict, b: dict) -> dict:
+    out = copy.deepcopy(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _config(extra: dict) -> dict:
+    """config.yaml <- test.yaml <- extra, merged the way Snakemake merges --configfile."""
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    test = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    return _merge(_merge(base, test), extra)
+
+
+def _check(extra: dict, root: Path) -> None:
+    """What the Snakefile does before building the DAG (schema, then plan.check_config)."""
+    cfg = _config(extra)
+    validate(cfg, str(SCHEMA))
+    plan.check_config(cfg, root=root)
+    plan.source_files(cfg, cfg["results"])
+
+
+MLP_TEACHER = {"teachers": {"jedi": {"members": [{"model": "mlp"}]}}}
+
+# id, bad input (merged over config/test.yaml), substrings the error must contain
+CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
+    ("C01", {"unknown_key": 1}, ["unknown_key"]),
+    ("C02", {"training": {"student": {"epoch": 3}}}, ["epoch", "training"]),
+    ("C03", {"seeds": "0"}, ["seeds", "array"]),
+    ("C04", {"data": {"splits": {"val": 1.5}}}, ["val", "1.5"]),
+    ("C05", {"training": {"student": {"optimizer": "adam"}}}, ["optimizer", "adam"]),
+    ("C06", {"training": {"teacher": {"epochs": 0}}}, ["epochs", "minimum"]),
+    ("C07", {"models": {"mlp": {"hiden": [8]}}}, ["models.mlp.hiden", "hidden"]),
+    ("C08", {"models": {"mlp": {"dropout": 1.5}}}, ["models.mlp.dropout", "[0, 1)"]),
+    ("C09", {"models": {"jedinet": {"activation": "swish"}}}, ["models.jedinet.activation"]),
+    ("C10", {"models": {"mlp": {"type": "cnn"}}}, ["type", "cnn"]),
+    ("C11", {"students": ["ghost"]}, ["students[0]", "ghost"]),
+    ("C12", {"models": {"mlp": {"view": "nope"}}}, ["models.mlp.view", "nope"]),
+    ("C13", {"distillation": {"teachers": ["nobody"]}}, ["distillation.teachers[0]", "nobody"]),
+    ("C14", {"views": {"c4": {"features": ["j1_ptrel", "j1_bogus"]}}}, ["views.c4.features", "j1_bogus"]),
+    ("C15", {"data": {"splits": {"teacher_train": 0.6, "transfer": 0.4}}}, ["data.splits", "<= 1"]),
+    ("C16", {"fpga": {"targets": [{"student": "mlp", "mode": "kd", "bits": 3, "sparsity": 0.5}]}},
+     ["fpga.targets[0]", "compression grid"]),
+    ("C17", {"compression": {"kd": {"temperature": 7.0}}}, ["compression.kd", "distillation"]),
+    ("C18", {"distillation": {"enabled": False}}, ["compression.modes", "kd"]),
+    ("C19", {"data": {"splits": {"exclude_from_transfer": ["higgs"]}}},
+     ["data.splits.exclude_from_transfer", "higgs"]),
+    ("C20", {"fpga": {"part": 'xcvu9p" [exec touch /tmp/pwned] "'}}, ["part", "does not match"]),
+    ("C21", {"fpga": {"float_precision": 'ap_fixed<16,6>"; puts [exec id]; "'}},
+     ["float_precision", "does not match"]),
+    ("C22", {"models": {"my/model": {"type": "mlp", "view": "c4"}}}, ["my/model", "models"]),
+    ("C23", {"results": "../outside"}, ["config: results", "../outside", "allow_results_outside_project"]),
+    ("C24", {"results": "/etc/jetdistill"}, ["config: results", "/etc/jetdistill"]),
+    ("C25", {"tracking": {"timeout_s": 0}}, ["timeout_s"]),
+    ("C26", {"data": {"source": "hls4ml", "hls4ml": {"files": "/nonexistent/*_150p_*.h5"}}},
+     ["data.hls4ml.files", "/nonexistent"]),
+    ("C27", {"data": {"source": "generic", "generic": {"file": "/nonexistent/digits.h5"}}, **MLP_TEACHER},
+     ["/nonexistent/digits.h5", "data.generic.file"]),
+    ("C28", {"data": {"source": "generic", "generic": {"file": str(REPO / "README.md")}}},
+     ["models.jedinet.type", "mlp"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, extra, needles", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_bad_config_fails_before_the_dag_naming_the_field(
+    case: str, extra: dict, needles: list[str], tmp_path: Path
+) -> None:
+    with pytest.raises(Exception) as info:  # schema errors are WorkflowErrors, others InputErrors
+        _check(extra, tmp_path)
+    msg = str(info.value)
+    for needle in needles:
+        assert needle in msg, f"{case}: {needle!r} not in {msg[-1500:]}"
+
+
+def test_config_checks_accept_the_shipped_configs_and_the_opt_in(tmp_path: Path) -> None:
+    """Controls: the strict checks do not reject what is meant to work."""
+    _check({}, tmp_path)
+    _check({"results": "../outside", "allow_results_outside_project": True}, tmp_path)
+    _check(
+        {"fpga": {"part": "xcu250-figd2104-2L-e", "float_precision": "ap_fixed<18,8>"}}, tmp_path
+    )
+    for name in ("config.yaml", "paper.yaml"):
+        cfg = _merge(yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
+                     yaml.safe_load((REPO / "config" / name).read_text()))  # fmt: skip
+        validate(cfg, str(SCHEMA))
+        plan.check_config(cfg, root=tmp_path)
+
+
+def test_hls_config_rejects_strings_that_would_reach_generated_files() -> None:
+    """The library checks too, for callers that bypass the schema (notebooks, scripts)."""
+    from jetdistill.hls import HLSConfig, convert_float
+
+    with pytest.raises(InputError, match=r"fpga\.part: expected a string matching"):
+        HLSConfig(part='xcvu9p" [exec touch /tmp/pwned] "')
+    with pytest.raises(InputError, match=r"fpga\.float_precision"):
+        convert_float(None, (4,), np.zeros((1, 4)), "/nonexistent", precision="ap_fixed<8,3>;x")
+
+
+def test_bad_tracking_uri_names_the_field(tmp_path: Path) -> None:
+    from jetdistill.tracking import TrackingConfig
+
+    for uri in ("file:///tmp/mlruns", "mlruns", "sqlite:mlflow.db"):
+        with pytest.raises(InputError, match=r"config: tracking\.uri"):
+            TrackingConfig.from_dict({"uri": uri}, root=tmp_path)
+
+
+# --------------------------------------------------------------------------- data cases
+def _generic(tmp: Path, x: np.ndarray | None = None, y: np.ndarray | None = None, **kw) -> Path:
+    gx, gy = generic_arrays(n=60, d=5, k=3)
+    return write_generic_file(tmp / "data.h5", gx if x is None else x, gy if y is None else y, **kw)
+
+
+def _hls(tmp: Path, cons: np.ndarray | None = None, jets: np.ndarray | None = None, **kw) -> Path:
+    c, j = synthetic_jets(4, max_constituents=10)
+    return write_hls4ml_file(tmp / "jets_150p_0.h5", c if cons is None else cons,
+                             j if jets is None else jets, **kw)  # fmt: skip
+
+
+def _nan_features(tmp: Path) -> Path:
+    x, y = generic_arrays(n=60, d=5, k=3)
+    x[17, 2] = np.nan
+    return _generic(tmp, x, y)
+
+
+def _inf_features(tmp: Path) -> Path:
+    x, y = generic_arrays(n=60, d=5, k=3)
+    x[33, 0] = np.inf
+    return _generic(tmp, x, y)
+
+
+def _empty(tmp: Path) -> Path:
+    p = tmp / "data.h5"
+    p.write_bytes(b"")
+    return p
+
+
+def _truncated(tmp: Path) -> Path:
+    p = _generic(tmp)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    return p
+
+
+def _random_bytes(tmp: Path) -> Path:
+    p = tmp / "data.h5"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    return p
+
+
+def _corrupt_chunk(tmp: Path) -> Path:
+    x, y = generic_arrays(n=4000, d=16, k=3)
+    p = tmp / "data.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("features", data=x, compression="gzip", chunks=(400, 16))
+        f.create_dataset("labels", data=y)
+    raw = bytearray(p.read_bytes())
+    mid = len(raw) // 2
+    raw[mid : mid + 2000] = bytes(2000)
+    p.write_bytes(bytes(raw))
+    return p
+
+
+def _two_hot_jets(tmp: Path) -> Path:
+    c, j = synthetic_jets(4, max_constituents=10)
+    j[5, JET_FEATURES.index(LABEL_COLUMNS[0])] = 1.0
+    j[5, JET_FEATURES.index(LABEL_COLUMNS[1])] = 1.0
+    return _hls(tmp, c, j)
+
+
+def _two_hot_generic(tmp: Path) -> Path:
+    _, y = generic_arrays(n=60, d=5, k=3)
+    onehot = np.eye(3, dtype=np.int64)[y]
+    onehot[9] = [1, 1, 0]
+    return _generic(tmp, None, onehot)
+
+
+def _no_top_label(tmp: Path) -> Path:
+    c, j = synthetic_jets(4, max_constituents=10)
+    keep = [i for i, n in enumerate(JET_FEATURES) if n != "j_t"]
+    return _hls(tmp, c, j[:, keep], jet_names=[JET_FEATURES[i] for i in keep])
+
+
+def _nan_constituents(tmp: Path) -> Path:
+    c, j = synthetic_jets(4, max_constituents=10)
+    c[7, 0, 3] = np.nan
+    return _hls(tmp, c, j)
+
+
+# id, builder(tmp) -> file, source kind, data config, substrings (besides the file name)
+DATA_CASES: list[tuple[str, Callable[[Path], Path], str, dict, list[str]]] = [
+    ("D01", lambda t: t / "absent.h5", "generic", {}, ["an existing HDF5 file", "missing file"]),
+    ("D02", _empty, "generic", {}, ["a readable HDF5 file"]),
+    ("D03", _truncated, "generic", {}, ["a readable HDF5 file", "truncated"]),
+    ("D04", _random_bytes, "generic", {}, ["a readable HDF5 file"]),
+    ("D05", _corrupt_chunk, "generic", {}, ["dataset 'features'", "readable data"]),
+    ("D06", _generic, "generic", {"generic": {"labels_key": "y"}}, ["dataset 'y'", "datasets ["]),
+    ("D07", lambda t: _generic(t, np.arange(60.0), None), "generic", {},
+     ["dataset 'features'", "shape (N, D, ...)"]),
+    ("D08", lambda t: _generic(t, None, np.arange(50) % 3), "generic", {},
+     ["dataset 'labels'", "matching 'features'"]),
+    ("D09", _nan_features, "generic", {}, ["dataset 'features'", "finite", "row 17"]),
+    ("D10", _inf_features, "generic", {}, ["dataset 'features'", "finite", "row 33"]),
+    ("D11", lambda t: _generic(t, None, (np.arange(60) % 3) + 0.5), "generic", {},
+     ["dataset 'labels'", "integer labels"]),
+    ("D12", lambda t: _generic(t, None, np.where(np.arange(60) == 4, 5, np.arange(60) % 3)),
+     "generic", {"generic": {"class_names": ["a", "b", "c"]}}, ["dataset 'labels'", "[0, 3)", "5 at row 4"]),
+    ("D13", lambda t: _generic(t, None, np.arange(60) % 2), "generic",
+     {"generic": {"class_names": ["a", "b", "c"]}}, ["class 'c'", "at least one"]),
+    ("D14", _two_hot_generic, "generic", {}, ["dataset 'labels'", "one-hot", "row 9"]),
+    ("D15", lambda t: _generic(t, np.array([["a"] * 5] * 60, dtype="S1"), None), "generic", {},
+     ["dataset 'features'", "numeric"]),
+    ("D16", _two_hot_jets, "hls4ml", {}, ["dataset 'jets'", "one-hot", "row 5"]),
+    ("D17", lambda t: _hls(t, synthetic_jets(4, max_constituents=10)[0][:, :, 0]), "hls4ml", {},
+     ["dataset 'jetConstituentList'", "shape"]),
+    ("D18", _no_top_label, "hls4ml", {}, ["dataset 'jetFeatureNames'", "j_t"]),
+    ("D19", _nan_constituents, "hls4ml", {}, ["dataset 'jetConstituentList'", "finite", "row 7"]),
+    ("D20", lambda t: _hls(t, skip=["jets"]), "hls4ml", {}, ["dataset 'jets'"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case, build, kind, data_cfg, needles", DATA_CASES, ids=[c[0] for c in DATA_CASES]
+)
+def test_bad_data_fails_when_opened_naming_the_file_and_dataset(
+    case: str, build: Callable[[Path], Path], kind: str, data_cfg: dict, needles: list[str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    path = build(tmp_path)
+    with pytest.raises(InputError) as info:
+        src = open_source(kind, [str(path)], data_cfg)
+        src.labels()
+        src.check_values()
+    msg = str(info.value)
+    assert str(path) in msg, f"{case}: file not named in {msg}"
+    for needle in needles:
+        assert needle in msg, f"{case}: {needle!r} not in {msg}"
+
+
+# --------------------------------------------------------------------------- tracking
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.2)
+    conns: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conns.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    t.join(5)
+    for c in conns:
+        c.close()
+    srv.close()
+
+
+def _refused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unresponsive_tracking_server_fails_the_probe_in_its_timeout(silent_server: int) -> None:
+    from jetdistill.tracking import TrackingConfig, probe
+
+    cfg = TrackingConfig.from_dict(
+        {"uri": f"http://bob:{SECRET}@127.0.0.1:{silent_server}", "timeout_s": 2}
+    )
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match=r"config: tracking\.uri.*no answer after") as info:
+        probe(cfg)
+    assert time.monotonic() - t0 < 6
+    assert "tracking.timeout_s" in str(info.value)
+    assert SECRET not in str(info.value) and "bob:***@" not in str(info.value)
+
+
+def test_refused_tracking_port_fails_at_once() -> None:
+    from jetdistill.tracking import TrackingConfig, probe
+
+    cfg = TrackingConfig.from_dict({"uri": f"http://127.0.0.1:{_refused_port()}", "timeout_s": 20})
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match=r"config: tracking\.uri.*(Connection refused|Errno 111)"):
+        probe(cfg)
+    assert time.monotonic() - t0 < 3
+
+
+def test_sqlite_store_that_cannot_be_created_fails_the_probe(tmp_path: Path) -> None:
+    from jetdistill.tracking import TrackingConfig, probe
+
+    (tmp_path / "afile").write_text("not a folder")
+    cfg = TrackingConfig.from_dict({"uri": "sqlite:///afile/mlflow.db"}, root=tmp_path)
+    with pytest.raises(InputError, match=r"config: tracking\.uri.*afile is not a folder"):
+        probe(cfg)
+
+
+@pytest.mark.slow
+def test_snakemake_with_unresponsive_server_fails_within_60s(
+    silent_server: int, tmp_path: Path
+) -> None:
+    """The real workflow: onstart probes the server once; no job starts, no 20-minute hang."""
+    work = copy_workflow(tmp_path / "proj")
+    uri = f"http://bob:{SECRET}@127.0.0.1:{silent_server}"
+    extra = tmp_path / "tracking.yaml"  # outside the project, like a user's own config file
+    extra.write_text(yaml.safe_dump({"tracking": {"uri": uri, "timeout_s": 5}}))
+    # what parsing the workflow alone costs on this machine now (a loaded CI box is slow)
+    t0 = time.monotonic()
+    run_snakemake(work, "-n", "--configfile", "config/test.yaml", str(extra), timeout=600)
+    parse = time.monotonic() - t0
+    t0 = time.monotonic()
+    proc = run_snakemake(work, "--cores", "1", "--configfile", "config/test.yaml", str(extra),
+                         timeout=600, check=False)  # fmt: skip
+    took = time.monotonic() - t0
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "config: tracking.uri" in out and "no answer after" in out, out[-3000:]
+    waited = float(re.search(r"no answer after ([0-9.]+) s", out).group(1))
+    assert waited < 10, waited  # the probe's own bound (timeout_s: 5)
+    # the whole run fails within 60 s on top of parsing the workflow (~15 s in all when idle)
+    assert took - parse < 60, f"took {took:.0f} s, parsing alone {parse:.0f} s"
+    assert SECRET not in out
+    assert not (work / "results" / "data").exists()  # nothing ran
+
+
+# --------------------------------------------------------------------------- credentials
+def test_credentials_are_masked_in_params_tags_artifacts_and_marker(tmp_path: Path) -> None:
+    """Library level, on a real SQLite store: every way a URI reaches MLflow or a file."""
+    from jetdistill import jobs, tracking
+
+    cfg = tracking.TrackingConfig.from_dict({"experiment": "mask"}, root=tmp_path)
+    tracking.init_store(cfg)
+    uri = f"http://alice:{SECRET}@tracking.example:5000"
+    config = {"tracking": {"uri": uri}, "note": f"see {uri}/#/experiments"}
+    with tracking.job_run(cfg, name="mask", rule="r", wildcards={}, role="test", method="m",
+                          tags={"source": uri}) as run:  # fmt: skip
+        run.log_params(config)
+        run.log_dict(config, "config/resolved_config.json")
+        run_id = run.run_id
+    info = tracking.run_info(cfg, run_id)
+    dumped = json.dumps(info)
+    assert SECRET not in dumped and "alice:***@tracking.example" in dumped
+    art = tracking.download_artifacts(cfg, run_id, "config/resolved_config.json", tmp_path / "dl")
+    assert SECRET not in art.read_text() and "alice:***@" in art.read_text()
+    # the marker file written by rule init_tracking
+    db_uri = f"postgresql://alice:{SECRET}@db.example/mlflow"
+    masked = tracking.TrackingConfig.from_dict({"uri": db_uri}).display_uri
+    assert masked == "postgresql://alice:***@db.example/mlflow"
+    marker = tmp_path / "experiment.json"
+    tracking_params = {"uri": cfg.uri, "experiment": "mask",
+                       "artifact_location": str(tmp_path / "mlruns")}  # fmt: skip
+    ctx = jobs.JobContext(rule="init_tracking", wildcards={}, input={},
+                          output={"marker": str(marker)}, params={"tracking": tracking_params})  # fmt: skip
+    jobs.init_tracking(ctx)
+    assert json.loads(marker.read_text())["uri"] == cfg.uri
+
+
+def test_protect_keeps_the_secret_in_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jetdistill.tracking import TrackingConfig
+
+    shown = uris.protect({"uri": f"http://alice:{SECRET}@127.0.0.1:5000", "experiment": "x"})
+    assert shown["uri"] == "http://alice:***@127.0.0.1:5000"
+    assert os.environ[uris.ENV_SECRET_URI].endswith("@127.0.0.1:5000")
+    cfg = TrackingConfig.from_dict(shown)  # what a job does with the masked params
+    assert cfg.uri == "http://127.0.0.1:5000"  # credentials travel as MLflow's env vars
+    assert (cfg.username, cfg.password) == ("alice", SECRET)
+    assert SECRET not in repr(cfg) and SECRET not in cfg.display_uri
+
+
+def _start_mlflow_server(workdir: Path, port: int) -> subprocess.Popen:
+    log = open(workdir / "server.log", "w")  # noqa: SIM115 - the process owns it
+    return subprocess.Popen(
+        [sys.executable, "-m", "jetdistill.cli", "server", "--port", str(port),
+         "--backend-store-uri", "sqlite:///srv.db", "--artifacts-destination", "./art",
+         "--workers", "1"],
+        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_for(url: str, proc: subprocess.Popen, log: Path, deadline_s: float = 600) -> None:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "server did not come up"
+        time.sleep(0.5)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@pytest.mark.slow
+def test_password_in_tracking_uri_never_reaches_a_file(tmp_path: Path) -> None:
+    """Real server, real Snakemake (the tracking rule and its parent run): grep every file."""
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    port = _refused_port()
+    server = _start_mlflow_server(srv, port)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}", server, srv / "server.log")
+        work = copy_workflow(tmp_path / "proj")
+        uri = f"http://alice:{SECRET}@127.0.0.1:{port}"
+        extra = tmp_path / "tracking.yaml"  # outside the project and the server's folder
+        extra.write_text(yaml.safe_dump({"tracking": {"uri": uri, "experiment": "masked"}}))
+        proc = run_snakemake(work, "results/tracking/experiment.json", "--cores", "1",
+                             "--configfile", "config/test.yaml", str(extra), timeout=600)  # fmt: skip
+        marker = json.loads((work / "results" / "tracking" / "experiment.json").read_text())
+        assert marker["uri"] == f"http://alice:***@127.0.0.1:{port}"
+        assert SECRET not in proc.stdout + proc.stderr
+        leaks = [p for p in [*work.rglob("*"), *srv.rglob("*")]
+                 if p.is_file() and SECRET.encode() in p.read_bytes()]  # fmt: skip
+        assert not leaks, leaks
+    finally:
+        _stop(server)
+
+
+# --------------------------------------------------------------------------- killed runs
+ORPHAN_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from jetdistill import tracking as T
+    cfg = T.TrackingConfig.from_dict({"experiment": "orphans"}, root=sys.argv[1])
+    T.init_store(cfg)
+    run_id = T.ensure_parent_run(cfg, "killed-invocation")
+    T.claim_invocation(cfg, run_id)
+    os.environ[T.ENV_INVOCATION] = "killed-invocation"
+    os.environ[T.ENV_PARENT_RUN] = run_id
+    with T.job_run(cfg, name="job", rule="train", wildcards={}, role="student", method="solo"):
+        print(run_id, flush=True)
+        time.sleep(600)
+    """
+)
+
+
+def test_new_invocation_fails_the_parent_run_of_a_killed_one(tmp_path: Path) -> None:
+    from jetdistill import tracking as T
+
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True, env=snakemake_env())  # fmt: skip
+    try:
+        killed_parent = proc.stdout.readline().strip()
+        assert killed_parent, "the predecessor did not start"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    cfg = T.TrackingConfig.from_dict({"experiment": "orphans"}, root=tmp_path)
+    assert T.run_info(cfg, killed_parent)["status"] == "RUNNING"
+    current = T.ensure_parent_run(cfg, "new-invocation")
+    T.claim_invocation(cfg, current)
+    assert T.close_orphaned_invocations(cfg, "new-invocation") == [killed_parent]
+    parent = T.run_info(cfg, killed_parent)
+    assert parent["status"] == "FAILED" and "new-invocation" in parent["tags"]["jetdistill.error"]
+    jobs = T.search(cfg, invocation_id="killed-invocation")
+    assert list(jobs["status"]) == ["FAILED"]
+    assert T.run_info(cfg, current)["status"] == "RUNNING"  # the live one is left alone
+    assert T.close_orphaned_invocations(cfg, "new-invocation") == []
+
+
+# --------------------------------------------------------------------------- copied project
+def test_copied_project_writes_artifacts_into_its_own_mlruns(tmp_path: Path) -> None:
+    from jetdistill import tracking as T
+
+    orig, copy_dir = tmp_path / "orig", tmp_path / "copy"
+    orig.mkdir()
+    cfg = T.TrackingConfig.from_dict({"experiment": "proj"}, root=orig)
+    T.init_store(cfg)
+    shutil.copytree(orig, copy_dir)
+    cfg2 = T.TrackingConfig.from_dict({"experiment": "proj"}, root=copy_dir)
+    T.init_store(cfg2)
+    with T.job_run(cfg2, name="j", rule="r", wildcards={}, role="test", method="m") as run:
+        run.log_dict({"a": 1}, "x.json")
+        run_id = run.run_id
+    assert T.run_info(cfg2, run_id)["artifact_uri"].startswith((copy_dir / "mlruns").as_uri())
+    assert list(copy_dir.rglob("x.json")) and not list(orig.rglob("x.json"))
+
+
+def test_shared_store_pointing_elsewhere_needs_an_explicit_artifact_location(
+    tmp_path: Path,
+) -> None:
+    from jetdistill import tracking as T
+
+    db = f"sqlite:///{tmp_path / 'shared' / 'mlflow.db'}"
+    T.init_store(T.TrackingConfig.from_dict({"uri": db}, root=tmp_path / "a"))
+    with pytest.raises(InputError, match=r"config: tracking\.artifact_location"):
+        T.init_store(T.TrackingConfig.from_dict({"uri": db}, root=tmp_path / "b"))
+    explicit = str(tmp_path / "a" / "mlruns")
+    T.init_store(T.TrackingConfig.from_dict({"uri": db, "artifact_location": explicit},
+                                            root=tmp_path / "b"))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- disk full
+DISK_FULL_SCRIPT = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from pathlib import Path
+    from jetdistill.prepare import prepare_view
+    from jetdistill.runtime import setup_logging
+    from jetdistill.splits import SPLITS
+    d = Path(sys.argv[1])
+    setup_logging(str(d / "job.log"))
+    # a real write limit: files may not grow past 200 kB; writes beyond it fail with EFBIG
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+    data = {"source": "generic", "generic": {"file": str(d / "in.h5")}, "splits": {"seed": 1}}
+    outs = {s: d / "view" / f"{s}.h5" for s in SPLITS}
+    prepare_view(d / "splits.h5", {"features": []}, outs, d / "view" / "norm.json", data,
+                 view_name="v")
+    """
+)
+
+
+def test_disk_full_while_writing_a_view_is_one_error_and_leaves_no_temp_files(
+    tmp_path: Path,
+) -> None:
+    from jetdistill.splits import split_data
+
+    x, y = generic_arrays(n=6000, d=32, k=3)
+    write_generic_file(tmp_path / "in.h5", x, y)
+    data = {
+        "source": "generic",
+        "generic": {"file": str(tmp_path / "in.h5")},
+        "splits": {"seed": 1},
+    }
+    split_data([str(tmp_path / "in.h5")], tmp_path / "splits.h5", data)
+    proc = subprocess.run([sys.executable, "-c", DISK_FULL_SCRIPT, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=snakemake_env(),
+                          check=False)  # fmt: skip
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-3000:])  # not SIGSEGV (-11)
+    log = (tmp_path / "job.log").read_text()
+    errors = [ln for ln in log.splitlines() if "cannot write" in ln]
+    assert len(errors) == 1, log[-3000:]
+    assert re.search(r"cannot write .*/view/\w+\.h5: File too large", errors[0]), errors[0]
+    assert "temporary file(s) removed" in errors[0]
+    left = sorted(p.name for p in (tmp_path / "view").iterdir())
+    assert not [n for n in left if ".tmp" in n], left
+    assert not [n for n in left if n.endswith(".h5")], left
+
+
+def test_write_error_outside_hdf5_is_an_output_write_error(tmp_path: Path) -> None:
+    """Without HDF5 involved the error simply propagates (no exit), and the temp is gone."""
+    script = textwrap.dedent(
+        """
+        import resource, signal, sys
+        from pathlib import Path
+        from jetdistill.io import OutputWriteError, write_json
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+        try:
+            write_json(Path(sys.argv[1]) / "big.json", {"x": list(range(10000))})
+        except OutputWriteError as exc:
+            print("ERR", exc)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, env=snakemake_env(), check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "ERR" in proc.stdout and "big.json" in proc.stdout and "File too large" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temp_of_a_killed_attempt_is_removed_on_the_next(tmp_path: Path) -> None:
+    from jetdistill.io import write_json
+
+    stale = tmp_path / ".out.json.abc123.tmp.json"
+    stale.write_text("half")
+    write_json(tmp_path / "out.json", {"ok": True})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+# --------------------------------------------------------------------------- real dry run
+@pytest.mark.slow
+def test_model_typo_fails_the_dry_run_and_a_rerun_keeps_earlier_outputs(tmp_path: Path) -> None:
+    """``models.mlp.hiden`` fails `snakemake -n`; a real rerun fails before any job, so
+    Snakemake never deletes the outputs of the job that would have trained the model."""
+    work = copy_workflow(tmp_path / "proj")
+    (work / "typo.yaml").write_text("models:\n  mlp:\n    hiden: [8]\n")
+    earlier = work / "results" / "students" / "solo" / "mlp" / "seed0" / "model.pt"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"a good earlier model")
+    for flags in (["-n"], ["--cores", "1"]):
+        proc = run_snakemake(work, *flags, "--configfile", "config/test.yaml", "typo.yaml",
+                             timeout=300, check=False)  # fmt: skip
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "models.mlp.hiden" in out and "hidden" in out, out[-3000:]
+    assert earlier.read_bytes() == b"a good earlier model"
+
+
+# --------------------------------------------------------------------------- the table
+EXTRA_CASES = {
+    "H01": test_hls_config_rejects_strings_that_would_reach_generated_files,
+    "T01": test_unresponsive_tracking_server_fails_the_probe_in_its_timeout,
+    "T02": test_refused_tracking_port_fails_at_once,
+    "T03": test_sqlite_store_that_cannot_be_created_fails_the_probe,
+    "T04": test_snakemake_with_unresponsive_server_fails_within_60s,
+    "T05": test_bad_tracking_uri_names_the_field,
+    "T06": test_credentials_are_masked_in_params_tags_artifacts_and_marker,
+    "T07": test_password_in_tracking_uri_never_reaches_a_file,
+    "T08": test_new_invocation_fails_the_parent_run_of_a_killed_one,
+    "T09": test_copied_project_writes_artifacts_into_its_own_mlruns,
+    "T10": test_shared_store_pointing_elsewhere_needs_an_explicit_artifact_location,
+    "W01": test_disk_full_while_writing_a_view_is_one_error_and_leaves_no_temp_files,
+    "W02": test_write_error_outside_hdf5_is_an_output_write_error,
+    "W03": test_stale_temp_of_a_killed_attempt_is_removed_on_the_next,
+    "S01": test_model_typo_fails_the_dry_run_and_a_rerun_keeps_earlier_outputs,
+}
+
+
+def test_docs_table_lists_every_case() -> None:
+    ids = [c[0] for c in CONFIG_CASES] + [c[0] for c in DATA_CASES] + list(EXTRA_CASES)
+    assert len(ids) == len(set(ids)) and len(ids) >= 25
+    rows = re.findall(r"^\| `?([A-Z]\d\d)`? \|", DOC.read_text(), flags=re.MULTILINE)
+    assert sorted(rows) == sorted(ids), set(rows) ^ set(ids)
