@@ -207,7 +207,10 @@ def _table_columns(metrics: Sequence[str]) -> list[str]:
 
 
 def reference_table(
-    df: pd.DataFrame, teacher_acc: Mapping[str, float], baselines: Sequence[str] = ()
+    df: pd.DataFrame,
+    teacher_acc: Mapping[str, float],
+    baselines: Sequence[str] = (),
+    teacher_auc: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """What the KD gains are measured against: every teacher, every baseline and every
     student trained alone, one row each (mean and std of test accuracy / mean AUC over seeds).
@@ -219,7 +222,8 @@ def reference_table(
     df = _validate(df)
     rows: list[dict[str, Any]] = [
         {"model": t, "role": "teacher", "n_seeds": 1, "accuracy_mean": float(a),
-         "accuracy_std": math.nan, "auc_mean": math.nan, "auc_std": math.nan}
+         "accuracy_std": math.nan, "auc_mean": float((teacher_auc or {}).get(t, math.nan)),
+         "auc_std": math.nan}
         for t, a in teacher_acc.items()
     ]  # fmt: skip
     solo = df[df["method"] == "solo"]

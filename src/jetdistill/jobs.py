@@ -668,7 +668,9 @@ def compare_students(ctx: JobContext) -> None:
         df, teacher_acc, omitted=omitted, teacher_recall=teacher_recall
     )
     baselines = list(ctx.params.get("baselines") or [])
-    reference = compare.reference_table(df, teacher_acc, baselines)
+    auc = teachers["test_auc_mean"] if "test_auc_mean" in teachers else [np.nan] * len(teachers)
+    teacher_auc = dict(zip(teachers["teacher"], auc, strict=True))
+    reference = compare.reference_table(df, teacher_acc, baselines, teacher_auc)
     df = df[~df["student"].isin(baselines)]  # plots and ROC: students only
     with _run(ctx, name="comparison-kd-vs-solo", role="comparison", method="compare") as run:
         with atomic_path(ctx.output["table"]) as tmp:
