@@ -38,6 +38,7 @@ rule compute_soft_targets:
         f"{R}/logs/compute_soft_targets/{{teacher}}.log",
     benchmark:
         f"{R}/benchmarks/compute_soft_targets/{{teacher}}.tsv"
+    priority: 10  # as train_teacher: the students wait for the soft targets
     conda:
         "../envs/train.yaml"
     threads: 2
