@@ -334,7 +334,8 @@ _CSS = (
     "body{font-family:system-ui,sans-serif;margin:1em;color:#222}"
     "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:14px}"
     "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-    "th{background:#f3f3f3}td:first-child,td:nth-child(2),th:first-child{text-align:left}"
+    "th{background:#f3f3f3}td:first-child,td:nth-child(2),th:first-child,th:nth-child(2)"
+    "{text-align:left}"
     "p.note{color:#555;max-width:60em}"
 )
 
