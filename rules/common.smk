@@ -43,12 +43,18 @@ wildcard_constraints:
 
 def start_invocation():
     """Create the tracking store and the invocation's parent run once, in the main process."""
+    from jetdistill import probe
+
+    # bounded by tracking.timeout_s, and before MLflow is imported (seconds on a busy node)
+    probe.check_tracking(config["tracking"])
     from jetdistill import jobs
 
     jobs.start_invocation(config["tracking"])
 
 
 def end_invocation(success):
+    if not os.environ.get("JETDISTILL_PARENT_RUN_ID"):
+        return  # onstart failed before the parent run existed: nothing to close
     from jetdistill import jobs
 
     jobs.end_invocation(config["tracking"], success=success)

@@ -50,7 +50,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 # No internet on compute nodes: MLflow 3 telemetry would only time out in a thread.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -152,6 +152,9 @@ class TrackingConfig:
     @property
     def display_uri(self) -> str:
         """The URI with any password masked: the only form that may be logged or stored."""
+        if self.username is not None and "://" in self.uri:
+            scheme, rest = self.uri.split("://", 1)
+            return f"{scheme}://{self.username}:{uris.MASK}@{rest}"
         return uris.mask(self.uri)
 
     @property
@@ -233,71 +236,12 @@ def _client(cfg: TrackingConfig) -> MlflowClient:
 def probe(cfg: TrackingConfig) -> None:
     """Check once, within ``cfg.timeout_s``, that the tracking store answers; InputError if not.
 
-    Run by Snakemake's ``onstart`` before any job: a server that accepts connections but
-    never answers, a refused port, wrong credentials or an unwritable SQLite directory
-    fail the invocation in seconds with a message naming ``tracking.uri`` instead of
-    hanging every job in MLflow's retries.
+    See :mod:`jetdistill.probe` (MLflow-free, so the Snakefile can probe before importing it).
     """
-    where = f"config: tracking.uri ({cfg.display_uri})"
-    if cfg.is_server:
-        _probe_http(cfg, where)
-    elif cfg.is_sqlite:
-        db = Path(unquote(cfg.uri[len("sqlite:///") :]))
-        folder = next((p for p in (db.parent, *db.parent.parents) if p.exists()), Path("/"))
-        expected = "a writable SQLite database (or a folder to create it in)"
-        if not folder.is_dir():
-            raise InputError(where, expected, f"{folder} is not a folder")
-        target = db if db.exists() else folder
-        if not os.access(target, os.W_OK):
-            raise InputError(where, expected, f"{target} is not writable")
-    else:
-        parts = urlsplit(cfg.uri)
-        default = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
-        port = parts.port or default.get(parts.scheme.split("+")[0], 0)
-        if parts.hostname and port:
-            try:
-                socket.create_connection((parts.hostname, port), timeout=cfg.timeout_s).close()
-            except OSError as exc:
-                raise InputError(where, f"a database accepting connections within "
-                                 f"{cfg.timeout_s:g} s (tracking.timeout_s)",
-                                 f"{type(exc).__name__}: {exc}") from None  # fmt: skip
+    from jetdistill.probe import check_store
 
-
-def _probe_http(cfg: TrackingConfig, where: str) -> None:
-    import base64
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    query = urllib.parse.urlencode({"experiment_name": cfg.experiment})
-    url = f"{cfg.uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
-    req = urllib.request.Request(url, headers={"Accept": "application/json"})
-    if cfg.username is not None:
-        token = base64.b64encode(f"{cfg.username}:{cfg.password or ''}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
-    expected = f"an MLflow server answering within {cfg.timeout_s:g} s (tracking.timeout_s)"
-    t0 = time.monotonic()
-    try:
-        with urllib.request.urlopen(req, timeout=cfg.timeout_s) as resp:
-            resp.read(1 << 16)
-    except urllib.error.HTTPError as exc:
-        body = exc.read(1 << 16).decode(errors="replace")
-        if exc.code == 404 and "RESOURCE_DOES_NOT_EXIST" in body:
-            return  # the server answers; the experiment is created later by init_store
-        if exc.code in (401, 403):
-            raise InputError(where, "credentials the server accepts (http://user:password@host or "
-                             "MLFLOW_TRACKING_USERNAME/PASSWORD)", f"HTTP {exc.code}") from None  # fmt: skip
-        raise InputError(where, expected, f"HTTP {exc.code} from {uris.mask(url)}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
-            raise InputError(
-                where, expected, f"no answer after {time.monotonic() - t0:.1f} s"
-            ) from None
-        raise InputError(
-            where, expected, uris.scrub(f"{type(reason).__name__}: {reason}")
-        ) from None
-    logger.info("tracking server %s answered in %.2f s", cfg.display_uri, time.monotonic() - t0)
+    check_store(cfg.uri, timeout_s=cfg.timeout_s, experiment=cfg.experiment,
+                username=cfg.username, password=cfg.password)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- retries

@@ -72,7 +72,7 @@ class TrainConfig:
     batch_size: int = 256
     # Train to convergence by default (the cosine schedule decays to 0 at ``epochs``): on small
     # data the validation loss of a dropout teacher bottoms out long before its accuracy does
-    # (digits: epoch ~24 of 200, 11-12 test errors against 7 at the end), so early stopping on
+    # (digits: epoch 24 of 200, 12 test errors against 7-8 at the end), so early stopping on
     # it left the teacher no better than its student. The jet configs set both explicitly.
     epochs: int = 200
     patience: int = 0

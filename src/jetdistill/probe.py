@@ -1,0 +1,125 @@
+"""Is the tracking store there? One bounded check before any job, without importing MLflow.
+
+Why: MLflow's HTTP client waits 120 s per request and retries 7 times with exponential
+backoff, so a server that accepts connections but never answers hung every job of a run
+for ~20 minutes with no output, and a refused port for minutes. Snakemake's ``onstart``
+calls :func:`check_tracking` first, before MLflow (a few seconds to import) is loaded, so
+an unreachable store fails the invocation within ``tracking.timeout_s`` with a message
+naming ``tracking.uri``. :func:`jetdistill.tracking.probe` runs the same check.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from jetdistill import uris
+from jetdistill.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 15.0
+_DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def check_tracking(tracking: Mapping[str, Any], root: str | os.PathLike[str] | None = None) -> None:
+    """Probe ``config["tracking"]`` (masked URI allowed: the real one comes from the environment)."""
+    uri = uris.reveal(str(tracking.get("uri") or "sqlite:///mlflow.db"))
+    timeout = float(tracking.get("timeout_s") or DEFAULT_TIMEOUT_S)
+    experiment = str(tracking.get("experiment") or "jetdistill")
+    user = password = None
+    if uri.startswith(("http://", "https://")):
+        uri, user, password = uris.split_credentials(uri)
+    elif uri.startswith("sqlite:///"):
+        path = Path(unquote(uri[len("sqlite:///") :]))
+        if not path.is_absolute():
+            path = Path(root if root is not None else os.getcwd()) / path
+        uri = f"sqlite:///{path}"
+    else:
+        return  # other URIs are rejected (or probed) when the tracking config is built
+    check_store(uri, timeout_s=timeout, experiment=experiment, username=user, password=password)
+
+
+def check_store(
+    uri: str,
+    *,
+    timeout_s: float,
+    experiment: str,
+    username: str | None = None,
+    password: str | None = None,
+) -> None:
+    """Check once, within ``timeout_s``, that the store at ``uri`` answers; InputError if not.
+
+    ``http(s)``: an MLflow API call must get an answer (a missing experiment is fine);
+    SQLite: the database or the folder to create it in must be writable; other databases:
+    the port must accept a TCP connection. Credentials are passed separately so that the
+    URI in messages never holds them.
+    """
+    where = f"config: tracking.uri ({uris.mask(uri)})"
+    if uri.startswith(("http://", "https://")):
+        _check_http(uri, timeout_s, experiment, username, password, where)
+    elif uri.startswith("sqlite:///"):
+        db = Path(unquote(uri[len("sqlite:///") :]))
+        folder = next((p for p in (db.parent, *db.parent.parents) if p.exists()), Path("/"))
+        expected = "a writable SQLite database (or a folder to create it in)"
+        if not folder.is_dir():
+            raise InputError(where, expected, f"{folder} is not a folder")
+        target = db if db.exists() else folder
+        if not os.access(target, os.W_OK):
+            raise InputError(where, expected, f"{target} is not writable")
+    else:
+        parts = urlsplit(uri)
+        port = parts.port or _DB_PORTS.get(parts.scheme.split("+")[0], 0)
+        if parts.hostname and port:
+            try:
+                socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+            except OSError as exc:
+                raise InputError(
+                    where,
+                    f"a database accepting connections within {timeout_s:g} s (tracking.timeout_s)",
+                    f"{type(exc).__name__}: {exc}",
+                ) from None
+
+
+def _check_http(
+    uri: str, timeout_s: float, experiment: str, username: str | None, password: str | None,
+    where: str,
+) -> None:  # fmt: skip
+    query = urllib.parse.urlencode({"experiment_name": experiment})
+    url = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    if username is not None:
+        token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    expected = f"an MLflow server answering within {timeout_s:g} s (tracking.timeout_s)"
+    t0 = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            resp.read(1 << 16)
+    except urllib.error.HTTPError as exc:
+        body = exc.read(1 << 16).decode(errors="replace")
+        if exc.code == 404 and "RESOURCE_DOES_NOT_EXIST" in body:
+            return  # the server answers; the experiment is created later by init_store
+        if exc.code in (401, 403):
+            raise InputError(where, "credentials the server accepts (http://user:password@host or "
+                             "MLFLOW_TRACKING_USERNAME/PASSWORD)", f"HTTP {exc.code}") from None  # fmt: skip
+        raise InputError(where, expected, f"HTTP {exc.code} from {uris.mask(url)}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+            waited = time.monotonic() - t0
+            raise InputError(where, expected, f"no answer after {waited:.1f} s") from None
+        raise InputError(
+            where, expected, uris.scrub(f"{type(reason).__name__}: {reason}")
+        ) from None
+    log.info("tracking server %s answered in %.2f s", uris.mask(uri), time.monotonic() - t0)
