@@ -34,7 +34,8 @@ def test_own_data_example_runs_on_generic_data(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path / "wf")
     (work / "my.yaml").write_text(readme_example())
     # only to keep the test short: one seed, a few epochs
-    fast = {"seeds": [0], "training": {r: {"epochs": 8} for r in ("teacher", "student", "distill")}}
+    fast = {"seeds": [0], "training": {r: {"epochs": 8} for r in ("teacher", "student", "distill")},
+            "learning_curve": {"enabled": False}}  # fmt: skip
     (work / "fast.yaml").write_text(yaml.safe_dump(fast))
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 900)

@@ -222,7 +222,8 @@ def test_table_renders_in_headless_chromium(report: tuple[Path, bool], tmp_path:
     page, _ = report
     attrs, dom = probe_report(page, "kd_vs_solo.html", "html", tmp_path / "chromium")
     assert attrs.get("result", "").endswith("comparison/kd_vs_solo.html"), attrs
-    assert attrs.get("plot") == "tables=1", f"table did not show: {attrs}"
+    # the reference table (teacher, baselines, solo students) and the KD-vs-solo table
+    assert attrs.get("plot") == "tables=2", f"tables did not show: {attrs}"
     assert re.search(r'<iframe src="data:text/html', dom)
 
 

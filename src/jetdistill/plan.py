@@ -244,13 +244,14 @@ class CurvePoint:
 
 
 def learning_curve_points(cfg: dict) -> list[CurvePoint]:
-    """Teacher (member 0 of the compression teacher), every baseline, and one student solo
-    and distilled with ``compression.kd``'s settings, at each fraction and at 1."""
+    """Teacher (member 0 of the first of ``distillation.teachers``), every baseline, and one
+    student solo and distilled with ``compression.kd``'s settings, at each fraction and at 1
+    (the KD curve only where that KD job is part of the distillation grid)."""
     lc = cfg.get("learning_curve") or {}
     if not lc.get("enabled", False):
         return []
     fractions = sorted({fmt_num(f) for f in lc["fractions"]} | {"1"}, key=float)
-    teacher = compression_teacher(cfg)
+    teacher = fidelity_teacher(cfg)
     tm = member(cfg, teacher, 0)
     student = lc.get("student") or cfg["students"][0]
     seeds = [int(s) for s in lc.get("seeds", [0])]
