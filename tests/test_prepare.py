@@ -321,6 +321,10 @@ def test_jet_level_view_reads_the_jets_columns(prepared: dict) -> None:
     cols = [JET_FEATURES.index("j_multiplicity"), JET_FEATURES.index("j_pt")]
     expect = (raw[index][:, cols] - np.asarray(norm["median"])) / np.asarray(norm["iqr"])
     np.testing.assert_allclose(X, expect, rtol=1e-5, atol=1e-5)
+    from jetdistill.sources import jet_level_source, open_source
+
+    src = open_source("hls4ml", prepared["files"], data)
+    np.testing.assert_array_equal(jet_level_source(src, ["j_pt"]).labels(), src.labels())
     # same jets, same order as the constituent view: soft targets and views align
     np.testing.assert_array_equal(index, load_split(prepared["outs"]["test"])[2])
 

@@ -444,6 +444,7 @@ class JetLevelSource(Source):
     sample_key: str = DS_JETS
     columns: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    parent: JetSource | None = field(default=None, repr=False)
 
     def feature_names(self) -> list[str]:
         return list(self.names)
@@ -452,7 +453,8 @@ class JetLevelSource(Source):
         return (len(self.columns),)
 
     def _read_labels(self, i: int, f: h5py.File) -> np.ndarray:
-        raise NotImplementedError("labels come from the JetSource this view was made from")
+        assert self.parent is not None, "made by jet_level_source"
+        return self.parent._read_labels(i, f)  # the same one-hot columns of the same files
 
     def iter_chunks(
         self, rows: np.ndarray | None = None, check_finite: bool = True
@@ -490,7 +492,7 @@ def jet_level_source(src: Source, features: Sequence[str]) -> JetLevelSource:
     return JetLevelSource(
         kind=src.kind, files=list(src.files), rows_per_file=list(src.rows_per_file),
         class_names=list(src.class_names), chunk_size=src.chunk_size,
-        columns=[jnames.index(n) for n in features], names=list(features),
+        columns=[jnames.index(n) for n in features], names=list(features), parent=src,
     )  # fmt: skip
 
 
