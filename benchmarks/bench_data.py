@@ -34,9 +34,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from jetdistill.generate import GenerateConfig, generate_shard
-from jetdistill.prepare import prepare_view
-from jetdistill.splits import SPLITS, split_data
+from jetdistill.data.generate import GenerateConfig, generate_shard
+from jetdistill.data.prepare import prepare_view
+from jetdistill.data.splits import SPLITS, split_data
 
 GEN_DEFAULTS = {
     "jets_per_shard": 2000,

@@ -3,7 +3,7 @@
 Four ways to do the same student training step (Hinton KD, T=4, alpha=0.1, AdamW, student
 MLP on 16x3 inputs, teacher an interaction network on 30x16 inputs, batch 256):
 
-1. ``fit + cache``   : ``jetdistill.training.fit`` with teacher logits read from the cache
+1. ``fit + cache``   : ``jetdistill.learn.training.fit`` with teacher logits read from the cache
                        (what the workflow does).
 2. ``bare + cache``  : a minimal PyTorch loop over contiguous slices, same model, data, loss,
                        optimizer, clipping; shows the framework's overhead (shuffled fancy
@@ -31,11 +31,11 @@ import torch
 import yaml
 from torch import nn
 
-from jetdistill.losses import build_loss
-from jetdistill.models import build_model, count_params
+from jetdistill.learn.losses import build_loss
+from jetdistill.learn.models import build_model, count_params
+from jetdistill.learn.softtargets import compute_soft_targets, load_soft_targets
+from jetdistill.learn.training import Batches, TrainConfig, fit
 from jetdistill.seeding import seed_everything
-from jetdistill.softtargets import compute_soft_targets, load_soft_targets
-from jetdistill.training import Batches, TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 FALLBACK_TEACHER = {

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jetdistill import hls, rtl
-from jetdistill.quant import build_quant_model, calibrate
+from jetdistill.compress.quant import build_quant_model, calibrate
+from jetdistill.fpga import hls, rtl
 from jetdistill.seeding import seed_everything
 
 INPUT_SHAPE = (16, 3)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from jetdistill.models import build_model, count_params
+from jetdistill.learn.models import build_model, count_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -171,7 +171,7 @@ def write_hls4ml_file(path: Path, n: int, rng: np.random.Generator, dtype: str =
     """
     import h5py
 
-    from jetdistill import layout
+    from jetdistill.data import layout
 
     c, f = layout.MAX_CONSTITUENTS, len(layout.PARTICLE_FEATURES)
     x = rng.normal(size=(n, c, f)).astype(np.float32)

@@ -28,13 +28,13 @@ import numpy as np
 import torch
 import yaml
 
-from jetdistill.losses import build_loss
-from jetdistill.metrics import fidelity_metrics
-from jetdistill.models import build_model, count_params
-from jetdistill.prepare import load_split
+from jetdistill.data.prepare import load_split
+from jetdistill.learn.losses import build_loss
+from jetdistill.learn.metrics import fidelity_metrics
+from jetdistill.learn.models import build_model, count_params
+from jetdistill.learn.softtargets import load_soft_targets
+from jetdistill.learn.training import Batches, TrainConfig, fit, predict_logits
 from jetdistill.seeding import seed_everything
-from jetdistill.softtargets import load_soft_targets
-from jetdistill.training import Batches, TrainConfig, fit, predict_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 

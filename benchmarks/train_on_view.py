@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 import yaml
 
-from jetdistill.models import build_model, count_params
-from jetdistill.prepare import load_split
+from jetdistill.data.prepare import load_split
+from jetdistill.learn.models import build_model, count_params
+from jetdistill.learn.training import Batches, TrainConfig, cross_entropy_loss, fit, predict_logits
 from jetdistill.seeding import seed_everything
-from jetdistill.training import Batches, TrainConfig, cross_entropy_loss, fit, predict_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 
 from snakemake.utils import validate
 
-from jetdistill import plan, uris
+from jetdistill import paths as P
+from jetdistill import plan
+from jetdistill.tracking import uris
 
 # `replace: [models, teachers, ...]`: those sections come from the user's config alone
 plan.apply_replace(config, workflow.config_settings.overwrite_config)
@@ -43,30 +45,49 @@ wildcard_constraints:
 
 def start_invocation():
     """Create the tracking store and the invocation's parent run once, in the main process."""
-    from jetdistill import probe
+    from jetdistill.tracking import probe
 
     # bounded by tracking.timeout_s, and before MLflow is imported (seconds on a busy node)
     probe.check_tracking(config["tracking"])
-    from jetdistill import jobs
+    from jetdistill.jobs import invocation
 
-    jobs.start_invocation(config["tracking"])
+    invocation.start_invocation(config["tracking"], config)
 
 
 def end_invocation(success):
     if not os.environ.get("JETDISTILL_PARENT_RUN_ID"):
         return  # onstart failed before the parent run existed: nothing to close
-    from jetdistill import jobs
+    from jetdistill.jobs import invocation
 
-    jobs.end_invocation(config["tracking"], success=success)
+    invocation.end_invocation(config["tracking"], success=success)
     if success:
         try:
-            print(jobs.runs_hint(config["tracking"]))
+            print(invocation.runs_hint(config["tracking"]))
         except Exception as exc:  # a hint must never fail a finished run
             print(f"(no MLflow link: {exc})")
 
 
+# ----------------------------------------------------------------- paths (jetdistill.paths)
+def out(*parts):
+    """A rule's input/output path under results/, wildcards left in."""
+    return P.template(R, *parts)
+
+
+def at(*parts, **wildcards):
+    """The concrete path of one job's file."""
+    return P.fill(R, *parts, **wildcards)
+
+
+def logfile(rule, stem=None):
+    return P.log(R, rule, stem)
+
+
+def benchfile(rule, stem=None):
+    return P.benchmark(R, rule, stem)
+
+
 def tracking_marker():
-    return f"{R}/tracking/experiment.json"
+    return out(P.TRACKING_MARKER)
 
 
 def view_of(model):
@@ -74,11 +95,9 @@ def view_of(model):
 
 
 def view_files(view, splits=SPLITS):
-    return {s: f"{R}/data/views/{view}/{s}.h5" for s in splits}
-
-
-def teacher_dir(w):
-    return f"{R}/teachers/{w.teacher}/member{w.member}"
+    files = {s: at(P.VIEW_SPLIT, view=view, split=s) for s in splits}
+    files["norm"] = at(P.VIEW_NORM, view=view)
+    return files
 
 
 def teacher_member_inputs(w):
@@ -88,7 +107,7 @@ def teacher_member_inputs(w):
 
 def teacher_member_models(teacher):
     n = len(config["teachers"][teacher]["members"])
-    return [f"{R}/teachers/{teacher}/member{i}/model.pt" for i in range(n)]
+    return [at(P.TEACHER_DIR, P.MODEL, teacher=teacher, member=i) for i in range(n)]
 
 
 def soft_target_inputs(w):
@@ -97,7 +116,7 @@ def soft_target_inputs(w):
     files = {}
     for v in views:
         for s in ("transfer", "val", "test"):
-            files[f"{v}__{s}"] = f"{R}/data/views/{v}/{s}.h5"
+            files[f"{v}__{s}"] = at(P.VIEW_SPLIT, view=v, split=s)
     return {
         **files,
         "models": teacher_member_models(w.teacher),
@@ -106,7 +125,7 @@ def soft_target_inputs(w):
 
 
 def soft_targets(teacher):
-    return f"{R}/soft_targets/{teacher}.h5"
+    return at(P.SOFT_TARGETS, teacher=teacher)
 
 
 def student_inputs(w):
@@ -123,15 +142,15 @@ def kd_inputs(w):
 
 
 def solo_dir(student, seed):
-    return f"{R}/students/solo/{student}/seed{seed}"
+    return at(P.SOLO_DIR, student=student, seed=seed)
 
 
 def kd_dir(j):
-    return f"{R}/students/kd/{j.student}/{j.teacher}/{j.method}/T{j.T}_a{j.alpha}/seed{j.seed}"
+    return at(P.KD_DIR, **plan.as_wildcards(j))
 
 
-def qat_dir(student, mode, bits, sparsity, seed):
-    return f"{R}/qat/{student}/{mode}/b{bits}_s{sparsity}/seed{seed}"
+def qat_dir(j):
+    return at(P.QAT_DIR, **plan.as_wildcards(j))
 
 
 def qat_inputs(w):
@@ -143,36 +162,36 @@ def qat_inputs(w):
             ref = kd_dir(plan.kd_reference(config, w.student, int(w.seed)))
         else:
             ref = solo_dir(w.student, w.seed)
-        inputs["float_model"] = f"{ref}/model.pt"
+        inputs["float_model"] = f"{ref}/{P.MODEL}"
     return inputs
 
 
 def fpga_inputs(w):
     return {
-        "model": f"{qat_dir(w.student, w.mode, w.bits, w.sparsity, w.seed)}/model.pt",
-        "test": f"{R}/data/views/{view_of(w.student)}/test.h5",
+        "model": at(P.QAT_DIR, P.MODEL, **dict(w.items())),
+        "test": at(P.VIEW_SPLIT, view=view_of(w.student), split="test"),
+        "tracking": tracking_marker(),
+    }
+
+
+def float_fpga_inputs(w):
+    return {
+        "model": at(P.SOLO_DIR, P.MODEL, **dict(w.items())),
+        "test": at(P.VIEW_SPLIT, view=view_of(w.student), split="test"),
         "tracking": tracking_marker(),
     }
 
 
 def lc_metrics(p):
     """metrics.json of a learning-curve point (jetdistill.plan.CurvePoint)."""
-    j = p.job
-    if p.kind == "teacher":
-        base = f"{R}/teachers/{j.teacher}/member{j.member}"
-        if p.fraction != "1":
-            base = (
-                f"{R}/learning_curve/teacher/{j.teacher}/member{j.member}/f{p.fraction}"
-            )
-        return f"{base}/metrics.json"
-    if p.kind == "solo":
-        if p.fraction == "1":
-            return f"{solo_dir(j.student, j.seed)}/metrics.json"
-        return f"{R}/learning_curve/solo/{j.student}/f{p.fraction}/seed{j.seed}/metrics.json"
-    if p.fraction == "1":
-        return f"{kd_dir(j)}/metrics.json"
-    kd = f"{j.student}/{j.teacher}/{j.method}/T{j.T}_a{j.alpha}"
-    return f"{R}/learning_curve/kd/{kd}/f{p.fraction}/seed{j.seed}/metrics.json"
+    w = plan.as_wildcards(p.job)
+    if p.fraction == "1":  # the main run's own job
+        main = {"teacher": P.TEACHER_DIR, "solo": P.SOLO_DIR, "kd": P.KD_DIR}[p.kind]
+        return at(main, P.METRICS, **w)
+    curve = {"teacher": P.LC_TEACHER_DIR, "solo": P.LC_SOLO_DIR, "kd": P.LC_KD_DIR}[
+        p.kind
+    ]
+    return at(curve, P.METRICS, fraction=p.fraction, **w)
 
 
 def learning_curve_inputs(w):
@@ -183,7 +202,25 @@ def learning_curve_labels(w):
     return {lc_metrics(p): p.curve for p in plan.learning_curve_points(config)}
 
 
-# ----------------------------------------------------------------- params (config only)
+def comparison_inputs(w):
+    """Metrics of teachers and students, plus what the ROC plot reads: the first student's
+    test view, the students' test logits and the teachers' soft targets."""
+    solo, kd = plan.solo_jobs(config), plan.kd_jobs(config)
+    return {
+        "teachers": all_soft_target_metrics(),
+        "solo": [at(P.SOLO_DIR, P.METRICS, **plan.as_wildcards(j)) for j in solo],
+        "kd": [at(P.KD_DIR, P.METRICS, **plan.as_wildcards(j)) for j in kd],
+        "logits": [at(P.SOLO_DIR, P.TEST_LOGITS, **plan.as_wildcards(j)) for j in solo]
+        + [at(P.KD_DIR, P.TEST_LOGITS, **plan.as_wildcards(j)) for j in kd],
+        "soft_targets": [soft_targets(t) for t in plan.distill_teachers(config)],
+        "roc_test": at(P.VIEW_SPLIT, view=view_of(config["students"][0]), split="test"),
+        "tracking": tracking_marker(),
+    }
+
+
+# ----------------------------------------------------------------- params (leaf settings)
+# A job's params are exactly the settings that change its result (jetdistill.plan builds
+# them); Snakemake reruns a job when they change, and only then.
 def model_params(model):
     return {"name": model, **config["models"][model]}
 
@@ -197,54 +234,53 @@ def tracking_params():
 
 
 def kd_params(w):
-    """The KD loss settings of one distillation job: its wildcards plus the DKD constants."""
-    return {
-        "method": w.method,
-        "temperature": float(w.T),
-        "alpha": float(w.alpha),
-        "dkd_alpha": config["distillation"]["dkd_alpha"],
-        "dkd_beta": config["distillation"]["dkd_beta"],
-    }
+    """The KD loss of one distillation job: its wildcards plus its method's own settings."""
+    return plan.kd_settings(config, w.method, w.T, w.alpha)
+
+
+def qat_params(w):
+    return plan.qat_settings(config, w.mode, w.sparsity)
 
 
 # ----------------------------------------------------------------- aggregate targets
 def all_teacher_metrics():
     return [
-        f"{R}/teachers/{m.teacher}/member{m.member}/metrics.json"
+        at(P.TEACHER_DIR, P.METRICS, **plan.as_wildcards(m))
         for m in plan.teacher_members(config)
     ]
 
 
 def all_soft_target_metrics():
-    return [f"{R}/soft_targets/{t}.metrics.json" for t in plan.used_teachers(config)]
+    return [at(P.SOFT_TARGET_METRICS, teacher=t) for t in plan.used_teachers(config)]
 
 
 def all_solo_metrics():
     return [
-        f"{solo_dir(j.student, j.seed)}/metrics.json" for j in plan.solo_jobs(config)
+        at(P.SOLO_DIR, P.METRICS, **plan.as_wildcards(j))
+        for j in plan.solo_jobs(config)
     ]
 
 
 def all_kd_metrics():
-    return [f"{kd_dir(j)}/metrics.json" for j in plan.kd_jobs(config)]
+    return [
+        at(P.KD_DIR, P.METRICS, **plan.as_wildcards(j)) for j in plan.kd_jobs(config)
+    ]
 
 
 def all_qat_metrics():
     return [
-        f"{qat_dir(j.student, j.mode, j.bits, j.sparsity, j.seed)}/metrics.json"
-        for j in plan.qat_jobs(config)
+        at(P.QAT_DIR, P.METRICS, **plan.as_wildcards(j)) for j in plan.qat_jobs(config)
     ]
 
 
 def all_fpga_metrics():
     out = []
     for j in plan.fpga_jobs(config):
-        d = f"{R}/fpga/{j.student}/{j.mode}/b{j.bits}_s{j.sparsity}/seed{j.seed}"
-        out.append(f"{d}/hls/metrics.json")
+        out.append(at(P.HLS_DIR, P.METRICS, **plan.as_wildcards(j)))
         if config["fpga"]["rtl"]:
-            out.append(f"{d}/rtl/metrics.json")
+            out.append(at(P.RTL_DIR, P.METRICS, **plan.as_wildcards(j)))
     for j in plan.float_fpga_jobs(config):
-        out.append(f"{R}/fpga/float/{j.student}/seed{j.seed}/metrics.json")
+        out.append(at(P.HLS_FLOAT_DIR, P.METRICS, **plan.as_wildcards(j)))
     return out
 
 
@@ -260,11 +296,11 @@ def all_model_metrics():
 
 
 def final_outputs():
-    out = [f"{R}/summary.csv", f"{R}/summary.md"]
+    outs = [out(P.SUMMARY_CSV), out(P.SUMMARY_MD)]
     if plan.kd_jobs(config):
-        out.append(f"{R}/comparison/kd_vs_solo.csv")
+        outs.append(out(P.COMPARISON_DIR, "kd_vs_solo.csv"))
     if plan.qat_jobs(config):
-        out.append(f"{R}/compression/frontier.csv")
+        outs.append(out(P.COMPRESSION_DIR, "frontier.csv"))
     if plan.learning_curve_points(config):
-        out.append(f"{R}/learning_curve/learning_curve.csv")
-    return out
+        outs.append(out(P.LC_DIR, "learning_curve.csv"))
+    return outs

@@ -3,48 +3,45 @@
 
 rule compare_students:
     input:
-        teachers=all_soft_target_metrics(),
-        solo=all_solo_metrics(),
-        kd=all_kd_metrics(),
-        tracking=tracking_marker(),
+        unpack(comparison_inputs),
     output:
-        table=f"{R}/comparison/kd_vs_solo.csv",
-        reference=f"{R}/comparison/reference.csv",
-        markdown=f"{R}/comparison/kd_vs_solo.md",
+        table=out(P.COMPARISON_DIR, "kd_vs_solo.csv"),
+        reference=out(P.COMPARISON_DIR, "reference.csv"),
+        markdown=out(P.COMPARISON_DIR, "kd_vs_solo.md"),
         html=report(
-            f"{R}/comparison/kd_vs_solo.html",
+            out(P.COMPARISON_DIR, "kd_vs_solo.html"),
             category="Distillation",
             subcategory="Tables",
             caption="../report/kd_vs_solo.rst",
         ),
         acc_vs_T=report(
-            f"{R}/comparison/accuracy_vs_temperature.png",
+            out(P.COMPARISON_DIR, "accuracy_vs_temperature.png"),
             category="Distillation",
             subcategory="Plots",
             caption="../report/accuracy_vs_temperature.rst",
         ),
         acc_vs_alpha=report(
-            f"{R}/comparison/accuracy_vs_alpha.png",
+            out(P.COMPARISON_DIR, "accuracy_vs_alpha.png"),
             category="Distillation",
             subcategory="Plots",
             caption="../report/accuracy_vs_alpha.rst",
         ),
         agreement=report(
-            f"{R}/comparison/agreement_vs_accuracy.png",
+            out(P.COMPARISON_DIR, "agreement_vs_accuracy.png"),
             category="Distillation",
             subcategory="Plots",
             caption="../report/agreement_vs_accuracy.rst",
         ),
         roc=report(
-            f"{R}/comparison/roc_teacher_solo_kd.png",
+            out(P.COMPARISON_DIR, "roc_teacher_solo_kd.png"),
             category="Distillation",
             subcategory="Plots",
             caption="../report/roc.rst",
         ),
     log:
-        f"{R}/logs/compare_students.log",
+        logfile("compare_students"),
     benchmark:
-        f"{R}/benchmarks/compare_students.tsv"
+        benchfile("compare_students")
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -52,8 +49,9 @@ rule compare_students:
         mem_mb=2000,
         runtime=30,
     params:
-        baselines=config["baselines"],
+        baselines=plan.baselines(config),
         omitted=config["data"]["splits"]["exclude_from_transfer"],
+        roc_student=config["students"][0],
         tracking=tracking_params(),
     script:
         "../workflow/scripts/compare_students.py"
@@ -67,24 +65,24 @@ rule plot_frontier:
         fpga=all_fpga_metrics(),
         tracking=tracking_marker(),
     output:
-        table=f"{R}/compression/frontier.csv",
-        markdown=f"{R}/compression/frontier.md",
+        table=out(P.COMPRESSION_DIR, "frontier.csv"),
+        markdown=out(P.COMPRESSION_DIR, "frontier.md"),
         html=report(
-            f"{R}/compression/frontier.html",
+            out(P.COMPRESSION_DIR, "frontier.html"),
             category="Compression",
             subcategory="Tables",
             caption="../report/frontier_table.rst",
         ),
         plot=report(
-            f"{R}/compression/frontier.png",
+            out(P.COMPRESSION_DIR, "frontier.png"),
             category="Compression",
             subcategory="Plots",
             caption="../report/frontier.rst",
         ),
     log:
-        f"{R}/logs/plot_frontier.log",
+        logfile("plot_frontier"),
     benchmark:
-        f"{R}/benchmarks/plot_frontier.tsv"
+        benchfile("plot_frontier")
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -92,6 +90,7 @@ rule plot_frontier:
         mem_mb=2000,
         runtime=30,
     params:
+        kd_reference=plan.frontier_kd_reference(config),
         tracking=tracking_params(),
     script:
         "../workflow/scripts/plot_frontier.py"
@@ -102,18 +101,18 @@ rule summarize:
         metrics=all_model_metrics(),
         tracking=tracking_marker(),
     output:
-        csv=f"{R}/summary.csv",
-        markdown=f"{R}/summary.md",
+        csv=out(P.SUMMARY_CSV),
+        markdown=out(P.SUMMARY_MD),
         html=report(
-            f"{R}/summary.html",
+            out(P.SUMMARY_HTML),
             category="Summary",
             subcategory="Tables",
             caption="../report/summary.rst",
         ),
     log:
-        f"{R}/logs/summarize.log",
+        logfile("summarize"),
     benchmark:
-        f"{R}/benchmarks/summarize.tsv"
+        benchfile("summarize")
     conda:
         "../envs/train.yaml"
     threads: 1

@@ -5,13 +5,13 @@ rule train_qat:
     input:
         unpack(qat_inputs),
     output:
-        model=f"{R}/qat/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/model.pt",
-        metrics=f"{R}/qat/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/metrics.json",
-        history=f"{R}/qat/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/history.csv",
+        model=out(P.QAT_DIR, P.MODEL),
+        metrics=out(P.QAT_DIR, P.METRICS),
+        history=out(P.QAT_DIR, P.HISTORY),
     log:
-        f"{R}/logs/train_qat/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.log",
+        logfile("train_qat", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}"),
     benchmark:
-        f"{R}/benchmarks/train_qat/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.tsv"
+        benchfile("train_qat", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}")
     conda:
         "../envs/compress.yaml"
     threads: 1
@@ -21,7 +21,7 @@ rule train_qat:
     params:
         model=lambda w: model_params(w.student),
         train=train_params("qat"),
-        compression=config["compression"],
+        qat=qat_params,
         tracking=tracking_params(),
     script:
         "../workflow/scripts/train_qat.py"

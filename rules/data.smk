@@ -3,11 +3,11 @@
 
 rule generate_jets:
     output:
-        shard=f"{R}/data/raw/{{cls}}_{{shard}}.h5",
+        shard=out(P.RAW_SHARD),
     log:
-        f"{R}/logs/generate_jets/{{cls}}_{{shard}}.log",
+        logfile("generate_jets", "{cls}_{shard}"),
     benchmark:
-        f"{R}/benchmarks/generate_jets/{{cls}}_{{shard}}.tsv"
+        benchfile("generate_jets", "{cls}_{shard}")
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -15,7 +15,7 @@ rule generate_jets:
         mem_mb=2000,
         runtime=120,
     params:
-        generate=config["data"]["generate"],
+        generate=plan.shard_settings(config),
     script:
         "../workflow/scripts/generate_jets.py"
 
@@ -24,11 +24,11 @@ rule split_data:
     input:
         files=plan.source_files(config, R),
     output:
-        splits=f"{R}/data/splits.h5",
+        splits=out(P.SPLITS),
     log:
-        f"{R}/logs/split_data.log",
+        logfile("split_data"),
     benchmark:
-        f"{R}/benchmarks/split_data.tsv"
+        benchfile("split_data")
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -36,24 +36,24 @@ rule split_data:
         mem_mb=4000,
         runtime=60,
     params:
-        data=config["data"],
+        data=plan.data_settings(config),
     script:
         "../workflow/scripts/split_data.py"
 
 
 rule prepare_view:
     input:
-        splits=f"{R}/data/splits.h5",
+        splits=out(P.SPLITS),
     output:
-        teacher_train=f"{R}/data/views/{{view}}/teacher_train.h5",
-        transfer=f"{R}/data/views/{{view}}/transfer.h5",
-        val=f"{R}/data/views/{{view}}/val.h5",
-        test=f"{R}/data/views/{{view}}/test.h5",
-        norm=f"{R}/data/views/{{view}}/norm.json",
+        teacher_train=out(P.VIEW_DIR, "teacher_train.h5"),
+        transfer=out(P.VIEW_DIR, "transfer.h5"),
+        val=out(P.VIEW_DIR, "val.h5"),
+        test=out(P.VIEW_DIR, "test.h5"),
+        norm=out(P.VIEW_NORM),
     log:
-        f"{R}/logs/prepare_view/{{view}}.log",
+        logfile("prepare_view", "{view}"),
     benchmark:
-        f"{R}/benchmarks/prepare_view/{{view}}.tsv"
+        benchfile("prepare_view", "{view}")
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -63,6 +63,6 @@ rule prepare_view:
     params:
         view=lambda w: config["views"][w.view],
         view_name=lambda w: w.view,
-        data=config["data"],
+        data=plan.data_settings(config),
     script:
         "../workflow/scripts/prepare_view.py"

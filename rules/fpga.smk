@@ -1,16 +1,17 @@
 # hls4ml conversion with bit-exact C simulation, open-source RTL estimates, vendor synthesis when present.
+# The QAT checkpoints describe themselves (model spec, bit widths): no compression settings here.
 
 
 rule convert_hls:
     input:
         unpack(fpga_inputs),
     output:
-        metrics=f"{R}/fpga/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/hls/metrics.json",
-        project=f"{R}/fpga/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/hls/project.tar.gz",
+        metrics=out(P.HLS_DIR, P.METRICS),
+        project=out(P.HLS_DIR, P.HLS_PROJECT),
     log:
-        f"{R}/logs/convert_hls/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.log",
+        logfile("convert_hls", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}"),
     benchmark:
-        f"{R}/benchmarks/convert_hls/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.tsv"
+        benchfile("convert_hls", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}")
     conda:
         "../envs/fpga.yaml"
     threads: 1
@@ -18,9 +19,7 @@ rule convert_hls:
         mem_mb=4000,
         runtime=120,
     params:
-        model=lambda w: model_params(w.student),
-        compression=config["compression"],
-        fpga=config["fpga"],
+        hls=plan.hls_settings(config),
         tracking=tracking_params(),
     script:
         "../workflow/scripts/convert_hls.py"
@@ -30,11 +29,11 @@ rule estimate_rtl:
     input:
         unpack(fpga_inputs),
     output:
-        metrics=f"{R}/fpga/{{student}}/{{mode}}/b{{bits}}_s{{sparsity}}/seed{{seed}}/rtl/metrics.json",
+        metrics=out(P.RTL_DIR, P.METRICS),
     log:
-        f"{R}/logs/estimate_rtl/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.log",
+        logfile("estimate_rtl", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}"),
     benchmark:
-        f"{R}/benchmarks/estimate_rtl/{{student}}_{{mode}}_b{{bits}}_s{{sparsity}}_seed{{seed}}.tsv"
+        benchfile("estimate_rtl", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}")
     conda:
         "../envs/fpga.yaml"
     threads: 1
@@ -42,9 +41,7 @@ rule estimate_rtl:
         mem_mb=4000,
         runtime=120,
     params:
-        model=lambda w: model_params(w.student),
-        compression=config["compression"],
-        fpga=config["fpga"],
+        rtl=plan.rtl_settings(config),
         tracking=tracking_params(),
     script:
         "../workflow/scripts/estimate_rtl.py"
@@ -52,16 +49,14 @@ rule estimate_rtl:
 
 rule convert_hls_float:
     input:
-        model=f"{R}/students/solo/{{student}}/seed{{seed}}/model.pt",
-        test=lambda w: f"{R}/data/views/{view_of(w.student)}/test.h5",
-        tracking=tracking_marker(),
+        unpack(float_fpga_inputs),
     output:
-        metrics=f"{R}/fpga/float/{{student}}/seed{{seed}}/metrics.json",
-        project=f"{R}/fpga/float/{{student}}/seed{{seed}}/project.tar.gz",
+        metrics=out(P.HLS_FLOAT_DIR, P.METRICS),
+        project=out(P.HLS_FLOAT_DIR, P.HLS_PROJECT),
     log:
-        f"{R}/logs/convert_hls_float/{{student}}_seed{{seed}}.log",
+        logfile("convert_hls_float", "{student}_seed{seed}"),
     benchmark:
-        f"{R}/benchmarks/convert_hls_float/{{student}}_seed{{seed}}.tsv"
+        benchfile("convert_hls_float", "{student}_seed{seed}")
     conda:
         "../envs/fpga.yaml"
     threads: 1
@@ -69,8 +64,7 @@ rule convert_hls_float:
         mem_mb=4000,
         runtime=60,
     params:
-        model=lambda w: model_params(w.student),
-        fpga=config["fpga"],
+        hls=plan.hls_settings(config, float_model=True),
         tracking=tracking_params(),
     script:
         "../workflow/scripts/convert_hls_float.py"

@@ -6,13 +6,13 @@ rule train_teacher_fraction:
     input:
         unpack(teacher_member_inputs),
     output:
-        model=f"{R}/learning_curve/teacher/{{teacher}}/member{{member}}/f{{fraction}}/model.pt",
-        metrics=f"{R}/learning_curve/teacher/{{teacher}}/member{{member}}/f{{fraction}}/metrics.json",
-        history=f"{R}/learning_curve/teacher/{{teacher}}/member{{member}}/f{{fraction}}/history.csv",
+        model=out(P.LC_TEACHER_DIR, P.MODEL),
+        metrics=out(P.LC_TEACHER_DIR, P.METRICS),
+        history=out(P.LC_TEACHER_DIR, P.HISTORY),
     log:
-        f"{R}/logs/train_teacher_fraction/{{teacher}}_member{{member}}_f{{fraction}}.log",
+        logfile("train_teacher_fraction", "{teacher}_member{member}_f{fraction}"),
     benchmark:
-        f"{R}/benchmarks/train_teacher_fraction/{{teacher}}_member{{member}}_f{{fraction}}.tsv"
+        benchfile("train_teacher_fraction", "{teacher}_member{member}_f{fraction}")
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -33,14 +33,14 @@ rule train_student_solo_fraction:
     input:
         unpack(student_inputs),
     output:
-        model=f"{R}/learning_curve/solo/{{student}}/f{{fraction}}/seed{{seed}}/model.pt",
-        metrics=f"{R}/learning_curve/solo/{{student}}/f{{fraction}}/seed{{seed}}/metrics.json",
-        history=f"{R}/learning_curve/solo/{{student}}/f{{fraction}}/seed{{seed}}/history.csv",
-        logits=f"{R}/learning_curve/solo/{{student}}/f{{fraction}}/seed{{seed}}/test_logits.npy",
+        model=out(P.LC_SOLO_DIR, P.MODEL),
+        metrics=out(P.LC_SOLO_DIR, P.METRICS),
+        history=out(P.LC_SOLO_DIR, P.HISTORY),
+        logits=out(P.LC_SOLO_DIR, P.TEST_LOGITS),
     log:
-        f"{R}/logs/train_student_solo_fraction/{{student}}_f{{fraction}}_seed{{seed}}.log",
+        logfile("train_student_solo_fraction", "{student}_f{fraction}_seed{seed}"),
     benchmark:
-        f"{R}/benchmarks/train_student_solo_fraction/{{student}}_f{{fraction}}_seed{{seed}}.tsv"
+        benchfile("train_student_solo_fraction", "{student}_f{fraction}_seed{seed}")
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -60,14 +60,20 @@ rule distill_student_fraction:
     input:
         unpack(kd_inputs),
     output:
-        model=f"{R}/learning_curve/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/f{{fraction}}/seed{{seed}}/model.pt",
-        metrics=f"{R}/learning_curve/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/f{{fraction}}/seed{{seed}}/metrics.json",
-        history=f"{R}/learning_curve/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/f{{fraction}}/seed{{seed}}/history.csv",
-        logits=f"{R}/learning_curve/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/f{{fraction}}/seed{{seed}}/test_logits.npy",
+        model=out(P.LC_KD_DIR, P.MODEL),
+        metrics=out(P.LC_KD_DIR, P.METRICS),
+        history=out(P.LC_KD_DIR, P.HISTORY),
+        logits=out(P.LC_KD_DIR, P.TEST_LOGITS),
     log:
-        f"{R}/logs/distill_student_fraction/{{student}}_{{teacher}}_{{method}}_T{{T}}_a{{alpha}}_f{{fraction}}_seed{{seed}}.log",
+        logfile(
+            "distill_student_fraction",
+            "{student}_{teacher}_{method}_T{T}_a{alpha}_f{fraction}_seed{seed}",
+        ),
     benchmark:
-        f"{R}/benchmarks/distill_student_fraction/{{student}}_{{teacher}}_{{method}}_T{{T}}_a{{alpha}}_f{{fraction}}_seed{{seed}}.tsv"
+        benchfile(
+            "distill_student_fraction",
+            "{student}_{teacher}_{method}_T{T}_a{alpha}_f{fraction}_seed{seed}",
+        )
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -89,24 +95,24 @@ rule plot_learning_curve:
         unpack(learning_curve_inputs),
         tracking=tracking_marker(),
     output:
-        table=f"{R}/learning_curve/learning_curve.csv",
-        markdown=f"{R}/learning_curve/learning_curve.md",
+        table=out(P.LC_DIR, "learning_curve.csv"),
+        markdown=out(P.LC_DIR, "learning_curve.md"),
         html=report(
-            f"{R}/learning_curve/learning_curve.html",
+            out(P.LC_DIR, "learning_curve.html"),
             category="Learning curve",
             subcategory="Tables",
             caption="../report/learning_curve.rst",
         ),
         plot=report(
-            f"{R}/learning_curve/learning_curve.png",
+            out(P.LC_DIR, "learning_curve.png"),
             category="Learning curve",
             subcategory="Plots",
             caption="../report/learning_curve.rst",
         ),
     log:
-        f"{R}/logs/plot_learning_curve.log",
+        logfile("plot_learning_curve"),
     benchmark:
-        f"{R}/benchmarks/plot_learning_curve.tsv"
+        benchfile("plot_learning_curve")
     conda:
         "../envs/train.yaml"
     threads: 1

@@ -5,14 +5,14 @@ rule train_student_solo:
     input:
         unpack(student_inputs),
     output:
-        model=f"{R}/students/solo/{{student}}/seed{{seed}}/model.pt",
-        metrics=f"{R}/students/solo/{{student}}/seed{{seed}}/metrics.json",
-        history=f"{R}/students/solo/{{student}}/seed{{seed}}/history.csv",
-        logits=f"{R}/students/solo/{{student}}/seed{{seed}}/test_logits.npy",
+        model=out(P.SOLO_DIR, P.MODEL),
+        metrics=out(P.SOLO_DIR, P.METRICS),
+        history=out(P.SOLO_DIR, P.HISTORY),
+        logits=out(P.SOLO_DIR, P.TEST_LOGITS),
     log:
-        f"{R}/logs/train_student_solo/{{student}}_seed{{seed}}.log",
+        logfile("train_student_solo", "{student}_seed{seed}"),
     benchmark:
-        f"{R}/benchmarks/train_student_solo/{{student}}_seed{{seed}}.tsv"
+        benchfile("train_student_solo", "{student}_seed{seed}")
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -31,14 +31,18 @@ rule distill_student:
     input:
         unpack(kd_inputs),
     output:
-        model=f"{R}/students/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/seed{{seed}}/model.pt",
-        metrics=f"{R}/students/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/seed{{seed}}/metrics.json",
-        history=f"{R}/students/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/seed{{seed}}/history.csv",
-        logits=f"{R}/students/kd/{{student}}/{{teacher}}/{{method}}/T{{T}}_a{{alpha}}/seed{{seed}}/test_logits.npy",
+        model=out(P.KD_DIR, P.MODEL),
+        metrics=out(P.KD_DIR, P.METRICS),
+        history=out(P.KD_DIR, P.HISTORY),
+        logits=out(P.KD_DIR, P.TEST_LOGITS),
     log:
-        f"{R}/logs/distill_student/{{student}}_{{teacher}}_{{method}}_T{{T}}_a{{alpha}}_seed{{seed}}.log",
+        logfile(
+            "distill_student", "{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}"
+        ),
     benchmark:
-        f"{R}/benchmarks/distill_student/{{student}}_{{teacher}}_{{method}}_T{{T}}_a{{alpha}}_seed{{seed}}.tsv"
+        benchfile(
+            "distill_student", "{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}"
+        )
     conda:
         "../envs/train.yaml"
     threads: 1

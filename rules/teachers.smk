@@ -5,13 +5,13 @@ rule train_teacher:
     input:
         unpack(teacher_member_inputs),
     output:
-        model=f"{R}/teachers/{{teacher}}/member{{member}}/model.pt",
-        metrics=f"{R}/teachers/{{teacher}}/member{{member}}/metrics.json",
-        history=f"{R}/teachers/{{teacher}}/member{{member}}/history.csv",
+        model=out(P.TEACHER_DIR, P.MODEL),
+        metrics=out(P.TEACHER_DIR, P.METRICS),
+        history=out(P.TEACHER_DIR, P.HISTORY),
     log:
-        f"{R}/logs/train_teacher/{{teacher}}_member{{member}}.log",
+        logfile("train_teacher", "{teacher}_member{member}"),
     benchmark:
-        f"{R}/benchmarks/train_teacher/{{teacher}}_member{{member}}.tsv"
+        benchfile("train_teacher", "{teacher}_member{member}")
     priority: 10  # every student waits for it; learning-curve fractions do not
     conda:
         "../envs/train.yaml"
@@ -32,12 +32,12 @@ rule compute_soft_targets:
     input:
         unpack(soft_target_inputs),
     output:
-        soft_targets=f"{R}/soft_targets/{{teacher}}.h5",
-        metrics=f"{R}/soft_targets/{{teacher}}.metrics.json",
+        soft_targets=out(P.SOFT_TARGETS),
+        metrics=out(P.SOFT_TARGET_METRICS),
     log:
-        f"{R}/logs/compute_soft_targets/{{teacher}}.log",
+        logfile("compute_soft_targets", "{teacher}"),
     benchmark:
-        f"{R}/benchmarks/compute_soft_targets/{{teacher}}.tsv"
+        benchfile("compute_soft_targets", "{teacher}")
     priority: 10  # as train_teacher: the students wait for the soft targets
     conda:
         "../envs/train.yaml"
@@ -46,11 +46,6 @@ rule compute_soft_targets:
         mem_mb=6000,
         runtime=60,
     params:
-        members=lambda w: [
-            {**model_params(m["model"]), "seed": m.get("seed", i)}
-            for i, m in enumerate(config["teachers"][w.teacher]["members"])
-        ],
-        train=train_params("teacher"),
         tracking=tracking_params(),
     script:
         "../workflow/scripts/compute_soft_targets.py"

@@ -7,11 +7,11 @@ localrules:
 
 rule init_tracking:
     output:
-        marker=f"{R}/tracking/experiment.json",
+        marker=out(P.TRACKING_MARKER),
     log:
-        f"{R}/logs/init_tracking.log",
+        logfile("init_tracking"),
     benchmark:
-        f"{R}/benchmarks/init_tracking.tsv"
+        benchfile("init_tracking")
     conda:
         "../envs/train.yaml"
     threads: 1

@@ -1,7 +1,7 @@
 """Helpers that write tiny hls4ml-layout and generic HDF5 files for tests.
 
 The synthetic jets are physically consistent (constituent features computed by
-``jetdistill.kinematics`` from random four-momenta around a jet axis) but carry
+``jetdistill.data.kinematics`` from random four-momenta around a jet axis) but carry
 a class-dependent multiplicity and pT spread, so a class signal exists. They
 are imported by ``tests/conftest.py`` (fixtures) and by the data-layer tests.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from jetdistill.kinematics import constituent_features, jet_p4_from_constituents
-from jetdistill.layout import (
+from jetdistill.data.kinematics import constituent_features, jet_p4_from_constituents
+from jetdistill.data.layout import (
     CLASS_NAMES,
     DS_CONSTITUENTS,
     DS_JET_NAMES,

@@ -1,6 +1,6 @@
 """Shared builders for the hls4ml and RTL tests: a small Brevitas MLP and its inputs.
 
-The quantisers are those of ``jetdistill.quant`` (power-of-two per-tensor scales, FLOOR ReLU
+The quantisers are those of ``jetdistill.compress.quant`` (power-of-two per-tensor scales, FLOOR ReLU
 rounding): the combination under which hls4ml's C simulation and da4ml's RTL must be bit-exact.
 """
 

@@ -37,10 +37,11 @@ from conftest import copy_workflow, run_snakemake, snakemake_env
 from conftest_data import generic_arrays, synthetic_jets, write_generic_file, write_hls4ml_file
 from snakemake.utils import validate
 
-from jetdistill import plan, uris
+from jetdistill import plan
+from jetdistill.data.layout import JET_FEATURES, LABEL_COLUMNS
+from jetdistill.data.sources import open_source
 from jetdistill.errors import InputError
-from jetdistill.layout import JET_FEATURES, LABEL_COLUMNS
-from jetdistill.sources import open_source
+from jetdistill.tracking import uris
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -51,7 +52,7 @@ SECRET = "pa55-w0rd-xyz"
 @pytest.fixture(autouse=True)
 def _own_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs made here get their own invocation and parent (restored after each test)."""
-    from jetdistill import tracking
+    from jetdistill.tracking import store as tracking
 
     monkeypatch.setenv(tracking.ENV_INVOCATION, "")
     monkeypatch.setenv(tracking.ENV_PARENT_RUN, "")
@@ -149,7 +150,7 @@ def test_config_checks_accept_the_shipped_configs_and_the_opt_in(tmp_path: Path)
 
 def test_hls_config_rejects_strings_that_would_reach_generated_files() -> None:
     """The library checks too, for callers that bypass the schema (notebooks, scripts)."""
-    from jetdistill.hls import HLSConfig, convert_float
+    from jetdistill.fpga.hls import HLSConfig, convert_float
 
     with pytest.raises(InputError, match=r"fpga\.part: expected a string matching"):
         HLSConfig(part='xcvu9p" [exec touch /tmp/pwned] "')
@@ -158,7 +159,7 @@ def test_hls_config_rejects_strings_that_would_reach_generated_files() -> None:
 
 
 def test_bad_tracking_uri_names_the_field(tmp_path: Path) -> None:
-    from jetdistill.tracking import TrackingConfig
+    from jetdistill.tracking.store import TrackingConfig
 
     for uri in ("file:///tmp/mlruns", "mlruns", "sqlite:mlflow.db"):
         with pytest.raises(InputError, match=r"config: tracking\.uri"):
@@ -332,7 +333,7 @@ def _refused_port() -> int:
 
 
 def test_unresponsive_tracking_server_fails_the_probe_in_its_timeout(silent_server: int) -> None:
-    from jetdistill.tracking import TrackingConfig, probe
+    from jetdistill.tracking.store import TrackingConfig, probe
 
     cfg = TrackingConfig.from_dict(
         {"uri": f"http://bob:{SECRET}@127.0.0.1:{silent_server}", "timeout_s": 2}
@@ -346,7 +347,7 @@ def test_unresponsive_tracking_server_fails_the_probe_in_its_timeout(silent_serv
 
 
 def test_refused_tracking_port_fails_at_once() -> None:
-    from jetdistill.tracking import TrackingConfig, probe
+    from jetdistill.tracking.store import TrackingConfig, probe
 
     cfg = TrackingConfig.from_dict({"uri": f"http://127.0.0.1:{_refused_port()}", "timeout_s": 20})
     t0 = time.monotonic()
@@ -356,7 +357,7 @@ def test_refused_tracking_port_fails_at_once() -> None:
 
 
 def test_sqlite_store_that_cannot_be_created_fails_the_probe(tmp_path: Path) -> None:
-    from jetdistill.tracking import TrackingConfig, probe
+    from jetdistill.tracking.store import TrackingConfig, probe
 
     (tmp_path / "afile").write_text("not a folder")
     cfg = TrackingConfig.from_dict({"uri": "sqlite:///afile/mlflow.db"}, root=tmp_path)
@@ -395,7 +396,9 @@ def test_snakemake_with_unresponsive_server_fails_within_60s(
 # --------------------------------------------------------------------------- credentials
 def test_credentials_are_masked_in_params_tags_artifacts_and_marker(tmp_path: Path) -> None:
     """Library level, on a real SQLite store: every way a URI reaches MLflow or a file."""
-    from jetdistill import jobs, tracking
+    from jetdistill.jobs.context import JobContext
+    from jetdistill.jobs.invocation import init_tracking
+    from jetdistill.tracking import store as tracking
 
     cfg = tracking.TrackingConfig.from_dict({"experiment": "mask"}, root=tmp_path)
     tracking.init_store(cfg)
@@ -418,14 +421,14 @@ def test_credentials_are_masked_in_params_tags_artifacts_and_marker(tmp_path: Pa
     marker = tmp_path / "experiment.json"
     tracking_params = {"uri": cfg.uri, "experiment": "mask",
                        "artifact_location": str(tmp_path / "mlruns")}  # fmt: skip
-    ctx = jobs.JobContext(rule="init_tracking", wildcards={}, input={},
-                          output={"marker": str(marker)}, params={"tracking": tracking_params})  # fmt: skip
-    jobs.init_tracking(ctx)
+    ctx = JobContext(rule="init_tracking", wildcards={}, input={},
+                     output={"marker": str(marker)}, params={"tracking": tracking_params})  # fmt: skip
+    init_tracking(ctx)
     assert json.loads(marker.read_text())["uri"] == cfg.uri
 
 
 def test_protect_keeps_the_secret_in_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from jetdistill.tracking import TrackingConfig
+    from jetdistill.tracking.store import TrackingConfig
 
     shown = uris.protect({"uri": f"http://alice:{SECRET}@127.0.0.1:5000", "experiment": "x"})
     assert shown["uri"] == "http://alice:***@127.0.0.1:5000"
@@ -498,7 +501,7 @@ def test_password_in_tracking_uri_never_reaches_a_file(tmp_path: Path) -> None:
 ORPHAN_SCRIPT = textwrap.dedent(
     """
     import os, sys, time
-    from jetdistill import tracking as T
+    from jetdistill.tracking import store as T
     cfg = T.TrackingConfig.from_dict({"experiment": "orphans"}, root=sys.argv[1])
     T.init_store(cfg)
     run_id = T.ensure_parent_run(cfg, "killed-invocation")
@@ -513,7 +516,7 @@ ORPHAN_SCRIPT = textwrap.dedent(
 
 
 def test_new_invocation_fails_the_parent_run_of_a_killed_one(tmp_path: Path) -> None:
-    from jetdistill import tracking as T
+    from jetdistill.tracking import store as T
 
     proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(tmp_path)],
                             stdout=subprocess.PIPE, text=True, env=snakemake_env())  # fmt: skip
@@ -538,7 +541,7 @@ def test_new_invocation_fails_the_parent_run_of_a_killed_one(tmp_path: Path) -> 
 
 # --------------------------------------------------------------------------- copied project
 def test_copied_project_writes_artifacts_into_its_own_mlruns(tmp_path: Path) -> None:
-    from jetdistill import tracking as T
+    from jetdistill.tracking import store as T
 
     orig, copy_dir = tmp_path / "orig", tmp_path / "copy"
     orig.mkdir()
@@ -557,7 +560,7 @@ def test_copied_project_writes_artifacts_into_its_own_mlruns(tmp_path: Path) -> 
 def test_shared_store_pointing_elsewhere_needs_an_explicit_artifact_location(
     tmp_path: Path,
 ) -> None:
-    from jetdistill import tracking as T
+    from jetdistill.tracking import store as T
 
     db = f"sqlite:///{tmp_path / 'shared' / 'mlflow.db'}"
     T.init_store(T.TrackingConfig.from_dict({"uri": db}, root=tmp_path / "a"))
@@ -573,9 +576,9 @@ DISK_FULL_SCRIPT = textwrap.dedent(
     """
     import resource, signal, sys
     from pathlib import Path
-    from jetdistill.prepare import prepare_view
+    from jetdistill.data.prepare import prepare_view
     from jetdistill.runtime import setup_logging
-    from jetdistill.splits import SPLITS
+    from jetdistill.data.splits import SPLITS
     d = Path(sys.argv[1])
     setup_logging(str(d / "job.log"))
     # a real write limit: files may not grow past 200 kB; writes beyond it fail with EFBIG
@@ -592,7 +595,7 @@ DISK_FULL_SCRIPT = textwrap.dedent(
 def test_disk_full_while_writing_a_view_is_one_error_and_leaves_no_temp_files(
     tmp_path: Path,
 ) -> None:
-    from jetdistill.splits import split_data
+    from jetdistill.data.splits import split_data
 
     x, y = generic_arrays(n=6000, d=32, k=3)
     write_generic_file(tmp_path / "in.h5", x, y)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jetdistill.compare import (
+from jetdistill.errors import InputError
+from jetdistill.report.compare import (
     comparison_table,
     plot_accuracy_vs_alpha,
     plot_accuracy_vs_temperature,
@@ -16,7 +17,6 @@ from jetdistill.compare import (
     plot_roc_comparison,
     to_markdown,
 )
-from jetdistill.errors import InputError
 
 SOLO_ACC = {0: 0.70, 1: 0.74, 2: 0.72}  # mean 0.72, std 0.02
 # KD at T=4 gains exactly +0.03, +0.01, +0.02 over the same seed -> diff mean 0.02, std 0.01
@@ -175,7 +175,7 @@ def test_markdown_of_other_tables():
 def test_single_value_sweep_is_not_drawn_as_a_curve():
     import matplotlib.pyplot as plt
 
-    from jetdistill.compare import sweep_figure
+    from jetdistill.report.compare import sweep_figure
 
     table = comparison_table(runs(), TEACHER_ACC)  # temperatures swept, one alpha
     assert table["alpha"].nunique() == 1 and table["temperature"].nunique() > 1

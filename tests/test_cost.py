@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from jetdistill.cost import bops_dense, cost_metrics, layer_costs
+from jetdistill.compress.cost import bops_dense, cost_metrics, layer_costs
+from jetdistill.compress.prune import Pruner
 from jetdistill.errors import InputError
-from jetdistill.prune import Pruner
 
 
 def _two_layer() -> nn.Sequential:
@@ -63,7 +63,7 @@ def test_pruning_lowers_bops_and_size() -> None:
 
 
 def test_quantised_twin_reads_bit_widths() -> None:
-    from jetdistill.quant import build_quant_model, quant_layers
+    from jetdistill.compress.quant import build_quant_model, quant_layers
 
     torch.manual_seed(1)
     q = build_quant_model({"type": "mlp", "hidden": [16, 8]}, (4, 3), 5, 6, 8)
@@ -89,14 +89,14 @@ def test_quantised_twin_reads_bit_widths() -> None:
     assert c["size_bits"] == expected_size
     assert c["params"] == 12 * 16 + 16 + 16 * 8 + 8 + 8 * 5 + 5  # quantiser scales are not params
     # a 6-bit twin is far cheaper than its float original
-    from jetdistill.models import build_model
+    from jetdistill.learn.models import build_model
 
     f = build_model({"type": "mlp", "hidden": [16, 8]}, (4, 3), 5)
     assert cost_metrics(f, (4, 3))["bops"] > 10 * c["bops"]
 
 
 def test_deepsets_counts_per_constituent_layers_times_constituents() -> None:
-    from jetdistill.models import build_model
+    from jetdistill.learn.models import build_model
 
     c_n, feat = 16, 3
     model = build_model(
@@ -114,7 +114,7 @@ def test_deepsets_counts_per_constituent_layers_times_constituents() -> None:
 
 
 def test_batchnorm_params_counted_and_mode_preserved() -> None:
-    from jetdistill.models import build_model
+    from jetdistill.learn.models import build_model
 
     model = build_model({"type": "mlp", "hidden": [8], "batch_norm": True}, (2, 3), 5)
     model.train()

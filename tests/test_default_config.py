@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from jetdistill.models import build_model, count_params
+from jetdistill.learn.models import build_model, count_params
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from jetdistill.frontier import frontier_table, plot_frontier
+from jetdistill.report.frontier import frontier_table, plot_frontier
 
 
 def _qat() -> pd.DataFrame:
@@ -78,7 +78,7 @@ def _crowded() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_frontier_labels_never_overlap_and_markers_name_the_student():
     import matplotlib.pyplot as plt
 
-    from jetdistill.frontier import frontier_figure, readable_table
+    from jetdistill.report.frontier import frontier_figure, readable_table
 
     qat, floats = _crowded()
     table = frontier_table(qat, floats)

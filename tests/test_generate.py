@@ -15,8 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from jetdistill.errors import InputError
-from jetdistill.generate import (
+from jetdistill.data.generate import (
     GenerateConfig,
     _Truths,
     generate_shard,
@@ -24,8 +23,9 @@ from jetdistill.generate import (
     match_truths,
     shard_seed,
 )
-from jetdistill.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURE_NAMES
-from jetdistill.sources import open_source
+from jetdistill.data.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURE_NAMES
+from jetdistill.data.sources import open_source
+from jetdistill.errors import InputError
 
 N_JETS = 300
 COL = {n: i for i, n in enumerate(JET_FEATURES)}
@@ -222,7 +222,7 @@ def test_match_truths_equals_per_event_matching() -> None:
 
 
 def _eta_phi(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from jetdistill.kinematics import pt_eta_phi
+    from jetdistill.data.kinematics import pt_eta_phi
 
     return pt_eta_phi(p4[:, 0], p4[:, 1], p4[:, 2])
 

@@ -14,8 +14,8 @@ import torch
 from conftest_quant import INPUT_SHAPE, quant_mlp, sample_inputs
 from torch import nn
 
-from jetdistill import hls
 from jetdistill.errors import InputError
+from jetdistill.fpga import hls
 
 
 def test_quantized_csim_is_bit_exact(tmp_path):

@@ -21,10 +21,16 @@ import pytest
 import torch
 import yaml
 
-from jetdistill.losses import build_loss
-from jetdistill.models import build_model
+from jetdistill.learn.losses import build_loss
+from jetdistill.learn.models import build_model
+from jetdistill.learn.training import (
+    Batches,
+    TrainConfig,
+    TrainingDivergedError,
+    fit,
+    predict_logits,
+)
 from jetdistill.seeding import seed_everything
-from jetdistill.training import Batches, TrainConfig, TrainingDivergedError, fit, predict_logits
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 EPOCHS = 15

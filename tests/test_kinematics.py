@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jetdistill.kinematics import (
+from jetdistill.data.kinematics import (
     FEATURE_INDEX,
     constituent_features,
     invariant_mass,
@@ -13,7 +13,7 @@ from jetdistill.kinematics import (
     jet_p4_from_constituents,
     wrap_phi,
 )
-from jetdistill.layout import PARTICLE_FEATURES
+from jetdistill.data.layout import PARTICLE_FEATURES
 
 
 def p4(pt: float, eta: float, phi: float, m: float = 0.0) -> np.ndarray:

@@ -10,10 +10,15 @@ import pandas as pd
 import pytest
 
 from jetdistill import plan
-from jetdistill.compare import reference_markdown, reference_table
+from jetdistill.data.splits import subsample_rows
 from jetdistill.errors import InputError
-from jetdistill.jobs import subsample_rows
-from jetdistill.learning_curve import fit_power_law, learning_curve_table, power_law, to_markdown
+from jetdistill.report.compare import reference_markdown, reference_table
+from jetdistill.report.learning_curve import (
+    fit_power_law,
+    learning_curve_table,
+    power_law,
+    to_markdown,
+)
 
 
 def test_subsample_rows_is_stratified_nested_and_seeded() -> None:

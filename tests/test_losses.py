@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from jetdistill.errors import InputError
-from jetdistill.losses import LOSSES, build_loss
+from jetdistill.learn.losses import LOSSES, build_loss, loss_params
 
 # Tiny hand-picked logits: 3 samples, 4 classes, float64 for exact comparisons.
 S = np.array([[1.0, -0.5, 0.2, 0.0], [0.3, 0.3, -1.0, 2.0], [-2.0, 0.5, 1.5, 0.1]])
@@ -134,7 +134,7 @@ def test_mse_matches_reference(alpha):
 @pytest.mark.parametrize(("a", "b", "alpha"), [(1.0, 8.0, 0.0), (1.0, 8.0, 1.0), (0.5, 2.0, 0.3)])
 def test_dkd_matches_reference(T, a, b, alpha):
     expected = alpha * np_ce(S, Y) + np_dkd(S, TL, Y, T, a, b)
-    got = call("dkd", temperature=T, alpha=alpha, dkd_alpha=a, dkd_beta=b)
+    got = call("dkd", temperature=T, alpha=alpha, params={"alpha": a, "beta": b})
     assert got == pytest.approx(expected, rel=1e-10)
 
 
@@ -146,7 +146,7 @@ def test_dkd_reduces_to_kd_decomposition():
     """
     s, t, y = S[:1], TL[:1], Y[:1]
     pt_target = np_softmax(t)[0, y[0]]
-    got = call("dkd", s=s, t=t, y=y, alpha=0.0, dkd_alpha=1.0, dkd_beta=1.0 - pt_target)
+    got = call("dkd", s=s, t=t, y=y, alpha=0.0, params={"alpha": 1.0, "beta": 1.0 - pt_target})
     assert got == pytest.approx(np_soft_kl(s, t, 1.0), rel=1e-10)
 
 
@@ -202,13 +202,55 @@ def test_unknown_name_lists_valid_names():
         {"temperature": 0.0},
         {"temperature": -1.0},
         {"alpha": 1.5},
-        {"dkd_beta": -1.0},
         {"label_smoothing": 1.0},
     ],
 )
 def test_bad_hyperparameters(kw):
     with pytest.raises(InputError):
         build_loss("hinton", **kw)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "where"),
+    [
+        ("dkd", {"beta": -1.0}, "distillation.loss_params.dkd.beta"),
+        ("dkd", {"gamma": 1.0}, "distillation.loss_params.dkd"),  # not a dkd hyper-parameter
+        ("hinton", {"beta": 1.0}, "distillation.loss_params.hinton"),  # hinton has none
+    ],
+)
+def test_bad_loss_params_name_the_config_key(name, params, where):
+    with pytest.raises(InputError, match=where.replace(".", r"\.")):
+        build_loss(name, params=params)
+
+
+def test_loss_params_are_the_registered_defaults_overridden():
+    assert loss_params("dkd") == {"alpha": 1.0, "beta": 8.0}
+    assert loss_params("dkd", {"beta": 2}) == {"alpha": 1.0, "beta": 2.0}
+    assert loss_params("hinton") == {}
+    # the defaults are the ones the loss uses: dkd with beta 8 == dkd without params
+    a = call("dkd", temperature=2.0, params={"alpha": 1.0, "beta": 8.0})
+    assert a == pytest.approx(call("dkd", temperature=2.0))
+
+
+def test_a_registered_loss_is_usable_by_name_with_its_own_hyperparameter():
+    """What adding a loss takes: one decorated function (the registry does the rest)."""
+    from jetdistill.learn import losses
+
+    @losses.register_loss("toy_scaled_ce", defaults={"scale": 2.0}, needs_teacher=False)
+    def toy(s, y, t, p):
+        """Cross entropy times a scale."""
+        return p.params["scale"] * torch.nn.functional.cross_entropy(s, y)
+
+    try:
+        s, y = torch.tensor(S), torch.tensor(Y)
+        base = build_loss("ce")(s, y)
+        assert build_loss("toy_scaled_ce")(s, y) == pytest.approx(2 * float(base))
+        assert build_loss("toy_scaled_ce", params={"scale": 3})(s, y) == pytest.approx(
+            3 * float(base)
+        )
+        assert losses.LOSSES["toy_scaled_ce"].summary == "Cross entropy times a scale."
+    finally:
+        del losses.LOSSES["toy_scaled_ce"]
 
 
 @pytest.mark.parametrize("name", ["hinton", "soft", "mse", "dkd", "lsd"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jetdistill.errors import InputError
-from jetdistill.metrics import (
+from jetdistill.learn.metrics import (
     classification_metrics,
     confusion_matrix,
     fidelity_metrics,

@@ -8,7 +8,7 @@ import torch.fx
 from torch import nn
 
 from jetdistill.errors import InputError
-from jetdistill.models import (
+from jetdistill.learn.models import (
     EDGE_IMPLS,
     MLP,
     InteractionNetwork,

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from conftest_data import generic_arrays, write_generic_file
 
-from jetdistill.errors import InputError
-from jetdistill.prepare import (
+from jetdistill.data.prepare import (
     ViewConfig,
     fit_scaling,
     load_norm,
@@ -25,7 +24,8 @@ from jetdistill.prepare import (
     prepare_view,
     resolve_normalisation,
 )
-from jetdistill.splits import SPLITS, split_data
+from jetdistill.data.splits import SPLITS, split_data
+from jetdistill.errors import InputError
 
 METHODS = ("robust", "standard", "minmax", "none")
 

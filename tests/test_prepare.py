@@ -16,10 +16,9 @@ from conftest_data import (
     write_hls4ml_files,
 )
 
-from jetdistill.errors import InputError
-from jetdistill.kinematics import FEATURE_INDEX
-from jetdistill.layout import CLASS_NAMES
-from jetdistill.prepare import (
+from jetdistill.data.kinematics import FEATURE_INDEX
+from jetdistill.data.layout import CLASS_NAMES
+from jetdistill.data.prepare import (
     ViewConfig,
     denormalise,
     fit_robust,
@@ -30,7 +29,8 @@ from jetdistill.prepare import (
     prepare_view,
     select_constituents,
 )
-from jetdistill.splits import SPLITS, read_splits, split_data
+from jetdistill.data.splits import SPLITS, read_splits, split_data
+from jetdistill.errors import InputError
 
 VIEW = {
     "n_constituents": 8,
@@ -316,12 +316,12 @@ def test_jet_level_view_reads_the_jets_columns(prepared: dict) -> None:
     assert attrs["features"] == ["j_multiplicity", "j_pt"]
     norm = load_norm(tmp / "views" / "hlf" / "norm.json")
     raw = np.concatenate([h5py.File(f)["jets"][...] for f in prepared["files"]])
-    from jetdistill.layout import JET_FEATURES
+    from jetdistill.data.layout import JET_FEATURES
 
     cols = [JET_FEATURES.index("j_multiplicity"), JET_FEATURES.index("j_pt")]
     expect = (raw[index][:, cols] - np.asarray(norm["median"])) / np.asarray(norm["iqr"])
     np.testing.assert_allclose(X, expect, rtol=1e-5, atol=1e-5)
-    from jetdistill.sources import jet_level_source, open_source
+    from jetdistill.data.sources import jet_level_source, open_source
 
     src = open_source("hls4ml", prepared["files"], data)
     np.testing.assert_array_equal(jet_level_source(src, ["j_pt"]).labels(), src.labels())

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+from jetdistill.compress.prune import Pruner, sparsity_schedule, weight_sparsity
 from jetdistill.errors import InputError
-from jetdistill.losses import build_loss
-from jetdistill.prune import Pruner, sparsity_schedule, weight_sparsity
-from jetdistill.training import Batches, TrainConfig, fit
+from jetdistill.learn.losses import build_loss
+from jetdistill.learn.training import Batches, TrainConfig, fit
 
 
 def _net(seed: int = 0, *, skewed: bool = True) -> nn.Sequential:
@@ -119,7 +119,7 @@ def test_pruned_weights_stay_exactly_zero_through_fit() -> None:
 
 
 def test_quantaware_pruning_on_brevitas_twin() -> None:
-    from jetdistill.quant import build_quant_model, quant_layers
+    from jetdistill.compress.quant import build_quant_model, quant_layers
 
     torch.manual_seed(3)
     q = build_quant_model({"type": "mlp", "hidden": [16, 8]}, (4, 3), 3, 6, 8)

@@ -9,9 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from jetdistill.errors import InputError
-from jetdistill.models import build_model
-from jetdistill.quant import (
+from jetdistill.compress.quant import (
     QuantConfig,
     build_quant_model,
     calibrate,
@@ -19,6 +17,8 @@ from jetdistill.quant import (
     load_float_weights,
     quant_layers,
 )
+from jetdistill.errors import InputError
+from jetdistill.learn.models import build_model
 
 SHAPE = (16, 3)
 MLP = {"type": "mlp", "hidden": [32, 16]}

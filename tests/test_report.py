@@ -298,7 +298,7 @@ def browse(url: str, profile: Path) -> str:
 def test_mlflow_ui_opens_on_the_runs_table_with_kd_and_solo(
     mlflow_ui: str, e2e_workdir: Path, tmp_path: Path
 ):
-    from jetdistill import tracking as T
+    from jetdistill.tracking import store as T
 
     cfg = T.TrackingConfig.from_dict({}, root=e2e_workdir)
     url = T.student_runs_url(cfg, base_url=mlflow_ui)  # the link the run prints at its end
@@ -313,7 +313,7 @@ def test_mlflow_ui_opens_on_the_runs_table_with_kd_and_solo(
 def test_mlflow_compare_page_lines_up_kd_and_solo(
     mlflow_ui: str, e2e_workdir: Path, tmp_path: Path
 ):
-    from jetdistill import tracking as T
+    from jetdistill.tracking import store as T
 
     cfg = T.TrackingConfig.from_dict({}, root=e2e_workdir)
     url = T.kd_vs_solo_compare_url(cfg, base_url=mlflow_ui)

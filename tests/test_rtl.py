@@ -14,7 +14,7 @@ import torch
 from conftest_quant import INPUT_SHAPE, quant_mlp, sample_inputs
 from torch import nn
 
-from jetdistill import hls, rtl
+from jetdistill.fpga import qonnx, rtl
 
 needs_tools = pytest.mark.skipif(
     shutil.which("yosys") is None or shutil.which("verilator") is None,
@@ -77,8 +77,8 @@ def test_pruning_lowers_lut_count(dense_result, tmp_path):
 
 def test_round_half_even_activation_is_rejected(tmp_path):
     model = quant_mlp(relu_rounding="ROUND")
-    mw = hls.export_clean_qonnx(model, INPUT_SHAPE, tmp_path / "m.onnx")
-    with pytest.raises(hls.UnsupportedGraphError, match="FLOOR"):
+    mw = qonnx.export_clean_qonnx(model, INPUT_SHAPE, tmp_path / "m.onnx")
+    with pytest.raises(qonnx.UnsupportedGraphError, match="FLOOR"):
         rtl.trace_qonnx(mw)
 
 

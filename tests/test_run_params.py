@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from jetdistill import jobs
-from jetdistill import tracking as T
+from jetdistill.jobs import context as jobs
+from jetdistill.tracking import store as T
 
 
 @pytest.fixture
@@ -61,20 +61,20 @@ def test_solo_kd_and_qat_runs_line_up_on_the_common_params(
     cfg: T.TrackingConfig, tmp_path: Path
 ) -> None:
     tracking = {"experiment": "ui", "uri": cfg.uri, "artifact_location": cfg.artifact_location}
-    comp = {"kd": {"temperature": 4, "alpha": 0.1}}
+    qat = {"kd": {"method": "hinton", "temperature": 4, "alpha": 0.1, "params": {}}}
     cases = {
         "solo": (_ctx("train_student_solo", {"student": "mlp16", "seed": "0"}, {}, tracking), "solo"),
         "kd": (_ctx("distill_student", {"student": "mlp16", "teacher": "jedi", "method": "hinton",
                                         "T": "4", "alpha": "0.1", "seed": "0"}, {}, tracking), "kd"),
         "qat": (_ctx("train_qat", {"student": "mlp16", "mode": "kd", "bits": "5", "sparsity": "0.87",
-                                   "seed": "0"}, {"compression": comp}, tracking), "qat_kd"),
+                                   "seed": "0"}, {"qat": qat}, tracking), "qat_kd"),
         "teacher": (_ctx("train_teacher", {"teacher": "jedi", "member": "0"}, {"seed": 3}, tracking),
                     "teacher"),
     }  # fmt: skip
     ids = {}
     for key, (ctx, method) in cases.items():
         role = "teacher" if key == "teacher" else "student"
-        with jobs._run(ctx, name=key, role=role, method=method) as run:
+        with jobs.job_run(ctx, name=key, role=role, method=method) as run:
             # what the jobs themselves log afterwards must not conflict with the common params
             if key == "kd":
                 run.log_params(

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from jetdistill.errors import InputError
-from jetdistill.softtargets import compute_soft_targets, ensemble_logits, load_soft_targets
+from jetdistill.learn.softtargets import compute_soft_targets, ensemble_logits, load_soft_targets
 
 
 class CountingLinear(nn.Module):

@@ -15,9 +15,9 @@ from conftest_data import (
     write_hls4ml_files,
 )
 
+from jetdistill.data.layout import CLASS_NAMES, JET_FEATURES
+from jetdistill.data.sources import JetSource, open_source
 from jetdistill.errors import InputError
-from jetdistill.layout import CLASS_NAMES, JET_FEATURES
-from jetdistill.sources import JetSource, open_source
 
 
 @pytest.fixture

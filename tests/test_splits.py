@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest_data import write_hls4ml_files
 
+from jetdistill.data.layout import CLASS_NAMES
+from jetdistill.data.splits import SPLITS, SplitConfig, make_splits, read_splits, split_data
 from jetdistill.errors import InputError
-from jetdistill.layout import CLASS_NAMES
-from jetdistill.splits import SPLITS, SplitConfig, make_splits, read_splits, split_data
 
 LABELS = np.repeat(np.arange(5), [400, 300, 200, 200, 100])
 rng_perm = np.random.default_rng(3).permutation(len(LABELS))

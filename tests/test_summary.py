@@ -1,4 +1,4 @@
-"""jetdistill.summary on a few fake runs in a real MLflow SQLite store."""
+"""jetdistill.report.summary on a few fake runs in a real MLflow SQLite store."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from jetdistill import cli
-from jetdistill import tracking as T
-from jetdistill.summary import collect_summary, summary_table, to_markdown
+from jetdistill.report.summary import collect_summary, summary_table, to_markdown
+from jetdistill.tracking import store as T
 
 
 def _run(cfg, rule, wildcards, role, method, metrics, tags=None, fail=False):

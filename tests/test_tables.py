@@ -1,4 +1,4 @@
-"""The readable summary tables (jetdistill.tables) built from a per-run frame."""
+"""The readable summary tables (jetdistill.report.tables) built from a per-run frame."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 
-from jetdistill import tables
-from jetdistill.summary import readable_markdown
+from jetdistill.report import tables
+from jetdistill.report.summary import readable_markdown
 
 
 def _run(role, method, metrics, student="", teacher="", seed="", wc=None) -> dict:

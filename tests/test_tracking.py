@@ -1,4 +1,4 @@
-"""jetdistill.tracking against a real MLflow SQLite store (no mocks)."""
+"""jetdistill.tracking.store against a real MLflow SQLite store (no mocks)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-from jetdistill import tracking as T
 from jetdistill.errors import InputError
+from jetdistill.tracking import store as T
 
 
 @pytest.fixture(scope="module")

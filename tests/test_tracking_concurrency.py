@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from jetdistill import tracking as T
+from jetdistill.tracking import store as T
 
 N_METRICS, N_STEPS = 20, 5
 
 WORKER = r"""
 import json, os, sys, time
 from pathlib import Path
-from jetdistill import tracking as T
+from jetdistill.tracking import store as T
 i, uri, root, sync = int(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
 n_steps, n_metrics = int(sys.argv[5]), int(sys.argv[6])
 cfg = T.TrackingConfig.from_dict({"uri": uri, "experiment": "conc"}, root=root)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from jetdistill.errors import InputError
-from jetdistill.models import build_model
-from jetdistill.training import (
+from jetdistill.learn.models import build_model
+from jetdistill.learn.training import (
     Batches,
     TrainConfig,
     TrainingDivergedError,

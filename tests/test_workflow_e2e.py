@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jetdistill import layout
+from jetdistill.data import layout
 
 pytestmark = pytest.mark.slow
 

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def tracking_config(args: argparse.Namespace) -> Any:
     """TrackingConfig from ``--config``'s ``tracking`` section overridden by flags."""
-    from jetdistill.tracking import TrackingConfig
+    from jetdistill.tracking.store import TrackingConfig
 
     section: dict[str, Any] = {}
     if args.config:
@@ -119,7 +119,7 @@ def tracking_config(args: argparse.Namespace) -> Any:
 
 def server_command(args: argparse.Namespace) -> list[str]:
     """The ``mlflow server`` argv for ``args`` (pure, for tests and --dry-run)."""
-    from jetdistill.tracking import resolve_artifact_location, resolve_store_uri
+    from jetdistill.tracking.store import resolve_artifact_location, resolve_store_uri
 
     root = Path.cwd()
     cmd = [
@@ -150,7 +150,7 @@ def _server(args: argparse.Namespace) -> int:
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if not args.enable_jobs:
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    from jetdistill.uris import scrub
+    from jetdistill.tracking.uris import scrub
 
     print(scrub(" ".join(cmd)), flush=True)  # a postgresql://user:password@ store stays private
     if args.dry_run:
@@ -161,7 +161,7 @@ def _server(args: argparse.Namespace) -> int:
 
 def _init_tracking(args: argparse.Namespace) -> int:
     from jetdistill.io import write_json
-    from jetdistill.tracking import ensure_parent_run, init_store
+    from jetdistill.tracking.store import ensure_parent_run, init_store
 
     cfg = tracking_config(args)
     exp_id = init_store(cfg)
@@ -179,7 +179,7 @@ def _init_tracking(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from jetdistill.summary import collect_summary
+    from jetdistill.report.summary import collect_summary
 
     cfg = tracking_config(args)
     table = collect_summary(cfg, args.invocation, out_csv=args.out_csv, out_md=args.out_md)

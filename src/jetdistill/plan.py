@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from jetdistill import paths
+from jetdistill.data.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURES
 from jetdistill.errors import InputError
-from jetdistill.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURES
 
 SPLITS: tuple[str, ...] = ("teacher_train", "transfer", "val", "test")
 
@@ -276,6 +277,99 @@ def learning_curve_points(cfg: dict) -> list[CurvePoint]:
     return points
 
 
+# --------------------------------------------------------------------------- job settings
+# Rules pass these leaf values as params, never a whole config section. Snakemake reruns a
+# job whose params changed, so each job gets exactly the settings that change its result:
+# extending a sweep list (bits, sparsities, modes, seeds, shards, fpga targets, ...) then
+# plans the new jobs only, while changing e.g. training.qat.lr reruns every QAT job.
+
+#: ``fpga`` keys that are hls4ml settings (jetdistill.fpga.hls.HLSConfig; a test keeps them equal).
+HLS_KEYS: tuple[str, ...] = (
+    "backend", "io_type", "strategy", "reuse_factor", "clock_period_ns", "part",
+    "agreement_tolerance", "vendor",
+)  # fmt: skip
+
+
+def shard_settings(cfg: dict) -> dict[str, Any]:
+    """What one generated shard depends on: ``data.generate`` without the shard count and the
+    class list (a shard's seed hashes its class and index, so adding shards or classes leaves
+    the existing ones as they are)."""
+    return {k: v for k, v in cfg["data"]["generate"].items() if k not in ("shards", "classes")}
+
+
+def data_settings(cfg: dict) -> dict[str, Any]:
+    """``data`` as the split and view jobs read it: the generator's knobs are left out (they
+    reach these jobs through the shard files), its class list kept (it names the classes)."""
+    data = {k: v for k, v in cfg["data"].items() if k != "generate"}
+    if data["source"] == "generate":
+        data["generate"] = {"classes": list(cfg["data"]["generate"]["classes"])}
+    return data
+
+
+def kd_settings(cfg: dict, method: str, temperature: float | str, alpha: float | str) -> dict:
+    """The KD loss of one job: method, T, alpha and the method's own hyper-parameters
+    (registered defaults overridden by ``distillation.loss_params.<method>``)."""
+    from jetdistill.learn.losses import loss_params
+
+    given = (cfg["distillation"].get("loss_params") or {}).get(method)
+    return {
+        "method": method,
+        "temperature": float(temperature),
+        "alpha": float(alpha),
+        "params": loss_params(method, given),
+    }
+
+
+def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> dict[str, Any]:
+    """What a QAT job depends on beyond its wildcards: the quantiser widths, the pruning
+    schedule (only when it prunes) and the KD loss (only in mode kd)."""
+    c = cfg["compression"]
+    out: dict[str, Any] = {
+        "input_bits": int(c["input_bits"]),
+        "accumulator_bits": int(c["accumulator_bits"]),
+    }
+    if float(sparsity) > 0:
+        out["pruning"] = dict(c["pruning"])
+    if mode == "kd":
+        kd = c["kd"]
+        out["kd"] = kd_settings(cfg, kd["method"], kd["temperature"], kd["alpha"])
+    return out
+
+
+def hls_settings(cfg: dict, *, float_model: bool = False) -> dict[str, Any]:
+    """hls4ml settings of a conversion job (not ``fpga.targets``/``float_students``)."""
+    f = cfg["fpga"]
+    out = {k: f[k] for k in HLS_KEYS}
+    out["test_samples"] = int(f["test_samples"])
+    if float_model:
+        out["float_precision"] = f["float_precision"]
+    return out
+
+
+def rtl_settings(cfg: dict) -> dict[str, Any]:
+    """Settings of the open-source RTL estimate (da4ml, Verilator, Yosys ``synth_xilinx``).
+
+    ``part`` goes into da4ml's generated project (for a vendor build); Yosys maps to generic
+    Xilinx primitives, not to one device, so the LUT/FF counts do not depend on it."""
+    f = cfg["fpga"]
+    return {
+        "clock_period_ns": float(f["clock_period_ns"]),
+        "test_samples": int(f["test_samples"]),
+        "yosys": bool(f["yosys"]),
+        "part": f["part"],
+    }
+
+
+def frontier_kd_reference(cfg: dict) -> dict[str, Any]:
+    """Which float KD students the frontier compares QAT+KD with (``compression.kd``)."""
+    kd = cfg["compression"]["kd"]
+    return {
+        "method": kd["method"],
+        "temperature": float(kd["temperature"]),
+        "alpha": float(kd["alpha"]),
+    }
+
+
 # --------------------------------------------------------------------------- data
 def source_files(cfg: dict, results: str) -> list[str]:
     """Input files of the data stage, in global order (their concatenation defines jet indices)."""
@@ -284,7 +378,7 @@ def source_files(cfg: dict, results: str) -> list[str]:
     if src == "generate":
         g = data["generate"]
         return [
-            f"{results}/data/raw/{cls}_{shard}.h5"
+            paths.fill(results, paths.RAW_SHARD, cls=cls, shard=shard)
             for cls in g["classes"]
             for shard in range(int(g["shards"]))
         ]
@@ -334,6 +428,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     # config leaves unused (a default teacher, a jet view on generic data) cannot break it
     for i, t in enumerate(cfg["distillation"].get("teachers", [])):
         _ref(f"distillation.teachers[{i}]", t, teachers)
+    check_losses(cfg)
     c = cfg["compression"]
     if c.get("enabled", True) and "kd" in c.get("modes", ()) and c.get("teacher"):
         _ref("compression.teacher", c["teacher"], teachers)
@@ -423,15 +518,29 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
         _ref("learning_curve.student", lc["student"], cfg["students"])
 
 
+def check_losses(cfg: dict) -> None:
+    """KD method names and ``distillation.loss_params`` against the loss registry
+    (:mod:`jetdistill.learn.losses`), so a new loss needs no schema change."""
+    from jetdistill.learn.losses import LOSSES, loss_params
+
+    kd_losses = sorted(n for n, spec in LOSSES.items() if spec.needs_teacher)
+    for i, m in enumerate(cfg["distillation"]["methods"]):
+        _ref(f"distillation.methods[{i}]", m, kd_losses)
+    _ref("compression.kd.method", cfg["compression"]["kd"]["method"], kd_losses)
+    for name, given in (cfg["distillation"].get("loss_params") or {}).items():
+        _ref("distillation.loss_params", name, kd_losses)
+        loss_params(name, given)
+
+
 def check_model_blocks(cfg: dict) -> None:
     """Validate every ``models.NAME`` block's hyper-parameters now, as the model builder will.
 
     The schema only knows ``type`` and ``view``; without this a typo (``models.mlp.hiden``)
     passes ``snakemake -n`` and fails only once the training job starts, after Snakemake
     has already deleted that job's earlier outputs (it removes a job's outputs before
-    running it). Imports torch (through ``jetdistill.models``), about a second.
+    running it). Imports torch (through ``jetdistill.learn.models``), about a second.
     """
-    from jetdistill.models import resolve_spec
+    from jetdistill.learn.models import resolve_spec
 
     for name, spec in cfg["models"].items():
         resolve_spec(spec, name=name)

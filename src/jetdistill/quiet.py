@@ -25,7 +25,7 @@ def install() -> None:
     )
     # qonnx's GemmToMatMul warns for every Gemm node of a graph whose opset is not 9;
     # Brevitas exports opset >= 13. Whether the transformation is right is checked where it
-    # matters: jetdistill.hls compares the hls4ml C simulation bit by bit with Brevitas.
+    # matters: jetdistill.fpga.hls compares the hls4ml C simulation bit by bit with Brevitas.
     warnings.filterwarnings(
         "ignore",
         message="The GemmToMatMul transformation only offers explicit support",

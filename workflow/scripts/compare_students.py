@@ -1,5 +1,6 @@
-"""Snakemake entry point: reads the `snakemake` object and calls jetdistill.jobs.compare_students."""
+"""Snakemake entry point: reads the `snakemake` object and calls jetdistill.jobs.reports.compare_students."""
 
-from jetdistill.jobs import JobContext, compare_students
+from jetdistill.jobs.context import JobContext
+from jetdistill.jobs.reports import compare_students
 
 compare_students(JobContext.from_snakemake(snakemake))  # noqa: F821

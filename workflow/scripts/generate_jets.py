@@ -1,10 +1,10 @@
-"""Snakemake entry point: one generated shard (class x shard) via jetdistill.generate.generate_shard."""
+"""Snakemake entry point: one generated shard (class x shard) via jetdistill.data.generate.generate_shard."""
 
 from jetdistill.runtime import setup_logging
 
 setup_logging(snakemake.log[0])  # noqa: F821
 
-from jetdistill.generate import GenerateConfig, generate_shard
+from jetdistill.data.generate import GenerateConfig, generate_shard
 
 generate_shard(
     snakemake.output.shard,  # noqa: F821

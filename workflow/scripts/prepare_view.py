@@ -1,11 +1,11 @@
-"""Snakemake entry point: one normalised view of every split via jetdistill.prepare.prepare_view."""
+"""Snakemake entry point: one normalised view of every split via jetdistill.data.prepare.prepare_view."""
 
 from jetdistill.runtime import set_threads, setup_logging
 
 setup_logging(snakemake.log[0])  # noqa: F821
 set_threads(snakemake.threads)  # noqa: F821
 
-from jetdistill.prepare import prepare_view
+from jetdistill.data.prepare import prepare_view
 
 prepare_view(
     snakemake.input.splits,  # noqa: F821

@@ -1,10 +1,10 @@
-"""Snakemake entry point: validate the sources and write splits.h5 via jetdistill.splits.split_data."""
+"""Snakemake entry point: validate the sources and write splits.h5 via jetdistill.data.splits.split_data."""
 
 from jetdistill.runtime import setup_logging
 
 setup_logging(snakemake.log[0])  # noqa: F821
 
-from jetdistill.splits import split_data
+from jetdistill.data.splits import split_data
 
 split_data(
     list(snakemake.input.files),  # noqa: F821

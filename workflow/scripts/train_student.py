@@ -1,5 +1,6 @@
-"""Snakemake entry point: reads the `snakemake` object and calls jetdistill.jobs.train_student."""
+"""Snakemake entry point: reads the `snakemake` object and calls jetdistill.jobs.students.train_student."""
 
-from jetdistill.jobs import JobContext, train_student
+from jetdistill.jobs.context import JobContext
+from jetdistill.jobs.students import train_student
 
 train_student(JobContext.from_snakemake(snakemake))  # noqa: F821

@@ -40,10 +40,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from jetdistill.data.sources import JetSource, Source, jet_level_source, open_source
+from jetdistill.data.splits import SPLITS, read_splits
 from jetdistill.errors import InputError
 from jetdistill.io import atomic_path, write_json
-from jetdistill.sources import JetSource, Source, jet_level_source, open_source
-from jetdistill.splits import SPLITS, read_splits
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Open-source hardware estimate of a quantised student: da4ml -> Verilog -> Verilator + Yosys.
 
 No vendor tools are needed. The cleaned QONNX graph (the same one hls4ml converts, see
-:mod:`jetdistill.hls`) is traced symbolically with da4ml's fixed-point variables: every
+:mod:`jetdistill.fpga.hls`) is traced symbolically with da4ml's fixed-point variables: every
 ``Quant`` becomes an exact fixed-point cast and every constant matrix product becomes a
 multiplier-free adder graph (distributed arithmetic), in which zero weights cost nothing,
 so pruning shows up directly in the LUT count. From the trace da4ml emits a pipelined
@@ -33,15 +33,15 @@ from typing import Any
 import numpy as np
 
 from jetdistill.errors import InputError, JetDistillError
-from jetdistill.hls import (
+from jetdistill.fpga.qonnx import (
     SHAPE_OPS,
     UnsupportedGraphError,
-    _check_x,
-    _initializer,
-    _node_attrs,
     agreement_metrics,
+    check_inputs,
     export_clean_qonnx,
+    initializer,
     input_quant_node,
+    node_attrs,
     quant_node_format,
     torch_forward,
 )
@@ -88,11 +88,11 @@ def _as_float_const(x: Any) -> np.ndarray:
 
 def _apply_shape_op(node: Any, value: Any, mw: Any) -> Any:
     """Reshape/Flatten/Transpose on either a numpy batch or a traced (1, ...) array."""
-    attrs = _node_attrs(node)
+    attrs = node_attrs(node)
     if node.op_type in ("Identity",):
         return value
     if node.op_type == "Reshape":
-        shape = [int(s) for s in _initializer(mw, node.input[1])]
+        shape = [int(s) for s in initializer(mw, node.input[1])]
         if isinstance(value, np.ndarray):
             # numpy values carry the real batch; the exported shape has batch 1 (or -1)
             if shape and shape[0] in (1, -1):
@@ -133,9 +133,9 @@ def quantize_inputs(mw: Any, x: np.ndarray) -> np.ndarray:
     fmt = quant_node_format(mw, qnode)
     q = quant(
         v.astype(np.float32),
-        _initializer(mw, qnode.input[1]),
-        _initializer(mw, qnode.input[2]),
-        _initializer(mw, qnode.input[3]),
+        initializer(mw, qnode.input[1]),
+        initializer(mw, qnode.input[2]),
+        initializer(mw, qnode.input[3]),
         int(fmt.signed),
         int(fmt.narrow),
         fmt.rounding,
@@ -199,7 +199,7 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
         if op == "Quant":
             x = get(node.input[0])
             if isinstance(x, np.ndarray):
-                attrs = _node_attrs(node)
+                attrs = node_attrs(node)
                 rnd = attrs.get("rounding_mode", "ROUND")
                 rnd = rnd.decode() if isinstance(rnd, bytes) else rnd
                 out = quant(x, get(node.input[1]), get(node.input[2]), get(node.input[3]),
@@ -215,7 +215,7 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
                 )
             values[node.output[0]] = a @ b
         elif op == "Gemm":
-            attrs = _node_attrs(node)
+            attrs = node_attrs(node)
             a, b = get(node.input[0]), get(node.input[1])
             if attrs.get("transA", 0):
                 raise UnsupportedGraphError(f"Gemm {node.name!r}: transA is not supported")
@@ -405,7 +405,7 @@ def estimate_rtl(
     Writes under ``out_dir`` the cleaned QONNX graph, the da4ml Verilog project
     (``out_dir/rtl/src/jdnet.v`` + stages), Verilator/Yosys logs and ``rtl_metrics.json``.
     ``qonnx_model`` may pass the already exported graph (a qonnx ``ModelWrapper`` or the
-    ``qonnx_path`` that :func:`jetdistill.hls.convert_quantized` reports) to skip the export.
+    ``qonnx_path`` that :func:`jetdistill.fpga.hls.convert_quantized` reports) to skip the export.
     Returns ``rtl_exact_fraction`` (Verilator when run, else da4ml emulation),
     ``rtl_emulation_exact_fraction``, ``luts``, ``ffs``, ``dsps``, ``carry`` (Yosys when run,
     else da4ml's own estimate, see ``rtl_resource_source``), ``latency_cycles``,
@@ -421,7 +421,7 @@ def estimate_rtl(
         require_tool("yosys")
     if not clock_period_ns > 0:
         raise InputError("fpga.clock_period_ns", "a positive number", repr(clock_period_ns))
-    x = _check_x(x_test, input_shape)
+    x = check_inputs(x_test, input_shape)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prj_dir = out / "rtl"
@@ -435,7 +435,9 @@ def estimate_rtl(
         from qonnx.core.modelwrapper import ModelWrapper
 
         if not Path(qonnx_model).is_file():
-            raise InputError(str(qonnx_model), "a cleaned QONNX file written by jetdistill.hls")
+            raise InputError(
+                str(qonnx_model), "a cleaned QONNX file written by jetdistill.fpga.hls"
+            )
         mw = ModelWrapper(str(qonnx_model))
     else:
         mw = qonnx_model

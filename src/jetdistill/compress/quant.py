@@ -31,7 +31,9 @@ keeps the exported graph a pure chain of MatMul/Add/Relu/Quant).
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +54,8 @@ from jetdistill.errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: Model types with a quantised twin ("deepsets" is for QAT studies only, not hls4ml).
-QUANT_MODEL_TYPES: tuple[str, ...] = ("mlp", "deepsets")
+# Model types with a quantised twin are registered in jetdistill.learn.models (quant_twin);
+# "deepsets" is for QAT studies only, not hls4ml.
 
 
 # --------------------------------------------------------------------------- quantisers
@@ -248,44 +250,62 @@ def build_quant_model(
 ) -> nn.Module:
     """Quantised twin of the ``models.<name>`` block ``spec`` (``type`` mlp or deepsets).
 
-    The spec is validated by :func:`jetdistill.models.resolve_spec`; twin-specific limits
+    The spec is validated by :func:`jetdistill.learn.models.resolve_spec`; twin-specific limits
     (ReLU only; BatchNorm only via folding in :func:`load_float_weights`) raise InputError.
     """
-    from jetdistill.models import resolve_spec
+    from jetdistill.learn.models import MODEL_REGISTRY, resolve_spec
 
     prefix = f"models.{name}" if name else "model spec"
     QuantConfig(bits=bits, input_bits=input_bits, accumulator_bits=bias_bits).validate(prefix)
     params = resolve_spec(spec, name=name)
-    mtype = params["type"]
-    if mtype not in QUANT_MODEL_TYPES:
+    mtype = params.pop("type")
+    twin = MODEL_REGISTRY[mtype].quant_twin
+    if twin is None:
         raise InputError(
-            f"{prefix}.type", f"one of {list(QUANT_MODEL_TYPES)} for a quantised twin", repr(mtype)
+            f"{prefix}.type",
+            f"one of {list(quant_model_types())} for a quantised twin",
+            repr(mtype),
         )
     if params.get("activation", "relu") != "relu":
         raise InputError(f"{prefix}.activation", "'relu' (the only activation with a fixed-point twin)",
                          repr(params["activation"]))  # fmt: skip
     shape = tuple(int(d) for d in input_shape)
-    if mtype == "mlp":
-        if params.get("batch_norm"):
-            log.info(
-                "%s: batch_norm is folded into the Linear layers by load_float_weights", prefix
-            )
-        model: nn.Module = QuantMLP(
-            shape, n_classes, hidden=params["hidden"], bits=bits, input_bits=input_bits,
-            bias_bits=bias_bits, dropout=params["dropout"],
-        )  # fmt: skip
-    else:
-        if len(shape) != 2:
-            raise InputError(
-                f"{prefix} input_shape", "(constituents, features) for deepsets", repr(shape)
-            )
-        model = QuantDeepSets(
-            shape[0], shape[1], n_classes, phi_hidden=params["phi_hidden"], rho_hidden=params["rho_hidden"],
-            pooling=params["pooling"], bits=bits, input_bits=input_bits, bias_bits=bias_bits,
-        )  # fmt: skip
+    if MODEL_REGISTRY[mtype].set_input and len(shape) != 2:
+        raise InputError(
+            f"{prefix} input_shape", f"(constituents, features) for {mtype}", repr(shape)
+        )
+    module, func = twin.split(":")
+    build = getattr(importlib.import_module(module), func)
+    model = build(shape, n_classes, bits=bits, input_bits=input_bits, bias_bits=bias_bits,
+                  prefix=prefix, **params)  # fmt: skip
     log.info("built quantised %s twin: %d-bit weights/activations, %d-bit input, %d-bit bias",
              mtype, bits, input_bits, bias_bits)  # fmt: skip
     return model
+
+
+def quant_model_types() -> tuple[str, ...]:
+    """Model types with a registered quantised twin (:class:`jetdistill.learn.models.ModelType`)."""
+    from jetdistill.learn.models import MODEL_REGISTRY
+
+    return tuple(n for n, m in MODEL_REGISTRY.items() if m.quant_twin)
+
+
+def build_quant_mlp(shape: tuple[int, ...], n_classes: int, *, bits: int, input_bits: int,
+                    bias_bits: int, prefix: str, hidden: Sequence[int], dropout: float,
+                    batch_norm: bool, activation: str) -> nn.Module:  # fmt: skip
+    """Twin of ``type: mlp`` (registered in :data:`jetdistill.learn.models.MODEL_REGISTRY`)."""
+    if batch_norm:
+        log.info("%s: batch_norm is folded into the Linear layers by load_float_weights", prefix)
+    return QuantMLP(shape, n_classes, hidden=hidden, bits=bits, input_bits=input_bits,
+                    bias_bits=bias_bits, dropout=dropout)  # fmt: skip
+
+
+def build_quant_deepsets(shape: tuple[int, ...], n_classes: int, *, bits: int, input_bits: int,
+                         bias_bits: int, prefix: str, phi_hidden: Sequence[int],
+                         rho_hidden: Sequence[int], pooling: str, activation: str) -> nn.Module:  # fmt: skip
+    """Twin of ``type: deepsets``."""
+    return QuantDeepSets(shape[0], shape[1], n_classes, phi_hidden=phi_hidden, rho_hidden=rho_hidden,
+                         pooling=pooling, bits=bits, input_bits=input_bits, bias_bits=bias_bits)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- introspection
@@ -430,3 +450,40 @@ def calibrate(qmodel: nn.Module, x: Tensor, batch_size: int = 1024) -> nn.Module
             qmodel(x[start : start + batch_size].to(device))
     qmodel.eval()
     return qmodel
+
+
+# --------------------------------------------------------------------------- checkpoints
+def checkpoint_meta(
+    spec: Mapping[str, Any], input_shape: Sequence[int], n_classes: int, *, bits: int,
+    input_bits: int, bias_bits: int, sparsity: float, name: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What :func:`load_quant_model` needs to rebuild a QAT student: stored in its checkpoint,
+    so the FPGA jobs need no compression settings."""
+    from jetdistill.learn.models import resolve_spec
+
+    return {
+        "kind": "quant",
+        "name": name,
+        "spec": resolve_spec(spec, name=name),
+        "input_shape": [int(d) for d in input_shape],
+        "n_classes": int(n_classes),
+        "bits": int(bits),
+        "input_bits": int(input_bits),
+        "bias_bits": int(bias_bits),
+        "sparsity": float(sparsity),
+        "quantizers": "power-of-two per-tensor fixed point, FLOOR activation rounding",
+    }
+
+
+def load_quant_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a quantised twin from its self-describing checkpoint: ``(model in eval mode, meta)``."""
+    from jetdistill.learn.training import checkpoint_meta as read_meta
+    from jetdistill.learn.training import load_checkpoint
+
+    meta = read_meta(path)
+    if meta.get("kind") != "quant":
+        raise InputError(str(path), "a quantised (QAT) checkpoint", f"kind {meta.get('kind')!r}")
+    model = build_quant_model(meta["spec"], meta["input_shape"], meta["n_classes"], meta["bits"],
+                              meta["input_bits"], bias_bits=meta["bias_bits"], name=meta["name"])  # fmt: skip
+    load_checkpoint(model, path)
+    return model.eval(), meta

@@ -40,6 +40,20 @@ def paired_drop_se(quant: pd.DataFrame, ref: pd.DataFrame) -> float:
     return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.nan
 
 
+def float_references(floats: pd.DataFrame, kd_reference: dict | None) -> pd.DataFrame:
+    """The float students QAT is measured against: every solo student, and the KD students
+    trained with QAT+KD's own settings (``kd_reference``: method, temperature, alpha), which
+    are the ones a QAT+KD job fine-tunes from."""
+    if not kd_reference or "kd_method" not in floats:
+        return floats
+    ref = (
+        (floats["kd_method"] == kd_reference["method"])
+        & np.isclose(floats["temperature"].astype(float), kd_reference["temperature"])
+        & np.isclose(floats["alpha"].astype(float), kd_reference["alpha"])
+    )
+    return floats[(floats["method"] == "solo") | ref]
+
+
 def frontier_table(
     qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -255,7 +269,7 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
     same training in percentage points (± paired SE), cost as BOPs and its reduction
     against the float32 dense solo student, and the hardware of the converted seed.
     """
-    from jetdistill.tables import DASH, compact, count, pct_pm
+    from jetdistill.report.tables import DASH, compact, count, pct_pm
 
     def num(x: object, fmt: str) -> str:
         try:

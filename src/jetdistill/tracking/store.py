@@ -68,8 +68,8 @@ from mlflow.utils.validation import (
     MAX_TAG_VAL_LENGTH,
 )
 
-from jetdistill import uris
 from jetdistill.errors import InputError
+from jetdistill.tracking import uris
 
 logger = logging.getLogger(__name__)
 
@@ -236,9 +236,9 @@ def _client(cfg: TrackingConfig) -> MlflowClient:
 def probe(cfg: TrackingConfig) -> None:
     """Check once, within ``cfg.timeout_s``, that the tracking store answers; InputError if not.
 
-    See :mod:`jetdistill.probe` (MLflow-free, so the Snakefile can probe before importing it).
+    See :mod:`jetdistill.tracking.probe` (MLflow-free, so the Snakefile can probe before importing it).
     """
-    from jetdistill.probe import check_store
+    from jetdistill.tracking.probe import check_store
 
     check_store(cfg.uri, timeout_s=cfg.timeout_s, experiment=cfg.experiment,
                 username=cfg.username, password=cfg.password)  # fmt: skip
@@ -490,6 +490,14 @@ def end_parent_run(cfg: TrackingConfig, run_id: str, status: str = "FINISHED") -
         raise InputError("end_parent_run status", "FINISHED, FAILED or KILLED", status)
     client = _client(cfg)
     _retry(lambda: client.set_terminated(run_id, status), "end parent")
+
+
+def log_invocation_config(cfg: TrackingConfig, run_id: str, config: Mapping[str, Any]) -> None:
+    """The invocation's resolved config (credentials masked) on its parent run, once.
+
+    Jobs log only the settings they use (their params); the whole config, which says how
+    to rerun everything, belongs to the invocation."""
+    JobRun(_client(cfg), run_id).log_dict(dict(config), "config/resolved_config.json")
 
 
 def claim_invocation(cfg: TrackingConfig, run_id: str) -> None:

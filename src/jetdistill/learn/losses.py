@@ -8,6 +8,13 @@ may be ``None`` for ``ce``.
 Temperature is applied *here*, at distillation time, and never to the cached soft targets,
 so one cached teacher file serves a whole temperature sweep.
 
+Adding a loss is one decorated function here (plus its test and a line in config/README.md):
+``@register_loss("name", defaults={"my_weight": 1.0})``. Its own hyper-parameters are
+declared once, in ``defaults``; the config sets them under ``distillation.loss_params.name``
+and the loss reads them from ``p.params``. The config schema does not list loss names or
+their hyper-parameters: :func:`jetdistill.plan.check_config` checks them against this
+registry, so ``snakemake -n`` still rejects a typo.
+
 Conventions (all losses are batch means):
 
 - ``ce``     : cross entropy with the labels (solo baseline, teacher ignored).
@@ -19,8 +26,8 @@ Conventions (all losses are batch means):
 - ``mse``    : logit matching (Bucila et al. 2006, Ba & Caruana 2014),
   ``alpha * CE + (1 - alpha) * mean((s - t)^2)``; temperature is not used.
 - ``dkd``    : decoupled KD (Zhao et al. 2022, arXiv:2203.08679),
-  ``alpha * CE + T^2 * (dkd_alpha * TCKD + dkd_beta * NCKD)``. As in the paper the KD part
-  has its own weights, so it is *not* multiplied by ``1 - alpha``.
+  ``alpha * CE + T^2 * (params.alpha * TCKD + params.beta * NCKD)``. As in the paper the KD
+  part has its own weights, so it is *not* multiplied by ``1 - alpha``.
 - ``lsd``    : KD with logit standardisation (Sun et al. 2024, arXiv:2403.01427): each logit
   vector of student and teacher is z-scored over the classes (unbiased std, as in the
   authors' code) before the softened KL; otherwise identical to ``hinton``
@@ -31,9 +38,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -51,17 +59,59 @@ LSD_EPS = 1e-7
 
 @dataclass(frozen=True)
 class LossParams:
-    """Hyper-parameters shared by every loss (each loss reads the ones it needs)."""
+    """Hyper-parameters of one built loss.
+
+    ``temperature``, ``alpha`` and ``label_smoothing`` are shared by every loss (each reads
+    the ones it needs); ``params`` holds the loss's own hyper-parameters, its registered
+    defaults overridden by the config's ``distillation.loss_params.<name>``.
+    """
 
     temperature: float = 1.0
     alpha: float = 0.1
-    dkd_alpha: float = 1.0
-    dkd_beta: float = 8.0
     label_smoothing: float = 0.0
+    params: Mapping[str, float] = field(default_factory=dict)
 
 
 class _RawLoss(Protocol):
     def __call__(self, s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One registered loss: its function, its own hyper-parameters with their defaults, and
+    whether it needs teacher logits (everything but the solo ``ce``)."""
+
+    name: str
+    fn: _RawLoss
+    defaults: Mapping[str, float]
+    needs_teacher: bool
+    summary: str
+
+
+#: name -> :class:`LossSpec`, filled by :func:`register_loss` in definition order.
+LOSSES: dict[str, LossSpec] = {}
+
+
+def register_loss(
+    name: str, *, defaults: Mapping[str, float] | None = None, needs_teacher: bool = True
+) -> Callable[[_RawLoss], _RawLoss]:
+    """Register ``fn(student_logits, y, teacher_logits, p: LossParams) -> Tensor`` as ``name``.
+
+    ``defaults``: the loss's own hyper-parameters (read as ``p.params[key]``) and their
+    default values, the only place they are declared. The first line of the function's
+    docstring is the loss's one-line description (config/README.md documents each loss).
+    """
+
+    def deco(fn: _RawLoss) -> _RawLoss:
+        if name in LOSSES:
+            raise ValueError(f"loss {name!r} is registered twice")
+        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        LOSSES[name] = LossSpec(
+            name, fn, MappingProxyType(dict(defaults or {})), needs_teacher, summary
+        )
+        return fn
+
+    return deco
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -122,24 +172,32 @@ def _mix(
 # --------------------------------------------------------------------------- the losses
 
 
+@register_loss("ce", needs_teacher=False)
 def loss_ce(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
+    """Cross entropy with the labels (the solo baseline; the teacher is ignored)."""
     return _ce(s, y, p, "ce")
 
 
+@register_loss("hinton")
 def loss_hinton(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
+    """Hinton KD: alpha CE + (1 - alpha) T^2 KL(softmax(t/T) || softmax(s/T))."""
     t = _need_teacher(t, s, "hinton")
     T = p.temperature
     kd = (1.0 - p.alpha) * T * T * soft_kl(s, t, T)
     return _mix(p.alpha, s, y, p, "hinton", kd)
 
 
+@register_loss("soft")
 def loss_soft(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
+    """Soft targets only: T^2 KL (alpha ignored, no labels needed)."""
     t = _need_teacher(t, s, "soft")
     T = p.temperature
     return T * T * soft_kl(s, t, T)
 
 
+@register_loss("mse")
 def loss_mse(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
+    """Logit matching: alpha CE + (1 - alpha) mean((s - t)^2); T unused."""
     t = _need_teacher(t, s, "mse")
     kd = (1.0 - p.alpha) * F.mse_loss(s, t)
     return _mix(p.alpha, s, y, p, "mse", kd)
@@ -173,7 +231,9 @@ def dkd_terms(s: Tensor, t: Tensor, y: Tensor, temperature: float) -> tuple[Tens
     return tckd, nckd
 
 
+@register_loss("dkd", defaults={"alpha": 1.0, "beta": 8.0})
 def loss_dkd(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
+    """Decoupled KD: alpha CE + T^2 (params.alpha TCKD + params.beta NCKD)."""
     t = _need_teacher(t, s, "dkd")
     if y is None:
         raise InputError(
@@ -181,11 +241,13 @@ def loss_dkd(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Te
         )
     T = p.temperature
     tckd, nckd = dkd_terms(s, t, y, T)
-    kd = T * T * (p.dkd_alpha * tckd + p.dkd_beta * nckd)
+    kd = T * T * (p.params["alpha"] * tckd + p.params["beta"] * nckd)
     return _mix(p.alpha, s, y, p, "dkd", kd)
 
 
+@register_loss("lsd")
 def loss_lsd(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
+    """Hinton KD on z-scored logits (logit standardisation)."""
     t = _need_teacher(t, s, "lsd")
     if s.shape[-1] < 2:
         raise InputError("loss 'lsd'", "at least 2 classes to standardise logits", str(s.shape[-1]))
@@ -194,18 +256,30 @@ def loss_lsd(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Te
     return _mix(p.alpha, s, y, p, "lsd", kd)
 
 
-#: name -> raw loss ``(student_logits, y, teacher_logits, params) -> Tensor``.
-LOSSES: dict[str, _RawLoss] = {
-    "ce": loss_ce,
-    "hinton": loss_hinton,
-    "soft": loss_soft,
-    "mse": loss_mse,
-    "dkd": loss_dkd,
-    "lsd": loss_lsd,
-}
-
-#: Losses that need teacher logits (everything but the solo baseline).
-NEEDS_TEACHER: frozenset[str] = frozenset(LOSSES) - {"ce"}
+def loss_params(name: str, given: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """The loss's own hyper-parameters: its registered defaults overridden by ``given``
+    (``distillation.loss_params.<name>``). Unknown names and keys are InputErrors."""
+    if name not in LOSSES:
+        raise InputError("loss name", f"one of {sorted(LOSSES)}", repr(name))
+    defaults = LOSSES[name].defaults
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        known = ", ".join(sorted(defaults)) or "none"
+        raise InputError(f"distillation.loss_params.{name}", f"keys among: {known}", str(unknown))
+    out = {}
+    for key, default in defaults.items():
+        value = given.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            raise InputError(
+                f"distillation.loss_params.{name}.{key}", "a finite number >= 0", repr(value)
+            )
+        out[key] = float(value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -220,12 +294,12 @@ class BuiltLoss:
 
     @property
     def needs_teacher(self) -> bool:
-        return self.name in NEEDS_TEACHER
+        return LOSSES[self.name].needs_teacher
 
     def __call__(
         self, student_logits: Tensor, y: Tensor | None, teacher_logits: Tensor | None = None
     ) -> Tensor:
-        return LOSSES[self.name](student_logits, y, teacher_logits, self.params)
+        return LOSSES[self.name].fn(student_logits, y, teacher_logits, self.params)
 
 
 def build_loss(
@@ -233,27 +307,25 @@ def build_loss(
     *,
     temperature: float = 1.0,
     alpha: float = 0.1,
-    dkd_alpha: float = 1.0,
-    dkd_beta: float = 8.0,
     label_smoothing: float = 0.0,
+    params: Mapping[str, Any] | None = None,
 ) -> BuiltLoss:
-    """Return the loss ``name`` bound to its hyper-parameters (see module docstring)."""
-    if name not in LOSSES:
-        raise InputError("loss name", f"one of {sorted(LOSSES)}", repr(name))
+    """Return the loss ``name`` bound to its hyper-parameters (see module docstring).
+
+    ``params``: the loss's own hyper-parameters (:func:`loss_params`); missing keys take
+    their registered defaults.
+    """
+    own = loss_params(name, params)
     if not (math.isfinite(temperature) and temperature > 0):
         raise InputError(f"loss {name!r}: temperature", "a finite number > 0", repr(temperature))
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"loss {name!r}: alpha", "a number in [0, 1]", repr(alpha))
-    if dkd_alpha < 0 or dkd_beta < 0:
-        raise InputError(
-            f"loss {name!r}: dkd_alpha/dkd_beta", "numbers >= 0", f"{dkd_alpha}, {dkd_beta}"
-        )
     if not 0.0 <= label_smoothing < 1.0:
         raise InputError(
             f"loss {name!r}: label_smoothing", "a number in [0, 1)", repr(label_smoothing)
         )
-    params = LossParams(
-        float(temperature), float(alpha), float(dkd_alpha), float(dkd_beta), float(label_smoothing)
+    bound = LossParams(
+        float(temperature), float(alpha), float(label_smoothing), MappingProxyType(own)
     )
-    log.debug("built loss %s with %s", name, params)
-    return BuiltLoss(name, params)
+    log.debug("built loss %s with %s", name, bound)
+    return BuiltLoss(name, bound)

@@ -6,7 +6,7 @@ Design choices:
   seeded per-epoch permutation. No ``DataLoader``, no per-sample Python: the datasets here
   (<= a few 10^5 jets) fit in RAM and the small models are otherwise input-bound.
 - The loss is a plug-in ``loss_fn(student_logits, y, teacher_logits_or_None)`` so knowledge
-  distillation only changes the loss, never the loop (see :mod:`jetdistill.losses`).
+  distillation only changes the loss, never the loop (see :mod:`jetdistill.learn.losses`).
 - Determinism: the model is built by the caller (after seeding); :func:`fit` re-seeds torch
   with ``seed`` and draws the batch order from its own ``torch.Generator``, so the same
   seed + config + initial weights give a bit-identical history on CPU.
@@ -16,6 +16,7 @@ Design choices:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -463,32 +464,62 @@ def predict_logits(
     return torch.cat(out).numpy()
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> None:
-    """Write the model's state dict (CPU tensors) atomically."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+#: key of the metadata in a self-describing checkpoint (see :func:`save_checkpoint`)
+CHECKPOINT_META = "jetdistill_meta"
+
+
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None
+) -> None:
+    """Write the model's state dict (CPU tensors) atomically.
+
+    ``meta``: what rebuilds the model without the config (type and hyper-parameters, input
+    shape, classes, bit widths of a quantised twin), stored beside the weights so a
+    checkpoint describes itself (:func:`checkpoint_meta`). Plain JSON values only.
+    """
+    state: dict[str, Any] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if meta is not None:
+        state = {"state_dict": state, CHECKPOINT_META: json.loads(json.dumps(dict(meta)))}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[dict, dict]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "an existing checkpoint file", "no such file")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt / not a torch file
+        raise InputError(
+            str(p), "a torch state dict saved by save_checkpoint", f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise InputError(str(p), "a state dict (mapping of tensors)", type(obj).__name__)
+    if CHECKPOINT_META in obj:
+        return obj["state_dict"], obj[CHECKPOINT_META]
+    return obj, {}
+
+
+def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata :func:`save_checkpoint` stored with the weights; InputError if none."""
+    _, meta = _read(path)
+    if not meta:
+        raise InputError(
+            str(path), "a self-describing checkpoint (saved with meta)", "weights only"
+        )
+    return meta
 
 
 def load_checkpoint(
     model: nn.Module, path: str | os.PathLike[str], *, strict: bool = True
 ) -> nn.Module:
-    """Load a state dict written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(str(p), "an existing checkpoint file", "no such file")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt / not a torch file
-        raise InputError(
-            str(p), "a torch state dict saved by save_checkpoint", f"{type(exc).__name__}: {exc}"
-        ) from exc
-    if not isinstance(state, dict):
-        raise InputError(str(p), "a state dict (mapping of tensors)", type(state).__name__)
+    """Load weights written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
+    state, _ = _read(path)
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
         raise InputError(
-            str(p), f"weights matching {type(model).__name__}", str(exc).splitlines()[0]
+            str(path), f"weights matching {type(model).__name__}", str(exc).splitlines()[0]
         ) from exc
     return model

@@ -5,7 +5,7 @@ dozens of each; it is for pandas, not for eyes. These tables group seeds (mean Â
 keep a handful of columns, and say the unit in every header. Accuracies are in percent
 and differences in percentage points (pts), the convention of the README.
 
-Input everywhere is the per-run frame of :func:`jetdistill.summary.summary_table`
+Input everywhere is the per-run frame of :func:`jetdistill.report.summary.summary_table`
 (columns ``role``, ``method``, ``student``, ``teacher``, ``seed``, ``wildcards`` (JSON),
 and metric columns). Every function is pure; :func:`markdown` and :func:`html` render.
 """

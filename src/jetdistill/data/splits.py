@@ -210,7 +210,7 @@ def split_data(
 ) -> dict[str, int]:
     """The ``split_data`` rule: open + validate the sources (structure, labels, NaN/inf),
     make the splits and write ``splits.h5``. Returns the size of each split."""
-    from jetdistill.sources import open_source
+    from jetdistill.data.sources import open_source
 
     kind = str(data_cfg.get("source", "generate"))
     cfg = SplitConfig.from_dict(data_cfg.get("splits"))
@@ -224,3 +224,22 @@ def split_data(
         "splits of %d jets (%s): %s -> %s", len(labels), ", ".join(src.class_names), sizes, out_path
     )
     return sizes
+
+
+def subsample_rows(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted row positions of a stratified, seeded ``fraction`` of a split (learning curves).
+
+    Each class is permuted once per seed and a prefix taken, so the subsets are nested
+    (12.5% is inside 25% is inside 50%): points of a learning curve differ by the added
+    jets only, not by a fresh draw, which keeps the curve smooth at a few seeds.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise InputError("learning_curve.fractions", "fractions in (0, 1]", repr(fraction))
+    if fraction == 1.0:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for k in np.unique(y):
+        rows = np.flatnonzero(y == k)
+        keep.append(rng.permutation(rows)[: max(1, round(fraction * len(rows)))])
+    return np.sort(np.concatenate(keep))

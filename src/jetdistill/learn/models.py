@@ -13,7 +13,9 @@ trace the graph). Sizes come from the ``models.<name>`` config block through
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -288,9 +290,50 @@ class MLP(nn.Sequential):
 
 # --------------------------------------------------------------------------- spec checking
 
-# key -> (kind, default); kinds: "widths" (list of positive ints), "int+", "activation", ...
-_SPECS: dict[str, dict[str, tuple[str, Any]]] = {
-    "interaction_network": {
+
+@dataclass(frozen=True)
+class ModelType:
+    """One registered model type.
+
+    ``build(input_shape, n_classes, **hyper)`` returns the float ``nn.Module``; ``spec`` maps
+    each hyper-parameter to ``(kind, default)`` (kinds are checked by :func:`_check_value`);
+    ``set_input``: the model needs a ``(constituents, features)`` input; ``quant_twin``:
+    ``"module:function"`` of the Brevitas twin's builder (imported only when QAT runs, so
+    this module stays free of Brevitas), or ``None`` when the type has no quantised twin.
+    """
+
+    name: str
+    build: Callable[..., nn.Module]
+    spec: Mapping[str, tuple[str, Any]]
+    set_input: bool = False
+    quant_twin: str | None = None
+
+
+#: type name -> :class:`ModelType`, filled by :func:`register_model`.
+MODEL_REGISTRY: dict[str, ModelType] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    spec: Mapping[str, tuple[str, Any]],
+    set_input: bool = False,
+    quant_twin: str | None = None,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register ``build(input_shape, n_classes, **hyper) -> nn.Module`` as model ``type: name``."""
+
+    def deco(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in MODEL_REGISTRY:
+            raise ValueError(f"model type {name!r} is registered twice")
+        MODEL_REGISTRY[name] = ModelType(name, build, dict(spec), set_input, quant_twin)
+        return build
+
+    return deco
+
+
+@register_model(
+    "interaction_network",
+    spec={
         "fr_hidden": ("widths", [32, 16]),
         "fr_out": ("int+", 8),
         "fo_hidden": ("widths", [32, 16]),
@@ -299,21 +342,43 @@ _SPECS: dict[str, dict[str, tuple[str, Any]]] = {
         "activation": ("activation", "relu"),
         "edge_impl": ("edge_impl", "factorized"),
     },
-    "deepsets": {
+    set_input=True,
+)
+def _build_interaction_network(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
+    return InteractionNetwork(shape[0], shape[1], n_classes, **hp)
+
+
+@register_model(
+    "deepsets",
+    spec={
         "phi_hidden": ("widths+", [32, 32]),
         "rho_hidden": ("widths", [32]),
         "pooling": ("pooling", "mean"),
         "activation": ("activation", "relu"),
     },
-    "mlp": {
+    set_input=True,
+    quant_twin="jetdistill.compress.quant:build_quant_deepsets",
+)
+def _build_deepsets(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
+    return DeepSets(shape[0], shape[1], n_classes, **hp)
+
+
+@register_model(
+    "mlp",
+    spec={
         "hidden": ("widths", [64, 32, 32]),
         "dropout": ("fraction", 0.0),
         "batch_norm": ("bool", False),
         "activation": ("activation", "relu"),
     },
-}
+    quant_twin="jetdistill.compress.quant:build_quant_mlp",
+)
+def _build_mlp(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
+    return MLP(shape, n_classes, **hp)
 
-MODEL_TYPES: tuple[str, ...] = tuple(_SPECS)
+
+#: Registered type names (the config's ``models.<name>.type``).
+MODEL_TYPES: tuple[str, ...] = tuple(MODEL_REGISTRY)
 
 
 def _check_value(where: str, kind: str, value: Any) -> Any:
@@ -354,9 +419,9 @@ def resolve_spec(spec: Mapping[str, Any], *, name: str | None = None) -> dict[st
     if not isinstance(spec, Mapping):
         raise InputError(prefix, "a mapping with a 'type' key", type(spec).__name__)
     mtype = spec.get("type")
-    if mtype not in _SPECS:
-        raise InputError(f"{prefix}.type", f"one of {list(MODEL_TYPES)}", repr(mtype))
-    table = _SPECS[mtype]
+    if mtype not in MODEL_REGISTRY:
+        raise InputError(f"{prefix}.type", f"one of {list(MODEL_REGISTRY)}", repr(mtype))
+    table = MODEL_REGISTRY[mtype].spec
     unknown = sorted(set(spec) - set(table) - COMMON_KEYS)
     if unknown:
         raise InputError(
@@ -391,16 +456,12 @@ def build_model(
     if not isinstance(n_classes, int) or n_classes < 2:
         raise InputError(f"{prefix} n_classes", "an integer >= 2", repr(n_classes))
     mtype = params.pop("type")
-    if mtype in ("interaction_network", "deepsets") and len(shape) != 2:
+    entry = MODEL_REGISTRY[mtype]
+    if entry.set_input and len(shape) != 2:
         raise InputError(
             f"{prefix} input_shape", f"(constituents, features) for {mtype}", repr(shape)
         )
-    if mtype == "interaction_network":
-        model: nn.Module = InteractionNetwork(shape[0], shape[1], n_classes, **params)
-    elif mtype == "deepsets":
-        model = DeepSets(shape[0], shape[1], n_classes, **params)
-    else:
-        model = MLP(shape, n_classes, **params)
+    model = entry.build(shape, n_classes, **params)
     log.info("built %s %s: %d parameters", mtype, name or "", count_params(model))
     return model
 
@@ -435,3 +496,30 @@ def model_card(
     if isinstance(model, InteractionNetwork):
         card["n_edges"] = model.n_edges
     return card
+
+
+# --------------------------------------------------------------------------- checkpoints
+def checkpoint_meta(
+    spec: Mapping[str, Any], input_shape: Sequence[int], n_classes: int, *, name: str | None = None
+) -> dict[str, Any]:
+    """What :func:`load_model` needs to rebuild a float model: stored in its checkpoint."""
+    return {
+        "kind": "float",
+        "name": name,
+        "spec": resolve_spec(spec, name=name),
+        "input_shape": [int(d) for d in input_shape],
+        "n_classes": int(n_classes),
+    }
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a float model from its self-describing checkpoint: ``(model in eval mode, meta)``."""
+    from jetdistill.learn.training import checkpoint_meta as read_meta
+    from jetdistill.learn.training import load_checkpoint
+
+    meta = read_meta(path)
+    if meta.get("kind") != "float":
+        raise InputError(str(path), "a float model checkpoint", f"kind {meta.get('kind')!r}")
+    model = build_model(meta["spec"], meta["input_shape"], meta["n_classes"], name=meta["name"])
+    load_checkpoint(model, path)
+    return model.eval(), meta

@@ -4,7 +4,7 @@ Why: whether a teacher is "data-starved" (and whether a bigger generated sample 
 pay) is a question about the slope of accuracy vs training-set size, not about one
 point. The workflow trains the teacher, the high-level-feature baseline and one student
 (solo and KD) on nested, stratified fractions of their training split
-(:func:`jetdistill.jobs.subsample_rows`) and this module tabulates, fits and plots them.
+(:func:`jetdistill.data.splits.subsample_rows`) and this module tabulates, fits and plots them.
 
 Fit: a saturating power law ``acc(n) = a - b * n**(-c)`` per model (Hestness et al.
 2017 found power-law learning curves across deep-learning tasks), by least squares on

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from jetdistill import uris
 from jetdistill.errors import InputError
+from jetdistill.tracking import uris
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from jetdistill.errors import InputError
-from jetdistill.layout import (
+from jetdistill.data.layout import (
     CLASS_NAMES,
     DS_CONSTITUENTS,
     DS_JET_NAMES,
@@ -35,6 +34,7 @@ from jetdistill.layout import (
     DS_PARTICLE_NAMES,
     LABEL_COLUMNS,
 )
+from jetdistill.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Why from MLflow rather than from the per-job JSON files: the store is the single
 place where runs of every rule (teachers, students, QAT, pruning, hls4ml) land with
 the same tags and metric names, so the summary needs no knowledge of the DAG and
-also works across invocations. MLflow access goes through :mod:`jetdistill.tracking`.
+also works across invocations. MLflow access goes through :mod:`jetdistill.tracking.store`.
 
 Row selection: finished job runs (no parent runs, no failed attempts) that carry
 at least one ``test_*`` or cost/FPGA metric; for each (rule, wildcards) only the
@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from jetdistill.io import atomic_path
-from jetdistill.tracking import TrackingConfig, search
+from jetdistill.tracking.store import TrackingConfig, search
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +97,14 @@ def readable_markdown(table: pd.DataFrame) -> str:
     The wide per-run table with every metric stays in ``summary.csv``
     (:func:`to_markdown` renders it when a Markdown copy is wanted).
     """
-    from jetdistill import tables
+    from jetdistill.report import tables
 
     return tables.markdown(tables.summary_tables(table), "Run summary", NOTES)
 
 
 def readable_html(table: pd.DataFrame) -> str:
     """The tables of :func:`readable_markdown` as a self-contained page for the report."""
-    from jetdistill import tables
+    from jetdistill.report import tables
 
     return tables.html(tables.summary_tables(table), "Run summary", NOTES)
 
@@ -119,7 +119,7 @@ NOTES = (
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Turn a :func:`jetdistill.tracking.search` frame into one row per model (pure)."""
+    """Turn a :func:`jetdistill.tracking.store.search` frame into one row per model (pure)."""
     metric_cols = [c for c in runs.columns if c.startswith("metrics.")]
     rows: list[dict[str, Any]] = []
     for _, r in runs.iterrows():

@@ -27,7 +27,7 @@ Design:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -252,3 +252,44 @@ def _unpack_batch(batch: Sequence[Any]) -> tuple[Any, Any, Any, Callable[..., Te
         return x, y, None, loss_fn
     x, y, t, loss_fn = batch
     return x, y, t, loss_fn
+
+
+# --------------------------------------------------------------------------- the schedule
+def prune_and_retrain(
+    model: nn.Module,
+    train: Any,
+    val: Any,
+    *,
+    sparsity: float,
+    steps: int,
+    epochs_per_step: int,
+    scope: str,
+    criterion: str,
+    train_cfg: Mapping[str, Any],
+    loss_fn: Callable[..., Tensor],
+    seed: int,
+    saliency_batch: Sequence[Any] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> tuple[Pruner, list[dict[str, Any]]]:
+    """Prune ``model`` to ``sparsity`` in ``steps`` (:func:`sparsity_schedule`), retraining
+    ``epochs_per_step`` epochs after each step with the masks fixed.
+
+    ``train``/``val``: :class:`jetdistill.learn.training.Batches`; ``train_cfg``: the
+    training settings of the final fine-tune (each step trains with them, for
+    ``epochs_per_step`` epochs and without early stopping); step ``i`` trains with seed
+    ``seed + i``. ``saliency_batch``: ``(x, y, teacher_logits, loss_fn)`` for OBD.
+    Returns the pruner (whose :meth:`Pruner.apply` keeps the masks during the final
+    fine-tune) and the per-epoch history, tagged with ``prune_step``/``target_sparsity``.
+    """
+    from jetdistill.learn.training import TrainConfig, fit
+
+    pruner = Pruner(model, scope=scope, criterion=criterion)
+    step_cfg = TrainConfig.from_dict({**train_cfg, "epochs": int(epochs_per_step), "patience": 0})
+    history: list[dict[str, Any]] = []
+    for i, target in enumerate(sparsity_schedule(sparsity, int(steps))):
+        pruner.step(target, saliency_batch=saliency_batch if criterion == "obd" else None)
+        res = fit(model, train, val, step_cfg, loss_fn, seed=seed + i, step_hook=pruner.apply)
+        history += [{**rec, "prune_step": i, "target_sparsity": target} for rec in res.history]
+        if on_step is not None:
+            on_step(i, pruner.sparsity())
+    return pruner, history

@@ -53,10 +53,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from jetdistill.errors import InputError
-from jetdistill.io import atomic_path
-from jetdistill.kinematics import constituent_features, invariant_mass, pt_eta_phi, wrap_phi
-from jetdistill.layout import (
+from jetdistill.data.kinematics import constituent_features, invariant_mass, pt_eta_phi, wrap_phi
+from jetdistill.data.layout import (
     CLASS_NAMES,
     DS_CONSTITUENTS,
     DS_JET_NAMES,
@@ -68,6 +66,8 @@ from jetdistill.layout import (
     PARTICLE_FEATURE_NAMES,
     PARTICLE_FEATURES,
 )
+from jetdistill.errors import InputError
+from jetdistill.io import atomic_path
 from jetdistill.progress import ProgressLog
 
 log = logging.getLogger(__name__)
@@ -854,7 +854,7 @@ def generate_shard(
         for k, v in stats.items():
             h5.attrs[k] = v
         h5.attrs["pythia_settings"] = "\n".join(settings)
-        h5.attrs["generator"] = "jetdistill.generate (Pythia8 + FastJet anti-kT)"
+        h5.attrs["generator"] = "jetdistill.data.generate (Pythia8 + FastJet anti-kT)"
     log.info(
         "%s shard %d: %d jets from %d events (eff %.3f) in %.1f s (%.1f jets/s) -> %s",
         cls, shard, stats["jets"], n_events, stats["efficiency"], seconds, stats["jets_per_s"], Path(out_path),

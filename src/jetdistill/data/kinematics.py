@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jetdistill.layout import PARTICLE_FEATURES
+from jetdistill.data.layout import PARTICLE_FEATURES
 
 #: Column index of each constituent feature in the (.., 16) output.
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(PARTICLE_FEATURES)}

@@ -1,0 +1,1 @@
+"""Compression stage: Brevitas quantised twins, pruning and hardware cost (BOPs)."""

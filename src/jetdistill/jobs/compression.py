@@ -1,0 +1,91 @@
+"""Rule ``train_qat``: quantisation-aware training (solo or KD) with iterative pruning."""
+
+from __future__ import annotations
+
+from jetdistill.io import write_json
+from jetdistill.jobs import context as C
+from jetdistill.jobs.context import JobContext
+from jetdistill.seeding import seed_everything
+
+
+def train_qat(ctx: JobContext) -> None:
+    """QAT of the Brevitas twin at ``bits``, pruned to ``sparsity`` first when it is > 0.
+
+    Params: ``model`` (the student's spec), ``train`` (training.qat) and ``qat`` (input and
+    accumulator widths, ``pruning`` when it prunes, ``kd`` in mode kd; see
+    :func:`jetdistill.plan.qat_settings`). The checkpoint describes itself, so the FPGA jobs
+    rebuild the twin from it alone."""
+    import torch
+
+    from jetdistill.compress import quant
+    from jetdistill.compress.cost import cost_metrics
+    from jetdistill.compress.prune import prune_and_retrain
+    from jetdistill.learn import metrics as M
+    from jetdistill.learn.losses import build_loss
+    from jetdistill.learn.models import load_model
+    from jetdistill.learn.softtargets import load_soft_targets
+    from jetdistill.learn.training import save_checkpoint
+
+    spec, w, q = ctx.params["model"], ctx.wildcards, ctx.params["qat"]
+    seed, bits, sparsity, mode = int(w["seed"]), int(w["bits"]), float(w["sparsity"]), w["mode"]
+    seed_everything(seed)
+    train, val, test = (C.load_split(ctx.input[s]) for s in ("transfer", "val", "test"))
+    shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
+    qmodel = quant.build_quant_model(C.arch(spec), shape, n_classes, bits, int(q["input_bits"]),
+                                     bias_bits=int(q["accumulator_bits"]), name=spec.get("name"))  # fmt: skip
+    if "float_model" in ctx.input:
+        fmodel, _ = load_model(ctx.input["float_model"])
+        # calibrate activation scales on data so fine-tuning starts from the float accuracy
+        quant.load_float_weights(qmodel, fmodel, calib_x=torch.as_tensor(train.X[:2048]))
+    smoothing = float(ctx.params["train"].get("label_smoothing", 0.0))
+    t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
+    if mode == "kd":
+        kd, st = q["kd"], ctx.input["soft_targets"]
+        t_train = load_soft_targets(st, "transfer", train.index)
+        t_val = load_soft_targets(st, "val", val.index)
+        t_test = load_soft_targets(st, "test", test.index)
+        loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
+                             params=kd["params"], label_smoothing=smoothing)  # fmt: skip
+    else:
+        t_train = t_val = None
+        loss_fn = build_loss("ce", label_smoothing=smoothing)
+    tags = {"model": spec["name"], "student": spec["name"], "seed": seed, "bits": bits,
+            "sparsity": w["sparsity"], "qat_mode": mode}  # fmt: skip
+    name = f"qat-{mode}-{spec['name']}-b{bits}-s{w['sparsity']}-seed{seed}"
+    with C.job_run(ctx, name=name, role="student", method=f"qat_{mode}", tags=tags) as run:
+        run.log_params({"model": spec, "qat": q, "bits": bits, "sparsity": sparsity})
+        history: list[dict] = []
+        pruner = None
+        if sparsity > 0:
+            p = q["pruning"]
+            n = min(2048, len(train.y))
+            obd_batch = (torch.as_tensor(train.X[:n]), torch.as_tensor(train.y[:n]),
+                         None if t_train is None else torch.as_tensor(t_train[:n]), loss_fn)  # fmt: skip
+            pruner, history = prune_and_retrain(
+                qmodel, train.batches(t_train), val.batches(t_val), sparsity=sparsity,
+                steps=int(p["steps"]), epochs_per_step=int(p["epochs_per_step"]), scope=p["scope"],
+                criterion=p["criterion"], train_cfg=ctx.params["train"], loss_fn=loss_fn, seed=seed,
+                saliency_batch=obd_batch,
+                on_step=lambda i, s: run.log_metrics({"weight_sparsity": s}, step=i),
+            )  # fmt: skip
+        result, logits, metrics = C.train_and_eval(
+            run, qmodel, train, val, test, train_cfg=ctx.params["train"], loss_fn=loss_fn, seed=seed,
+            t_train=t_train, t_val=t_val, step_hook=pruner.apply if pruner else None, label=name,
+        )  # fmt: skip
+        history.extend(result.history)
+        metrics.update(M.fidelity_metrics(logits, t_test))
+        metrics.update(cost_metrics(qmodel, shape))
+        if pruner is not None:
+            metrics["weight_sparsity"] = pruner.sparsity()
+        run.log_metrics(metrics)
+        meta = quant.checkpoint_meta(C.arch(spec), shape, n_classes, bits=bits,
+                                     input_bits=int(q["input_bits"]), bias_bits=int(q["accumulator_bits"]),
+                                     sparsity=sparsity, name=spec.get("name"))  # fmt: skip
+        run.log_state_dict(qmodel, meta)
+        save_checkpoint(qmodel, ctx.output["model"], meta)
+        C.write_history(history, ctx.output["history"])
+        extra = {"student": spec["name"], "model": spec["name"], "seed": seed, "bits": bits,
+                 "sparsity": sparsity, "qat_mode": mode}  # fmt: skip
+        record = C.result_record(ctx, run, role="student", method=f"qat_{mode}", metrics=metrics,
+                                 extra=extra)  # fmt: skip
+        write_json(ctx.output["metrics"], record)

@@ -1,0 +1,245 @@
+"""What every job shares: the plain view of the ``snakemake`` object, data loading, the MLflow
+run of a job, the training-and-evaluation step and the result record every job writes.
+
+Jobs read only what their rule declares: inputs, outputs, wildcards and params (the leaf
+settings that change the job's result, built by :mod:`jetdistill.plan`). They never see
+the whole config, so Snakemake's rerun-on-params-change is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jetdistill.io import atomic_path, read_json
+from jetdistill.runtime import set_threads, setup_logging
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- context
+@dataclass
+class JobContext:
+    """Plain view of the ``snakemake`` object a script receives."""
+
+    rule: str
+    wildcards: dict[str, str]
+    input: dict[str, Any]
+    output: dict[str, str]
+    params: dict[str, Any]
+    threads: int = 1
+    log: str | None = None
+
+    @classmethod
+    def from_snakemake(cls, smk: Any) -> JobContext:
+        def named(io: Any) -> dict[str, Any]:
+            items = dict(io.items())
+            return {k: (list(v) if not isinstance(v, str) else v) for k, v in items.items()}
+
+        ctx = cls(
+            rule=smk.rule,
+            wildcards=dict(smk.wildcards.items()),
+            input=named(smk.input),
+            output=named(smk.output),
+            params=dict(smk.params.items()),
+            threads=int(smk.threads),
+            log=smk.log[0] if len(smk.log) else None,
+        )
+        setup_logging(ctx.log)
+        set_threads(ctx.threads)
+        log.info("rule %s wildcards %s", ctx.rule, ctx.wildcards)
+        return ctx
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class Split:
+    """One split of a view: inputs, labels, global jet indices and the file's attributes."""
+
+    X: np.ndarray
+    y: np.ndarray
+    index: np.ndarray
+    attrs: dict
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.attrs["class_names"])
+
+    def subset(self, rows: np.ndarray) -> Split:
+        return Split(self.X[rows], self.y[rows], self.index[rows], self.attrs)
+
+    def batches(self, teacher_logits: np.ndarray | None = None):
+        from jetdistill.learn.training import Batches
+
+        return Batches.from_numpy(self.X, self.y, teacher_logits)
+
+
+def load_split(path: str) -> Split:
+    from jetdistill.data.prepare import load_split as load
+
+    X, y, index, attrs = load(path)
+    return Split(X, y, index, attrs)
+
+
+# --------------------------------------------------------------------------- models
+def arch(spec: dict) -> dict:
+    """The model spec as build_model expects it (name/view/seed are workflow metadata)."""
+    return {k: v for k, v in spec.items() if k not in ("name", "view", "seed")}
+
+
+def build(spec: dict, input_shape: tuple[int, ...], n_classes: int):
+    from jetdistill.learn.models import build_model
+
+    return build_model(arch(spec), input_shape, n_classes, name=spec.get("name"))
+
+
+def float_meta(spec: dict, input_shape: tuple[int, ...], n_classes: int) -> dict:
+    """Checkpoint metadata of a float model (:func:`jetdistill.learn.models.load_model`)."""
+    from jetdistill.learn.models import checkpoint_meta
+
+    meta = checkpoint_meta(arch(spec), input_shape, n_classes, name=spec.get("name"))
+    meta["view"] = spec.get("view")
+    return meta
+
+
+# --------------------------------------------------------------------------- tracking
+def tracking_cfg(ctx: JobContext):
+    from jetdistill.tracking.store import TrackingConfig
+
+    return TrackingConfig.from_dict(ctx.params["tracking"])
+
+
+@contextmanager
+def job_run(
+    ctx: JobContext, *, name: str, role: str, method: str, tags: dict | None = None
+) -> Iterator[Any]:
+    """The job's MLflow run (:func:`jetdistill.tracking.store.job_run`) with the common params."""
+    from jetdistill.tracking import store as tracking
+
+    with tracking.job_run(
+        tracking_cfg(ctx), name=name, rule=ctx.rule, wildcards=ctx.wildcards, role=role, method=method,
+        tags={k: str(v) for k, v in (tags or {}).items()},
+    ) as run:  # fmt: skip
+        run.log_params(common_params(ctx, role, method))
+        yield run
+
+
+def common_params(ctx: JobContext, role: str, method: str) -> dict[str, str]:
+    """The params shared by every run (``tracking.COMMON_PARAMS``) from wildcards and params.
+
+    KD settings come from the ``T``/``alpha`` wildcards (float students) or, for QAT jobs of
+    ``mode`` kd, from their ``qat.kd`` params; float models (teachers, float students) are
+    ``bits`` 32 / ``sparsity`` 0; the comparison jobs carry only role/method.
+    """
+    from jetdistill.tracking import store as tracking
+
+    w, p = ctx.wildcards, ctx.params
+    temperature = alpha = None
+    if "T" in w:
+        temperature, alpha = w["T"], w["alpha"]
+    elif w.get("mode") == "kd" and "kd" in p.get("qat", {}):
+        temperature, alpha = p["qat"]["kd"]["temperature"], p["qat"]["kd"]["alpha"]
+    is_model = role in ("teacher", "student")
+    return tracking.common_params(
+        role=role, method=method, student=w.get("student"), temperature=temperature, alpha=alpha,
+        bits=w.get("bits", 32 if is_model else None),
+        sparsity=w.get("sparsity", 0.0 if is_model else None),
+        seed=w.get("seed", p.get("seed")),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- outputs
+def write_history(history: list[dict], path: str) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def write_npy(arr: np.ndarray, path: str) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, arr)
+
+
+def numeric(metrics: dict, *, with_bools: bool = False) -> dict:
+    """The number-valued entries of a metrics dict (what MLflow takes as metrics); flags
+    (``True``/``False``) only with ``with_bools``."""
+    return {
+        k: v
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and (with_bools or not isinstance(v, bool))
+    }
+
+
+def result_record(ctx: JobContext, run: Any, *, role: str, method: str, metrics: dict,
+                  extra: dict | None = None) -> dict:  # fmt: skip
+    """The metrics.json every model job writes: run id, rule, wildcards, identity, metrics."""
+    return {
+        "run_id": run.run_id,
+        "rule": ctx.rule,
+        "wildcards": ctx.wildcards,
+        "role": role,
+        "method": method,
+        **(extra or {}),
+        "metrics": {
+            k: (None if (isinstance(v, float) and not np.isfinite(v)) else v)
+            for k, v in metrics.items()
+        },
+    }
+
+
+def records(paths: list[str] | str) -> pd.DataFrame:
+    """metrics.json records as a frame: one row per job, identifying fields then metrics."""
+    rows = []
+    for p in [paths] if isinstance(paths, str) else paths:
+        rec = read_json(p)
+        row = dict(rec.get("metrics", {}))
+        row.update({k: v for k, v in rec.items() if k not in ("metrics", "wildcards", "info")})
+        row["path"] = str(p)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- train + evaluate
+def log_eval_plots(run: Any, logits: np.ndarray, split: Split, label: str) -> None:
+    from jetdistill.learn import metrics as M
+
+    names = split.class_names
+    with tempfile.TemporaryDirectory() as d:
+        roc = Path(d) / "roc.png"
+        M.plot_roc({label: (logits, split.y)}, names, roc)
+        cm = M.confusion_matrix(logits, split.y, len(names))
+        cmp = Path(d) / "confusion_matrix.png"
+        M.plot_confusion(cm, names, cmp)
+        # rows = true class, columns = predicted class, both labelled with the class names
+        frame = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names)
+        frame.to_csv(Path(d) / "confusion_matrix.csv")
+        run.log_artifacts(d, "plots")
+
+
+def train_and_eval(run: Any, model: Any, train: Split, val: Split, test: Split, *,
+                   train_cfg: dict, loss_fn: Any, seed: int, t_train=None, t_val=None,
+                   step_hook=None, label: str = "model") -> tuple[Any, np.ndarray, dict]:  # fmt: skip
+    """Fit on ``train`` (early stopping on ``val``), then classification metrics on ``test``."""
+    from jetdistill.learn import metrics as M
+    from jetdistill.learn.training import TrainConfig, fit, predict_logits
+
+    cfg = TrainConfig.from_dict(train_cfg)
+    run.log_params({"train": train_cfg, "seed": seed, "n_train": len(train.y), "n_val": len(val.y),
+                    "n_test": len(test.y), "input_shape": list(train.X.shape[1:])})  # fmt: skip
+    result = fit(
+        model, train.batches(t_train), val.batches(t_val), cfg, loss_fn, seed=seed,
+        step_hook=step_hook, epoch_callback=lambda epoch, rec: run.log_metrics(rec, step=epoch),
+    )  # fmt: skip
+    logits = predict_logits(model, test.X)
+    metrics = M.classification_metrics(logits, test.y, test.class_names)
+    metrics.update({"train_seconds": result.train_seconds, "samples_per_s": result.samples_per_s,
+                    "best_epoch": result.best_epoch})  # fmt: skip
+    log_eval_plots(run, logits, test, label)
+    return result, logits, metrics

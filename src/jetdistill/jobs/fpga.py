@@ -1,0 +1,94 @@
+"""Rules ``convert_hls``, ``estimate_rtl`` and ``convert_hls_float``.
+
+The QAT checkpoint describes its own model (spec, bit widths), so these jobs receive only
+their hls4ml/RTL settings as params."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from jetdistill.io import write_json
+from jetdistill.jobs import context as C
+from jetdistill.jobs.context import JobContext
+
+
+def _quant_setup(ctx: JobContext, settings: dict):
+    from jetdistill.compress.quant import load_quant_model
+
+    qmodel, meta = load_quant_model(ctx.input["model"])
+    test = C.load_split(ctx.input["test"])
+    n = min(int(settings["test_samples"]), len(test.y))
+    w = ctx.wildcards
+    tags = {"model": meta["name"], "student": meta["name"], "seed": w["seed"], "bits": w["bits"],
+            "sparsity": w["sparsity"], "qat_mode": w["mode"]}  # fmt: skip
+    name = f"{w['mode']}-{meta['name']}-b{w['bits']}-s{w['sparsity']}"
+    return qmodel, tuple(meta["input_shape"]), test.X[:n], tags, name
+
+
+def convert_hls(ctx: JobContext) -> None:
+    """hls4ml project of a QAT student, C simulation checked bit for bit against Brevitas."""
+    from jetdistill.fpga import hls
+
+    settings = ctx.params["hls"]
+    qmodel, shape, x, tags, name = _quant_setup(ctx, settings)
+    with C.job_run(ctx, name=f"hls-{name}", role="student", method="hls", tags=tags) as run, \
+            tempfile.TemporaryDirectory() as d:  # fmt: skip
+        run.log_params({"fpga": settings})
+        metrics = hls.convert_quantized(qmodel, shape, x, Path(d) / "hls_project",
+                                        hls.HLSConfig.from_dict(settings))  # fmt: skip
+        numeric = C.numeric(metrics, with_bools=True)
+        info = {k: str(v) for k, v in metrics.items() if k not in numeric}
+        run.log_metrics(numeric)
+        run.log_dict(info, "hls/info.json")
+        hls.tar_project(Path(d) / "hls_project", ctx.output["project"])
+        run.log_artifact(ctx.output["project"], "hls")
+        record = C.result_record(ctx, run, role="student", method="hls", metrics=numeric,
+                                 extra={**tags, "info": info})  # fmt: skip
+        write_json(ctx.output["metrics"], record)
+
+
+def estimate_rtl(ctx: JobContext) -> None:
+    """da4ml Verilog of a QAT student, Verilator-checked, Yosys LUT/FF counts."""
+    from jetdistill.fpga import rtl
+
+    settings = ctx.params["rtl"]
+    qmodel, shape, x, tags, name = _quant_setup(ctx, settings)
+    with C.job_run(ctx, name=f"rtl-{name}", role="student", method="rtl", tags=tags) as run, \
+            tempfile.TemporaryDirectory() as d:  # fmt: skip
+        run.log_params({"fpga": settings})
+        res = rtl.estimate_rtl(qmodel, shape, x[:500], Path(d), clock_period_ns=settings["clock_period_ns"],
+                               yosys=settings["yosys"], part=settings["part"])  # fmt: skip
+        numeric = C.numeric(res)
+        run.log_metrics(numeric)
+        vpath = res.get("verilog_path")
+        if vpath and Path(vpath).exists():
+            p = Path(vpath)
+            (run.log_artifacts if p.is_dir() else run.log_artifact)(str(p), "rtl")
+        record = C.result_record(
+            ctx, run, role="student", method="rtl", metrics=numeric, extra=tags
+        )
+        write_json(ctx.output["metrics"], record)
+
+
+def convert_hls_float(ctx: JobContext) -> None:
+    """hls4ml project of a float student at one fixed-point precision (no QAT)."""
+    from jetdistill.fpga import hls
+    from jetdistill.learn.models import load_model
+
+    settings, w = ctx.params["hls"], ctx.wildcards
+    model, meta = load_model(ctx.input["model"])
+    test = C.load_split(ctx.input["test"])
+    n = min(int(settings["test_samples"]), len(test.y))
+    tags = {"model": meta["name"], "student": meta["name"], "seed": w["seed"]}
+    with C.job_run(ctx, name=f"hls-float-{meta['name']}-s{w['seed']}", role="student", method="hls_float",
+                   tags=tags) as run, tempfile.TemporaryDirectory() as d:  # fmt: skip
+        metrics = hls.convert_float(model, tuple(meta["input_shape"]), test.X[:n], Path(d) / "hls_project",
+                                    hls.HLSConfig.from_dict(settings), precision=settings["float_precision"])  # fmt: skip
+        numeric = C.numeric(metrics, with_bools=True)
+        run.log_metrics(numeric)
+        hls.tar_project(Path(d) / "hls_project", ctx.output["project"])
+        run.log_artifact(ctx.output["project"], "hls")
+        record = C.result_record(ctx, run, role="student", method="hls_float", metrics=numeric,
+                                 extra=tags)  # fmt: skip
+        write_json(ctx.output["metrics"], record)

@@ -1,0 +1,1 @@
+"""Learning stage: models, KD losses, the training loop, soft targets and metrics."""

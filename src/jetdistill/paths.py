@@ -1,0 +1,90 @@
+"""Every output path of the workflow, in one place.
+
+The rule files (through ``rules/common.smk``), :mod:`jetdistill.plan` and the job code all
+build paths from these templates, so moving an output is a one-line change here.
+
+Templates are relative to the ``results`` folder and use Snakemake's wildcard syntax
+(``{student}``); :func:`template` gives the rule-side string with the wildcards left in,
+:func:`fill` the concrete path of one job.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# --------------------------------------------------------------------------- data
+RAW_SHARD = "data/raw/{cls}_{shard}.h5"
+SPLITS = "data/splits.h5"
+VIEW_DIR = "data/views/{view}"
+VIEW_SPLIT = VIEW_DIR + "/{split}.h5"
+VIEW_NORM = VIEW_DIR + "/norm.json"
+
+# --------------------------------------------------------------------------- models
+#: every model directory holds these files (the ones its rule declares)
+MODEL = "model.pt"
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+TEST_LOGITS = "test_logits.npy"
+
+TEACHER_DIR = "teachers/{teacher}/member{member}"
+SOFT_TARGETS = "soft_targets/{teacher}.h5"
+SOFT_TARGET_METRICS = "soft_targets/{teacher}.metrics.json"
+SOLO_DIR = "students/solo/{student}/seed{seed}"
+KD_DIR = "students/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/seed{seed}"
+QAT_DIR = "qat/{student}/{mode}/b{bits}_s{sparsity}/seed{seed}"
+FPGA_DIR = "fpga/{student}/{mode}/b{bits}_s{sparsity}/seed{seed}"
+HLS_DIR = FPGA_DIR + "/hls"
+RTL_DIR = FPGA_DIR + "/rtl"
+HLS_FLOAT_DIR = "fpga/float/{student}/seed{seed}"
+HLS_PROJECT = "project.tar.gz"
+
+# --------------------------------------------------------------------------- learning curve
+LC_TEACHER_DIR = "learning_curve/teacher/{teacher}/member{member}/f{fraction}"
+LC_SOLO_DIR = "learning_curve/solo/{student}/f{fraction}/seed{seed}"
+LC_KD_DIR = "learning_curve/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/f{fraction}/seed{seed}"
+LC_DIR = "learning_curve"
+
+# --------------------------------------------------------------------------- aggregations
+TRACKING_MARKER = "tracking/experiment.json"
+COMPARISON_DIR = "comparison"
+COMPRESSION_DIR = "compression"
+SUMMARY_CSV = "summary.csv"
+SUMMARY_MD = "summary.md"
+SUMMARY_HTML = "summary.html"
+
+# --------------------------------------------------------------------------- logs
+LOG = "logs/{rule}/{stem}.log"
+BENCHMARK = "benchmarks/{rule}/{stem}.tsv"
+
+
+def template(results: str | os.PathLike[str], *parts: str) -> str:
+    """``results/part/part`` with the wildcards left in (a rule's input/output string)."""
+    return "/".join([str(results).rstrip("/"), *parts])
+
+
+def fill(results: str | os.PathLike[str], *parts: str, **wildcards: object) -> str:
+    """The concrete path of one job: :func:`template` with ``wildcards`` substituted."""
+    return template(results, *parts).format(**wildcards)
+
+
+def log(results: str | os.PathLike[str], rule: str, stem: str | None = None) -> str:
+    """A rule's log file; ``stem`` names the job by its wildcards (``{student}_seed{seed}``).
+    A rule with one job (no wildcards) has no stem: ``logs/<rule>.log``."""
+    return template(results, _per_rule(LOG, rule, stem))
+
+
+def benchmark(results: str | os.PathLike[str], rule: str, stem: str | None = None) -> str:
+    """A rule's Snakemake benchmark file (same ``stem`` as its :func:`log`)."""
+    return template(results, _per_rule(BENCHMARK, rule, stem))
+
+
+def _per_rule(pattern: str, rule: str, stem: str | None) -> str:
+    if stem is None:
+        return pattern.replace("{rule}/{stem}", rule)
+    return pattern.replace("{rule}", rule).replace("{stem}", stem)
+
+
+def sibling(path: str | os.PathLike[str], name: str) -> str:
+    """Another file of the same model directory (``metrics.json`` -> ``test_logits.npy``)."""
+    return str(Path(path).parent / name)

@@ -1,0 +1,1 @@
+"""Report stage: KD-vs-solo comparison, compression frontier, learning curves, summary tables."""

@@ -1,0 +1,120 @@
+"""A sweep is a config change: on the finished tiny run (config/test.yaml), extending sweep
+lists plans only the new jobs plus the aggregations, and changing a setting reruns exactly
+the jobs whose result it changes. Real Snakemake dry runs on the session's e2e run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_snakemake
+
+pytestmark = pytest.mark.slow
+
+#: rules that summarise every job: they rerun whenever the grid grows, by design
+AGGREGATIONS = {"compare_students", "plot_frontier", "summarize", "plot_learning_curve", "all"}
+
+#: every sweep list of config/test.yaml, extended by one or more values
+EXTENDED = {
+    "models": {"mlp_b": {"type": "mlp", "view": "c4", "hidden": [6]}},
+    "students": ["mlp", "mlp_b"],
+    "seeds": [0, 1, 2],
+    "teachers": {"jedi_b": {"members": [{"model": "jedinet", "seed": 5}]}},
+    "distillation": {
+        "teachers": ["jedi", "jedi_b"],
+        "methods": ["hinton", "mse"],
+        "temperatures": [1.0, 4.0, 8.0],
+        "alphas": [0.1, 0.5],
+    },
+    "compression": {
+        "students": ["mlp", "mlp_b"],
+        "bits": [5, 6],
+        "sparsities": [0.0, 0.5, 0.75],
+        "seeds": [0, 1],
+    },
+    "fpga": {
+        "targets": [
+            {"student": "mlp", "mode": "kd", "bits": 6, "sparsity": 0.5, "seed": 0},
+            {"student": "mlp", "mode": "solo", "bits": 5, "sparsity": 0.5, "seed": 0},
+        ],
+        "float_students": ["mlp", "mlp_b"],
+    },
+    "learning_curve": {"fractions": [0.25, 0.5]},
+}
+
+
+def planned_jobs(work: Path, *extra: str, config: dict | None = None) -> list[dict]:
+    """The jobs ``snakemake -n`` plans: rule, outputs and reason of each."""
+    args = ["-n", "--configfile", "config/test.yaml"]
+    if config is not None:
+        (work / "extra.yaml").write_text(yaml.safe_dump(config))
+        args.append("extra.yaml")
+    proc = run_snakemake(work, *args, *extra)
+    text = proc.stdout + proc.stderr
+    jobs: list[dict] = []
+    for line in text.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):$", line)
+        if m:
+            jobs.append({"rule": m.group(1), "output": [], "reason": ""})
+        elif jobs and line.startswith("    output: "):
+            jobs[-1]["output"] = line[len("    output: ") :].split(", ")
+        elif jobs and line.startswith("    reason: "):
+            jobs[-1]["reason"] = line[len("    reason: ") :]
+    return jobs
+
+
+def test_a_finished_run_plans_nothing(e2e_workdir: Path):
+    assert [j["rule"] for j in planned_jobs(e2e_workdir)] == []
+
+
+def test_extending_every_sweep_list_plans_only_new_jobs(e2e_workdir: Path):
+    jobs = planned_jobs(e2e_workdir, config=EXTENDED)
+    rules = {j["rule"] for j in jobs}
+    # the extension really reaches every stage
+    assert {"train_teacher", "compute_soft_targets", "train_student_solo", "distill_student",
+            "train_qat", "convert_hls", "estimate_rtl", "convert_hls_float",
+            "train_student_solo_fraction"} <= rules  # fmt: skip
+    rerun = [
+        (j["rule"], j["output"][0], j["reason"])
+        for j in jobs
+        if j["rule"] not in AGGREGATIONS and any((e2e_workdir / o).exists() for o in j["output"])
+    ]
+    assert not rerun, f"existing jobs planned again: {rerun[:5]}"
+    qat = [j for j in jobs if j["rule"] == "train_qat"]
+    # 2 students x 2 modes x 2 bits x 3 sparsities x 2 seeds, minus the 4 that exist
+    assert len(qat) == 2 * 2 * 2 * 3 * 2 - 4
+
+
+def test_extending_compression_bits_plans_only_the_new_qat_jobs(e2e_workdir: Path):
+    jobs = planned_jobs(e2e_workdir, config={"compression": {"bits": [5, 6]}})
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    assert counts == {"train_qat": 4, "plot_frontier": 1, "summarize": 1, "all": 1}
+
+
+def test_more_shards_leave_the_existing_shards_alone(e2e_workdir: Path):
+    jobs = planned_jobs(e2e_workdir, config={"data": {"generate": {"shards": 2}}})
+    shards = [j["output"][0] for j in jobs if j["rule"] == "generate_jets"]
+    assert len(shards) == 5 and all(s.endswith("_1.h5") for s in shards), shards
+
+
+def test_a_changed_setting_reruns_exactly_the_jobs_it_affects(e2e_workdir: Path):
+    """training.qat.lr: every QAT job and what is built from its models, nothing upstream."""
+    jobs = planned_jobs(e2e_workdir, config={"training": {"qat": {"lr": 0.0005}}})
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    assert counts == {"train_qat": 4, "convert_hls": 1, "estimate_rtl": 1, "plot_frontier": 1,
+                      "summarize": 1, "all": 1}  # fmt: skip
+    assert all("Params have changed" in j["reason"] for j in jobs if j["rule"] == "train_qat")
+
+
+def test_a_loss_hyperparameter_reruns_only_that_losses_jobs(e2e_workdir: Path):
+    """distillation.loss_params.dkd: the config's KD runs use hinton, so nothing reruns."""
+    jobs = planned_jobs(
+        e2e_workdir, config={"distillation": {"loss_params": {"dkd": {"beta": 2.0}}}}
+    )
+    assert [j["rule"] for j in jobs] == []
