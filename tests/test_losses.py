@@ -182,7 +182,7 @@ def test_lsd_is_invariant_to_logit_shift_and_scale():
 
 
 def test_registry_names():
-    assert set(LOSSES) == {"ce", "hinton", "soft", "mse", "dkd", "lsd"}
+    assert {"ce", "hinton", "soft", "mse", "dkd", "lsd"} <= set(LOSSES)  # the built-in ones
     assert not build_loss("ce").needs_teacher
     assert all(build_loss(n).needs_teacher for n in LOSSES if n != "ce")
 
