@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import yaml
 
+from jetdistill import paths
 from jetdistill.data.prepare import load_split
 from jetdistill.learn.losses import build_loss
 from jetdistill.learn.metrics import fidelity_metrics
@@ -99,9 +100,11 @@ def main() -> None:
     res = Path(args.results)
     splits, teacher = {}, {}
     for s in ("transfer", "val", "test"):
-        x, y, index, _ = load_split(res / "data" / "views" / view / f"{s}.h5")
+        x, y, index, _ = load_split(paths.fill(res, paths.VIEW_SPLIT, view=view, split=s))
         splits[s] = (x, y)
-        teacher[s] = load_soft_targets(res / "soft_targets" / f"{args.teacher}.h5", s, index)
+        teacher[s] = load_soft_targets(
+            paths.fill(res, paths.SOFT_TARGETS, teacher=args.teacher), s, index
+        )
     t_acc = float((teacher["test"].argmax(1) == splits["test"][1]).mean())
     n_params = count_params(build_model(spec, splits["transfer"][0].shape[1:], 5))
     print(f"{args.student} ({n_params} parameters, view {view}), teacher {args.teacher} "

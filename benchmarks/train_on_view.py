@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from jetdistill import paths
 from jetdistill.data.prepare import load_split
 from jetdistill.learn.models import build_model, count_params
 from jetdistill.learn.training import Batches, TrainConfig, cross_entropy_loss, fit, predict_logits
@@ -46,9 +47,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = yaml.safe_load(Path(args.config).read_text())
     spec = {k: v for k, v in cfg["models"][args.model].items() if k != "view"}
-    views = Path(args.results) / "data" / "views" / args.view
     (xtr, ytr, *_), (xva, yva, *_), (xte, yte, *_) = (
-        load_split(views / f"{s}.h5") for s in (args.split, "val", "test")
+        load_split(paths.fill(args.results, paths.VIEW_SPLIT, view=args.view, split=s))
+        for s in (args.split, "val", "test")
     )
     seed_everything(args.seed)
     model = build_model(spec, xtr.shape[1:], int(ytr.max()) + 1, name=args.model)

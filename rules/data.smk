@@ -44,6 +44,7 @@ rule split_data:
 rule prepare_view:
     input:
         splits=out(P.SPLITS),
+        files=plan.source_files(config, R),  # read again, through splits.h5's file list
     output:
         teacher_train=out(P.VIEW_DIR, "teacher_train.h5"),
         transfer=out(P.VIEW_DIR, "transfer.h5"),
