@@ -141,28 +141,20 @@ def kd_inputs(w):
     return {**student_inputs(w), "soft_targets": soft_targets(w.teacher)}
 
 
-def solo_dir(student, seed):
-    return at(P.SOLO_DIR, student=student, seed=seed)
-
-
-def kd_dir(j):
-    return at(P.KD_DIR, **plan.as_wildcards(j))
-
-
-def qat_dir(j):
-    return at(P.QAT_DIR, **plan.as_wildcards(j))
-
-
 def qat_inputs(w):
     inputs = student_inputs(w)
     if w.mode == "kd":
         inputs["soft_targets"] = soft_targets(plan.compression_teacher(config))
     if config["compression"]["init"] == "finetune":
         if w.mode == "kd":
-            ref = kd_dir(plan.kd_reference(config, w.student, int(w.seed)))
+            ref = at(
+                P.KD_DIR,
+                P.MODEL,
+                **plan.as_wildcards(plan.kd_reference(config, w.student, int(w.seed))),
+            )
         else:
-            ref = solo_dir(w.student, w.seed)
-        inputs["float_model"] = f"{ref}/{P.MODEL}"
+            ref = at(P.SOLO_DIR, P.MODEL, student=w.student, seed=w.seed)
+        inputs["float_model"] = ref
     return inputs
 
 

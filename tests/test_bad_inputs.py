@@ -120,6 +120,12 @@ CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
      ["/nonexistent/digits.h5", "data.generic.file"]),
     ("C28", {"data": {"source": "generic", "generic": {"file": str(REPO / "README.md")}}},
      ["models.jedinet.type", "mlp"]),
+    ("C29", {"distillation": {"methods": ["hintn"]}}, ["distillation.methods[0]", "hintn", "hinton"]),
+    ("C30", {"distillation": {"loss_params": {"dkd": {"gamma": 1.0}}}},
+     ["distillation.loss_params.dkd", "gamma", "alpha, beta"]),
+    ("C31", {"distillation": {"loss_params": {"dkd": {"beta": -1}}}},
+     ["distillation.loss_params.dkd.beta", ">= 0"]),
+    ("C32", {"compression": {"kd": {"method": "ce"}}}, ["compression.kd.method", "'ce'"]),
 ]  # fmt: skip
 
 
