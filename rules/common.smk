@@ -1,6 +1,7 @@
 # Shared helpers: config validation, the job grid, and output paths.
 # Everything computed here comes from jetdistill.plan so that a sweep is a config change.
 
+import json
 import os
 import uuid
 from datetime import datetime, timezone
@@ -18,6 +19,9 @@ plan.check_config(config)
 # a password in tracking.uri stays in this process's environment; params, the config the
 # jobs receive and Snakemake's metadata hold only the masked URI (user:***@host)
 config["tracking"] = uris.protect(config["tracking"])
+# where jobs log goes through the environment (local and SLURM jobs inherit it), not params:
+# a new experiment or store must not rerun jobs whose results it cannot change
+os.environ[uris.ENV_TRACKING] = json.dumps(config["tracking"])
 
 R = config["results"]
 SPLITS = plan.SPLITS
@@ -87,7 +91,9 @@ def benchfile(rule, stem=None):
 
 
 def tracking_marker():
-    return out(P.TRACKING_MARKER)
+    """The tracking store exists (jobs wait for it); ancient: a re-created store (new
+    experiment) does not make finished jobs stale."""
+    return ancient(out(P.TRACKING_MARKER))
 
 
 def view_of(model):

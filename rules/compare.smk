@@ -52,7 +52,6 @@ rule compare_students:
         baselines=plan.baselines(config),
         omitted=config["data"]["splits"]["exclude_from_transfer"],
         roc_student=config["students"][0],
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/compare_students.py"
 
@@ -91,7 +90,6 @@ rule plot_frontier:
         runtime=30,
     params:
         kd_reference=plan.frontier_kd_reference(config),
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/plot_frontier.py"
 
@@ -119,7 +117,5 @@ rule summarize:
     resources:
         mem_mb=2000,
         runtime=30,
-    params:
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/summarize.py"

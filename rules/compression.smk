@@ -22,6 +22,5 @@ rule train_qat:
         model=lambda w: model_params(w.student),
         train=train_params("qat"),
         qat=qat_params,
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/train_qat.py"

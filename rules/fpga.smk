@@ -20,7 +20,6 @@ rule convert_hls:
         runtime=120,
     params:
         hls=plan.hls_settings(config),
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/convert_hls.py"
 
@@ -42,7 +41,6 @@ rule estimate_rtl:
         runtime=120,
     params:
         rtl=plan.rtl_settings(config),
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/estimate_rtl.py"
 
@@ -65,6 +63,5 @@ rule convert_hls_float:
         runtime=60,
     params:
         hls=plan.hls_settings(config, float_model=True),
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/convert_hls_float.py"

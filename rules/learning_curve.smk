@@ -24,7 +24,6 @@ rule train_teacher_fraction:
         seed=lambda w: plan.member(config, w.teacher, w.member).seed,
         fraction=lambda w: float(w.fraction),
         train=train_params("teacher"),
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/train_teacher.py"
 
@@ -51,7 +50,6 @@ rule train_student_solo_fraction:
         model=lambda w: model_params(w.student),
         fraction=lambda w: float(w.fraction),
         train=train_params("student"),
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/train_student.py"
 
@@ -85,7 +83,6 @@ rule distill_student_fraction:
         fraction=lambda w: float(w.fraction),
         train=train_params("distill"),
         kd=kd_params,
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/train_student.py"
 
@@ -121,6 +118,5 @@ rule plot_learning_curve:
         runtime=30,
     params:
         curves=learning_curve_labels,
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/plot_learning_curve.py"

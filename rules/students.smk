@@ -22,7 +22,6 @@ rule train_student_solo:
     params:
         model=lambda w: model_params(w.student),
         train=train_params("student"),
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/train_student.py"
 
@@ -53,6 +52,5 @@ rule distill_student:
         model=lambda w: model_params(w.student),
         train=train_params("distill"),
         kd=kd_params,
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/train_student.py"

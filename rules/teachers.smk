@@ -23,7 +23,6 @@ rule train_teacher:
         model=lambda w: model_params(plan.member(config, w.teacher, w.member).model),
         seed=lambda w: plan.member(config, w.teacher, w.member).seed,
         train=train_params("teacher"),
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/train_teacher.py"
 
@@ -45,7 +44,5 @@ rule compute_soft_targets:
     resources:
         mem_mb=6000,
         runtime=60,
-    params:
-        tracking=tracking_params(),
     script:
         "../workflow/scripts/compute_soft_targets.py"

@@ -118,3 +118,9 @@ def test_a_loss_hyperparameter_reruns_only_that_losses_jobs(e2e_workdir: Path):
         e2e_workdir, config={"distillation": {"loss_params": {"dkd": {"beta": 2.0}}}}
     )
     assert [j["rule"] for j in jobs] == []
+
+
+def test_a_new_experiment_reruns_no_job(e2e_workdir: Path):
+    """tracking.* says where jobs log, not what they compute: not a param of any job."""
+    jobs = planned_jobs(e2e_workdir, config={"tracking": {"experiment": "elsewhere"}})
+    assert {j["rule"] for j in jobs} <= {"init_tracking"}, [j["rule"] for j in jobs]

@@ -8,7 +8,9 @@ the whole config, so Snakemake's rerun-on-params-change is exact.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,9 +114,21 @@ def float_meta(spec: dict, input_shape: tuple[int, ...], n_classes: int) -> dict
 
 # --------------------------------------------------------------------------- tracking
 def tracking_cfg(ctx: JobContext):
+    """Where the job logs: ``params["tracking"]`` (rule ``init_tracking``, library callers) or
+    the settings the Snakefile put in the environment (every other job: not a param, so a
+    new experiment or store reruns nothing)."""
+    from jetdistill.errors import InputError
     from jetdistill.tracking.store import TrackingConfig
+    from jetdistill.tracking.uris import ENV_TRACKING
 
-    return TrackingConfig.from_dict(ctx.params["tracking"])
+    settings = ctx.params.get("tracking")
+    if settings is None:
+        raw = os.environ.get(ENV_TRACKING)
+        if not raw:
+            raise InputError(f"environment {ENV_TRACKING}", "the tracking settings (set by the Snakefile)",
+                             "not set")  # fmt: skip
+        settings = json.loads(raw)
+    return TrackingConfig.from_dict(settings)
 
 
 @contextmanager

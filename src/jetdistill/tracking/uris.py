@@ -26,6 +26,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 #: Environment variable holding the unmasked tracking URI for the jobs of one invocation.
 ENV_SECRET_URI = "JETDISTILL_TRACKING_URI"
+#: the (masked) ``tracking`` settings, JSON, set by the Snakefile for every job it starts:
+#: jobs do not get them as params, so a new experiment or store reruns nothing
+ENV_TRACKING = "JETDISTILL_TRACKING"
 MASK = "***"
 
 # scheme://user:password@  (the password part is what gets masked; user names are kept)
