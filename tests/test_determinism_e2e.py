@@ -108,6 +108,8 @@ def test_soft_targets_are_identical(rerun):
 def test_histories_logits_and_weights_are_identical(rerun):
     import torch
 
+    from jetdistill.learn.training import read_checkpoint
+
     first, second = rerun["first"], rerun["second"]
     for d in _job_dirs(second):
         ha = pd.read_csv(first / d / "history.csv")
@@ -118,8 +120,9 @@ def test_histories_logits_and_weights_are_identical(rerun):
             np.testing.assert_array_equal(
                 np.load(first / d / "test_logits.npy"), np.load(second / d / "test_logits.npy")
             )
-        sa = torch.load(first / d / "model.pt", map_location="cpu", weights_only=True)
-        sb = torch.load(second / d / "model.pt", map_location="cpu", weights_only=True)
+        sa, meta_a = read_checkpoint(first / d / "model.pt")
+        sb, meta_b = read_checkpoint(second / d / "model.pt")
+        assert meta_a == meta_b and meta_a, f"{d}/model.pt: metadata missing or differs"
         assert sa.keys() == sb.keys()
         for k in sa:
             assert torch.equal(sa[k], sb[k]), f"{d}/model.pt: {k} differs"

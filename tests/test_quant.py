@@ -237,3 +237,28 @@ def test_bad_specs_raise_input_error() -> None:
 def test_is_power_of_two() -> None:
     assert is_power_of_two(0.125) and is_power_of_two(4.0)
     assert not is_power_of_two(0.1) and not is_power_of_two(0.0) and not is_power_of_two(math.inf)
+
+
+def test_qat_checkpoint_rebuilds_the_twin_from_the_file_alone(tmp_path) -> None:
+    from jetdistill.compress.quant import checkpoint_meta, load_quant_model
+    from jetdistill.learn.training import save_checkpoint
+
+    torch.manual_seed(7)
+    q = build_quant_model(MLP, SHAPE, 5, 5, 8, bias_bits=16)
+    q.train()
+    q(torch.randn(64, *SHAPE))  # activation scales exist once statistics were collected
+    q.eval()
+    meta = checkpoint_meta(
+        MLP, SHAPE, 5, bits=5, input_bits=8, bias_bits=16, sparsity=0.5, name="m"
+    )
+    save_checkpoint(q, tmp_path / "q.pt", meta)
+    rebuilt, got = load_quant_model(tmp_path / "q.pt")
+    assert (got["bits"], got["input_bits"], got["bias_bits"], got["sparsity"]) == (5, 8, 16, 0.5)
+    x = torch.randn(64, *SHAPE)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), q(x))
+    with pytest.raises(InputError, match="quantised"):  # a float checkpoint is not a QAT one
+        from jetdistill.learn.models import checkpoint_meta as float_meta
+
+        save_checkpoint(q, tmp_path / "f.pt", float_meta(MLP, SHAPE, 5))
+        load_quant_model(tmp_path / "f.pt")

@@ -240,10 +240,12 @@ def test_resumed_outputs_are_complete_and_equal_to_an_uninterrupted_run(resumed)
     """No partial output: the re-run's files load and match the uninterrupted run exactly."""
     import torch
 
+    from jetdistill.learn.training import read_checkpoint
+
     work = resumed["work"]
     for d in resumed["killed_dirs"]:
-        state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
-        assert isinstance(state, dict) and state
+        state, meta = read_checkpoint(d / "model.pt")
+        assert isinstance(state, dict) and state and meta["kind"] == "float"
         assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
         rel = (d / "metrics.json").relative_to(work)
         rec = stable_record(d / "metrics.json")

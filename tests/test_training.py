@@ -174,3 +174,20 @@ def test_batches_validation():
         [xb[:, 0] for xb, _, _ in b.iter_batches(4, torch.Generator().manual_seed(0))]
     )
     assert sorted(order.tolist()) == list(range(10))  # a permutation: every sample exactly once
+
+
+def test_self_describing_checkpoint_rebuilds_the_model_without_its_config(tmp_path):
+    """What the FPGA and soft-target jobs rely on: the checkpoint alone rebuilds the model."""
+    from jetdistill.learn.models import checkpoint_meta, load_model
+    from jetdistill.learn.training import checkpoint_meta as read_meta
+
+    spec = {"type": "deepsets", "phi_hidden": [8], "rho_hidden": [8]}
+    model = _model("deepsets", seed=3)
+    save_checkpoint(model, tmp_path / "m.pt", checkpoint_meta(spec, (C, F), K, name="ds"))
+    rebuilt, meta = load_model(tmp_path / "m.pt")
+    assert meta["name"] == "ds" and meta["spec"]["pooling"] == "mean"  # defaults filled in
+    x = np.random.default_rng(1).normal(size=(6, C, F)).astype(np.float32)
+    np.testing.assert_array_equal(predict_logits(rebuilt, x), predict_logits(model, x))
+    save_checkpoint(model, tmp_path / "weights_only.pt")
+    with pytest.raises(InputError, match="self-describing"):
+        read_meta(tmp_path / "weights_only.pt")

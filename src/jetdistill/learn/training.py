@@ -484,7 +484,8 @@ def save_checkpoint(
         torch.save(state, tmp)
 
 
-def _read(path: str | os.PathLike[str]) -> tuple[dict, dict]:
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict, dict]:
+    """``(state dict, metadata)`` of a checkpoint (metadata ``{}`` for weights-only files)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), "an existing checkpoint file", "no such file")
@@ -503,7 +504,7 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict, dict]:
 
 def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata :func:`save_checkpoint` stored with the weights; InputError if none."""
-    _, meta = _read(path)
+    _, meta = read_checkpoint(path)
     if not meta:
         raise InputError(
             str(path), "a self-describing checkpoint (saved with meta)", "weights only"
@@ -515,7 +516,7 @@ def load_checkpoint(
     model: nn.Module, path: str | os.PathLike[str], *, strict: bool = True
 ) -> nn.Module:
     """Load weights written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
-    state, _ = _read(path)
+    state, _ = read_checkpoint(path)
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
