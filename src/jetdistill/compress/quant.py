@@ -457,16 +457,14 @@ def checkpoint_meta(
     spec: Mapping[str, Any], input_shape: Sequence[int], n_classes: int, *, bits: int,
     input_bits: int, bias_bits: int, sparsity: float, name: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """What :func:`load_quant_model` needs to rebuild a QAT student: stored in its checkpoint,
-    so the FPGA jobs need no compression settings."""
-    from jetdistill.learn.models import resolve_spec
+    """What :func:`load_quant_model` needs to rebuild a QAT student: the float model's
+    metadata (:func:`jetdistill.learn.models.checkpoint_meta`) plus the quantiser widths,
+    stored in its checkpoint so the FPGA jobs need no compression settings."""
+    from jetdistill.learn.models import checkpoint_meta as float_meta
 
     return {
+        **float_meta(spec, input_shape, n_classes, name=name),
         "kind": "quant",
-        "name": name,
-        "spec": resolve_spec(spec, name=name),
-        "input_shape": [int(d) for d in input_shape],
-        "n_classes": int(n_classes),
         "bits": int(bits),
         "input_bits": int(input_bits),
         "bias_bits": int(bias_bits),
