@@ -48,11 +48,8 @@ wildcard_constraints:
 
 
 def start_invocation():
-    """Create the tracking store and the invocation's parent run once, in the main process."""
-    from jetdistill.tracking import probe
-
-    # bounded by tracking.timeout_s, and before MLflow is imported (seconds on a busy node)
-    probe.check_tracking(config["tracking"])
+    """Probe the tracking store, set it up and open the invocation's parent run: once per
+    invocation, in the main process, before any job (jetdistill.jobs.invocation)."""
     from jetdistill.jobs import invocation
 
     invocation.start_invocation(config["tracking"], config)

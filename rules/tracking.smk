@@ -1,4 +1,7 @@
-# MLflow store and experiment, created once before any job logs (SQLite creation races).
+# The tracking marker every job waits for. The store itself is probed and set up once per
+# invocation by the onstart hook (start_invocation in common.smk, before any job: SQLite
+# creation races, and the parent run needs the experiment); this rule only records the
+# experiment that onstart set up (jetdistill.jobs.invocation.init_tracking, no MLflow call).
 
 
 localrules:

@@ -11,44 +11,50 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from jetdistill.jobs import context as jobs
-from jetdistill.tracking import store as T
+from jetdistill.report import links
+from jetdistill.tracking import config, query, store
 
 
 @pytest.fixture
-def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> T.TrackingConfig:
-    monkeypatch.setenv(T.ENV_INVOCATION, "inv-params")
-    monkeypatch.setenv(T.ENV_PARENT_RUN, "")
-    c = T.TrackingConfig.from_dict({"experiment": "ui"}, root=tmp_path)
-    T.init_store(c)
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> config.TrackingConfig:
+    monkeypatch.setenv(config.ENV_INVOCATION, "inv-params")
+    monkeypatch.setenv(config.ENV_PARENT_RUN, "")
+    c = config.TrackingConfig.from_dict({"experiment": "ui"}, root=tmp_path)
+    store.init_store(c)
     return c
 
 
 def test_common_params_are_formatted_like_the_job_params() -> None:
-    solo = T.common_params(
+    solo = links.common_params(
         role="student", method="solo", student="mlp16", bits=32, sparsity=0.0, seed="1"
     )
     assert solo == {"role": "student", "student": "mlp16", "method": "solo", "kd.temperature": "none",
                     "kd.alpha": "none", "bits": "32", "sparsity": "0.0", "seed": "1"}  # fmt: skip
-    kd = T.common_params(role="student", method="qat_kd", student="mlp16", temperature="4",
+    kd = links.common_params(role="student", method="qat_kd", student="mlp16", temperature="4",
                          alpha=0.1, bits="5", sparsity="0.87", seed=0)  # fmt: skip
     # the same strings the jobs log for kd.temperature (float(w.T)), bits (int), sparsity (float)
     assert (kd["kd.temperature"], kd["kd.alpha"], kd["bits"], kd["sparsity"]) == (
         str(4.0), str(0.1), "5", str(0.87),
     )  # fmt: skip
-    assert set(T.common_params(role="comparison", method="compare").values()) == {
+    assert set(links.common_params(role="comparison", method="compare").values()) == {
         "comparison", "compare", "none",
     }  # fmt: skip
 
 
-def test_experiment_is_a_classic_ml_experiment(cfg: T.TrackingConfig) -> None:
-    client = T._client(cfg)
+def test_experiment_is_a_classic_ml_experiment(cfg: config.TrackingConfig) -> None:
+    client = store.client(cfg)
     exp = client.get_experiment_by_name("ui")
-    assert exp.tags[T.TAG_EXPERIMENT_KIND] == T.EXPERIMENT_KIND_ML == "custom_model_development"
-    # a kind the user picked in the UI survives the next run's init_store
-    client.set_experiment_tag(exp.experiment_id, T.TAG_EXPERIMENT_KIND, "genai_development")
-    T.init_store(cfg)
     assert (
-        client.get_experiment(exp.experiment_id).tags[T.TAG_EXPERIMENT_KIND] == "genai_development"
+        exp.tags[store.TAG_EXPERIMENT_KIND]
+        == store.EXPERIMENT_KIND_ML
+        == "custom_model_development"
+    )
+    # a kind the user picked in the UI survives the next run's init_store
+    client.set_experiment_tag(exp.experiment_id, store.TAG_EXPERIMENT_KIND, "genai_development")
+    store.init_store(cfg)
+    assert (
+        client.get_experiment(exp.experiment_id).tags[store.TAG_EXPERIMENT_KIND]
+        == "genai_development"
     )
 
 
@@ -58,7 +64,7 @@ def _ctx(rule: str, wildcards: dict, params: dict, tracking: dict) -> jobs.JobCo
 
 
 def test_solo_kd_and_qat_runs_line_up_on_the_common_params(
-    cfg: T.TrackingConfig, tmp_path: Path
+    cfg: config.TrackingConfig, tmp_path: Path
 ) -> None:
     tracking = {"experiment": "ui", "uri": cfg.uri, "artifact_location": cfg.artifact_location}
     qat = {"kd": {"method": "hinton", "temperature": 4, "alpha": 0.1, "params": {}}}
@@ -83,9 +89,9 @@ def test_solo_kd_and_qat_runs_line_up_on_the_common_params(
             if key == "qat":
                 run.log_params({"bits": 5, "sparsity": 0.87, "seed": 0})
             ids[key] = run.run_id
-    got = {k: T.run_info(cfg, rid) for k, rid in ids.items()}
+    got = {k: query.run_info(cfg, rid) for k, rid in ids.items()}
     for info in got.values():
-        assert set(T.COMMON_PARAMS) <= set(info["params"])
+        assert set(links.COMMON_PARAMS) <= set(info["params"])
         assert not any(t.startswith("jetdistill.param_conflict") for t in info["tags"])
     p = {k: v["params"] for k, v in got.items()}
     assert (p["solo"]["kd.temperature"], p["solo"]["kd.alpha"], p["solo"]["bits"]) == (
@@ -109,13 +115,13 @@ def test_solo_kd_and_qat_runs_line_up_on_the_common_params(
         "teacher",
     )
     # the saved search the README and the end-of-run hint point at finds exactly the students
-    found = T.search(cfg, filter=T.STUDENT_RUNS_FILTER)
+    found = query.search(cfg, filter=links.STUDENT_RUNS_FILTER)
     assert set(found["run_id"]) == {ids["solo"], ids["kd"], ids["qat"]}
-    url = T.kd_vs_solo_compare_url(cfg)
+    url = links.kd_vs_solo_compare_url(cfg)
     q = parse_qs(urlsplit(url.replace("/#/", "/")).query)
     assert unquote(q["runs"][0]) == f'["{ids["solo"]}","{ids["kd"]}"]'  # solo first, then KD
-    runs_url = T.student_runs_url(cfg)
+    runs_url = links.student_runs_url(cfg)
     q = parse_qs(urlsplit(runs_url.replace("/#/", "/")).query)
     assert q["workflowType"] == ["machine_learning"] and q["searchFilter"] == [
-        T.STUDENT_RUNS_FILTER
+        links.STUDENT_RUNS_FILTER
     ]

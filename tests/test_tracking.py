@@ -1,4 +1,4 @@
-"""jetdistill.tracking.store against a real MLflow SQLite store (no mocks)."""
+"""jetdistill.tracking (config, store, parents, runs, query) against a real MLflow SQLite store (no mocks)."""
 
 from __future__ import annotations
 
@@ -11,50 +11,50 @@ import torch
 import yaml
 
 from jetdistill.errors import InputError
-from jetdistill.tracking import store as T
+from jetdistill.tracking import config, parents, query, runs, store
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One initialised SQLite store per module: the migrations take several seconds."""
     root = tmp_path_factory.mktemp("store")
-    T.init_store(T.TrackingConfig.from_dict({"experiment": "bootstrap"}, root=root))
+    store.init_store(config.TrackingConfig.from_dict({"experiment": "bootstrap"}, root=root))
     return root
 
 
 @pytest.fixture
-def cfg(store: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+def cfg(store_root: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     """A fresh experiment and invocation per test in the shared store."""
     name = request.node.name.replace("[", "_").replace("]", "_")
-    monkeypatch.setenv(T.ENV_INVOCATION, f"inv-{name}")
-    monkeypatch.setenv(T.ENV_PARENT_RUN, "")
-    c = T.TrackingConfig.from_dict({"experiment": name}, root=store)
-    T.init_store(c)
+    monkeypatch.setenv(config.ENV_INVOCATION, f"inv-{name}")
+    monkeypatch.setenv(config.ENV_PARENT_RUN, "")
+    c = config.TrackingConfig.from_dict({"experiment": name}, root=store_root)
+    store.init_store(c)
     return c
 
 
 def test_config_resolves_paths_against_root(tmp_path: Path) -> None:
-    c = T.TrackingConfig.from_dict({}, root=tmp_path)
+    c = config.TrackingConfig.from_dict({}, root=tmp_path)
     assert c.uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     assert c.artifact_location == (tmp_path.resolve() / "mlruns").as_uri()
     assert c.experiment == "jetdistill"
-    c = T.TrackingConfig.from_dict(
+    c = config.TrackingConfig.from_dict(
         {"uri": "sqlite:///db/x.db", "artifact_location": "/abs/art"}, root=tmp_path
     )
     assert c.uri == f"sqlite:///{tmp_path.resolve()}/db/x.db"
     assert c.artifact_location == "file:///abs/art"
-    http = T.TrackingConfig.from_dict({"uri": "http://127.0.0.1:5000"}, root=tmp_path)
+    http = config.TrackingConfig.from_dict({"uri": "http://127.0.0.1:5000"}, root=tmp_path)
     assert http.uri == "http://127.0.0.1:5000" and http.is_server
     with pytest.raises(InputError, match="tracking"):
-        T.TrackingConfig.from_dict({"url": "x"}, root=tmp_path)
+        config.TrackingConfig.from_dict({"url": "x"}, root=tmp_path)
     with pytest.raises(InputError, match="tracking.uri"):
-        T.TrackingConfig.from_dict({"uri": "sqlite://x.db"}, root=tmp_path)
+        config.TrackingConfig.from_dict({"uri": "sqlite://x.db"}, root=tmp_path)
     with pytest.raises(InputError, match="tracking.uri"):
-        T.TrackingConfig.from_dict({"uri": "./mlruns"}, root=tmp_path)
+        config.TrackingConfig.from_dict({"uri": "./mlruns"}, root=tmp_path)
 
 
 def test_flatten_params_nests_stringifies_and_truncates() -> None:
-    flat = T.flatten_params(
+    flat = runs.flatten_params(
         {"opt": {"lr": 1e-3, "betas": [0.9, 0.99]}, "layers": [{"n": 8}, {"n": 4}], "s": "x" * 7000}
     )
     assert flat["opt.lr"] == "0.001"
@@ -62,19 +62,19 @@ def test_flatten_params_nests_stringifies_and_truncates() -> None:
     assert flat["layers.0.n"] == "8" and flat["layers.1.n"] == "4"
     assert len(flat["s"]) == 6000 and flat["s"].endswith("...[truncated]")
     with pytest.raises(InputError):
-        T.flatten_params([1, 2])
+        runs.flatten_params([1, 2])
 
 
-def test_init_store_is_idempotent(cfg: T.TrackingConfig, store: Path) -> None:
-    assert T.init_store(cfg) == T.init_store(cfg)
+def test_init_store_is_idempotent(cfg: config.TrackingConfig, store_root: Path) -> None:
+    assert store.init_store(cfg) == store.init_store(cfg)
 
 
-def test_job_run_logs_everything_and_reads_back(cfg: T.TrackingConfig, tmp_path: Path) -> None:
+def test_job_run_logs_everything_and_reads_back(cfg: config.TrackingConfig, tmp_path: Path) -> None:
     extra = tmp_path / "plots"
     extra.mkdir()
     (extra / "roc.txt").write_text("roc")
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 5))
-    with T.job_run(
+    with runs.job_run(
         cfg,
         name="student-kd-s1",
         rule="train_student",
@@ -101,7 +101,7 @@ def test_job_run_logs_everything_and_reads_back(cfg: T.TrackingConfig, tmp_path:
         uri = run.log_state_dict(model, card={"spec": {"kind": "mlp", "hidden": [4]}})
         run_id = run.run_id
 
-    info = T.run_info(cfg, run_id)
+    info = query.run_info(cfg, run_id)
     assert info["status"] == "FINISHED"
     assert info["params"]["train.lr"] == "0.01"
     assert info["params"]["train.epochs"] == "3"
@@ -118,18 +118,21 @@ def test_job_run_logs_everything_and_reads_back(cfg: T.TrackingConfig, tmp_path:
         "1",
     )
     assert tags["mlflow.runName"] == "student-kd-s1"
-    assert json.loads(tags[T.TAG_NONFINITE]) == {"test_kl_teacher": "nan", "test_rej50_top": "inf"}
+    assert json.loads(tags[runs.TAG_NONFINITE]) == {
+        "test_kl_teacher": "nan",
+        "test_rej50_top": "inf",
+    }
     assert info["metrics"] == {
         "train_loss": pytest.approx(1 / 3),
         "val_loss": 0.0,
         "test_accuracy": 0.75,
     }
-    assert T.metric_history(cfg, run_id, "val_loss") == [(0, 2.0), (1, 1.0), (2, 0.0)]
+    assert query.metric_history(cfg, run_id, "val_loss") == [(0, 2.0), (1, 1.0), (2, 0.0)]
 
     # nested under the invocation's parent run
-    parent = T.ensure_parent_run(cfg, "inv-test_job_run_logs_everything_and_reads_back")
+    parent = parents.ensure_parent_run(cfg, "inv-test_job_run_logs_everything_and_reads_back")
     assert tags["mlflow.parentRunId"] == parent
-    ptags = T.run_info(cfg, parent)["tags"]
+    ptags = query.run_info(cfg, parent)["tags"]
     assert ptags["mlflow.runName"] == "invocation-inv-test_job_run_logs_everything_and_reads_back"
 
     # artifacts live under ./mlruns/<experiment>/<run_id>/artifacts in the project root
@@ -149,64 +152,64 @@ def test_job_run_logs_everything_and_reads_back(cfg: T.TrackingConfig, tmp_path:
     fresh.load_state_dict(state)
     x = torch.randn(2, 3)
     assert torch.equal(fresh(x), model(x))
-    dl = T.download_artifacts(cfg, run_id, "model", tmp_path / "dl")
+    dl = query.download_artifacts(cfg, run_id, "model", tmp_path / "dl")
     assert (dl / "state_dict.pt").is_file()
 
 
-def test_failure_marks_run_failed_and_propagates(cfg: T.TrackingConfig) -> None:
+def test_failure_marks_run_failed_and_propagates(cfg: config.TrackingConfig) -> None:
     with (
         pytest.raises(ValueError, match="boom"),
-        T.job_run(
+        runs.job_run(
             cfg, name="bad", rule="train_teacher", wildcards={}, role="teacher", method="solo"
         ) as run,
     ):
         run.log_metrics({"train_loss": 1.0}, step=0)
         raise ValueError("boom")
-    info = T.run_info(cfg, run.run_id)
+    info = query.run_info(cfg, run.run_id)
     assert info["status"] == "FAILED"
     assert info["tags"]["jetdistill.error"] == "ValueError: boom"
     assert info["metrics"] == {"train_loss": 1.0}
 
 
 def test_parent_from_env_and_search_by_invocation(
-    cfg: T.TrackingConfig, monkeypatch: pytest.MonkeyPatch
+    cfg: config.TrackingConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parent = T.ensure_parent_run(cfg, "inv-other")
-    assert T.ensure_parent_run(cfg, "inv-other") == parent  # found, not re-created
-    monkeypatch.setenv(T.ENV_INVOCATION, "inv-other")
-    monkeypatch.setenv(T.ENV_PARENT_RUN, parent)
+    parent = parents.ensure_parent_run(cfg, "inv-other")
+    assert parents.ensure_parent_run(cfg, "inv-other") == parent  # found, not re-created
+    monkeypatch.setenv(config.ENV_INVOCATION, "inv-other")
+    monkeypatch.setenv(config.ENV_PARENT_RUN, parent)
     for seed in range(2):
-        with T.job_run(
+        with runs.job_run(
             cfg, name=f"t{seed}", rule="r", wildcards={"seed": seed}, role="teacher", method="solo"
         ) as run:
             run.log_metrics({"test_accuracy": 0.5 + seed / 10})
-    monkeypatch.setenv(T.ENV_INVOCATION, "inv-third")
-    monkeypatch.setenv(T.ENV_PARENT_RUN, "")
-    with T.job_run(cfg, name="x", rule="r", wildcards={}, role="teacher", method="solo"):
+    monkeypatch.setenv(config.ENV_INVOCATION, "inv-third")
+    monkeypatch.setenv(config.ENV_PARENT_RUN, "")
+    with runs.job_run(cfg, name="x", rule="r", wildcards={}, role="teacher", method="solo"):
         pass
 
-    df = T.search(cfg, invocation_id="inv-other")
+    df = query.search(cfg, invocation_id="inv-other")
     assert len(df) == 2
     assert set(df["tags.mlflow.parentRunId"]) == {parent}
     assert sorted(df["metrics.test_accuracy"]) == [0.5, 0.6]
-    assert len(T.search(cfg)) == 3  # parents are not job runs
-    assert len(T.search(cfg, include_parents=True)) == 5
-    only = T.search(cfg, invocation_id="inv-other", filter="metrics.test_accuracy > 0.55")
+    assert len(query.search(cfg)) == 3  # parents are not job runs
+    assert len(query.search(cfg, include_parents=True)) == 5
+    only = query.search(cfg, invocation_id="inv-other", filter="metrics.test_accuracy > 0.55")
     assert list(only["tags.mlflow.runName"]) == ["t1"]
 
 
-def test_unknown_experiment_is_an_input_error(store: Path) -> None:
-    c = T.TrackingConfig.from_dict({"experiment": "never-initialised"}, root=store)
+def test_unknown_experiment_is_an_input_error(store_root: Path) -> None:
+    c = config.TrackingConfig.from_dict({"experiment": "never-initialised"}, root=store_root)
     with (
         pytest.raises(InputError, match="init_store"),
-        T.job_run(c, name="x", rule="r", wildcards={}, role="teacher", method="solo"),
+        runs.job_run(c, name="x", rule="r", wildcards={}, role="teacher", method="solo"),
     ):
         pass
 
 
 def test_invocation_id_generated_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(T.ENV_INVOCATION, "")
-    first = T.invocation_id()
-    assert first and T.invocation_id() == first
-    monkeypatch.setenv(T.ENV_INVOCATION, "given")
-    assert T.invocation_id() == "given"
+    monkeypatch.setenv(config.ENV_INVOCATION, "")
+    first = parents.invocation_id()
+    assert first and parents.invocation_id() == first
+    monkeypatch.setenv(config.ENV_INVOCATION, "given")
+    assert parents.invocation_id() == "given"

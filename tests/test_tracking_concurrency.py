@@ -19,21 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from jetdistill.tracking import store as T
+from jetdistill.tracking import config, parents, query, store
 
 N_METRICS, N_STEPS = 20, 5
 
 WORKER = r"""
 import json, os, sys, time
 from pathlib import Path
-from jetdistill.tracking import store as T
+from jetdistill.tracking import config, runs
 i, uri, root, sync = int(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
 n_steps, n_metrics = int(sys.argv[5]), int(sys.argv[6])
-cfg = T.TrackingConfig.from_dict({"uri": uri, "experiment": "conc"}, root=root)
+cfg = config.TrackingConfig.from_dict({"uri": uri, "experiment": "conc"}, root=root)
 (sync / f"ready{i}").touch()
 while not (sync / "go").exists():
     time.sleep(0.02)
-with T.job_run(cfg, name=f"w{i}", rule="train_student", wildcards={"seed": i},
+with runs.job_run(cfg, name=f"w{i}", rule="train_student", wildcards={"seed": i},
                role="student", method="kd", tags={"seed": i}) as run:
     run.log_params({"worker": i, "nested": {"a": i, "b": [i, i]}})
     for step in range(n_steps):
@@ -74,9 +74,9 @@ def _launch(n: int, uri: str, root: Path, env: dict[str, str]) -> list[dict]:
     return out
 
 
-def _check(cfg: T.TrackingConfig, results: list[dict], n: int, invocation: str) -> None:
+def _check(cfg: config.TrackingConfig, results: list[dict], n: int, invocation: str) -> None:
     assert sorted(r["i"] for r in results) == list(range(n))
-    df = T.search(cfg, invocation_id=invocation)
+    df = query.search(cfg, invocation_id=invocation)
     assert len(df) == n
     assert set(df["run_id"]) == {r["run_id"] for r in results}
     assert set(df["status"]) == {"FINISHED"}
@@ -86,14 +86,14 @@ def _check(cfg: T.TrackingConfig, results: list[dict], n: int, invocation: str) 
         i = r["i"]
         total = 0
         for j in range(N_METRICS):
-            hist = T.metric_history(cfg, r["run_id"], f"m{j}")
+            hist = query.metric_history(cfg, r["run_id"], f"m{j}")
             assert hist == [(s, pytest.approx(s * 100 + j + i / 1000)) for s in range(N_STEPS)]
             total += len(hist)
         assert total == N_METRICS * N_STEPS
-    parents = T.search(cfg, invocation_id=invocation, include_parents=True)
-    parents = parents[parents["tags.jetdistill.kind"] == "invocation"]
-    assert len(parents) == 1, "exactly one parent run per invocation"
-    assert set(df["tags.mlflow.parentRunId"]) == set(parents["run_id"])
+    parent_runs = query.search(cfg, invocation_id=invocation, include_parents=True)
+    parent_runs = parent_runs[parent_runs["tags.jetdistill.kind"] == "invocation"]
+    assert len(parent_runs) == 1, "exactly one parent run per invocation"
+    assert set(df["tags.mlflow.parentRunId"]) == set(parent_runs["run_id"])
 
 
 @pytest.mark.parametrize(
@@ -106,9 +106,9 @@ def _check(cfg: T.TrackingConfig, results: list[dict], n: int, invocation: str) 
     ],
 )
 def test_processes_logging_to_sqlite_lose_nothing(tmp_path: Path, n: int) -> None:
-    cfg = T.TrackingConfig.from_dict({"experiment": "conc"}, root=tmp_path)
-    T.init_store(cfg)
-    env = dict(os.environ, **{T.ENV_INVOCATION: "inv-conc", T.ENV_PARENT_RUN: ""})
+    cfg = config.TrackingConfig.from_dict({"experiment": "conc"}, root=tmp_path)
+    store.init_store(cfg)
+    env = dict(os.environ, **{config.ENV_INVOCATION: "inv-conc", config.ENV_PARENT_RUN: ""})
     # no parent run id exported: all 16 race through ensure_parent_run's find-or-create
     results = _launch(n, cfg.uri, tmp_path, env)
     _check(cfg, results, n, "inv-conc")
@@ -160,15 +160,15 @@ def test_http_server_started_by_cli(tmp_path: Path) -> None:
             assert server.poll() is None, (srv_dir / "server.log").read_text()[-3000:]
             assert time.time() < deadline, "server did not come up"
             time.sleep(0.5)
-        cfg = T.TrackingConfig.from_dict({"uri": url, "experiment": "conc"}, root=tmp_path)
-        T.init_store(cfg)
-        env = dict(os.environ, **{T.ENV_INVOCATION: "inv-http", T.ENV_PARENT_RUN: ""})
+        cfg = config.TrackingConfig.from_dict({"uri": url, "experiment": "conc"}, root=tmp_path)
+        store.init_store(cfg)
+        env = dict(os.environ, **{config.ENV_INVOCATION: "inv-http", config.ENV_PARENT_RUN: ""})
         # the workflow creates the parent once (onstart) and exports its id
-        os.environ[T.ENV_INVOCATION] = "inv-http"
+        os.environ[config.ENV_INVOCATION] = "inv-http"
         try:
-            env[T.ENV_PARENT_RUN] = T.ensure_parent_run(cfg, "inv-http")
+            env[config.ENV_PARENT_RUN] = parents.ensure_parent_run(cfg, "inv-http")
         finally:
-            del os.environ[T.ENV_INVOCATION]
+            del os.environ[config.ENV_INVOCATION]
         n = 4
         results = _launch(n, url, tmp_path, env)
         _check(cfg, results, n, "inv-http")

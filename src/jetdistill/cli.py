@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def tracking_config(args: argparse.Namespace) -> Any:
     """TrackingConfig from ``--config``'s ``tracking`` section overridden by flags."""
-    from jetdistill.tracking.store import TrackingConfig
+    from jetdistill.tracking.config import TrackingConfig
 
     section: dict[str, Any] = {}
     if args.config:
@@ -119,7 +119,7 @@ def tracking_config(args: argparse.Namespace) -> Any:
 
 def server_command(args: argparse.Namespace) -> list[str]:
     """The ``mlflow server`` argv for ``args`` (pure, for tests and --dry-run)."""
-    from jetdistill.tracking.store import resolve_artifact_location, resolve_store_uri
+    from jetdistill.tracking.config import resolve_artifact_location, resolve_store_uri
 
     root = Path.cwd()
     cmd = [
@@ -161,7 +161,8 @@ def _server(args: argparse.Namespace) -> int:
 
 def _init_tracking(args: argparse.Namespace) -> int:
     from jetdistill.io import write_json
-    from jetdistill.tracking.store import ensure_parent_run, init_store
+    from jetdistill.tracking.parents import ensure_parent_run
+    from jetdistill.tracking.store import init_store
 
     cfg = tracking_config(args)
     exp_id = init_store(cfg)

@@ -118,7 +118,7 @@ def tracking_cfg(ctx: JobContext):
     the settings the Snakefile put in the environment (every other job: not a param, so a
     new experiment or store reruns nothing)."""
     from jetdistill.errors import InputError
-    from jetdistill.tracking.store import TrackingConfig
+    from jetdistill.tracking.config import TrackingConfig
     from jetdistill.tracking.uris import ENV_TRACKING
 
     settings = ctx.params.get("tracking")
@@ -136,7 +136,7 @@ def job_run(
     ctx: JobContext, *, name: str, role: str, method: str, tags: dict | None = None
 ) -> Iterator[Any]:
     """The job's MLflow run (:func:`jetdistill.tracking.store.job_run`) with the common params."""
-    from jetdistill.tracking import store as tracking
+    from jetdistill.tracking import runs as tracking
 
     with tracking.job_run(
         tracking_cfg(ctx), name=name, rule=ctx.rule, wildcards=ctx.wildcards, role=role, method=method,
@@ -153,7 +153,7 @@ def common_params(ctx: JobContext, role: str, method: str) -> dict[str, str]:
     ``mode`` kd, from their ``qat.kd`` params; float models (teachers, float students) are
     ``bits`` 32 / ``sparsity`` 0; the comparison jobs carry only role/method.
     """
-    from jetdistill.tracking import store as tracking
+    from jetdistill.report import links as tracking
 
     w, p = ctx.wildcards, ctx.params
     temperature = alpha = None

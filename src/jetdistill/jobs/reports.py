@@ -157,7 +157,7 @@ def summarize(ctx: JobContext) -> None:
     built and this one reused, and nothing else.
     """
     from jetdistill.report.summary import readable_html, readable_markdown, summary_table
-    from jetdistill.tracking import store as tracking
+    from jetdistill.tracking import query as tracking
 
     run_ids = {read_json(p)["run_id"] for p in ctx.input["metrics"]}
     runs = tracking.search(C.tracking_cfg(ctx))

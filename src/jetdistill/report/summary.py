@@ -22,7 +22,8 @@ from typing import Any
 import pandas as pd
 
 from jetdistill.io import atomic_path
-from jetdistill.tracking.store import TrackingConfig, search
+from jetdistill.tracking.config import TrackingConfig
+from jetdistill.tracking.query import search
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,10 @@ backoff, so a server that accepts connections but never answers hung every job o
 for ~20 minutes with no output, and a refused port for minutes. Snakemake's ``onstart``
 calls :func:`check_tracking` first, before MLflow (a few seconds to import) is loaded, so
 an unreachable store fails the invocation within ``tracking.timeout_s`` with a message
-naming ``tracking.uri``. :func:`jetdistill.tracking.probe` runs the same check.
+naming ``tracking.uri``. The HTTP check is bounded in total time (:mod:`.deadline`), so a
+server that answers a byte at a time fails it as fast as a silent one.
+
+It runs once per invocation, in :func:`jetdistill.jobs.invocation.start_invocation`.
 """
 
 from __future__ import annotations
@@ -18,36 +21,23 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from jetdistill.errors import InputError
 from jetdistill.tracking import uris
+from jetdistill.tracking.config import TrackingConfig
+from jetdistill.tracking.deadline import within
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 15.0
 _DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
-def check_tracking(tracking: Mapping[str, Any], root: str | os.PathLike[str] | None = None) -> None:
-    """Probe ``config["tracking"]`` (masked URI allowed: the real one comes from the environment)."""
-    uri = uris.reveal(str(tracking.get("uri") or "sqlite:///mlflow.db"))
-    timeout = float(tracking.get("timeout_s") or DEFAULT_TIMEOUT_S)
-    experiment = str(tracking.get("experiment") or "jetdistill")
-    user = password = None
-    if uri.startswith(("http://", "https://")):
-        uri, user, password = uris.split_credentials(uri)
-    elif uri.startswith("sqlite:///"):
-        path = Path(unquote(uri[len("sqlite:///") :]))
-        if not path.is_absolute():
-            path = Path(root if root is not None else os.getcwd()) / path
-        uri = f"sqlite:///{path}"
-    else:
-        return  # other URIs are rejected (or probed) when the tracking config is built
-    check_store(uri, timeout_s=timeout, experiment=experiment, username=user, password=password)
+def check(cfg: TrackingConfig) -> None:
+    """Check once, within ``cfg.timeout_s``, that the store of ``cfg`` answers; InputError if not."""
+    check_store(cfg.uri, timeout_s=cfg.timeout_s, experiment=cfg.experiment,
+                username=cfg.username, password=cfg.password)  # fmt: skip
 
 
 def check_store(
@@ -103,9 +93,14 @@ def _check_http(
         req.add_header("Authorization", f"Basic {token}")
     expected = f"an MLflow server answering within {timeout_s:g} s (tracking.timeout_s)"
     t0 = time.monotonic()
-    try:
+
+    def get() -> None:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             resp.read(1 << 16)
+
+    try:
+        # the socket timeout bounds each read; `within` bounds the whole answer
+        within(timeout_s, get, where=where, what="GET experiments/get-by-name")
     except urllib.error.HTTPError as exc:
         body = exc.read(1 << 16).decode(errors="replace")
         if exc.code == 404 and "RESOURCE_DOES_NOT_EXIST" in body:
