@@ -13,6 +13,7 @@ keeps it in step with the ids used here.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -52,7 +53,7 @@ SECRET = "pa55-w0rd-xyz"
 @pytest.fixture(autouse=True)
 def _own_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs made here get their own invocation and parent (restored after each test)."""
-    from jetdistill.tracking import store as tracking
+    from jetdistill.tracking import config as tracking
 
     monkeypatch.setenv(tracking.ENV_INVOCATION, "")
     monkeypatch.setenv(tracking.ENV_PARENT_RUN, "")
@@ -165,7 +166,7 @@ def test_hls_config_rejects_strings_that_would_reach_generated_files() -> None:
 
 
 def test_bad_tracking_uri_names_the_field(tmp_path: Path) -> None:
-    from jetdistill.tracking.store import TrackingConfig
+    from jetdistill.tracking.config import TrackingConfig
 
     for uri in ("file:///tmp/mlruns", "mlruns", "sqlite:mlflow.db"):
         with pytest.raises(InputError, match=r"config: tracking\.uri"):
@@ -339,7 +340,8 @@ def _refused_port() -> int:
 
 
 def test_unresponsive_tracking_server_fails_the_probe_in_its_timeout(silent_server: int) -> None:
-    from jetdistill.tracking.store import TrackingConfig, probe
+    from jetdistill.tracking.config import TrackingConfig
+    from jetdistill.tracking.probe import check as probe
 
     cfg = TrackingConfig.from_dict(
         {"uri": f"http://bob:{SECRET}@127.0.0.1:{silent_server}", "timeout_s": 2}
@@ -353,7 +355,8 @@ def test_unresponsive_tracking_server_fails_the_probe_in_its_timeout(silent_serv
 
 
 def test_refused_tracking_port_fails_at_once() -> None:
-    from jetdistill.tracking.store import TrackingConfig, probe
+    from jetdistill.tracking.config import TrackingConfig
+    from jetdistill.tracking.probe import check as probe
 
     cfg = TrackingConfig.from_dict({"uri": f"http://127.0.0.1:{_refused_port()}", "timeout_s": 20})
     t0 = time.monotonic()
@@ -363,7 +366,8 @@ def test_refused_tracking_port_fails_at_once() -> None:
 
 
 def test_sqlite_store_that_cannot_be_created_fails_the_probe(tmp_path: Path) -> None:
-    from jetdistill.tracking.store import TrackingConfig, probe
+    from jetdistill.tracking.config import TrackingConfig
+    from jetdistill.tracking.probe import check as probe
 
     (tmp_path / "afile").write_text("not a folder")
     cfg = TrackingConfig.from_dict({"uri": "sqlite:///afile/mlflow.db"}, root=tmp_path)
@@ -397,6 +401,79 @@ def test_snakemake_with_unresponsive_server_fails_within_60s(
     assert took - parse < 60, f"took {took:.0f} s, parsing alone {parse:.0f} s"
     assert SECRET not in out
     assert not (work / "results" / "data").exists()  # nothing ran
+
+
+# --------------------------------------------------------------------------- slow tracking server
+# (issue 23 item 5) A server that answers one byte every 2 s: the per-read socket timeout never
+# trips, so only a bound on each call's total time (jetdistill.tracking.deadline) fails it.
+DRIBBLE_S = 2.0
+
+
+@pytest.fixture
+def dribbling_server() -> Iterator[int]:
+    """127.0.0.1:PORT: reads each request, then answers a valid HTTP 200 one byte every 2 s."""
+    body = b'{"experiment": {"experiment_id": "1", "name": "jetdistill"}}'
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def dribble(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.recv(1 << 16)
+            for i in range(len(answer)):
+                if stop.wait(DRIBBLE_S):
+                    return
+                conn.sendall(answer[i : i + 1])
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn = srv.accept()[0]
+            except OSError:
+                continue
+            conns.append(conn)
+            threading.Thread(target=dribble, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield srv.getsockname()[1]
+    stop.set()
+    for c in conns:
+        c.close()
+    srv.close()
+
+
+@pytest.mark.parametrize("call", ["probe", "init_store", "job_run"])
+def test_slow_tracking_server_fails_each_call_within_its_timeout(
+    dribbling_server: int, call: str
+) -> None:
+    """The onstart probe and the MLflow calls jobs make, each bounded by tracking.timeout_s."""
+    from jetdistill.tracking import probe, runs, store
+    from jetdistill.tracking.config import TrackingConfig
+
+    timeout = 4.0  # > DRIBBLE_S: no single socket read ever waits this long
+    cfg = TrackingConfig.from_dict(
+        {"uri": f"http://bob:{SECRET}@127.0.0.1:{dribbling_server}", "timeout_s": timeout}
+    )
+    calls = {
+        "probe": lambda: probe.check(cfg),
+        "init_store": lambda: store.init_store(cfg),
+        "job_run": lambda: runs.job_run(cfg, name="j", rule="r", wildcards={}, role="student",
+                                        method="solo").__enter__(),
+    }  # fmt: skip
+    t0 = time.monotonic()
+    with pytest.raises(
+        InputError, match=r"config: tracking\.uri \(http://127\.0\.0\.1:\d+\).*no answer after"
+    ) as info:
+        calls[call]()
+    took = time.monotonic() - t0
+    assert took < timeout + 2, f"{call}: {took:.1f} s for tracking.timeout_s {timeout}"
+    assert "tracking.timeout_s" in str(info.value)
+    assert SECRET not in str(info.value)
 
 
 # --------------------------------------------------------------------------- credentials
@@ -434,7 +511,7 @@ def test_credentials_are_masked_in_params_tags_artifacts_and_marker(tmp_path: Pa
 
 
 def test_protect_keeps_the_secret_in_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from jetdistill.tracking.store import TrackingConfig
+    from jetdistill.tracking.config import TrackingConfig
 
     shown = uris.protect({"uri": f"http://alice:{SECRET}@127.0.0.1:5000", "experiment": "x"})
     assert shown["uri"] == "http://alice:***@127.0.0.1:5000"
@@ -680,6 +757,7 @@ EXTRA_CASES = {
     "H01": test_hls_config_rejects_strings_that_would_reach_generated_files,
     "T01": test_unresponsive_tracking_server_fails_the_probe_in_its_timeout,
     "T02": test_refused_tracking_port_fails_at_once,
+    "T11": test_slow_tracking_server_fails_each_call_within_its_timeout,
     "T03": test_sqlite_store_that_cannot_be_created_fails_the_probe,
     "T04": test_snakemake_with_unresponsive_server_fails_within_60s,
     "T05": test_bad_tracking_uri_names_the_field,

@@ -90,8 +90,9 @@ class TrackingConfig:
 
     @property
     def where(self) -> str:
-        """How an error about the store names it: the config key and the masked URI."""
-        return f"config: tracking.uri ({self.display_uri})"
+        """How an error about the store names it: the config key and the URI (as the probe does:
+        no credentials, not even the user name)."""
+        return f"config: tracking.uri ({uris.mask(self.uri)})"
 
     @property
     def is_server(self) -> bool:

@@ -24,10 +24,11 @@ class TrackingTimeout(InputError):
     """The tracking store did not complete one call within ``tracking.timeout_s``."""
 
 
-def within(seconds: float, fn: Callable[[], T], *, where: str, what: str) -> T:
+def within(seconds: float, fn: Callable[[], T], *, where: str, what: str,
+           expected: str | None = None) -> T:  # fmt: skip
     """``fn()``, or :class:`TrackingTimeout` naming ``where`` after ``seconds`` in all.
 
-    ``fn``'s own exceptions propagate unchanged. The message keeps the probe's wording
+    ``fn``'s own exceptions propagate unchanged; ``expected`` is the message's "expected" part. The message keeps the probe's wording
     (``no answer after <s> s``) so logs and tests read the same for a silent server and a
     slow one.
     """
@@ -48,7 +49,7 @@ def within(seconds: float, fn: Callable[[], T], *, where: str, what: str) -> T:
     if not done.wait(seconds):
         raise TrackingTimeout(
             where,
-            f"a complete answer within {seconds:g} s (tracking.timeout_s)",
+            expected or f"a complete answer within {seconds:g} s (tracking.timeout_s)",
             f"no answer after {time.monotonic() - t0:.1f} s ({what})",
         )
     if error:

@@ -100,7 +100,7 @@ def _check_http(
 
     try:
         # the socket timeout bounds each read; `within` bounds the whole answer
-        within(timeout_s, get, where=where, what="GET experiments/get-by-name")
+        within(timeout_s, get, where=where, what="GET experiments/get-by-name", expected=expected)
     except urllib.error.HTTPError as exc:
         body = exc.read(1 << 16).decode(errors="replace")
         if exc.code == 404 and "RESOURCE_DOES_NOT_EXIST" in body:
