@@ -63,23 +63,30 @@ def runs(cfg: config.TrackingConfig) -> dict[str, str]:
 def test_best_first_filter_excludes_the_fraction_runs(cfg, runs) -> None:
     found = query.search(cfg, filter=links.STUDENT_RUNS_FILTER)
     assert set(found["run_id"]) == {runs["solo"], runs["kd"]}
-    # the filter is the one MLflow's UI gets: the link carries exactly this string
-    q = parse_qs(urlsplit(links.student_runs_url(cfg).replace("/#/", "/")).query)
-    assert q["searchFilter"] == [links.STUDENT_RUNS_FILTER]
-    assert q["workflowType"] == ["machine_learning"]
-    assert q["orderByKey"] == ["metrics.`test_accuracy`"] and q["orderByAsc"] == ["false"]
+    # the filter is the one MLflow's UI gets: the link's shared view carries exactly this string
+    assert (
+        _shared_view(cfg, links.student_runs_url(cfg))["searchFilter"] == links.STUDENT_RUNS_FILTER
+    )
+
+
+def _shared_view(cfg: config.TrackingConfig, url: str) -> dict:
+    """The view MLflow's UI loads for the link: the experiment tag its viewStateShareKey names."""
+    q = parse_qs(urlsplit(url.replace("/#/", "/")).query)
+    # any search parameter next to the key would make the UI ignore the key
+    assert set(q) == {"workflowType", "viewStateShareKey"} and q["workflowType"] == [
+        "machine_learning"
+    ]
+    tags = store.client(cfg).get_experiment(store.experiment_id(cfg)).tags
+    return json.loads(tags[f"{links.TAG_SHARED_VIEW}{q['viewStateShareKey'][0]}"])
 
 
 def test_best_first_link_shows_accuracy_and_kd_params_as_columns(cfg, runs) -> None:
     url = links.student_runs_url(cfg)
-    key = parse_qs(urlsplit(url.replace("/#/", "/")).query)["viewStateShareKey"][0]
-    exp_id = store.experiment_id(cfg)
-    tags = store.client(cfg).get_experiment(exp_id).tags
-    view = json.loads(tags[f"mlflow.sharedViewState.{key}"])  # what MLflow's UI loads for the key
-    assert view["searchFilter"] == links.STUDENT_RUNS_FILTER
+    view = _shared_view(cfg, url)
+    assert (view["orderByKey"], view["orderByAsc"]) == ("metrics.`test_accuracy`", False)
     cols = view["selectedColumns"]
     assert cols[0] == "metrics.`test_accuracy`"
-    for col in ("params.`method`", "params.`kd.temperature`", "params.`kd.alpha`",
+    for col in ("params.`kd.method`", "params.`kd.temperature`", "params.`kd.alpha`",
                 "tags.`teacher`"):  # fmt: skip
         assert col in cols
     # every column names something the full-data runs carry

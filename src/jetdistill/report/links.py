@@ -38,16 +38,16 @@ FULL_DATA = "tags.`train_fraction` = '1.0'"
 #: all their data (no learning-curve fractions, no QAT or FPGA rows, no parent rows).
 STUDENT_RUNS_FILTER = f"params.role = 'student' and attributes.status = 'FINISHED' and {FULL_DATA}"
 ORDER_BY = "metrics.`test_accuracy`"
-#: The runs table's columns: test accuracy, then the KD settings (method, T, alpha, teacher).
+#: The runs table's columns: test accuracy and the KD settings (KD loss, T, alpha, teacher;
+#: solo runs read ``none``). Few on purpose: MLflow's table renders only the columns that fit
+#: the window (at 1600 px these six do, next to the fixed run name, created and duration).
 STUDENT_COLUMNS = (
     "metrics.`test_accuracy`",
     "params.`student`",
-    "params.`method`",
     "params.`kd.method`",
     "params.`kd.temperature`",
     "params.`kd.alpha`",
     "tags.`teacher`",
-    "params.`seed`",
 )
 TAG_SHARED_VIEW = "mlflow.sharedViewState."
 
@@ -96,21 +96,24 @@ def runs_page_url(
     ascending: bool = False,
     view_key: str | None = None,
 ) -> str:
-    """A link to MLflow's runs table (ML view) with a saved search (and a shared view).
+    """A link to MLflow's runs table (ML view) with a saved search, or a shared view.
 
     ``workflowType=machine_learning`` makes MLflow 3.17's UI show the classic
     training-runs view (its default is the GenAI view; the choice is a client-side
     setting, not stored in the experiment). ``searchFilter``/``orderByKey`` are the
-    UI's own URL state; ``viewStateShareKey`` names a view :func:`share_view` stored.
+    UI's own URL state; ``viewStateShareKey`` names a view :func:`share_view` stored,
+    which carries its own search: the UI ignores the key when the URL has any search
+    parameter, so a link with a key has no other.
     """
     q: dict[str, str] = {"workflowType": "machine_learning"}
     if view_key:
         q["viewStateShareKey"] = view_key
-    if search_filter:
-        q["searchFilter"] = search_filter
-    if order_by:
-        q["orderByKey"] = order_by
-        q["orderByAsc"] = "true" if ascending else "false"
+    else:
+        if search_filter:
+            q["searchFilter"] = search_filter
+        if order_by:
+            q["orderByKey"] = order_by
+            q["orderByAsc"] = "true" if ascending else "false"
     return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{urlencode(q)}"
 
 
@@ -142,10 +145,9 @@ def student_runs_url(cfg: TrackingConfig, base_url: str = LOCAL_UI) -> str:
     server it is the server itself.
     """
     exp_id = store.experiment_id(cfg)
-    view = student_view()
-    key = share_view(cfg, exp_id, view)
-    return runs_page_url(_ui(cfg, base_url), exp_id, view["searchFilter"],
-                         order_by=view["orderByKey"], view_key=key)  # fmt: skip
+    return runs_page_url(
+        _ui(cfg, base_url), exp_id, view_key=share_view(cfg, exp_id, student_view())
+    )
 
 
 def compare_runs_url(base_url: str, experiment_id: str, run_ids: list[str]) -> str:
