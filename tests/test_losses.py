@@ -343,7 +343,9 @@ B = np.array([0.0, 0.5, -1.0])
 
 
 def hint_loss(**kw):
+    """The hint loss with the projector fixed to ``W``, ``B`` (float64)."""
     fn = build_loss("hint", feature_dims=(2, 3), **kw)
+    fn.module.double()
     with torch.no_grad():
         fn.module.linear.weight.copy_(torch.tensor(W))
         fn.module.linear.bias.copy_(torch.tensor(B))
@@ -357,20 +359,17 @@ def test_hint_by_hand_with_a_fixed_projector():
     mse = 18.5 / 6
     s, t, y = S[:2], TL[:2], Y[:2]
     fn = hint_loss(alpha=1.0, params={"hint_weight": 2.0})
-    fn.module.double()
     feats = (torch.tensor(H_S), torch.tensor(H_T))
-    got = float(fn(torch.tensor(s), torch.tensor(y), torch.tensor(t), features=feats))
+    got = float(fn(torch.tensor(s), torch.tensor(y), torch.tensor(t), features=feats).detach())
     assert got == pytest.approx(np_ce(s, y) + 2.0 * mse, rel=1e-12)  # alpha = 1: CE + hint
     fn = hint_loss(alpha=0.2, temperature=4.0)  # default hint_weight 1
-    fn.module.double()
-    got = float(fn(torch.tensor(s), torch.tensor(y), torch.tensor(t), features=feats))
+    got = float(fn(torch.tensor(s), torch.tensor(y), torch.tensor(t), features=feats).detach())
     expected = 0.2 * np_ce(s, y) + 0.8 * 16.0 * np_soft_kl(s, t, 4.0) + mse
     assert got == pytest.approx(expected, rel=1e-12)
 
 
 def test_hint_gradient_reaches_the_projector_and_student_not_the_teacher():
     fn = hint_loss(alpha=1.0)
-    fn.module.double()
     hs = torch.tensor(H_S, requires_grad=True)
     ht = torch.tensor(H_T, requires_grad=True)
     fn(torch.tensor(S[:2]), torch.tensor(Y[:2]), torch.tensor(TL[:2]), features=(hs, ht)).backward()

@@ -16,8 +16,8 @@ Design choices:
   ``features=(student representation, teacher embedding)``: the student's is the input of
   its last ``nn.Linear`` (:class:`FeatureCapture`, a forward pre-hook, so no model needs a
   second forward method), the teacher's the cached rows ``Batches.f``. Such a loss owns
-  parameters (``loss_fn.module``), optimised and clipped with the model's. Every other loss
-  runs exactly the code path it always did.
+  parameters (``loss_fn.module``), optimised with the model's (clipped separately). Every
+  other loss runs exactly the code path it always did.
 """
 
 from __future__ import annotations
@@ -504,7 +504,8 @@ def fit(
 
     A feature loss (``loss_fn.needs_features``) needs teacher embeddings ``f`` in ``train``
     and ``val``; its ``loss_fn.module`` (the hint projector) is trained with the model (one
-    optimiser, one clipped gradient norm) and left in its final state.
+    optimiser) and left in its final state. Its gradient is clipped on its own, so the
+    student's clipping is the one it would have without the projector.
     """
     cfg.validate()
     device = resolve_device(cfg.device)
@@ -527,11 +528,11 @@ def fit(
         extra = [p for p in aux.parameters() if p.requires_grad]
     opt = make_optimizer(model, cfg, extra)
     sched = make_scheduler(opt, cfg)
-    params = [p for p in model.parameters() if p.requires_grad] + extra
+    params = [p for p in model.parameters() if p.requires_grad]
     capture = FeatureCapture(model) if with_features else None
     try:
         result = _fit_epochs(
-            model, train_d, val_d, cfg, loss_fn, opt, sched, params, gen, device, capture,
+            model, train_d, val_d, cfg, loss_fn, opt, sched, params, extra, gen, device, capture,
             step_hook=step_hook, epoch_callback=epoch_callback, restore=restore,
             eval_batch_size=eval_batch_size,
         )  # fmt: skip
@@ -550,6 +551,7 @@ def _fit_epochs(
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler | None,
     params: list[nn.Parameter],
+    extra: list[nn.Parameter],
     gen: torch.Generator,
     device: torch.device,
     capture: FeatureCapture | None,
@@ -604,6 +606,8 @@ def _fit_epochs(
                 loss.backward()
                 if cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                    if extra:
+                        nn.utils.clip_grad_norm_(extra, cfg.grad_clip)
                 opt.step()
                 if step_hook is not None:
                     step_hook(model)
