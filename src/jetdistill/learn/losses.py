@@ -34,9 +34,9 @@ Conventions (all losses are batch means):
   (``alpha * CE + (1 - alpha) * T^2 * KL``).
 - ``dist``   : DIST (Huang et al. 2022, arXiv:2205.10536), relations instead of exact
   probabilities: ``alpha * CE + T^2 * (params.beta * inter + params.gamma * intra)`` with
-  ``inter = 1 - mean_i pearson(p_s[i, :], p_t[i, :])`` (each jet's class ranking) and
-  ``intra = 1 - mean_k pearson(p_s[:, k], p_t[:, k])`` (each class's ranking of the batch's
-  jets), ``p = softmax(z/T)``. As in the paper the KD part has its own weights (beta = gamma
+  ``inter = 1 - mean_i pearson(p_s[i, :], p_t[i, :])`` (how the classes relate for one jet)
+  and ``intra = 1 - mean_k pearson(p_s[:, k], p_t[:, k])`` (how the batch's jets relate for
+  one class), ``p = softmax(z/T)``. As in the paper the KD part has its own weights (beta = gamma
   = 1, the authors' defaults), not ``1 - alpha``. ``intra`` is a statistic of the *batch*, so
   the value depends on the batch (and on the evaluation batch size). See :func:`dist_terms`
   for its behaviour at high T.
@@ -338,21 +338,22 @@ def dist_terms(
     """(inter, intra) relation losses of DIST, without ``T^2``.
 
     ``inter``: 1 - mean over the batch of the Pearson correlation between the student's and
-    the teacher's probability rows (how the classes rank for one jet); ``intra``: the same
-    over the class columns (how the jets of the batch rank for one class).
+    the teacher's probability rows (how the classes relate for one jet); ``intra``: the same
+    over the class columns (how the jets of the batch relate for one class).
 
     Both are invariant to adding a constant to a row of logits (softmax is) but *not* to
     scaling it; only for ``T >> |z|`` does ``softmax(z/T) ~ (1 + (z - mean z)/T)/K`` make
     ``inter`` tend to ``1 - pearson(s, t)`` of the logits, which is scale-free. Unlike KL,
     whose gradient shrinks as ``1/T^2`` (which the ``T^2`` factor undoes), these terms and
     their gradients tend to a *non-zero* limit as T grows: with the paper's ``T^2`` factor
-    DIST's gradient grows as ``T^2`` (x400 at T=20 against T=1). The paper uses T = 1
-    (ImageNet) to 4; at high T the training defaults (AdamW, gradient clipping) keep it
+    DIST's gradient grows as ``T^2`` (x400 at T=20 against T=1). The authors' reference
+    code uses T = 1; at high T the training defaults (AdamW, gradient clipping) keep it
     stable, but the cross-entropy's relative weight falls as ``1/T^2``.
 
     ``eps`` (:data:`DIST_EPS`) makes identical predictions cost ``eps / |p - mean p|^2`` per
     row or column instead of 0: negligible unless the probabilities are nearly uniform
-    (T >> |z|, or a batch of nearly identical jets).
+    (T >> |z|, or a batch of nearly identical jets). Where ``|p - mean p|^2`` falls to ~eps
+    (T ~ 1e3 |z| or more) eps dominates and the terms lose their signal.
     """
     p_s = F.softmax(s / temperature, dim=-1)
     p_t = F.softmax(t / temperature, dim=-1)
