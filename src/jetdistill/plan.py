@@ -523,7 +523,11 @@ def check_losses(cfg: dict) -> None:
     (:mod:`jetdistill.learn.losses`), so a new loss needs no schema change."""
     from jetdistill.learn.losses import LOSSES, loss_params
 
-    kd_losses = sorted(n for n, spec in LOSSES.items() if spec.needs_teacher)
+    # feature losses (``hint``) need a cached teacher embedding, which no rule writes yet:
+    # refused here rather than failing inside the job after its old outputs are deleted
+    kd_losses = sorted(
+        n for n, spec in LOSSES.items() if spec.needs_teacher and not spec.needs_features
+    )
     for i, m in enumerate(cfg["distillation"]["methods"]):
         _ref(f"distillation.methods[{i}]", m, kd_losses)
     _ref("compression.kd.method", cfg["compression"]["kd"]["method"], kd_losses)
