@@ -112,3 +112,28 @@ def test_parse_yosys_stat():
     assert (m["luts"], m["ffs"], m["dsps"], m["carry"]) == (86 + 1205 + 98, 389, 2, 425)
     with pytest.raises(rtl.ToolFailedError):
         rtl.parse_yosys_stat("nothing here")
+
+
+# --------------------------------------------------------------------------- op registry
+def test_unregistered_op_names_the_node_and_lists_the_registered_ops():
+    from onnx import helper
+
+    node = helper.make_node("Softsign", ["x"], ["y"], name="act3")
+    with pytest.raises(qonnx.UnsupportedGraphError) as err:
+        rtl.trace_node(node, rtl.TraceState(mw=None))
+    msg = str(err.value)
+    assert "Softsign" in msg and "'act3'" in msg and "@register_rtl_op" in msg
+    assert all(op in msg for op in ("MatMul", "Quant", "Relu", "Reshape"))
+
+
+def test_an_op_registered_twice_is_an_error():
+    with pytest.raises(ValueError, match="MatMul"):
+        rtl.register_rtl_op("MatMul")(lambda node, state: None)
+    assert rtl.RTL_OPS["MatMul"].__name__ == "_trace_matmul"  # the first handler stays
+
+
+def test_every_registered_handler_traces_a_node_of_its_op():
+    """The tracer dispatches by ONNX op type only (no if/elif elsewhere)."""
+    assert set(qonnx.SHAPE_OPS) | {"Quant", "MatMul", "Gemm", "Add", "Sub", "Mul", "Relu"} <= set(
+        rtl.RTL_OPS
+    )
