@@ -316,21 +316,76 @@ def _trace_sub(node: Any, state: TraceState) -> Any:
     return a - b
 
 
+def _is_mask(value: Any) -> bool:
+    """A traced value that can only be 0 or 1 (unsigned, one integer bit, no fraction)."""
+    k, i, f = value.kif
+    return bool(np.all(k == 0) and np.all(i <= 1) and np.all(f <= 0))
+
+
 @register_rtl_op("Mul")
 def _trace_mul(node: Any, state: TraceState) -> Any:
-    """By a constant only: a variable product would need a multiplier (DSP), not adders."""
+    """By a constant, or by a 0/1 mask (a multiplexer, broadcast like numpy); any other
+    variable product would need a multiplier (DSP), not adders."""
     a, b = state.get(node.input[0]), state.get(node.input[1])
-    if not (_is_const(a) or _is_const(b)):
-        raise UnsupportedGraphError(
-            f"Mul {node.name!r}: variable x variable products are not supported"
-        )
-    return a * b
+    if _is_const(a) or _is_const(b):
+        return a * b
+    if _is_mask(b):
+        return np.where(b, a, 0.0)
+    if _is_mask(a):
+        return np.where(a, b, 0.0)
+    raise UnsupportedGraphError(
+        f"Mul {node.name!r}: variable x variable products are not supported "
+        "(except by a 0/1 mask: an unsigned 1-bit integer Quant)"
+    )
 
 
 @register_rtl_op("Relu")
 def _trace_relu(node: Any, state: TraceState) -> Any:
     x = state.get(node.input[0])
     return np.maximum(x, 0) if _is_const(x) else x.relu()
+
+
+def _reduce_axes(node: Any, state: TraceState, ndim: int) -> tuple[int, ...]:
+    """The axes of an ONNX ``Reduce*`` node (input since opset 18, attribute before), >= 0.
+
+    The batch axis may not be reduced: the traced value has batch 1, so a reduction over it
+    would trace as a no-op but mean something else for a real batch.
+    """
+    if len(node.input) > 1 and node.input[1]:
+        axes = [int(a) for a in initializer(state.mw, node.input[1]).ravel()]
+    else:
+        axes = [int(a) for a in node_attrs(node).get("axes", [])]
+    if not axes:
+        if node_attrs(node).get("noop_with_empty_axes", 0):
+            return ()
+        axes = list(range(ndim))
+    norm = tuple(sorted(a % ndim for a in axes))
+    if 0 in norm:
+        raise UnsupportedGraphError(
+            f"{node.op_type} {node.name!r} reduces over the batch axis (axes {axes}): "
+            "reduce over the constituents (axis 1) instead"
+        )
+    return norm
+
+
+@register_rtl_op("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin")
+def _trace_reduce(node: Any, state: TraceState) -> Any:
+    """Pooling over constituents: sums and max/min are exact adder/comparator trees; a mean
+    is exact only over a power-of-two count (a shift), anything else would need a divider."""
+    x = state.get(node.input[0])
+    axes = _reduce_axes(node, state, len(x.shape))
+    if not axes:
+        return x
+    keepdims = bool(node_attrs(node).get("keepdims", 1))
+    count = int(np.prod([x.shape[a] for a in axes]))
+    if node.op_type == "ReduceMean" and count & (count - 1):
+        raise UnsupportedGraphError(
+            f"ReduceMean {node.name!r} averages {count} elements: only a power-of-two count is "
+            "exact in fixed point (use sum pooling, or pad the set to a power of two)"
+        )
+    fn = {"ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.amax, "ReduceMin": np.amin}
+    out = fn[node.op_type](x, axis=axes, keepdims=keepdims)
+    return _as_float_const(out) if _is_const(x) else out
 
 
 @register_rtl_op(*SHAPE_OPS)
