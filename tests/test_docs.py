@@ -433,9 +433,12 @@ def test_module_table_lists_every_module_once():
 
 
 def test_import_reader_sees_relative_smk_and_multiline_imports():
-    smk = "rule a:\n    run:\n        from jetdistill.jobs import invocation\nfrom jetdistill import (\n    paths as P,\n    plan,\n)\n"
+    smk = (
+        "rule a:\n    run:\n        from jetdistill.jobs import invocation\n"
+        "from jetdistill import (\n    paths as P,\n    plan,\n)\n"
+    )
     assert imports_of(smk) == {"jobs.invocation", "paths", "plan"}
-    py = "from .store import x\nfrom . import uris\nfrom ..errors import InputError\nimport jetdistill.io\n"
+    py = "from .store import x\nfrom . import uris\nfrom ..errors import E\nimport jetdistill.io\n"
     assert imports_of(py, ("tracking",)) == {"tracking.store", "tracking.uris", "errors", "io"}
 
 

@@ -4,8 +4,9 @@ No vendor tools are needed. The cleaned QONNX graph (the same one hls4ml convert
 :mod:`jetdistill.fpga.hls`) is traced symbolically with da4ml's fixed-point variables: every
 ``Quant`` becomes an exact fixed-point cast and every constant matrix product becomes a
 multiplier-free adder graph (distributed arithmetic), in which zero weights cost nothing,
-so pruning shows up directly in the LUT count. From the trace da4ml emits a pipelined
-Verilog design, which is
+so pruning shows up directly in the LUT count. Each ONNX op is traced by the handler
+registered for it (:func:`register_rtl_op`, :data:`RTL_OPS`). From the trace da4ml emits a
+pipelined Verilog design, which is
 
 * checked bit for bit against Brevitas twice: da4ml's integer emulation on all test samples
   and a cycle-accurate Verilator simulation of the generated RTL on a few hundred;
@@ -203,10 +204,6 @@ class TraceState:
         if arr is None:
             raise UnsupportedGraphError(f"tensor {name!r} is neither computed nor a constant")
         return _as_float_const(arr)
-
-    def inputs(self, node: Any) -> list[Any]:
-        """The values of all of a node's (non-empty) inputs, in order."""
-        return [self.get(n) for n in node.input if n]
 
 
 def _is_const(value: Any) -> bool:
