@@ -355,7 +355,7 @@ def _jet_source(kind: str, files: list[str], class_names: list[str], chunk: int)
                     f"{path}: datasets '{DS_CONSTITUENTS}' {cons.shape} and '{DS_PARTICLE_NAMES}'",
                     f"the hls4ml layout: {len(PARTICLE_FEATURES)} columns named "
                     f"{list(PARTICLE_FEATURES)} (any order; name i names column i, then "
-                    f"optionally {list(COLUMNLESS_PARTICLE_NAMES)}, which have no column)",
+                    f"optionally {', '.join(COLUMNLESS_PARTICLE_NAMES)}, which has no column)",
                     "; ".join(problems),
                 )
             if jets.ndim != 2 or jets.shape[0] != cons.shape[0] or jets.shape[1] != len(jnames):
