@@ -891,6 +891,22 @@ def test_view_typo_fails_the_dry_run_and_a_rerun_keeps_the_views_files(tmp_path:
     assert [(view / n).read_text() for n in names] == [f"a good earlier {n}" for n in names]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    "coerce_cli_numbers" not in (REPO / "rules" / "common.smk").read_text(),
+    reason="rules/common.smk does not call plan.coerce_cli_numbers before validate() yet",
+)
+def test_nested_config_numbers_reach_the_real_dry_run(tmp_path: Path) -> None:
+    work = copy_workflow(tmp_path / "proj")
+    proc = run_snakemake(work, "-n", "--configfile", "config/test.yaml",
+                         "--config", 'tracking={"timeout_s": 5}', timeout=300)  # fmt: skip
+    assert "is not of type" not in proc.stdout + proc.stderr
+    proc = run_snakemake(work, "-n", "--configfile", "config/test.yaml",
+                         "--config", 'models={"mlp": {"dropout": 0.1}}', timeout=300, check=False)  # fmt: skip
+    assert proc.returncode != 0
+    assert "models.mlp.dropout (from --config)" in proc.stdout + proc.stderr
+
+
 EXTRA_CASES.update(
     {c[0]: test_file_off_the_layout_fails_split_data_naming_file_dataset_and_names
      for c in LAYOUT_CASES}
