@@ -1,7 +1,7 @@
 # jetdistill: distil a large jet tagger into a tiny FPGA-ready student.
 # Run: snakemake --cores 8            (defaults: config/config.yaml)
 #      snakemake --workflow-profile profiles/slurm
-# Rule files hold paths and wildcards only; the work is done by the jetdistill package.
+# rules/*.smk hold the rules and their input helpers; the work is done by the jetdistill package.
 
 from snakemake.utils import min_version
 

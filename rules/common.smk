@@ -14,6 +14,12 @@ from jetdistill.tracking import uris
 
 # `replace: [models, teachers, ...]`: those sections come from the user's config alone
 plan.apply_replace(config, workflow.config_settings.overwrite_config)
+# nested `--config` values arrive as strings: numbers back where the schema wants them
+plan.coerce_cli_numbers(
+    config,
+    os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"),
+    workflow.config_settings.config,
+)
 validate(config, "../workflow/schemas/config.schema.yaml")
 plan.check_config(config)
 # a password in tracking.uri stays in this process's environment; params, the config the

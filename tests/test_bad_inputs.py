@@ -39,7 +39,7 @@ from conftest_data import generic_arrays, synthetic_jets, write_generic_file, wr
 from snakemake.utils import validate
 
 from jetdistill import plan
-from jetdistill.data.layout import JET_FEATURES, LABEL_COLUMNS
+from jetdistill.data.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURE_NAMES
 from jetdistill.data.sources import open_source
 from jetdistill.errors import InputError
 from jetdistill.tracking import uris
@@ -757,7 +757,6 @@ EXTRA_CASES = {
     "H01": test_hls_config_rejects_strings_that_would_reach_generated_files,
     "T01": test_unresponsive_tracking_server_fails_the_probe_in_its_timeout,
     "T02": test_refused_tracking_port_fails_at_once,
-    "T11": test_slow_tracking_server_fails_each_call_within_its_timeout,
     "T03": test_sqlite_store_that_cannot_be_created_fails_the_probe,
     "T04": test_snakemake_with_unresponsive_server_fails_within_60s,
     "T05": test_bad_tracking_uri_names_the_field,
@@ -766,6 +765,7 @@ EXTRA_CASES = {
     "T08": test_new_invocation_fails_the_parent_run_of_a_killed_one,
     "T09": test_copied_project_writes_artifacts_into_its_own_mlruns,
     "T10": test_shared_store_pointing_elsewhere_needs_an_explicit_artifact_location,
+    "T11": test_slow_tracking_server_fails_each_call_within_its_timeout,
     "W01": test_disk_full_while_writing_a_view_is_one_error_and_leaves_no_temp_files,
     "W02": test_write_error_outside_hdf5_is_an_output_write_error,
     "W03": test_stale_temp_of_a_killed_attempt_is_removed_on_the_next,
@@ -778,3 +778,222 @@ def test_docs_table_lists_every_case() -> None:
     assert len(ids) == len(set(ids)) and len(ids) >= 25
     rows = re.findall(r"^\| `?([A-Z]\d\d)`? \|", DOC.read_text(), flags=re.MULTILINE)
     assert sorted(rows) == sorted(ids), set(rows) ^ set(ids)
+
+
+# =========================================================================== issue 23
+# Data layout by name, view keys and strings checked while parsing, results without braces,
+# --config numbers, output modes. Kept in one block; its ids join EXTRA_CASES at its end.
+def _dropped_first_column(tmp: Path) -> Path:
+    """The probe's file: j1_px removed from the array, particleFeatureNames left as it was
+    (read by position, every j1_ptrel was a j1_eta)."""
+    c, j = synthetic_jets(4, max_constituents=10)
+    return _hls(tmp, c[..., 1:], j)
+
+
+def _dropped_column_and_name(tmp: Path) -> Path:
+    c, j = synthetic_jets(4, max_constituents=10)
+    return _hls(tmp, c[..., 1:], j, particle_names=list(PARTICLE_FEATURE_NAMES[1:]))
+
+
+def _renamed_column(tmp: Path) -> Path:
+    names = ["j1_pt_rel" if n == "j1_ptrel" else n for n in PARTICLE_FEATURE_NAMES]
+    return _hls(tmp, particle_names=names)
+
+
+def _extra_column(tmp: Path) -> Path:
+    """A 17th column for j1_pdgid (the layout names it but gives it no column)."""
+    c, j = synthetic_jets(4, max_constituents=10)
+    return _hls(tmp, np.concatenate([c, np.zeros((*c.shape[:2], 1))], axis=-1), j)
+
+
+LAYOUT = "'jetConstituentList'"
+# id, builder(tmp) -> file, substrings (besides the file name)
+LAYOUT_CASES: list[tuple[str, Callable[[Path], Path], list[str]]] = [
+    ("D21", _dropped_first_column,
+     [LAYOUT, "'particleFeatureNames'", "(20, 10, 15)", "15 columns for the 16 column names"]),
+    ("D22", _dropped_column_and_name, [LAYOUT, "15 columns (the layout has 16)", "missing names ['j1_px']"]),
+    ("D23", _renamed_column, [LAYOUT, "missing names ['j1_ptrel']", "extra names ['j1_pt_rel']"]),
+    ("D24", _extra_column, [LAYOUT, "(20, 10, 17)", "17 columns for the 16 column names"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, build, needles", LAYOUT_CASES, ids=[c[0] for c in LAYOUT_CASES])
+def test_file_off_the_layout_fails_split_data_naming_file_dataset_and_names(
+    case: str, build: Callable[[Path], Path], needles: list[str], tmp_path: Path
+) -> None:
+    """The rule itself (``split_data``) refuses it before writing anything: features are read
+    by name, and name i of particleFeatureNames must name column i."""
+    from jetdistill.data.splits import split_data
+
+    path = build(tmp_path)
+    out = tmp_path / "splits.h5"
+    t0 = time.monotonic()
+    with pytest.raises(InputError) as info:
+        split_data([str(path)], out, {"source": "hls4ml"})
+    assert time.monotonic() - t0 < 5
+    msg = str(info.value)
+    assert str(path) in msg, f"{case}: file not named in {msg}"
+    for needle in needles:
+        assert needle in msg, f"{case}: {needle!r} not in {msg}"
+    assert not out.exists() and not list(tmp_path.glob(".splits.h5.*"))
+
+
+# id, bad input (merged over config/test.yaml), substrings the error must contain
+PARSE_CASES: list[tuple[str, dict, list[str]]] = [
+    ("C33", {"views": {"c4": {"log_features": ["j1_ptrell"]}}},
+     ["config: views.c4.log_features", "'j1_ptrell'", "did you mean 'j1_ptrel'?"]),
+    ("C34", {"views": {"c4": {"log_features": ["j1_pt"]}}},
+     ["config: views.c4.log_features", "among features", "j1_pt"]),
+    ("C35", {"views": {"hlf": {"features": ["j_mass", "j_mass_mmdtt"]}}},
+     ["config: views.hlf.features", "'j_mass_mmdtt'", "did you mean 'j_mass_mmdt'?"]),
+    ("C36", {"data": {"splits": {"exclude_from_transfer": ["tpo"]}}},
+     ["config: data.splits.exclude_from_transfer[0]", "'tpo'", "did you mean 'top'?"]),
+    ("C37", {"data": {"generate": {"classes": ["W", "top"]}, "splits": {"exclude_from_transfer": ["W", "top"]}}},
+     ["config: data.splits.exclude_from_transfer", "at least one of the classes"]),
+    ("C38", {"results": "res{x}"}, ["config: results", "'{'", "wildcards", "'res{x}'"]),
+    ("C39", {"fpga": {"part": "xcvu13p-flga2577-2-e\n"}},
+     ["config: fpga.part", "line breaks", "block scalar", "'xcvu13p-flga2577-2-e\\n'"]),
+    ("C40", {"fpga": {"float_precision": "ap_fixed<16,6>\n"}}, ["config: fpga.float_precision", "line breaks"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, extra, needles", PARSE_CASES, ids=[c[0] for c in PARSE_CASES])
+def test_bad_view_results_or_string_fails_while_parsing(
+    case: str, extra: dict, needles: list[str], tmp_path: Path
+) -> None:
+    with pytest.raises(InputError) as info:
+        _check(extra, tmp_path)
+    msg = str(info.value)
+    for needle in needles:
+        assert needle in msg, f"{case}: {needle!r} not in {msg[-1500:]}"
+
+
+def test_excluding_a_class_from_the_transfer_set_is_accepted(tmp_path: Path) -> None:
+    """``exclude_from_transfer: [top]`` was an AttributeError (plan.check_config reused the
+    loop name ``c`` of ``cfg["compression"]``); now the config passes and the split has no
+    top jet in the transfer set only."""
+    from jetdistill.data.splits import SplitConfig, make_splits
+
+    _check({"data": {"splits": {"exclude_from_transfer": ["top"]}}}, tmp_path)
+    labels = np.repeat(np.arange(5), 40)
+    splits = make_splits(labels, SplitConfig(exclude_from_transfer=("top",)), CLASS_NAMES)
+    assert 4 not in labels[splits["transfer"]] and 4 in labels[splits["test"]]
+
+
+def test_results_with_braces_is_refused_even_outside_the_project(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"config: results"):
+        _check({"results": "/tmp/{x}", "allow_results_outside_project": True}, tmp_path)
+
+
+def _cli(*entries: str) -> tuple[dict, dict]:
+    """(merged config, --config values) exactly as Snakemake parses ``--config`` entries."""
+    from snakemake.cli import parse_config
+
+    given = parse_config(list(entries))
+    return _merge(_config({}), given), given
+
+
+def test_nested_config_numbers_are_coerced_as_the_schema_asks(tmp_path: Path) -> None:
+    """``--config 'tracking={"timeout_s": 5}'`` reached the schema as '5' (Snakemake's
+    BaseLoader keeps nested scalars strings); the schema now guides them back."""
+    cfg, given = _cli('tracking={"timeout_s": 5}', 'compression={"bits": [4, 6]}',
+                      'fpga={"yosys": false}', 'data={"generate": {"pthat_min": null}}')  # fmt: skip
+    assert given["tracking"]["timeout_s"] == "5"  # what Snakemake hands over
+    with pytest.raises(Exception, match=r"is not of type 'number'"):
+        validate(copy.deepcopy(cfg), str(SCHEMA))
+    changed = plan.coerce_cli_numbers(cfg, SCHEMA, given)
+    assert sorted(changed) == ["compression.bits[0]", "compression.bits[1]",
+                               "data.generate.pthat_min", "fpga.yosys", "tracking.timeout_s"]  # fmt: skip
+    assert cfg["tracking"]["timeout_s"] == 5 and cfg["compression"]["bits"] == [4, 6]
+    assert cfg["fpga"]["yosys"] is False and cfg["data"]["generate"]["pthat_min"] is None
+    validate(cfg, str(SCHEMA))
+    plan.check_config(cfg, root=tmp_path)
+    # a string the schema wants stays one; a config file's own quoted "5" is not touched
+    cfg, given = _cli('data={"splits": {"exclude_from_transfer": ["3"]}}')
+    assert plan.coerce_cli_numbers(cfg, SCHEMA, given) == []
+    cfg = _config({"tracking": {"timeout_s": "5"}})
+    assert plan.coerce_cli_numbers(cfg, SCHEMA, {}) == []
+
+
+def test_nested_config_number_without_a_schema_type_says_to_use_a_file() -> None:
+    cfg, given = _cli('models={"mlp": {"dropout": 0.1}}')
+    with pytest.raises(InputError) as info:
+        plan.coerce_cli_numbers(cfg, SCHEMA, given)
+    msg = str(info.value)
+    assert "config: models.mlp.dropout (from --config)" in msg and "--configfile" in msg
+
+
+@pytest.mark.parametrize(
+    "umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)]
+)
+def test_outputs_get_the_mode_the_umask_gives(
+    umask: int, file_mode: int, dir_mode: int, tmp_path: Path
+) -> None:
+    """mkstemp made every output 0600 (113 files of a test run); JSON, HDF5 and the folders
+    made for them now get what ``open()``/``mkdir`` give under the umask."""
+    from jetdistill.data.splits import write_splits
+    from jetdistill.io import write_json
+
+    before = os.umask(umask)
+    try:
+        write_json(tmp_path / "new" / "dir" / "m.json", {"a": 1})
+        splits = {s: np.arange(2) for s in plan.SPLITS}
+        write_splits(tmp_path / "s" / "splits.h5", splits, np.zeros(2), [], ["a"], "generic")
+    finally:
+        os.umask(before)
+    for p in (tmp_path / "new" / "dir" / "m.json", tmp_path / "s" / "splits.h5"):
+        assert p.stat().st_mode & 0o777 == file_mode, (p, oct(p.stat().st_mode))
+    for d in (tmp_path / "new", tmp_path / "new" / "dir", tmp_path / "s"):
+        assert d.stat().st_mode & 0o777 == dir_mode, (d, oct(d.stat().st_mode))
+
+
+@pytest.mark.slow
+def test_view_typo_fails_the_dry_run_and_a_rerun_keeps_the_views_files(tmp_path: Path) -> None:
+    """``views.c4.log_features: [j1_ptrell]`` passed `snakemake -n`, and a rerun over a finished
+    run deleted the view's five files before prepare_view failed; now both stop while parsing."""
+    work = copy_workflow(tmp_path / "proj")
+    (work / "typo.yaml").write_text("views:\n  c4:\n    log_features: [j1_ptrell]\n")
+    view = work / "results" / "data" / "views" / "c4"
+    view.mkdir(parents=True)
+    names = [*(f"{s}.h5" for s in plan.SPLITS), "norm.json"]
+    for n in names:
+        (view / n).write_text(f"a good earlier {n}")
+    for flags in (["-n"], ["--cores", "1"]):
+        t0 = time.monotonic()
+        proc = run_snakemake(work, *flags, "--configfile", "config/test.yaml", "typo.yaml",
+                             timeout=300, check=False)  # fmt: skip
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "views.c4.log_features" in out and "did you mean 'j1_ptrel'?" in out, out[-3000:]
+        assert time.monotonic() - t0 < 60
+    assert [(view / n).read_text() for n in names] == [f"a good earlier {n}" for n in names]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    "coerce_cli_numbers" not in (REPO / "rules" / "common.smk").read_text(),
+    reason="rules/common.smk does not call plan.coerce_cli_numbers before validate() yet",
+)
+def test_nested_config_numbers_reach_the_real_dry_run(tmp_path: Path) -> None:
+    work = copy_workflow(tmp_path / "proj")
+    proc = run_snakemake(work, "-n", "--configfile", "config/test.yaml",
+                         "--config", 'tracking={"timeout_s": 5}', timeout=300)  # fmt: skip
+    assert "is not of type" not in proc.stdout + proc.stderr
+    proc = run_snakemake(work, "-n", "--configfile", "config/test.yaml",
+                         "--config", 'models={"mlp": {"dropout": 0.1}}', timeout=300, check=False)  # fmt: skip
+    assert proc.returncode != 0
+    assert "models.mlp.dropout (from --config)" in proc.stdout + proc.stderr
+
+
+EXTRA_CASES.update(
+    {c[0]: test_file_off_the_layout_fails_split_data_naming_file_dataset_and_names
+     for c in LAYOUT_CASES}
+    | {c[0]: test_bad_view_results_or_string_fails_while_parsing for c in PARSE_CASES}
+    | {
+        "C41": test_nested_config_numbers_are_coerced_as_the_schema_asks,
+        "C42": test_nested_config_number_without_a_schema_type_says_to_use_a_file,
+        "C43": test_excluding_a_class_from_the_transfer_set_is_accepted,
+        "W04": test_outputs_get_the_mode_the_umask_gives,
+        "S02": test_view_typo_fails_the_dry_run_and_a_rerun_keeps_the_views_files,
+    }
+)  # fmt: skip

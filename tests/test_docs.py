@@ -1,8 +1,13 @@
 """Docs that stay true: config/README.md documents exactly the schema's keys, the loss and
-model registries are what the docs and the schema say, and config comments hold no results."""
+model registries are what the docs and the schema say, config comments hold no results, and
+docs/ARCHITECTURE.md's layer diagram and module table are the package's imports and modules.
+
+``python tests/test_docs.py --print`` prints the layer diagram derived from the imports
+(``--write`` also puts it into docs/ARCHITECTURE.md) and names the modules its table lacks."""
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -220,3 +225,241 @@ def test_config_comments_hold_no_measured_results(path: Path):
         if comment and RESULT.search(comment):
             bad.append(f"{path.name}:{i}: {line.strip()}")
     assert not bad, bad
+
+
+# --------------------------------------------------------------------------- layer diagram
+# docs/ARCHITECTURE.md "Layers of the library" is derived from the import statements: its
+# mermaid block is exactly what `python tests/test_docs.py --print` prints (`--write` puts it
+# in place), and its module table lists every module. Nodes: a subpackage of jetdistill
+# (`jobs`, `data`, ...), a top-level module (`plan`, `paths`, `cli`, ...), a group the diagram
+# declares as `id[a, b, c]` (the shared basics), `rules` (Snakefile, rules/*.smk) and
+# `scripts` (workflow/scripts/*.py). `a --> b & c` means a module of `a` imports one of `b`
+# and one of `c`.
+SRC = REPO / "src/jetdistill"
+ARCH = REPO / "docs/ARCHITECTURE.md"
+LAYERS_HEADING = "## Layers of the library"
+FROM_IMPORT = re.compile(
+    r"^\s*from\s+(jetdistill(?:\.\w+)*)\s+import\s+(\([^)]*\)|[^\n#]+)", re.MULTILINE
+)
+PLAIN_IMPORT = re.compile(r"^\s*import\s+(jetdistill\.[\w.]+)", re.MULTILINE)
+
+
+def library_modules() -> list[str]:
+    """Dotted names below ``jetdistill`` of every module (``data.layout``, ``plan``), without
+    the ``__init__`` files (a package's ``__init__`` is counted as the package's own node)."""
+    return sorted(
+        ".".join(p.relative_to(SRC).with_suffix("").parts)
+        for p in SRC.rglob("*.py")
+        if p.name != "__init__.py"
+    )
+
+
+def _targets(module: str, names: list[str]) -> set[str]:
+    """``from jetdistill.x import a, b`` -> the modules it reaches (``x.a`` if that is a module)."""
+    rel = module.split(".")[1:]
+    if not rel:  # from jetdistill import plan, paths
+        return {n for n in names if n != "*"}
+    mods = set(library_modules())
+    subs = {".".join([*rel, n]) for n in names if ".".join([*rel, n]) in mods}
+    return subs or {".".join(rel)}
+
+
+def imports_of(text: str, package: tuple[str, ...] = ()) -> set[str]:
+    """jetdistill modules (dotted, below ``jetdistill``) imported anywhere in a file.
+
+    Python files are read with ``ast`` (relative imports resolved against ``package``);
+    Snakemake files (not Python) by regular expressions on their import lines."""
+    out: set[str] = set()
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        for mod, names in FROM_IMPORT.findall(text):
+            split = [n.split(" as ")[0].strip() for n in names.strip("() \n").split(",")]
+            out |= _targets(mod, [n for n in split if n])
+        out |= {m.split(".", 1)[1] for m in PLAIN_IMPORT.findall(text)}
+        return out
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                mod = ".".join(["jetdistill", *base, *([node.module] if node.module else [])])
+            else:
+                mod = node.module or ""
+            if mod == "jetdistill" or mod.startswith("jetdistill."):
+                out |= _targets(mod, [a.name for a in node.names])
+        elif isinstance(node, ast.Import):
+            out |= {a.name.split(".", 1)[1] for a in node.names if a.name.startswith("jetdistill.")}
+    return out
+
+
+def _doc_layers_block(doc: str) -> str:
+    """The first mermaid block after the layers heading."""
+    section = doc.split(LAYERS_HEADING, 1)[1]
+    m = re.search(r"```mermaid\n(.*?)```", section, flags=re.DOTALL)
+    assert m, f"{ARCH.name}: no mermaid block under {LAYERS_HEADING!r}"
+    return m.group(1)
+
+
+def doc_groups(block: str) -> dict[str, list[str]]:
+    """Group nodes the diagram declares: ``base[errors, io, seeding]`` -> base: [...]."""
+    return {
+        gid: [m.strip() for m in members.split(",")]
+        for gid, members in re.findall(
+            r"^\s*(\w+)\[([\w.]+(?:, *[\w.]+)+)\]\s*$", block, re.MULTILINE
+        )
+    }
+
+
+def doc_edges(block: str) -> set[tuple[str, str]]:
+    """``a --> b & c`` lines of the diagram as (a, b), (a, c)."""
+    edges = set()
+    for src, dsts in re.findall(r"^\s*(\w+) --> (\w+(?: & \w+)*)\s*$", block, re.MULTILINE):
+        edges |= {(src, d.strip()) for d in dsts.split("&")}
+    return edges
+
+
+def _node_of(module: str, groups: dict[str, list[str]]) -> str:
+    for gid, members in groups.items():
+        if module in members or module.split(".")[0] in members:
+            return gid
+    return module.split(".")[0]
+
+
+def derived_edges(groups: dict[str, list[str]]) -> set[tuple[str, str]]:
+    """Node -> node import edges of the library, the rules and the scripts (no self edges)."""
+    files: list[tuple[str, Path, tuple[str, ...]]] = []
+    for p in sorted(SRC.rglob("*.py")):
+        parts = p.relative_to(SRC).with_suffix("").parts
+        if parts == ("__init__",):
+            continue  # the package itself (it only installs the warning filters)
+        pkg = parts[:-1]
+        module = ".".join(pkg if parts[-1] == "__init__" else parts)
+        files.append((_node_of(module, groups), p, pkg))
+    files += [("rules", p, ()) for p in [REPO / "Snakefile", *sorted(REPO.glob("rules/*.smk"))]]
+    files += [("scripts", p, ()) for p in sorted(REPO.glob("workflow/scripts/*.py"))]
+    edges = set()
+    for src, path, pkg in files:
+        for mod in imports_of(path.read_text(), pkg):
+            dst = _node_of(mod, groups)
+            if dst != src:
+                edges.add((src, dst))
+    return edges
+
+
+#: node labels of the generated diagram (a node not named here is shown by its id)
+LABELS = {
+    "rules": "rules: Snakefile, rules/*.smk",
+    "scripts": "scripts: workflow/scripts, one call each",
+    "jobs": "jobs/: one module per rule group",
+    "plan": "plan: config checks, job grid, job settings",
+    "paths": "paths: every output path",
+}
+WORKFLOW_NODES = ("rules", "scripts")
+
+
+def render_layers(groups: dict[str, list[str]]) -> str:
+    """The mermaid block (without fences) the doc must hold, from the imports."""
+    edges = derived_edges(groups)
+    nodes = sorted({n for e in edges for n in e})
+
+    def decl(n: str) -> str:
+        if n in groups:
+            return f"{n}[{', '.join(groups[n])}]"
+        return f"{n}[{LABELS[n]}]" if n in LABELS else n
+
+    lines = [
+        "flowchart TB",
+        "  %% generated: python tests/test_docs.py --write (tests/test_docs.py checks it)",
+        "  subgraph workflow [workflow]",
+        *[f"    {decl(n)}" for n in WORKFLOW_NODES if n in nodes],
+        "  end",
+        "  subgraph lib [src/jetdistill]",
+        *[f"    {decl(n)}" for n in nodes if n not in WORKFLOW_NODES],
+        "  end",
+    ]
+    order = [*WORKFLOW_NODES, *[n for n in nodes if n not in WORKFLOW_NODES]]
+    for src in order:
+        dsts = sorted(d for s, d in edges if s == src)
+        if dsts:
+            lines.append(f"  {src} --> {' & '.join(dsts)}")
+    return "\n".join(lines) + "\n"
+
+
+def documented_modules(doc: str) -> list[str]:
+    """Modules named in the first column of the "Library modules" table; ``.x`` after
+    ``pkg.y`` is ``pkg.x``, a bare name after a dotted one is a top-level module."""
+    section = doc.split("## Library modules", 1)[1].split("\n## ", 1)[0]
+    out = []
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        package = ""
+        for tok in re.findall(r"`([\w.]+)`", line.split("|")[1]):
+            if tok.startswith("."):
+                out.append(package + tok)
+                continue
+            package = tok.rsplit(".", 1)[0] if "." in tok else ""
+            out.append(tok)
+    return out
+
+
+def test_layer_diagram_is_the_import_graph():
+    doc = ARCH.read_text()
+    block = _doc_layers_block(doc)
+    groups = doc_groups(block)
+    mods = set(library_modules())
+    unknown = sorted(m for ms in groups.values() for m in ms if m not in mods)
+    assert not unknown, f"{ARCH.name} groups name modules that do not exist: {unknown}"
+    derived, drawn = derived_edges(groups), doc_edges(block)
+    hint = "; regenerate it with `python tests/test_docs.py --write`"
+    assert not derived - drawn, f"{ARCH.name} lacks import arrows {sorted(derived - drawn)}{hint}"
+    assert not drawn - derived, (
+        f"{ARCH.name} draws arrows with no import {sorted(drawn - derived)}{hint}"
+    )
+    assert block == render_layers(groups), f"{ARCH.name}: the layer diagram is not canonical{hint}"
+
+
+def test_module_table_lists_every_module_once():
+    listed = documented_modules(ARCH.read_text())
+    mods = set(library_modules())
+    dupes = sorted({m for m in listed if listed.count(m) > 1})
+    assert not sorted(mods - set(listed)), (
+        f"{ARCH.name} 'Library modules' lacks {sorted(mods - set(listed))}"
+    )
+    assert not sorted(set(listed) - mods), (
+        f"{ARCH.name} lists modules that do not exist: {sorted(set(listed) - mods)}"
+    )
+    assert not dupes, f"{ARCH.name} lists modules twice: {dupes}"
+
+
+def test_import_reader_sees_relative_smk_and_multiline_imports():
+    smk = (
+        "rule a:\n    run:\n        from jetdistill.jobs import invocation\n"
+        "from jetdistill import (\n    paths as P,\n    plan,\n)\n"
+    )
+    assert imports_of(smk) == {"jobs.invocation", "paths", "plan"}
+    py = "from .store import x\nfrom . import uris\nfrom ..errors import E\nimport jetdistill.io\n"
+    assert imports_of(py, ("tracking",)) == {"tracking.store", "tracking.uris", "errors", "io"}
+
+
+def write_layers() -> None:
+    """Replace the doc's layer diagram by the derived one."""
+    doc = ARCH.read_text()
+    old = _doc_layers_block(doc)
+    head, tail = doc.split(LAYERS_HEADING, 1)
+    ARCH.write_text(head + LAYERS_HEADING + tail.replace(old, render_layers(doc_groups(old)), 1))
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--write" in sys.argv:
+        write_layers()
+    doc = ARCH.read_text()
+    print(render_layers(doc_groups(_doc_layers_block(doc))), end="")
+    listed = set(documented_modules(doc))
+    for m in library_modules():
+        if m not in listed:
+            print(f"# module table lacks: {m}", file=sys.stderr)
+    for m in sorted(listed - set(library_modules())):
+        print(f"# module table lists a module that does not exist: {m}", file=sys.stderr)

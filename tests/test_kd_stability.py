@@ -59,7 +59,9 @@ def toy():
     return train, val, teacher_acc
 
 
-def run(toy, cfg: TrainConfig, temperature: float, seed: int) -> tuple[list[float], float]:
+def run(
+    toy, cfg: TrainConfig, temperature: float, seed: int, method: str = "hinton"
+) -> tuple[list[float], float]:
     train, val, _ = toy
     logging.disable(logging.INFO)
     threads = torch.get_num_threads()
@@ -67,7 +69,7 @@ def run(toy, cfg: TrainConfig, temperature: float, seed: int) -> tuple[list[floa
         torch.set_num_threads(1)
         seed_everything(seed)
         model = build_model({"type": "mlp", "hidden": [64, 32, 32]}, (16, 3), 5)
-        loss = build_loss("hinton", temperature=temperature, alpha=0.1)
+        loss = build_loss(method, temperature=temperature, alpha=0.1)
         try:
             result = fit(model, train, val, cfg, loss, seed=seed)
         except TrainingDivergedError:
@@ -116,3 +118,22 @@ def test_cause_is_unclipped_high_temperature_gradient(toy):
     _, acc_t1 = run(toy, sgd(), 1.0, seed=1)
     _, acc_clip = run(toy, sgd(grad_clip=1.0), 20.0, seed=1)
     assert acc_t1 > 0.75 and acc_clip > 0.75
+
+
+def test_dist_t20_defaults_stable_while_its_unclipped_gradient_grows_as_t_squared(toy):
+    """DIST's Pearson terms are scale-free, so with the paper's T^2 factor its gradient grows
+    as T^2 (tests/test_losses.py). The defaults (AdamW, clipping) absorb that at T = 20;
+    unclipped SGD already fails at T = 4, where Hinton KD still trains, and collapses at 20."""
+    _, _, teacher_acc = toy
+    defaults = TrainConfig(epochs=EPOCHS, patience=0, device="cpu")
+    losses, acc = run(toy, defaults, 20.0, seed=0, method="dist")
+    assert all(np.isfinite(losses))
+    assert losses[-1] < 0.05 * losses[0] and max(losses) == losses[0]
+    assert acc > 0.75 and acc > teacher_acc - 0.05
+    _, acc_t4 = run(toy, sgd(), 4.0, seed=0, method="dist")
+    _, acc_t4_hinton = run(toy, sgd(), 4.0, seed=0)
+    assert acc_t4 < acc - 0.1 < acc_t4_hinton, (acc_t4, acc, acc_t4_hinton)
+    _, acc_t20 = run(toy, sgd(), 20.0, seed=0, method="dist")
+    assert acc_t20 < acc - 0.2
+    _, acc_clip = run(toy, sgd(grad_clip=1.0), 20.0, seed=1, method="dist")
+    assert acc_clip > 0.75  # clipping alone is enough

@@ -15,6 +15,8 @@ from jetdistill.learn.metrics import (
     plot_confusion,
     plot_roc,
     rejection_at,
+    teacher_agreement,
+    teacher_kl,
 )
 
 NAMES = ["bkg", "sig"]
@@ -113,6 +115,64 @@ def test_fidelity_hand_computed():
     assert f["test_agreement"] == pytest.approx(0.5)  # row 0: argmax 0 vs 1; row 1 agrees
     g = fidelity_metrics(t, t)
     assert g["test_agreement"] == 1.0 and g["test_kl_teacher"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_teacher_agreement_by_hand():
+    t = np.array([[2.0, 0.0, 1.0], [0.0, 3.0, 1.0], [1.0, 1.0, 0.0], [0.0, 0.0, 5.0]])
+    s = np.array([[9.0, 0.0, 1.0], [0.0, 1.0, 2.0], [0.5, 0.5, 0.0], [0.0, 6.0, 5.0]])
+    # argmax teacher (0, 1, 0 [tie -> first], 2), student (0, 2, 0 [tie -> first], 1): 2 of 4
+    assert teacher_agreement(s, t) == pytest.approx(0.5)
+    assert teacher_agreement(t, t) == 1.0
+    # only the argmax matters: any per-row increasing map of the logits keeps agreement
+    assert teacher_agreement(3.0 * s + 7.0, t) == pytest.approx(0.5)
+
+
+def test_teacher_kl_by_hand_and_its_temperature():
+    # teacher (0, ln 3) -> p = (1/4, 3/4); student (0, 0) -> q = (1/2, 1/2)
+    kl = 0.25 * math.log(0.5) + 0.75 * math.log(1.5)
+    s, t = np.array([[0.0, 0.0]]), np.array([[0.0, math.log(3.0)]])
+    assert teacher_kl(s, t) == pytest.approx(kl, rel=1e-12)
+    # at T = 2 the teacher (0, ln 9) is the teacher (0, ln 3) at T = 1; no T^2 factor
+    assert teacher_kl(s, np.array([[0.0, math.log(9.0)]]), temperature=2.0) == pytest.approx(
+        kl, rel=1e-12
+    )
+
+
+def test_teacher_kl_mean_asymmetry_and_confident_teacher():
+    s, t = np.array([[0.0, 0.0]]), np.array([[0.0, math.log(3.0)]])
+    kl_ts = 0.25 * math.log(0.5) + 0.75 * math.log(1.5)  # KL(teacher || student)
+    kl_st = 0.5 * math.log(2.0) + 0.5 * math.log(2.0 / 3.0)  # KL(student || teacher)
+    # two samples: the first as above, the second student == teacher (KL 0)
+    got = teacher_kl(np.vstack([s, t]), np.vstack([t, t]))
+    assert got == pytest.approx(kl_ts / 2, rel=1e-12)
+    assert teacher_kl(t, s) == pytest.approx(kl_st, rel=1e-12)  # direction matters
+    assert kl_st != pytest.approx(kl_ts)
+    # a teacher whose probabilities underflow to 0: finite, ~ the student's log-loss
+    big = np.array([[1000.0, -1000.0, 0.0]])
+    q = np.array([[1.0, 2.0, 0.0]])
+    expected = -(q[0, 0] - np.log(np.exp(q).sum()))
+    assert teacher_kl(q, big) == pytest.approx(expected, rel=1e-12)
+
+
+def test_fidelity_metrics_are_the_two_functions_with_a_prefix():
+    rng = np.random.default_rng(1)
+    s, t = rng.normal(size=(50, 4)), 3 * rng.normal(size=(50, 4))
+    f = fidelity_metrics(s, t, prefix="train_")
+    assert f == {"train_agreement": teacher_agreement(s, t), "train_kl_teacher": teacher_kl(s, t)}
+
+
+def test_fidelity_bad_inputs_name_what_is_wrong():
+    s = np.zeros((3, 2))
+    with pytest.raises(InputError, match="shape"):
+        teacher_agreement(s, np.zeros((3, 3)))
+    with pytest.raises(InputError, match="temperature"):
+        teacher_kl(s, s, temperature=0.0)
+    with pytest.raises(InputError, match="finite"):
+        teacher_kl(s, np.array([[0.0, np.inf]] * 3))
+    with pytest.raises(InputError, match="train_teacher_logits"):
+        fidelity_metrics(s, np.zeros((2, 2)), prefix="train_")
+    with pytest.raises(InputError, match="at least one sample"):
+        teacher_agreement(np.zeros((0, 2)), np.zeros((0, 2)))
 
 
 def test_plots_written(tmp_path):

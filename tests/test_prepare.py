@@ -17,7 +17,7 @@ from conftest_data import (
 )
 
 from jetdistill.data.kinematics import FEATURE_INDEX
-from jetdistill.data.layout import CLASS_NAMES
+from jetdistill.data.layout import CLASS_NAMES, PARTICLE_FEATURE_NAMES, PARTICLE_FEATURES
 from jetdistill.data.prepare import (
     ViewConfig,
     denormalise,
@@ -208,6 +208,26 @@ def test_view_feature_not_in_file(tmp_path: Path) -> None:
             data,
         )
     assert not (tmp_path / "v" / "test.h5").exists()
+
+
+def test_features_are_read_by_name_not_position(tmp_path: Path) -> None:
+    """A file whose 16 columns come in another order (names permuted with them) gives the
+    same view, byte for byte: every feature is looked up in particleFeatureNames."""
+    cons, jets = synthetic_jets(8, max_constituents=12, seed=3)
+    order = np.random.default_rng(1).permutation(len(PARTICLE_FEATURES))
+    names = [PARTICLE_FEATURES[i] for i in order]
+    views = {}
+    for tag, c, n in (("layout", cons, PARTICLE_FEATURE_NAMES),
+                      ("permuted", cons[..., order], [*names, "j1_pdgid"])):  # fmt: skip
+        d = tmp_path / tag
+        f = write_hls4ml_file(d / "jets_150p_0.h5", c, jets, particle_names=n)
+        data = {"source": "hls4ml", "splits": {"seed": 2}}
+        split_data([str(f)], d / "splits.h5", data)
+        view = {**VIEW, "min_pt": 2.0, "log_features": ["j1_ptrel"]}  # j1_pt and j1_ptrel by name
+        prepare_view(d / "splits.h5", view, _outputs(d / "v"), d / "v" / "norm.json", data)
+        views[tag] = [load_split(d / "v" / f"{s}.h5")[0] for s in SPLITS]
+    for a, b in zip(views["layout"], views["permuted"], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_bad_view_config() -> None:

@@ -112,3 +112,154 @@ def test_parse_yosys_stat():
     assert (m["luts"], m["ffs"], m["dsps"], m["carry"]) == (86 + 1205 + 98, 389, 2, 425)
     with pytest.raises(rtl.ToolFailedError):
         rtl.parse_yosys_stat("nothing here")
+
+
+# --------------------------------------------------------------------------- op registry
+def test_unregistered_op_names_the_node_and_lists_the_registered_ops():
+    from onnx import helper
+
+    node = helper.make_node("Softsign", ["x"], ["y"], name="act3")
+    with pytest.raises(qonnx.UnsupportedGraphError) as err:
+        rtl.trace_node(node, rtl.TraceState(mw=None))
+    msg = str(err.value)
+    assert "Softsign" in msg and "'act3'" in msg and "@register_rtl_op" in msg
+    assert all(op in msg for op in ("MatMul", "Quant", "Relu", "Reshape"))
+
+
+def test_an_op_registered_twice_is_an_error():
+    with pytest.raises(ValueError, match="MatMul"):
+        rtl.register_rtl_op("MatMul")(lambda node, state: None)
+    assert rtl.RTL_OPS["MatMul"].__name__ == "_trace_matmul"  # the first handler stays
+
+
+def test_every_registered_handler_traces_a_node_of_its_op():
+    """The tracer dispatches by ONNX op type only (no if/elif elsewhere)."""
+    assert set(qonnx.SHAPE_OPS) | {"Quant", "MatMul", "Gemm", "Add", "Sub", "Mul", "Relu"} <= set(
+        rtl.RTL_OPS
+    )
+
+
+# --------------------------------------------------------------------------- set-student ops
+def quant_set_net(pool: str, n_constituents: int = 4, n_features: int = 3, seed: int = 0):
+    """A tiny equivariant set network, the ops of a set student: a per-constituent layer,
+    pooling over constituents (ReduceSum/Mean/Max with keepdims), a context layer
+    h_i <- relu(A h_i + B pool_j h_j) (a broadcast Add), pooling and a linear head."""
+    from brevitas.inject.enum import FloatToIntImplType
+    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        Int8WeightPerTensorFixedPoint,
+        Int16Bias,
+        Uint8ActPerTensorFixedPoint,
+    )
+
+    floor = FloatToIntImplType.FLOOR
+
+    def lin(a: int, b: int, rqt: bool = False) -> nn.Module:
+        return QuantLinear(a, b, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
+                           weight_bit_width=6, bias_quant=Int16Bias, return_quant_tensor=rqt)  # fmt: skip
+
+    def act(unsigned: bool) -> nn.Module:  # FLOOR: pooled sums/means keep their fraction bits
+        if unsigned:
+            return QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=6,
+                             float_to_int_impl_type=floor, return_quant_tensor=False)  # fmt: skip
+        return QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=10,
+                             float_to_int_impl_type=floor, return_quant_tensor=True)  # fmt: skip
+
+    class SetNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inq = QuantIdentity(
+                act_quant=Int8ActPerTensorFixedPoint, bit_width=8, return_quant_tensor=True
+            )
+            self.phi, self.a, self.b, self.rho = lin(n_features, 6), lin(6, 6), lin(6, 6), lin(6, 5)
+            self.act1, self.act2, self.q1, self.q2 = act(True), act(True), act(False), act(False)
+
+        def pool(self, h: torch.Tensor, keepdim: bool) -> torch.Tensor:
+            fn = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax}[pool]
+            return fn(h, dim=1, keepdim=keepdim)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.act1(self.phi(self.inq(x)))  # (B, N, 6), one MLP per constituent
+            context = self.q1(self.pool(h, keepdim=True))  # (B, 1, 6)
+            h = self.act2(self.a(self.q1(h)) + self.b(context))  # broadcast over constituents
+            return self.rho(self.q2(self.pool(h, keepdim=False)))
+
+    torch.manual_seed(seed)
+    model = SetNet()
+    model.train()  # calibrate the activation scales
+    with torch.no_grad():
+        for _ in range(30):
+            model(1.5 * torch.randn(256, n_constituents, n_features))
+    return model.eval()
+
+
+def traced_vs_torch(model: nn.Module, shape: tuple[int, ...], tmp_path, n: int = 500) -> dict:
+    """da4ml's integer emulation of the traced graph against the Brevitas model."""
+    mw = qonnx.export_clean_qonnx(model, shape, tmp_path / "set.onnx")
+    comb = rtl.trace_qonnx(mw)
+    x = (1.5 * np.random.default_rng(1).normal(size=(n, *shape))).astype(np.float32)
+    ref = qonnx.torch_forward(model, x)
+    emu = np.asarray(comb.predict(rtl.quantize_inputs(mw, x)), dtype=np.float64)
+    ops = {node.op_type for node in mw.graph.node}
+    return {**qonnx.agreement_metrics(ref, emu, "rtl"), "ops": ops, "distinct": len(np.unique(ref))}
+
+
+@pytest.mark.parametrize("pool", ["sum", "mean", "max"])
+def test_set_network_traces_bit_exact(pool, tmp_path):
+    m = traced_vs_torch(quant_set_net(pool), (4, 3), tmp_path)
+    reduce_op = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax"}[pool]
+    assert reduce_op in m["ops"] and "Add" in m["ops"]
+    assert m["distinct"] > 100  # not a constant output
+    assert m["rtl_exact_fraction"] == 1.0 and m["rtl_max_abs_diff"] == 0.0
+
+
+def test_mean_over_a_non_power_of_two_set_is_rejected(tmp_path):
+    model = quant_set_net("mean", n_constituents=3)
+    mw = qonnx.export_clean_qonnx(model, (3, 3), tmp_path / "m.onnx")
+    with pytest.raises(qonnx.UnsupportedGraphError, match=r"ReduceMean .*averages 3 elements"):
+        rtl.trace_qonnx(mw)
+
+
+def _fixed(shape: tuple[int, ...], k: int, i: int, f: int):
+    from da4ml.trace import FixedVariableArray, HWConfig
+
+    kif = [np.full(shape, v, dtype=np.int8) for v in (k, i, f)]
+    return FixedVariableArray.from_kif(*kif, HWConfig(1, -1, -1))
+
+
+def test_reducing_the_batch_axis_is_rejected():
+    from onnx import helper
+
+    state = rtl.TraceState(mw=None, values={"x": _fixed((1, 4, 3), 1, 3, 2)})
+    node = helper.make_node("ReduceMax", ["x"], ["y"], name="pool0", axes=[0, 1], keepdims=0)
+    with pytest.raises(qonnx.UnsupportedGraphError, match=r"pool0.*batch axis"):
+        rtl.trace_node(node, state)
+
+
+def test_mul_by_a_zero_one_mask_is_a_multiplexer_and_other_products_are_rejected():
+    from da4ml.trace import FixedVariableArray, comb_trace
+    from onnx import helper
+
+    x, mask = _fixed((1, 4, 3), 1, 3, 2), _fixed((1, 4, 1), 0, 1, 0)
+    state = rtl.TraceState(mw=None, values={"x": x, "mask": mask})
+    y = rtl.trace_node(helper.make_node("Mul", ["mask", "x"], ["y"], name="m"), state)
+    ports = FixedVariableArray(np.concatenate([x._vars.ravel(), mask._vars.ravel()]), None)
+    comb = comb_trace(ports, y.ravel())
+    rng = np.random.default_rng(0)
+    xs, ms = rng.integers(-32, 32, size=(300, 12)) / 4, rng.integers(0, 2, size=(300, 4))
+    out = np.asarray(comb.predict(np.concatenate([xs, ms], axis=1)))
+    assert np.array_equal(out, (xs.reshape(300, 4, 3) * ms[:, :, None]).reshape(300, -1))
+    with pytest.raises(qonnx.UnsupportedGraphError, match="variable x variable"):
+        rtl.trace_node(helper.make_node("Mul", ["x", "x"], ["z"], name="sq"), state)
+
+
+@needs_tools
+def test_set_network_rtl_simulation_is_bit_exact(tmp_path):
+    """The generated Verilog of the pooled network, run in Verilator (Yosys skipped)."""
+    x = (1.5 * np.random.default_rng(2).normal(size=(300, 4, 3))).astype(np.float32)
+    m = rtl.estimate_rtl(
+        quant_set_net("sum"), (4, 3), x, tmp_path, yosys=False, verilator_samples=200
+    )
+    assert m["rtl_exact_fraction"] == 1.0 and m["rtl_verilator_samples"] == 200
+    assert m["rtl_emulation_exact_fraction"] == 1.0 and m["dsps"] == 0

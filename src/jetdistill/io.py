@@ -152,6 +152,27 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?[])", r"[\1]", text)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (``/proc/self/status`` on Linux >= 4.7).
+
+    ``os.umask`` can only be read by setting it; the fallback sets it back at once, but in
+    between another thread could create a file with no mask, hence /proc first.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Mode of a new output file: 0666 under the umask, as ``open()`` would create it
+    (0644 under umask 022, 0640 under 027)."""
+    return 0o666 & ~current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
@@ -160,7 +181,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     dispatch on the extension behave. On any exception the temporary is removed; a
     write error (disk full, quota, file-size limit) becomes :class:`OutputWriteError`
     (see the module docstring for HDF5). Temporaries of ``path`` left by a killed
-    earlier attempt are removed first.
+    earlier attempt are removed first. The output gets the mode the process umask gives
+    (:func:`file_mode`), like any file the user creates, not mkstemp's 0600; folders
+    created for it get the umask too (``mkdir``).
     """
     final = Path(path)
     try:
@@ -174,12 +197,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if code is None:
             raise
         raise OutputWriteError(final, code) from None
-    os.close(fd)
+    try:
+        # mkstemp creates 0600 whatever the umask: outputs must be as readable as any file the
+        # user creates (a collaborator, `mlflow ui` run by another user on the same results)
+        os.fchmod(fd, file_mode())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     _install_hook()
     _ACTIVE_TEMPS[tmp_path] = final
     try:
         yield tmp_path
+        if tmp_path.is_file():  # a writer may have replaced the file (its mode then is its own)
+            os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, final)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):

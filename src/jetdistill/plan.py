@@ -9,9 +9,12 @@ rule files, makes a sweep a config change and lets the grid be unit-tested.
 from __future__ import annotations
 
 import copy
+import difflib
 import glob
 import itertools
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -409,9 +412,17 @@ def source_files(cfg: dict, results: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- checks
+def did_you_mean(name: Any, known: Any) -> str:
+    """`` (did you mean 'x'?)`` with the known name nearest to ``name`` (difflib), or ''."""
+    near = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
 def _ref(where: str, name: str, known: Any) -> None:
     if name not in known:
-        raise InputError(f"config: {where}", f"one of {sorted(known)}", repr(name))
+        raise InputError(
+            f"config: {where}", f"one of {sorted(known)}", repr(name) + did_you_mean(name, known)
+        )
 
 
 def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> None:
@@ -421,6 +432,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     against which ``results`` must stay unless ``allow_results_outside_project`` is set.
     """
     check_results_dir(cfg, root)
+    check_generated_strings(cfg)
     check_model_blocks(cfg)
     views, models, teachers = cfg["views"], cfg["models"], cfg["teachers"]
     data = cfg["data"]
@@ -441,18 +453,8 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
         _ref(f"baselines[{i}]", s, models)
     for name in sorted(_used_models(cfg)):
         _ref(f"models.{name}.view", models[name]["view"], views)
-    if data["source"] != "generic":
-        for vname, v in views.items():
-            if not v.get("features"):
-                raise InputError(f"config: views.{vname}.features",
-                                 f"a non-empty list of constituent features among {list(PARTICLE_FEATURES)}",
-                                 "none (only data.source=generic may omit them)")  # fmt: skip
-            known = PARTICLE_FEATURES
-            if v.get("level") == "jet":  # the one-hot truth columns would leak the label
-                known = [f for f in JET_FEATURES if f not in (*LABEL_COLUMNS, "j_undef")]
-            for f in v["features"]:
-                _ref(f"views.{vname}.features", f, known)
-    else:
+    check_views(cfg)
+    if data["source"] == "generic":
         for name, m in models.items():
             if m["type"] != "mlp" and name in _used_models(cfg):
                 raise InputError(
@@ -473,9 +475,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     for s in SPLITS:
         if sp[s] <= 0:
             raise InputError(f"config: data.splits.{s}", "a fraction > 0", str(sp[s]))
-    if data["source"] != "generic":
-        for c in sp["exclude_from_transfer"]:
-            _ref("data.splits.exclude_from_transfer", c, CLASS_NAMES)
+    check_exclude_from_transfer(cfg)
     if c.get("enabled", True):
         for i, s in enumerate(c.get("students", [])):
             _ref(f"compression.students[{i}]", s, cfg["students"])
@@ -523,13 +523,206 @@ def check_losses(cfg: dict) -> None:
     (:mod:`jetdistill.learn.losses`), so a new loss needs no schema change."""
     from jetdistill.learn.losses import LOSSES, loss_params
 
-    kd_losses = sorted(n for n, spec in LOSSES.items() if spec.needs_teacher)
+    # feature losses (``hint``) need a cached teacher embedding, which no rule writes yet:
+    # refused here rather than failing inside the job after its old outputs are deleted
+    kd_losses = sorted(
+        n for n, spec in LOSSES.items() if spec.needs_teacher and not spec.needs_features
+    )
     for i, m in enumerate(cfg["distillation"]["methods"]):
         _ref(f"distillation.methods[{i}]", m, kd_losses)
     _ref("compression.kd.method", cfg["compression"]["kd"]["method"], kd_losses)
     for name, given in (cfg["distillation"].get("loss_params") or {}).items():
         _ref("distillation.loss_params", name, kd_losses)
         loss_params(name, given)
+
+
+def check_views(cfg: dict) -> None:
+    """Every key of every view against the data layout, with the nearest valid name.
+
+    Why while parsing: Snakemake deletes a job's outputs before it runs the job, so a typo
+    that only ``prepare_view`` finds (``views.c4.log_features: [j1_ptrell]``) cost a finished
+    run the view's five files. ``features`` and ``log_features`` must be constituent features
+    of the layout (``level: constituent``) or jet-level columns without the truth labels
+    (``level: jet``), and the view must build as :class:`~jetdistill.data.prepare.ViewConfig`
+    (``log_features`` among ``features``, the enums and ranges). Jet sources check every view,
+    as before; generic data only the views a model uses (generic data name no features, so
+    the default config's jet views cannot apply to them).
+    """
+    from jetdistill.data.prepare import ViewConfig
+
+    views = cfg["views"]
+    generic = cfg["data"]["source"] == "generic"
+    for vname in used_views(cfg) if generic else list(views):
+        v = views[vname]
+        if not generic:
+            if not v.get("features"):
+                raise InputError(f"config: views.{vname}.features",
+                                 f"a non-empty list of constituent features among {list(PARTICLE_FEATURES)}",
+                                 "none (only data.source=generic may omit them)")  # fmt: skip
+            known = PARTICLE_FEATURES
+            if v.get("level") == "jet":  # the one-hot truth columns would leak the label
+                known = tuple(f for f in JET_FEATURES if f not in (*LABEL_COLUMNS, "j_undef"))
+            for key in ("features", "log_features"):
+                for f in v.get(key) or []:
+                    _ref(f"views.{vname}.{key}", f, known)
+        ViewConfig.from_dict(v, vname)
+
+
+def check_exclude_from_transfer(cfg: dict) -> None:
+    """``data.splits.exclude_from_transfer`` names classes of the data and leaves the transfer
+    set at least one: the generated classes (``data.generate.classes``), the five hls4ml
+    classes, or ``data.generic.class_names`` (unchecked when generic data name no classes)."""
+    data = cfg["data"]
+    excluded = list(data["splits"].get("exclude_from_transfer") or [])
+    if not excluded:
+        return
+    known: list[str] = []
+    if data["source"] == "generate":
+        known = [k for k in CLASS_NAMES if k in data["generate"]["classes"]]
+    elif data["source"] == "hls4ml":
+        known = list(CLASS_NAMES)
+    else:
+        known = [str(k) for k in (data.get("generic") or {}).get("class_names") or []]
+    if not known:
+        return
+    for i, name in enumerate(excluded):
+        _ref(f"data.splits.exclude_from_transfer[{i}]", name, known)
+    if set(known) <= set(excluded):
+        raise InputError(
+            "config: data.splits.exclude_from_transfer",
+            f"at least one of the classes {known} left in the transfer set",
+            str(excluded),
+        )
+
+
+def check_generated_strings(cfg: dict) -> None:
+    """``fpga.part`` and ``fpga.float_precision`` whole, as hls4ml will get them.
+
+    The schema's patterns end in ``$``, which in Python's ``re.search`` (what the schema
+    validator runs) also matches before a final newline, so a YAML block scalar
+    (``part: |``) passed with ``\\n`` at the end, to reach hls4ml's Tcl hours later. Here the
+    patterns of :mod:`jetdistill.fpga.hls` must match the full string.
+    """
+    from jetdistill.fpga.hls import SAFE_PART, SAFE_PRECISION, check_generated_string
+
+    for key, pattern in (("part", SAFE_PART), ("float_precision", SAFE_PRECISION)):
+        value = cfg["fpga"].get(key)
+        if isinstance(value, str) and value != value.strip():
+            raise InputError(
+                f"config: fpga.{key}",
+                "a value without surrounding whitespace or line breaks (a YAML block scalar, "
+                "'|' or '>', ends in a newline: write the value on one line)",
+                repr(value),
+            )
+        check_generated_string(f"config: fpga.{key}", value, pattern)
+
+
+#: Number literals as a config file writes them (YAML 1.1 wants a dot in 1.0e-3; 1e-3 counts too).
+_INT_TEXT = re.compile(r"[-+]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+_BOOL_TEXT = {"true": True, "false": False}
+_NULL_TEXT = ("null", "Null", "NULL", "~")
+
+
+def _schema_node(schema: dict, node: Any) -> dict:
+    """``node`` with its local ``$ref`` (``#/definitions/x``) merged in."""
+    if not isinstance(node, dict):
+        return {}
+    while "$ref" in node:
+        target: Any = schema
+        for part in str(node["$ref"]).lstrip("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _child(schema: dict, node: dict, key: Any) -> dict | None:
+    """The schema of ``key`` inside ``node`` (a property, an ``additionalProperties`` entry or
+    an array item), or None where the schema says nothing about it (untyped)."""
+    if isinstance(key, int):
+        sub = node.get("items")
+    else:
+        sub = (node.get("properties") or {}).get(key, node.get("additionalProperties"))
+    return _schema_node(schema, sub) if isinstance(sub, dict) else None
+
+
+def _coerce_text(text: str, types: list[str]) -> tuple[bool, Any]:
+    """(True, value) if ``text`` is a literal of one of the JSON ``types`` (never when
+    ``string`` is allowed: then the text is what was meant)."""
+    if "string" in types:
+        return False, text
+    if ("integer" in types or "number" in types) and _INT_TEXT.fullmatch(text):
+        return True, int(text)
+    if "number" in types and _FLOAT_TEXT.fullmatch(text):
+        return True, float(text)
+    if "boolean" in types and text.lower() in _BOOL_TEXT:
+        return True, _BOOL_TEXT[text.lower()]
+    if "null" in types and text in _NULL_TEXT:
+        return True, None
+    return False, text
+
+
+def _looks_typed(text: str) -> bool:
+    """Whether a config file would read ``text`` as something other than a string."""
+    return bool(
+        _INT_TEXT.fullmatch(text) or _FLOAT_TEXT.fullmatch(text)
+        or text.lower() in _BOOL_TEXT or text in _NULL_TEXT
+    )  # fmt: skip
+
+
+def coerce_cli_numbers(
+    config: dict, schema_path: str | os.PathLike[str], cli: Any = None
+) -> list[str]:
+    """Give nested ``--config`` values back the types the schema asks for; returns the keys
+    changed (dotted). Call it before ``validate()``.
+
+    Why: Snakemake parses a nested ``--config`` value with YAML's BaseLoader, which keeps
+    every scalar inside it a string, so ``--config 'tracking={"timeout_s": 5}'`` reached the
+    schema as ``'5'`` and was refused (``'5' is not of type 'number'``). Guided by the schema,
+    a string becomes an integer, number, boolean or null only where the schema allows that
+    type and no string, so a string meant as one (a class named "3") is never touched. With
+    ``cli`` (``workflow.config_settings.config``, the ``--config`` values alone) only values
+    that came from the command line are coerced: a quoted ``"5"`` in a config file stays the
+    schema error it is. Where the schema does not type a key (``models.<name>`` hyper-
+    parameters, ``distillation.loss_params``), guessing is unsafe: a command-line string that a
+    config file would read as a number, boolean or null is an InputError saying to put it in
+    a config file.
+    """
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    changed: list[str] = []
+
+    def walk(value: Any, given: Any, node: dict | None, where: str) -> Any:
+        if isinstance(value, dict) and isinstance(given, Mapping):
+            for key in list(value):
+                if key in given:
+                    sub = _child(schema, node, key) if node is not None else None
+                    value[key] = walk(value[key], given[key], sub, f"{where}.{key}".lstrip("."))
+        elif isinstance(value, list) and isinstance(given, list) and len(value) == len(given):
+            for i in range(len(value)):
+                sub = _child(schema, node, i) if node is not None else None
+                value[i] = walk(value[i], given[i], sub, f"{where}[{i}]")
+        elif isinstance(value, str) and value == given:
+            types = (node or {}).get("type")
+            if node is None or types is None:
+                if _looks_typed(value):
+                    raise InputError(
+                        f"config: {where} (from --config)",
+                        "a value in a config file (--configfile): Snakemake passes values "
+                        "nested in --config as strings, and the schema does not say this "
+                        "key's type",
+                        repr(value),
+                    )
+                return value
+            ok, out = _coerce_text(value, types if isinstance(types, list) else [types])
+            if ok:
+                changed.append(where)
+                return out
+        return value
+
+    walk(config, config if cli is None else cli, _schema_node(schema, schema), "")
+    return changed
 
 
 def check_model_blocks(cfg: dict) -> None:
@@ -551,8 +744,17 @@ def check_results_dir(cfg: dict, root: str | os.PathLike[str] | None = None) -> 
 
     Lexical check (``..`` and absolute paths), so a ``results`` symlink the user made inside
     the project (to scratch space) is fine, but ``results: ../outside`` or ``/etc/x`` is not
-    silently accepted: every rule writes and replaces files there.
+    silently accepted: every rule writes and replaces files there. Braces are refused
+    whatever the opt-in (``results: "res{x}"`` was a KeyError in rules/data.smk).
     """
+    results = str(cfg["results"])
+    if any(ch in results for ch in "{}"):
+        raise InputError(
+            "config: results",
+            "a folder name without '{' or '}' (every output path starts with it, and Snakemake "
+            "reads braces in a path as wildcards)",
+            repr(results),
+        )
     if cfg.get("allow_results_outside_project", False):
         return
     base = os.path.abspath(root if root is not None else os.getcwd())

@@ -6,6 +6,8 @@ reads generated and real data through one code path.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 MAX_CONSTITUENTS = 150
 
 #: Columns of ``jetConstituentList`` (N, 150, 16), in file order.
@@ -15,8 +17,11 @@ PARTICLE_FEATURES: tuple[str, ...] = (
     "j1_costheta", "j1_costhetarel",
 )  # fmt: skip
 
+#: Names ``particleFeatureNames`` lists after the columns without a column of their own.
+COLUMNLESS_PARTICLE_NAMES: tuple[str, ...] = ("j1_pdgid",)
+
 #: ``particleFeatureNames`` in the files: the 16 columns plus j1_pdgid, which has no column.
-PARTICLE_FEATURE_NAMES: tuple[str, ...] = PARTICLE_FEATURES + ("j1_pdgid",)
+PARTICLE_FEATURE_NAMES: tuple[str, ...] = PARTICLE_FEATURES + COLUMNLESS_PARTICLE_NAMES
 
 #: ``jetFeatureNames``: the 59 columns of ``jets`` (N, 59), in file order.
 JET_FEATURES: tuple[str, ...] = (
@@ -47,6 +52,46 @@ DS_CONSTITUENTS = "jetConstituentList"
 DS_PARTICLE_NAMES = "particleFeatureNames"
 DS_JETS = "jets"
 DS_JET_NAMES = "jetFeatureNames"
+
+
+def column_names(names: Sequence[str]) -> list[str]:
+    """The names of the columns of ``jetConstituentList``: ``particleFeatureNames`` without
+    its trailing column-less names (j1_pdgid); name ``i`` names column ``i``."""
+    out = list(names)
+    while out and out[-1] in COLUMNLESS_PARTICLE_NAMES:
+        out.pop()
+    return out
+
+
+def particle_layout_problems(names: Sequence[str], n_columns: int) -> list[str]:
+    """What keeps ``particleFeatureNames`` and a ``jetConstituentList`` of ``n_columns``
+    columns from being the layout; empty when they are.
+
+    Why so strict: features are read by name, and name ``i`` of ``particleFeatureNames`` names
+    column ``i``, so a file whose columns and names disagree would feed one feature under
+    another's name (with j1_px dropped, every ``j1_ptrel`` was a ``j1_eta``) and the run would
+    finish with rc 0. The 16 columns may come in any order.
+    """
+    named = column_names(names)
+    problems = []
+    if len(named) != n_columns:
+        problems.append(
+            f"{n_columns} columns for the {len(named)} column names of particleFeatureNames "
+            "(a column dropped or added without its name)"
+        )
+    elif n_columns != len(PARTICLE_FEATURES):
+        problems.append(f"{n_columns} columns (the layout has {len(PARTICLE_FEATURES)})")
+    missing = [n for n in PARTICLE_FEATURES if n not in named]
+    if missing:
+        problems.append(f"missing names {missing}")
+    extra = [n for n in dict.fromkeys(named) if n not in PARTICLE_FEATURES]
+    if extra:
+        problems.append(f"extra names {extra}")
+    repeated = sorted({n for n in named if named.count(n) > 1})
+    if repeated:
+        problems.append(f"repeated names {repeated}")
+    return problems
+
 
 assert len(PARTICLE_FEATURES) == 16
 assert len(JET_FEATURES) == 59

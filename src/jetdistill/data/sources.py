@@ -11,12 +11,17 @@ Value checks (NaN/inf) need a pass over the data and are done chunk-wise by
 :meth:`Source.check_values` (called by the split stage) and again on the
 columns actually read while preparing a view.
 
+Constituent features are read by name, never by position: a jet file must carry the
+layout's 16 ``jetConstituentList`` columns, each named by ``particleFeatureNames``
+(:func:`~jetdistill.data.layout.particle_layout_problems`), or it is refused when opened.
+
 Global jet index: files are concatenated in the given order; index = file
 offset + row (see docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,11 +33,15 @@ import numpy as np
 
 from jetdistill.data.layout import (
     CLASS_NAMES,
+    COLUMNLESS_PARTICLE_NAMES,
     DS_CONSTITUENTS,
     DS_JET_NAMES,
     DS_JETS,
     DS_PARTICLE_NAMES,
     LABEL_COLUMNS,
+    PARTICLE_FEATURES,
+    column_names,
+    particle_layout_problems,
 )
 from jetdistill.errors import InputError
 
@@ -219,29 +228,26 @@ class JetSource(Source):
     label_columns: list[int] = field(default_factory=list)
 
     def feature_names(self) -> list[str]:
-        return list(self.particle_names[: self.shape[-1]])
+        """Names of the columns, in file order (validated against the layout when opened)."""
+        return column_names(self.particle_names)
 
     def sample_shape(self) -> tuple[int, ...]:
         return self.shape
 
     def feature_columns(self, names: Sequence[str]) -> list[int]:
-        """Column index of each requested feature; InputError if a name is not in particleFeatureNames."""
+        """Column of each requested feature, looked up by name in ``particleFeatureNames``
+        (never by position); InputError, with the nearest name, if one is not a column."""
+        columns = self.feature_names()
         cols = []
         for name in names:
-            if name not in self.particle_names:
+            if name not in columns:
+                near = difflib.get_close_matches(name, columns, n=1)
                 raise InputError(
                     f"{self.files[0]}: dataset '{DS_PARTICLE_NAMES}'",
-                    f"feature '{name}' among {self.particle_names}",
-                    "missing",
+                    f"feature '{name}' among {columns}",
+                    "missing" + (f" (did you mean '{near[0]}'?)" if near else ""),
                 )
-            c = self.particle_names.index(name)
-            if c >= self.shape[-1]:
-                raise InputError(
-                    f"{self.files[0]}: dataset '{DS_CONSTITUENTS}'",
-                    f"a column for feature '{name}' (index {c})",
-                    f"only {self.shape[-1]} columns",
-                )
-            cols.append(c)
+            cols.append(columns.index(name))
         return cols
 
     def _read_labels(self, i: int, f: h5py.File) -> np.ndarray:
@@ -343,11 +349,14 @@ def _jet_source(kind: str, files: list[str], class_names: list[str], chunk: int)
                     "shape (N, n_constituents, n_features)",
                     str(cons.shape),
                 )
-            if len(pnames) < cons.shape[2]:
+            problems = particle_layout_problems(pnames, int(cons.shape[2]))
+            if problems:
                 raise InputError(
-                    f"{path}: dataset '{DS_PARTICLE_NAMES}'",
-                    f">= {cons.shape[2]} names (one per column)",
-                    str(len(pnames)),
+                    f"{path}: datasets '{DS_CONSTITUENTS}' {cons.shape} and '{DS_PARTICLE_NAMES}'",
+                    f"the hls4ml layout: {len(PARTICLE_FEATURES)} columns named "
+                    f"{list(PARTICLE_FEATURES)} (any order; name i names column i, then "
+                    f"optionally {', '.join(COLUMNLESS_PARTICLE_NAMES)}, which has no column)",
+                    "; ".join(problems),
                 )
             if jets.ndim != 2 or jets.shape[0] != cons.shape[0] or jets.shape[1] != len(jnames):
                 raise InputError(

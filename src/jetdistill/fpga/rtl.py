@@ -4,8 +4,9 @@ No vendor tools are needed. The cleaned QONNX graph (the same one hls4ml convert
 :mod:`jetdistill.fpga.hls`) is traced symbolically with da4ml's fixed-point variables: every
 ``Quant`` becomes an exact fixed-point cast and every constant matrix product becomes a
 multiplier-free adder graph (distributed arithmetic), in which zero weights cost nothing,
-so pruning shows up directly in the LUT count. From the trace da4ml emits a pipelined
-Verilog design, which is
+so pruning shows up directly in the LUT count. Each ONNX op is traced by the handler
+registered for it (:func:`register_rtl_op`, :data:`RTL_OPS`). From the trace da4ml emits a
+pipelined Verilog design, which is
 
 * checked bit for bit against Brevitas twice: da4ml's integer emulation on all test samples
   and a cycle-accurate Verilator simulation of the generated RTL on a few hundred;
@@ -26,7 +27,8 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -157,16 +159,77 @@ def _quantize_traced(value: Any, fmt: Any, node: Any) -> Any:
     return value.quantize(k, i, fmt.frac, overflow, "TRN")
 
 
-def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any:
-    """Trace a cleaned QONNX MLP graph into a da4ml ``CombLogic`` (combinational integer model).
+#: A handler traces one ONNX node: ``fn(node, state) -> value of node.output[0]``. Values are
+#: numpy arrays (constants, folded at trace time) or da4ml ``FixedVariableArray`` (traced).
+RTLOpHandler = Callable[[Any, "TraceState"], Any]
 
-    Supported: an input ``Quant`` (after optional shape ops), ``Quant`` on constants and on
-    activations (power-of-two scale, FLOOR when bits are dropped), ``MatMul``/``Gemm`` with a
-    constant weight, ``Add``/``Sub``/``Mul`` with constants, ``Relu`` and shape ops. Anything
-    else raises :class:`UnsupportedGraphError` naming the node.
+#: ONNX ``op_type`` -> its handler; filled by :func:`register_rtl_op`. The input ``Quant`` and
+#: the shape ops before it are consumed by :func:`trace_qonnx` itself (they define the ports).
+RTL_OPS: dict[str, RTLOpHandler] = {}
+
+
+def register_rtl_op(*op_types: str) -> Callable[[RTLOpHandler], RTLOpHandler]:
+    """Register ``fn(node, state) -> value`` as the tracer of the ONNX ops ``op_types``.
+
+    Why a registry: every new student op (a pooling reduction, a mask) is one handler next
+    to the others, and an unsupported op fails with the list of the supported ones, as
+    hls4ml does with its per-layer handlers. A handler must either reproduce the QONNX
+    semantics bit for bit or raise :class:`UnsupportedGraphError` naming the node.
+    """
+    if not op_types:
+        raise ValueError("register_rtl_op needs at least one ONNX op type")
+
+    def deco(fn: RTLOpHandler) -> RTLOpHandler:
+        for op in op_types:
+            if op in RTL_OPS:
+                raise ValueError(f"ONNX op {op!r} has two RTL handlers")
+            RTL_OPS[op] = fn
+        return fn
+
+    return deco
+
+
+@dataclass
+class TraceState:
+    """What a handler sees: the cleaned QONNX graph and the values computed so far."""
+
+    mw: Any
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        """A computed value, else the constant initializer ``name`` as float64."""
+        if name in self.values:
+            return self.values[name]
+        arr = self.mw.get_initializer(name)
+        if arr is None:
+            raise UnsupportedGraphError(f"tensor {name!r} is neither computed nor a constant")
+        return _as_float_const(arr)
+
+
+def _is_const(value: Any) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def trace_node(node: Any, state: TraceState) -> Any:
+    """Trace one node with its registered handler (the error lists the registered ops)."""
+    handler = RTL_OPS.get(node.op_type)
+    if handler is None:
+        raise UnsupportedGraphError(
+            f"ONNX op {node.op_type} (node {node.name!r}) is not supported by the RTL tracer; "
+            f"registered ops: {', '.join(sorted(RTL_OPS))} (add one with @register_rtl_op)"
+        )
+    return handler(node, state)
+
+
+def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any:
+    """Trace a cleaned QONNX graph into a da4ml ``CombLogic`` (combinational integer model).
+
+    The graph input, after optional shape ops, must feed a ``Quant`` node: its fixed-point
+    format is the input port's. Every other node is traced by its handler in
+    :data:`RTL_OPS` (see :func:`register_rtl_op`); an op without one raises
+    :class:`UnsupportedGraphError` naming the node and listing the registered ops.
     """
     from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
-    from qonnx.custom_op.general.quant import quant
 
     chain, qnode = input_quant_node(mw)
     if qnode is None:
@@ -181,71 +244,150 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
     k, i, f = int(fmt.signed), fmt.bits - int(fmt.signed) - fmt.frac, fmt.frac
     kif = [np.full(probe.shape, v, dtype=np.int8) for v in (k, i, f)]
     inp = FixedVariableArray.from_kif(*kif, HWConfig(1, -1, -1), solver_options=solver_options)
-    values: dict[str, Any] = {qnode.output[0]: inp}
+    state = TraceState(mw, {qnode.output[0]: inp})
     skip = {id(n) for n in chain} | {id(qnode)}
-
-    def get(name: str) -> Any:
-        if name in values:
-            return values[name]
-        arr = mw.get_initializer(name)
-        if arr is None:
-            raise UnsupportedGraphError(f"tensor {name!r} is neither computed nor a constant")
-        return _as_float_const(arr)
-
     for node in mw.graph.node:
-        if id(node) in skip:
-            continue
-        op = node.op_type
-        if op == "Quant":
-            x = get(node.input[0])
-            if isinstance(x, np.ndarray):
-                attrs = node_attrs(node)
-                rnd = attrs.get("rounding_mode", "ROUND")
-                rnd = rnd.decode() if isinstance(rnd, bytes) else rnd
-                out = quant(x, get(node.input[1]), get(node.input[2]), get(node.input[3]),
-                            int(attrs.get("signed", 1)), int(attrs.get("narrow", 0)), rnd)  # fmt: skip
-                values[node.output[0]] = _as_float_const(out)
-            else:
-                values[node.output[0]] = _quantize_traced(x, quant_node_format(mw, node), node)
-        elif op == "MatMul":
-            a, b = get(node.input[0]), get(node.input[1])
-            if isinstance(b, np.ndarray) == isinstance(a, np.ndarray):
-                raise UnsupportedGraphError(
-                    f"MatMul {node.name!r}: exactly one operand must be constant"
-                )
-            values[node.output[0]] = a @ b
-        elif op == "Gemm":
-            attrs = node_attrs(node)
-            a, b = get(node.input[0]), get(node.input[1])
-            if attrs.get("transA", 0):
-                raise UnsupportedGraphError(f"Gemm {node.name!r}: transA is not supported")
-            if attrs.get("transB", 0):
-                b = b.T
-            y = (a @ b) * float(attrs.get("alpha", 1.0))
-            if len(node.input) > 2 and node.input[2]:
-                y = y + get(node.input[2]) * float(attrs.get("beta", 1.0))
-            values[node.output[0]] = y
-        elif op in ("Add", "Sub", "Mul"):
-            a, b = get(node.input[0]), get(node.input[1])
-            if op == "Mul" and not (isinstance(a, np.ndarray) or isinstance(b, np.ndarray)):
-                raise UnsupportedGraphError(
-                    f"Mul {node.name!r}: variable x variable products are not supported"
-                )
-            values[node.output[0]] = a + b if op == "Add" else (a - b if op == "Sub" else a * b)
-        elif op == "Relu":
-            x = get(node.input[0])
-            values[node.output[0]] = np.maximum(x, 0) if isinstance(x, np.ndarray) else x.relu()
-        elif op in SHAPE_OPS:
-            values[node.output[0]] = _apply_shape_op(node, get(node.input[0]), mw)
-        else:
-            raise UnsupportedGraphError(
-                f"ONNX op {op} (node {node.name!r}) is not supported by the RTL tracer"
-            )
+        if id(node) not in skip:
+            state.values[node.output[0]] = trace_node(node, state)
 
-    out = values.get(mw.graph.output[0].name)
-    if out is None or isinstance(out, np.ndarray):
+    out = state.values.get(mw.graph.output[0].name)
+    if out is None or _is_const(out):
         raise UnsupportedGraphError("graph output does not depend on the input")
     return comb_trace(inp.ravel(), out.ravel())
+
+
+# --------------------------------------------------------------------------- op handlers
+
+
+@register_rtl_op("Quant")
+def _trace_quant(node: Any, state: TraceState) -> Any:
+    """On a constant: qonnx's own ``quant`` (folded); on a traced value: an exact cast."""
+    from qonnx.custom_op.general.quant import quant
+
+    x = state.get(node.input[0])
+    if not _is_const(x):
+        return _quantize_traced(x, quant_node_format(state.mw, node), node)
+    attrs = node_attrs(node)
+    rnd = attrs.get("rounding_mode", "ROUND")
+    rnd = rnd.decode() if isinstance(rnd, bytes) else rnd
+    scale, zeropt, bits = (state.get(n) for n in node.input[1:4])
+    out = quant(
+        x, scale, zeropt, bits, int(attrs.get("signed", 1)), int(attrs.get("narrow", 0)), rnd
+    )
+    return _as_float_const(out)
+
+
+@register_rtl_op("MatMul")
+def _trace_matmul(node: Any, state: TraceState) -> Any:
+    """A constant matrix product: da4ml's multiplier-free adder graph."""
+    a, b = state.get(node.input[0]), state.get(node.input[1])
+    if _is_const(a) == _is_const(b):
+        raise UnsupportedGraphError(f"MatMul {node.name!r}: exactly one operand must be constant")
+    return a @ b
+
+
+@register_rtl_op("Gemm")
+def _trace_gemm(node: Any, state: TraceState) -> Any:
+    attrs = node_attrs(node)
+    a, b = state.get(node.input[0]), state.get(node.input[1])
+    if attrs.get("transA", 0):
+        raise UnsupportedGraphError(f"Gemm {node.name!r}: transA is not supported")
+    if attrs.get("transB", 0):
+        b = b.T
+    y = (a @ b) * float(attrs.get("alpha", 1.0))
+    if len(node.input) > 2 and node.input[2]:
+        y = y + state.get(node.input[2]) * float(attrs.get("beta", 1.0))
+    return y
+
+
+@register_rtl_op("Add")
+def _trace_add(node: Any, state: TraceState) -> Any:
+    """Elementwise, numpy broadcasting (a per-set term added to every constituent)."""
+    a, b = state.get(node.input[0]), state.get(node.input[1])
+    return a + b
+
+
+@register_rtl_op("Sub")
+def _trace_sub(node: Any, state: TraceState) -> Any:
+    a, b = state.get(node.input[0]), state.get(node.input[1])
+    return a - b
+
+
+def _is_mask(value: Any) -> bool:
+    """A traced value that can only be 0 or 1 (unsigned, one integer bit, no fraction)."""
+    k, i, f = value.kif
+    return bool(np.all(k == 0) and np.all(i <= 1) and np.all(f <= 0))
+
+
+@register_rtl_op("Mul")
+def _trace_mul(node: Any, state: TraceState) -> Any:
+    """By a constant, or by a 0/1 mask (a multiplexer, broadcast like numpy); any other
+    variable product would need a multiplier (DSP), not adders."""
+    a, b = state.get(node.input[0]), state.get(node.input[1])
+    if _is_const(a) or _is_const(b):
+        return a * b
+    if _is_mask(b):
+        return np.where(b, a, 0.0)
+    if _is_mask(a):
+        return np.where(a, b, 0.0)
+    raise UnsupportedGraphError(
+        f"Mul {node.name!r}: variable x variable products are not supported "
+        "(except by a 0/1 mask: an unsigned 1-bit integer Quant)"
+    )
+
+
+@register_rtl_op("Relu")
+def _trace_relu(node: Any, state: TraceState) -> Any:
+    x = state.get(node.input[0])
+    return np.maximum(x, 0) if _is_const(x) else x.relu()
+
+
+def _reduce_axes(node: Any, state: TraceState, ndim: int) -> tuple[int, ...]:
+    """The axes of an ONNX ``Reduce*`` node (input since opset 18, attribute before), >= 0.
+
+    The batch axis may not be reduced: the traced value has batch 1, so a reduction over it
+    would trace as a no-op but mean something else for a real batch.
+    """
+    if len(node.input) > 1 and node.input[1]:
+        axes = [int(a) for a in initializer(state.mw, node.input[1]).ravel()]
+    else:
+        axes = [int(a) for a in node_attrs(node).get("axes", [])]
+    if not axes:
+        if node_attrs(node).get("noop_with_empty_axes", 0):
+            return ()
+        axes = list(range(ndim))
+    norm = tuple(sorted(a % ndim for a in axes))
+    if 0 in norm:
+        raise UnsupportedGraphError(
+            f"{node.op_type} {node.name!r} reduces over the batch axis (axes {axes}): "
+            "reduce over the constituents (axis 1) instead"
+        )
+    return norm
+
+
+@register_rtl_op("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin")
+def _trace_reduce(node: Any, state: TraceState) -> Any:
+    """Pooling over constituents: sums and max/min are exact adder/comparator trees; a mean
+    is exact only over a power-of-two count (a shift), anything else would need a divider."""
+    x = state.get(node.input[0])
+    axes = _reduce_axes(node, state, len(x.shape))
+    if not axes:
+        return x
+    keepdims = bool(node_attrs(node).get("keepdims", 1))
+    count = int(np.prod([x.shape[a] for a in axes]))
+    if node.op_type == "ReduceMean" and count & (count - 1):
+        raise UnsupportedGraphError(
+            f"ReduceMean {node.name!r} averages {count} elements: only a power-of-two count is "
+            "exact in fixed point (use sum pooling, or pad the set to a power of two)"
+        )
+    fn = {"ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.amax, "ReduceMin": np.amin}
+    out = fn[node.op_type](x, axis=axes, keepdims=keepdims)
+    return _as_float_const(out) if _is_const(x) else out
+
+
+@register_rtl_op(*SHAPE_OPS)
+def _trace_shape(node: Any, state: TraceState) -> Any:
+    return _apply_shape_op(node, state.get(node.input[0]), state.mw)
 
 
 # --------------------------------------------------------------------------- Verilator

@@ -32,6 +32,27 @@ Conventions (all losses are batch means):
   vector of student and teacher is z-scored over the classes (unbiased std, as in the
   authors' code) before the softened KL; otherwise identical to ``hinton``
   (``alpha * CE + (1 - alpha) * T^2 * KL``).
+- ``dist``   : DIST (Huang et al. 2022, arXiv:2205.10536), relations instead of exact
+  probabilities: ``alpha * CE + T^2 * (params.beta * inter + params.gamma * intra)`` with
+  ``inter = 1 - mean_i pearson(p_s[i, :], p_t[i, :])`` (how the classes relate for one jet)
+  and ``intra = 1 - mean_k pearson(p_s[:, k], p_t[:, k])`` (how the batch's jets relate for
+  one class), ``p = softmax(z/T)``. As in the paper the KD part has its own weights (beta = gamma
+  = 1, the authors' defaults), not ``1 - alpha``. ``intra`` is a statistic of the *batch*, so
+  the value depends on the batch (and on the evaluation batch size). See :func:`dist_terms`
+  for its behaviour at high T.
+- ``hint``   : Hinton KD plus a FitNets-style feature hint (Romero et al. 2015,
+  arXiv:1412.6550): ``alpha * CE + (1 - alpha) * T^2 * KL + params.hint_weight *
+  mean((W h_s + b - h_t)^2)``, ``h_s`` the student's last hidden representation (the input of
+  its last Linear layer), ``h_t`` the teacher's cached embedding and ``W, b`` a learned
+  projection (:class:`HintProjector`, trained with the student). ``alpha = 1`` leaves
+  CE + hint. It is the one *feature* loss (``needs_features``): it is called with
+  ``features=(h_s, h_t)`` and owns parameters, so it is built with ``feature_dims``.
+
+Feature losses: ``@register_loss(name, needs_features=True)`` registers
+``fn(s, y, t, p, f: Features)``; :class:`BuiltLoss` then owns a :class:`HintProjector` (its
+``module``) whose parameters the training loop optimises with the model's, and the loop
+passes ``features=(student representation, teacher embedding)`` on every call
+(:func:`jetdistill.learn.training.fit`). Logit losses never see any of this.
 """
 
 from __future__ import annotations
@@ -45,7 +66,7 @@ from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from jetdistill.errors import InputError
 
@@ -55,6 +76,11 @@ LossFn = Callable[[Tensor, Tensor | None, Tensor | None], Tensor]
 
 #: Added to the std in logit standardisation (as in Sun et al.'s reference code).
 LSD_EPS = 1e-7
+
+#: Added to the product of norms in DIST's Pearson correlation (as in Huang et al.'s code):
+#: a constant probability vector (a uniform row, or one jet in a batch) then has correlation
+#: 0 instead of NaN.
+DIST_EPS = 1e-8
 
 
 @dataclass(frozen=True)
@@ -76,16 +102,50 @@ class _RawLoss(Protocol):
     def __call__(self, s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor: ...
 
 
+class HintProjector(nn.Module):
+    """FitNets' regressor: a learned linear map from the student's representation (width
+    ``student_dim``) into the teacher's embedding space (``teacher_dim``).
+
+    Why learned: a tiny student's 16-wide hidden layer and the teacher's embedding have
+    different widths and bases; only a map fitted jointly can say how well one explains the
+    other. It exists only during training (the deployed student is unchanged).
+    """
+
+    def __init__(self, student_dim: int, teacher_dim: int) -> None:
+        super().__init__()
+        for where, d in (("student", student_dim), ("teacher", teacher_dim)):
+            if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+                raise InputError(
+                    f"hint projector: {where} feature width", "an integer >= 1", repr(d)
+                )
+        self.linear = nn.Linear(student_dim, teacher_dim)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.linear(h)
+
+
+@dataclass(frozen=True)
+class Features:
+    """What a feature loss gets besides the logits: the student's representation
+    ``(B, D_s)``, the teacher's cached embedding ``(B, D_t)`` and the loss's projector."""
+
+    student: Tensor
+    teacher: Tensor
+    projector: HintProjector
+
+
 @dataclass(frozen=True)
 class LossSpec:
-    """One registered loss: its function, its own hyper-parameters with their defaults, and
-    whether it needs teacher logits (everything but the solo ``ce``)."""
+    """One registered loss: its function, its own hyper-parameters with their defaults,
+    whether it needs teacher logits (everything but the solo ``ce``) and whether it needs
+    features (student representation + teacher embedding, see the module docstring)."""
 
     name: str
     fn: _RawLoss
     defaults: Mapping[str, float]
     needs_teacher: bool
     summary: str
+    needs_features: bool = False
 
 
 #: name -> :class:`LossSpec`, filled by :func:`register_loss` in definition order.
@@ -93,13 +153,18 @@ LOSSES: dict[str, LossSpec] = {}
 
 
 def register_loss(
-    name: str, *, defaults: Mapping[str, float] | None = None, needs_teacher: bool = True
+    name: str,
+    *,
+    defaults: Mapping[str, float] | None = None,
+    needs_teacher: bool = True,
+    needs_features: bool = False,
 ) -> Callable[[_RawLoss], _RawLoss]:
     """Register ``fn(student_logits, y, teacher_logits, p: LossParams) -> Tensor`` as ``name``.
 
     ``defaults``: the loss's own hyper-parameters (read as ``p.params[key]``) and their
     default values, the only place they are declared. The first line of the function's
     docstring is the loss's one-line description (config/README.md documents each loss).
+    ``needs_features``: ``fn`` takes a fifth argument, :class:`Features`.
     """
 
     def deco(fn: _RawLoss) -> _RawLoss:
@@ -107,7 +172,7 @@ def register_loss(
             raise ValueError(f"loss {name!r} is registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         LOSSES[name] = LossSpec(
-            name, fn, MappingProxyType(dict(defaults or {})), needs_teacher, summary
+            name, fn, MappingProxyType(dict(defaults or {})), needs_teacher, summary, needs_features
         )
         return fn
 
@@ -256,6 +321,86 @@ def loss_lsd(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Te
     return _mix(p.alpha, s, y, p, "lsd", kd)
 
 
+def pearson_rows(a: Tensor, b: Tensor, eps: float = DIST_EPS) -> Tensor:
+    """Pearson correlation of each row of ``a`` with the same row of ``b`` (shape ``(N,)``).
+
+    ``<a - mean a, b - mean b> / (|a - mean a| |b - mean b| + eps)``, as in the DIST
+    reference code; a constant row correlates 0 with anything.
+    """
+    a = a - a.mean(dim=-1, keepdim=True)
+    b = b - b.mean(dim=-1, keepdim=True)
+    return (a * b).sum(dim=-1) / (a.norm(dim=-1) * b.norm(dim=-1) + eps)
+
+
+def dist_terms(
+    s: Tensor, t: Tensor, temperature: float, eps: float = DIST_EPS
+) -> tuple[Tensor, Tensor]:
+    """(inter, intra) relation losses of DIST, without ``T^2``.
+
+    ``inter``: 1 - mean over the batch of the Pearson correlation between the student's and
+    the teacher's probability rows (how the classes relate for one jet); ``intra``: the same
+    over the class columns (how the jets of the batch relate for one class).
+
+    Both are invariant to adding a constant to a row of logits (softmax is) but *not* to
+    scaling it; only for ``T >> |z|`` does ``softmax(z/T) ~ (1 + (z - mean z)/T)/K`` make
+    ``inter`` tend to ``1 - pearson(s, t)`` of the logits, which is scale-free. Unlike KL,
+    whose gradient shrinks as ``1/T^2`` (which the ``T^2`` factor undoes), these terms and
+    their gradients tend to a *non-zero* limit as T grows: with the paper's ``T^2`` factor
+    DIST's gradient grows as ``T^2`` (x400 at T=20 against T=1). The authors' reference
+    code uses T = 1; at high T the training defaults (AdamW, gradient clipping) keep it
+    stable, but the cross-entropy's relative weight falls as ``1/T^2``.
+
+    ``eps`` (:data:`DIST_EPS`) makes identical predictions cost ``eps / |p - mean p|^2`` per
+    row or column instead of 0: negligible unless the probabilities are nearly uniform
+    (T >> |z|, or a batch of nearly identical jets). Where ``|p - mean p|^2`` falls to ~eps
+    (T ~ 1e3 |z| or more) eps dominates and the terms lose their signal.
+    """
+    p_s = F.softmax(s / temperature, dim=-1)
+    p_t = F.softmax(t / temperature, dim=-1)
+    inter = 1.0 - pearson_rows(p_s, p_t, eps).mean()
+    intra = 1.0 - pearson_rows(p_s.transpose(0, 1), p_t.transpose(0, 1), eps).mean()
+    return inter, intra
+
+
+@register_loss("dist", defaults={"beta": 1.0, "gamma": 1.0})
+def loss_dist(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
+    """DIST: alpha CE + T^2 (params.beta inter-class + params.gamma intra-class relation)."""
+    t = _need_teacher(t, s, "dist")
+    T = p.temperature
+    inter, intra = dist_terms(s, t, T)
+    kd = T * T * (p.params["beta"] * inter + p.params["gamma"] * intra)
+    return _mix(p.alpha, s, y, p, "dist", kd)
+
+
+def hint_mse(f: Features) -> Tensor:
+    """FitNets' hint term: ``mean((W h_s + b - h_t)^2)`` over the batch and the teacher's
+    embedding dimensions (so its scale does not grow with the embedding width)."""
+    if f.student.ndim != 2 or f.teacher.ndim != 2 or f.student.shape[0] != f.teacher.shape[0]:
+        raise InputError(
+            "loss 'hint' features",
+            "student (B, D_s) and teacher (B, D_t) representations of one batch",
+            f"{tuple(f.student.shape)} and {tuple(f.teacher.shape)}",
+        )
+    d_s, d_t = f.projector.linear.in_features, f.projector.linear.out_features
+    if f.student.shape[1] != d_s or f.teacher.shape[1] != d_t:
+        raise InputError(
+            "loss 'hint' features",
+            f"widths ({d_s}, {d_t}) the projector was built for (feature_dims)",
+            f"({f.student.shape[1]}, {f.teacher.shape[1]})",
+        )
+    target = f.teacher.detach().to(dtype=f.student.dtype)
+    return F.mse_loss(f.projector(f.student), target)
+
+
+@register_loss("hint", defaults={"hint_weight": 1.0}, needs_features=True)
+def loss_hint(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams, f: Features) -> Tensor:
+    """Hinton KD + FitNets hint: alpha CE + (1 - alpha) T^2 KL + params.hint_weight MSE(W h_s + b, h_t)."""
+    t = _need_teacher(t, s, "hint")
+    T = p.temperature
+    kd = (1.0 - p.alpha) * T * T * soft_kl(s, t, T) + p.params["hint_weight"] * hint_mse(f)
+    return _mix(p.alpha, s, y, p, "hint", kd)
+
+
 def loss_params(name: str, given: Mapping[str, Any] | None = None) -> dict[str, float]:
     """The loss's own hyper-parameters: its registered defaults overridden by ``given``
     (``distillation.loss_params.<name>``). Unknown names and keys are InputErrors."""
@@ -286,20 +431,50 @@ def loss_params(name: str, given: Mapping[str, Any] | None = None) -> dict[str, 
 class BuiltLoss:
     """A loss from the registry bound to its hyper-parameters; callable as a :data:`LossFn`.
 
-    ``needs_teacher`` tells the training loop whether it must feed teacher logits.
+    ``needs_teacher`` tells the training loop whether it must feed teacher logits,
+    ``needs_features`` whether it must pass ``features=(student representation, teacher
+    embedding)``; ``module`` holds the loss's own trainable parameters (the hint projector
+    of a feature loss, else ``None``), which the loop optimises with the model's.
     """
 
     name: str
     params: LossParams
+    projector: HintProjector | None = None
 
     @property
     def needs_teacher(self) -> bool:
         return LOSSES[self.name].needs_teacher
 
+    @property
+    def needs_features(self) -> bool:
+        return LOSSES[self.name].needs_features
+
+    @property
+    def module(self) -> nn.Module | None:
+        return self.projector
+
     def __call__(
-        self, student_logits: Tensor, y: Tensor | None, teacher_logits: Tensor | None = None
+        self,
+        student_logits: Tensor,
+        y: Tensor | None,
+        teacher_logits: Tensor | None = None,
+        features: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
-        return LOSSES[self.name].fn(student_logits, y, teacher_logits, self.params)
+        spec = LOSSES[self.name]
+        if not spec.needs_features:
+            if features is not None:
+                raise InputError(f"loss {self.name!r}", "no features (a logit loss)", "features")
+            return spec.fn(student_logits, y, teacher_logits, self.params)
+        if features is None or self.projector is None:
+            raise InputError(
+                f"loss {self.name!r}",
+                "features=(student representation, teacher embedding) and a projector "
+                "(build_loss(..., feature_dims=...))",
+                "features" if features is None else "no projector",
+            )
+        h_s, h_t = features
+        f = Features(h_s, h_t, self.projector)
+        return spec.fn(student_logits, y, teacher_logits, self.params, f)  # type: ignore[call-arg]
 
 
 def build_loss(
@@ -309,11 +484,14 @@ def build_loss(
     alpha: float = 0.1,
     label_smoothing: float = 0.0,
     params: Mapping[str, Any] | None = None,
+    feature_dims: tuple[int, int] | None = None,
 ) -> BuiltLoss:
     """Return the loss ``name`` bound to its hyper-parameters (see module docstring).
 
     ``params``: the loss's own hyper-parameters (:func:`loss_params`); missing keys take
-    their registered defaults.
+    their registered defaults. ``feature_dims``: ``(student representation width, teacher
+    embedding width)``, required by a feature loss (its projector is built here, from torch's
+    global RNG, so seed before building), ignored by every other loss.
     """
     own = loss_params(name, params)
     if not (math.isfinite(temperature) and temperature > 0):
@@ -327,5 +505,14 @@ def build_loss(
     bound = LossParams(
         float(temperature), float(alpha), float(label_smoothing), MappingProxyType(own)
     )
+    projector = None
+    if LOSSES[name].needs_features:
+        if feature_dims is None or len(feature_dims) != 2:
+            raise InputError(
+                f"loss {name!r}: feature_dims",
+                "(student representation width, teacher embedding width)",
+                repr(feature_dims),
+            )
+        projector = HintProjector(*feature_dims)
     log.debug("built loss %s with %s", name, bound)
-    return BuiltLoss(name, bound)
+    return BuiltLoss(name, bound, projector)

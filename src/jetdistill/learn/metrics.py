@@ -180,23 +180,60 @@ def confusion_matrix(
     return np.divide(cm, rows, out=np.zeros(cm.shape, dtype=np.float64), where=rows > 0)
 
 
+def _fidelity_pair(
+    student_logits: np.ndarray, teacher_logits: np.ndarray, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    s = _as_logits(student_logits, f"{where}student_logits")
+    t = _as_logits(teacher_logits, f"{where}teacher_logits")
+    if s.shape != t.shape:
+        raise InputError(f"{where}teacher_logits", f"the student's shape {s.shape}", str(t.shape))
+    if s.shape[0] == 0:
+        raise InputError(f"{where}student_logits", "at least one sample", "0")
+    return s, t
+
+
+def teacher_agreement(student_logits: np.ndarray, teacher_logits: np.ndarray) -> float:
+    """Top-1 agreement: the fraction of samples whose argmax class is the teacher's.
+
+    Stanton et al. (2021, arXiv:2106.05945) measure distillation by it, apart from
+    accuracy: a student can gain accuracy while matching its teacher poorly. Ties go to the
+    first maximal class on both sides (``argmax``).
+    """
+    s, t = _fidelity_pair(student_logits, teacher_logits, "teacher_agreement ")
+    return float(np.mean(s.argmax(1) == t.argmax(1)))
+
+
+def teacher_kl(
+    student_logits: np.ndarray, teacher_logits: np.ndarray, temperature: float = 1.0
+) -> float:
+    """Mean over samples of ``KL(softmax(t/T) || softmax(s/T))`` in nats (Stanton et al.'s
+    predictive KL), from log-softmax on both sides (a confident teacher's zero probabilities
+    give finite values). No ``T^2`` factor: a metric, not a loss; ``T = 1`` compares the
+    models' actual predictive distributions.
+    """
+    if isinstance(temperature, bool) or not (
+        isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0
+    ):
+        raise InputError("teacher_kl temperature", "a finite number > 0", repr(temperature))
+    s, t = _fidelity_pair(student_logits, teacher_logits, "teacher_kl ")
+    log_p, log_q = log_softmax(t / temperature), log_softmax(s / temperature)
+    return float(np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=1)))
+
+
 def fidelity_metrics(
     student_logits: np.ndarray, teacher_logits: np.ndarray, prefix: str = "test_"
 ) -> dict[str, float]:
     """How well the student matches the teacher (Stanton et al. 2021, arXiv:2106.05945).
 
-    ``agreement``: fraction of samples with the same top-1 class; ``kl_teacher``: mean over
-    samples of ``KL(softmax(t) || softmax(s))`` at temperature 1 (nats).
+    ``{prefix}agreement``: :func:`teacher_agreement`; ``{prefix}kl_teacher``:
+    :func:`teacher_kl` at temperature 1 (nats). The prefix names the jets: ``test_`` for the
+    test set, ``train_`` for the student's own transfer jets (Stanton et al.'s gap between
+    the two is the part of distillation that is an optimisation problem).
     """
-    s = _as_logits(student_logits, f"{prefix}student_logits")
-    t = _as_logits(teacher_logits, f"{prefix}teacher_logits")
-    if s.shape != t.shape:
-        raise InputError(f"{prefix}teacher_logits", f"the student's shape {s.shape}", str(t.shape))
-    log_p, log_q = log_softmax(t), log_softmax(s)
-    kl = np.sum(np.exp(log_p) * (log_p - log_q), axis=1)
+    s, t = _fidelity_pair(student_logits, teacher_logits, prefix)
     return {
-        f"{prefix}agreement": float(np.mean(s.argmax(1) == t.argmax(1))),
-        f"{prefix}kl_teacher": float(np.mean(kl)),
+        f"{prefix}agreement": teacher_agreement(s, t),
+        f"{prefix}kl_teacher": teacher_kl(s, t),
     }
 
 

@@ -12,6 +12,12 @@ Design choices:
   seed + config + initial weights give a bit-identical history on CPU.
 - Early stopping watches the validation loss (the same ``loss_fn``, evaluated with the
   teacher logits of the validation set for KD) and restores the best weights.
+- Feature losses (a FitNets hint, ``loss_fn.needs_features``) additionally get
+  ``features=(student representation, teacher embedding)``: the student's is the input of
+  its last ``nn.Linear`` (:class:`FeatureCapture`, a forward pre-hook, so no model needs a
+  second forward method), the teacher's the cached rows ``Batches.f``. Such a loss owns
+  parameters (``loss_fn.module``), optimised with the model's (clipped separately). Every
+  other loss runs exactly the code path it always did.
 """
 
 from __future__ import annotations
@@ -22,10 +28,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -147,14 +153,17 @@ class TrainConfig:
 
 @dataclass
 class Batches:
-    """An in-memory dataset: inputs ``x`` (N, ...), labels ``y`` (N,), optional teacher logits ``t``.
+    """An in-memory dataset: inputs ``x`` (N, ...), labels ``y`` (N,), optional teacher logits
+    ``t`` (N, K) and optional teacher embeddings ``f`` (N, D) for feature losses.
 
-    ``y`` may be ``None`` only for label-free losses; ``t`` rows must align with ``x`` rows.
+    ``y`` may be ``None`` only for label-free losses; ``t`` and ``f`` rows must align with ``x``
+    rows.
     """
 
     x: Tensor
     y: Tensor | None
     t: Tensor | None = None
+    f: Tensor | None = None
 
     def __post_init__(self) -> None:
         n = self.x.shape[0]
@@ -164,18 +173,27 @@ class Batches:
             raise InputError(
                 "Batches.t", f"teacher logits of shape ({n}, K)", str(tuple(self.t.shape))
             )
+        if self.f is not None and (self.f.ndim != 2 or self.f.shape[0] != n):
+            raise InputError(
+                "Batches.f", f"teacher embeddings of shape ({n}, D)", str(tuple(self.f.shape))
+            )
         if n == 0:
             raise InputError("Batches.x", "at least one sample", "0")
 
     @classmethod
     def from_numpy(
-        cls, x: np.ndarray, y: np.ndarray | None, t: np.ndarray | None = None
+        cls,
+        x: np.ndarray,
+        y: np.ndarray | None,
+        t: np.ndarray | None = None,
+        f: np.ndarray | None = None,
     ) -> Batches:
         """Wrap arrays as float32 / int64 tensors (no copy when already of that dtype)."""
         return cls(
             x=torch.as_tensor(np.asarray(x, dtype=np.float32)),
             y=None if y is None else torch.as_tensor(np.asarray(y, dtype=np.int64)),
             t=None if t is None else torch.as_tensor(np.asarray(t, dtype=np.float32)),
+            f=None if f is None else torch.as_tensor(np.asarray(f, dtype=np.float32)),
         )
 
     def __len__(self) -> int:
@@ -186,6 +204,7 @@ class Batches:
             self.x.to(device),
             None if self.y is None else self.y.to(device),
             None if self.t is None else self.t.to(device),
+            None if self.f is None else self.f.to(device),
         )
 
     def batch(self, idx: Tensor | slice) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -195,16 +214,32 @@ class Batches:
             None if self.t is None else self.t[idx],
         )
 
-    def iter_batches(self, batch_size: int, generator: torch.Generator | None = None):
-        """Yield ``(x, y, t)`` batches; shuffled with ``generator`` if given, else in order."""
+    def batch_indices(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[Tensor | slice]:
+        """Row selections of successive batches: a seeded permutation (one ``randperm`` per
+        call) if ``generator`` is given, else slices in order."""
         n = len(self)
         if generator is None:
             for start in range(0, n, batch_size):
-                yield self.batch(slice(start, start + batch_size))
+                yield slice(start, start + batch_size)
             return
         perm = torch.randperm(n, generator=generator).to(self.x.device)
         for start in range(0, n, batch_size):
-            yield self.batch(perm[start : start + batch_size])
+            yield perm[start : start + batch_size]
+
+    def iter_batches(self, batch_size: int, generator: torch.Generator | None = None):
+        """Yield ``(x, y, t)`` batches; shuffled with ``generator`` if given, else in order."""
+        for idx in self.batch_indices(batch_size, generator):
+            yield self.batch(idx)
+
+    def iter_feature_batches(self, batch_size: int, generator: torch.Generator | None = None):
+        """Yield ``(x, y, t, f)`` batches (the same order as :meth:`iter_batches` with the same
+        generator state); ``f`` is required."""
+        if self.f is None:
+            raise InputError("Batches.f", "teacher embeddings (the loss needs features)", "None")
+        for idx in self.batch_indices(batch_size, generator):
+            yield (*self.batch(idx), self.f[idx])
 
 
 # --------------------------------------------------------------------------- results
@@ -249,8 +284,12 @@ def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
     return loss
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(
+    model: nn.Module, cfg: TrainConfig, extra: Sequence[nn.Parameter] = ()
+) -> torch.optim.Optimizer:
+    """The optimiser of the model's trainable parameters, plus ``extra`` ones (a feature
+    loss's projector), in one parameter group."""
+    params = [p for p in model.parameters() if p.requires_grad] + list(extra)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
@@ -275,11 +314,121 @@ def _state_copy(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+# --------------------------------------------------------------------------- features
+
+
+def needs_features(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` is a feature loss (declares ``needs_features``; see module doc)."""
+    return bool(getattr(loss_fn, "needs_features", False))
+
+
+def loss_module(loss_fn: Any) -> nn.Module | None:
+    """The loss's own trainable parameters (``loss_fn.module``), if it has any."""
+    module = getattr(loss_fn, "module", None)
+    return module if isinstance(module, nn.Module) else None
+
+
+def representation_layer(model: nn.Module) -> nn.Linear:
+    """The model's last ``nn.Linear`` in registration order, the logit layer of every model
+    here: its input is the student's last hidden representation (MLP: the last hidden
+    layer; Deep Sets: ``rho``'s last hidden layer, or the pooled latent if ``rho`` has none;
+    interaction network: ``phi_C``'s last hidden layer)."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not layers:
+        raise InputError(f"{type(model).__name__}", "a model with an nn.Linear layer", "none")
+    return layers[-1]
+
+
+class FeatureCapture:
+    """Records the input of :func:`representation_layer` on every forward pass.
+
+    A forward pre-hook, removed by :meth:`close` (or on leaving a ``with`` block), so the
+    model is unchanged and its forward runs once per batch. :meth:`take` returns the
+    representation of the latest forward, ``(B, D)``, and clears it.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.layer = representation_layer(model)
+        self._value: Tensor | None = None
+        self._handle = self.layer.register_forward_pre_hook(self._hook)
+
+    def _hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self._value = args[0]
+
+    def take(self) -> Tensor:
+        value, self._value = self._value, None
+        if value is None:
+            raise JetDistillError("FeatureCapture.take: the model has not run since the last take")
+        if value.ndim != 2:
+            raise InputError(
+                f"input of {type(self.layer).__name__} (the student representation)",
+                "shape (B, D)",
+                str(tuple(value.shape)),
+            )
+        return value
+
+    def close(self) -> None:
+        self._handle.remove()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@torch.no_grad()
+def representation_dim(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Width of the model's representation (:class:`FeatureCapture`), from one forward pass
+    of a zero input in eval mode: what ``build_loss(..., feature_dims=...)`` needs."""
+    p = next(iter(model.parameters()), None)
+    device = p.device if p is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        with FeatureCapture(model) as cap:
+            model(torch.zeros((1, *input_shape), device=device))
+            return int(cap.take().shape[1])
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def predict_features(
+    model: nn.Module,
+    x: np.ndarray | Tensor,
+    batch_size: int = 4096,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
+    """Representations ``(N, D)`` float32 (the input of the model's last Linear) in eval
+    mode: the teacher embedding a hint cache stores, or a student's for inspection."""
+    if device is None:
+        p = next(iter(model.parameters()), None)
+        device = p.device if p is not None else torch.device("cpu")
+    xt = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x.float()
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    out = []
+    try:
+        with FeatureCapture(model) as cap:
+            for i in range(0, xt.shape[0], batch_size):
+                model(xt[i : i + batch_size].to(device))
+                out.append(cap.take().float().cpu())
+    finally:
+        model.train(was_training)
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(out).numpy()
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module, data: Batches, loss_fn: LossFn, batch_size: int = 4096
 ) -> tuple[float, float]:
     """Sample-weighted mean loss and accuracy of ``model`` on ``data`` (eval mode, no grad)."""
+    if needs_features(loss_fn):
+        return _evaluate_with_features(model, data, loss_fn, batch_size)
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=data.x.device)
@@ -290,6 +439,29 @@ def evaluate(
             loss_sum += loss_fn(logits, yb, tb).double() * xb.shape[0]
             if yb is not None:
                 correct += (logits.argmax(1) == yb).sum()
+    finally:
+        model.train(was_training)
+    n = len(data)
+    acc = float(correct) / n if data.y is not None else math.nan
+    return float(loss_sum) / n, acc
+
+
+def _evaluate_with_features(
+    model: nn.Module, data: Batches, loss_fn: Any, batch_size: int
+) -> tuple[float, float]:
+    """:func:`evaluate` for a feature loss: the same, with ``features=`` on every call."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=data.x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=data.x.device)
+    try:
+        with FeatureCapture(model) as cap:
+            for xb, yb, tb, fb in data.iter_feature_batches(batch_size):
+                logits = model(xb)
+                loss = loss_fn(logits, yb, tb, features=(cap.take(), fb))
+                loss_sum += loss.double() * xb.shape[0]
+                if yb is not None:
+                    correct += (logits.argmax(1) == yb).sum()
     finally:
         model.train(was_training)
     n = len(data)
@@ -329,17 +501,68 @@ def fit(
     Early stopping: stop once the validation loss has not improved for ``cfg.patience``
     epochs (0 disables). ``restore_best`` (default: ``patience > 0``) loads the weights of the
     best-validation-loss epoch at the end.
+
+    A feature loss (``loss_fn.needs_features``) needs teacher embeddings ``f`` in ``train``
+    and ``val``; its ``loss_fn.module`` (the hint projector) is trained with the model (one
+    optimiser) and left in its final state. Its gradient is clipped on its own, so the
+    student's clipping is the one it would have without the projector.
     """
     cfg.validate()
     device = resolve_device(cfg.device)
     restore = cfg.patience > 0 if restore_best is None else restore_best
+    with_features = needs_features(loss_fn)
+    if with_features:
+        for where, d in (("train", train), ("val", val)):
+            if d.f is None:
+                raise InputError(
+                    f"fit({where}=...).f", "teacher embeddings (the loss needs features)", "None"
+                )
     torch.manual_seed(seed)  # dropout etc.; model init is the caller's (seeded) business
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     train_d, val_d = train.to(device), val.to(device)
-    opt = make_optimizer(model, cfg)
+    extra: list[nn.Parameter] = []
+    aux = loss_module(loss_fn)
+    if aux is not None:
+        aux.to(device)
+        extra = [p for p in aux.parameters() if p.requires_grad]
+    opt = make_optimizer(model, cfg, extra)
     sched = make_scheduler(opt, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
+    capture = FeatureCapture(model) if with_features else None
+    try:
+        result = _fit_epochs(
+            model, train_d, val_d, cfg, loss_fn, opt, sched, params, extra, gen, device, capture,
+            step_hook=step_hook, epoch_callback=epoch_callback, restore=restore,
+            eval_batch_size=eval_batch_size,
+        )  # fmt: skip
+    finally:
+        if capture is not None:
+            capture.close()
+    return result
+
+
+def _fit_epochs(
+    model: nn.Module,
+    train_d: Batches,
+    val_d: Batches,
+    cfg: TrainConfig,
+    loss_fn: LossFn,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    params: list[nn.Parameter],
+    extra: list[nn.Parameter],
+    gen: torch.Generator,
+    device: torch.device,
+    capture: FeatureCapture | None,
+    *,
+    step_hook: StepHook | None,
+    epoch_callback: EpochCallback | None,
+    restore: bool,
+    eval_batch_size: int,
+) -> TrainResult:
+    """The epoch loop of :func:`fit` (``capture`` set only for a feature loss)."""
+    feature_loss: Any = loss_fn
 
     result = TrainResult()
     best_state: dict[str, Tensor] | None = None
@@ -368,13 +591,23 @@ def fit(
             leave=False,
             disable=not _show_progress(),
         ) as bar:
-            for xb, yb, tb in train_d.iter_batches(cfg.batch_size, gen):
+            batches = (
+                train_d.iter_batches(cfg.batch_size, gen)
+                if capture is None
+                else train_d.iter_feature_batches(cfg.batch_size, gen)
+            )
+            for xb, yb, tb, *fb in batches:
                 logits = model(xb)
-                loss = loss_fn(logits, yb, tb)
+                if capture is None:
+                    loss = loss_fn(logits, yb, tb)
+                else:
+                    loss = feature_loss(logits, yb, tb, features=(capture.take(), fb[0]))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                    if extra:
+                        nn.utils.clip_grad_norm_(extra, cfg.grad_clip)
                 opt.step()
                 if step_hook is not None:
                     step_hook(model)
