@@ -481,25 +481,28 @@ def test_credentials_are_masked_in_params_tags_artifacts_and_marker(tmp_path: Pa
     """Library level, on a real SQLite store: every way a URI reaches MLflow or a file."""
     from jetdistill.jobs.context import JobContext
     from jetdistill.jobs.invocation import init_tracking
-    from jetdistill.tracking import store as tracking
+    from jetdistill.tracking.config import TrackingConfig
+    from jetdistill.tracking.query import download_artifacts, run_info
+    from jetdistill.tracking.runs import job_run
+    from jetdistill.tracking.store import init_store
 
-    cfg = tracking.TrackingConfig.from_dict({"experiment": "mask"}, root=tmp_path)
-    tracking.init_store(cfg)
+    cfg = TrackingConfig.from_dict({"experiment": "mask"}, root=tmp_path)
+    init_store(cfg)
     uri = f"http://alice:{SECRET}@tracking.example:5000"
     config = {"tracking": {"uri": uri}, "note": f"see {uri}/#/experiments"}
-    with tracking.job_run(cfg, name="mask", rule="r", wildcards={}, role="test", method="m",
-                          tags={"source": uri}) as run:  # fmt: skip
+    with job_run(cfg, name="mask", rule="r", wildcards={}, role="test", method="m",
+                 tags={"source": uri}) as run:  # fmt: skip
         run.log_params(config)
         run.log_dict(config, "config/resolved_config.json")
         run_id = run.run_id
-    info = tracking.run_info(cfg, run_id)
+    info = run_info(cfg, run_id)
     dumped = json.dumps(info)
     assert SECRET not in dumped and "alice:***@tracking.example" in dumped
-    art = tracking.download_artifacts(cfg, run_id, "config/resolved_config.json", tmp_path / "dl")
+    art = download_artifacts(cfg, run_id, "config/resolved_config.json", tmp_path / "dl")
     assert SECRET not in art.read_text() and "alice:***@" in art.read_text()
     # the marker file written by rule init_tracking
     db_uri = f"postgresql://alice:{SECRET}@db.example/mlflow"
-    masked = tracking.TrackingConfig.from_dict({"uri": db_uri}).display_uri
+    masked = TrackingConfig.from_dict({"uri": db_uri}).display_uri
     assert masked == "postgresql://alice:***@db.example/mlflow"
     marker = tmp_path / "experiment.json"
     tracking_params = {"uri": cfg.uri, "experiment": "mask",
@@ -584,14 +587,14 @@ def test_password_in_tracking_uri_never_reaches_a_file(tmp_path: Path) -> None:
 ORPHAN_SCRIPT = textwrap.dedent(
     """
     import os, sys, time
-    from jetdistill.tracking import store as T
-    cfg = T.TrackingConfig.from_dict({"experiment": "orphans"}, root=sys.argv[1])
-    T.init_store(cfg)
-    run_id = T.ensure_parent_run(cfg, "killed-invocation")
-    T.claim_invocation(cfg, run_id)
-    os.environ[T.ENV_INVOCATION] = "killed-invocation"
-    os.environ[T.ENV_PARENT_RUN] = run_id
-    with T.job_run(cfg, name="job", rule="train", wildcards={}, role="student", method="solo"):
+    from jetdistill.tracking import config, parents, runs, store
+    cfg = config.TrackingConfig.from_dict({"experiment": "orphans"}, root=sys.argv[1])
+    store.init_store(cfg)
+    run_id = parents.ensure_parent_run(cfg, "killed-invocation")
+    parents.claim_invocation(cfg, run_id)
+    os.environ[config.ENV_INVOCATION] = "killed-invocation"
+    os.environ[config.ENV_PARENT_RUN] = run_id
+    with runs.job_run(cfg, name="job", rule="train", wildcards={}, role="student", method="solo"):
         print(run_id, flush=True)
         time.sleep(600)
     """
@@ -599,7 +602,7 @@ ORPHAN_SCRIPT = textwrap.dedent(
 
 
 def test_new_invocation_fails_the_parent_run_of_a_killed_one(tmp_path: Path) -> None:
-    from jetdistill.tracking import store as T
+    from jetdistill.tracking import config, parents, query
 
     proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(tmp_path)],
                             stdout=subprocess.PIPE, text=True, env=snakemake_env())  # fmt: skip
@@ -609,49 +612,49 @@ def test_new_invocation_fails_the_parent_run_of_a_killed_one(tmp_path: Path) -> 
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-    cfg = T.TrackingConfig.from_dict({"experiment": "orphans"}, root=tmp_path)
-    assert T.run_info(cfg, killed_parent)["status"] == "RUNNING"
-    current = T.ensure_parent_run(cfg, "new-invocation")
-    T.claim_invocation(cfg, current)
-    assert T.close_orphaned_invocations(cfg, "new-invocation") == [killed_parent]
-    parent = T.run_info(cfg, killed_parent)
+    cfg = config.TrackingConfig.from_dict({"experiment": "orphans"}, root=tmp_path)
+    assert query.run_info(cfg, killed_parent)["status"] == "RUNNING"
+    current = parents.ensure_parent_run(cfg, "new-invocation")
+    parents.claim_invocation(cfg, current)
+    assert parents.close_orphaned_invocations(cfg, "new-invocation") == [killed_parent]
+    parent = query.run_info(cfg, killed_parent)
     assert parent["status"] == "FAILED" and "new-invocation" in parent["tags"]["jetdistill.error"]
-    jobs = T.search(cfg, invocation_id="killed-invocation")
+    jobs = query.search(cfg, invocation_id="killed-invocation")
     assert list(jobs["status"]) == ["FAILED"]
-    assert T.run_info(cfg, current)["status"] == "RUNNING"  # the live one is left alone
-    assert T.close_orphaned_invocations(cfg, "new-invocation") == []
+    assert query.run_info(cfg, current)["status"] == "RUNNING"  # the live one is left alone
+    assert parents.close_orphaned_invocations(cfg, "new-invocation") == []
 
 
 # --------------------------------------------------------------------------- copied project
 def test_copied_project_writes_artifacts_into_its_own_mlruns(tmp_path: Path) -> None:
-    from jetdistill.tracking import store as T
+    from jetdistill.tracking import config, query, runs, store
 
     orig, copy_dir = tmp_path / "orig", tmp_path / "copy"
     orig.mkdir()
-    cfg = T.TrackingConfig.from_dict({"experiment": "proj"}, root=orig)
-    T.init_store(cfg)
+    cfg = config.TrackingConfig.from_dict({"experiment": "proj"}, root=orig)
+    store.init_store(cfg)
     shutil.copytree(orig, copy_dir)
-    cfg2 = T.TrackingConfig.from_dict({"experiment": "proj"}, root=copy_dir)
-    T.init_store(cfg2)
-    with T.job_run(cfg2, name="j", rule="r", wildcards={}, role="test", method="m") as run:
+    cfg2 = config.TrackingConfig.from_dict({"experiment": "proj"}, root=copy_dir)
+    store.init_store(cfg2)
+    with runs.job_run(cfg2, name="j", rule="r", wildcards={}, role="test", method="m") as run:
         run.log_dict({"a": 1}, "x.json")
         run_id = run.run_id
-    assert T.run_info(cfg2, run_id)["artifact_uri"].startswith((copy_dir / "mlruns").as_uri())
+    assert query.run_info(cfg2, run_id)["artifact_uri"].startswith((copy_dir / "mlruns").as_uri())
     assert list(copy_dir.rglob("x.json")) and not list(orig.rglob("x.json"))
 
 
 def test_shared_store_pointing_elsewhere_needs_an_explicit_artifact_location(
     tmp_path: Path,
 ) -> None:
-    from jetdistill.tracking import store as T
+    from jetdistill.tracking import config, store
 
     db = f"sqlite:///{tmp_path / 'shared' / 'mlflow.db'}"
-    T.init_store(T.TrackingConfig.from_dict({"uri": db}, root=tmp_path / "a"))
+    store.init_store(config.TrackingConfig.from_dict({"uri": db}, root=tmp_path / "a"))
     with pytest.raises(InputError, match=r"config: tracking\.artifact_location"):
-        T.init_store(T.TrackingConfig.from_dict({"uri": db}, root=tmp_path / "b"))
+        store.init_store(config.TrackingConfig.from_dict({"uri": db}, root=tmp_path / "b"))
     explicit = str(tmp_path / "a" / "mlruns")
-    T.init_store(T.TrackingConfig.from_dict({"uri": db, "artifact_location": explicit},
-                                            root=tmp_path / "b"))  # fmt: skip
+    store.init_store(config.TrackingConfig.from_dict({"uri": db, "artifact_location": explicit},
+                                                     root=tmp_path / "b"))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- disk full

@@ -298,10 +298,11 @@ def browse(url: str, profile: Path) -> str:
 def test_mlflow_ui_opens_on_the_runs_table_with_kd_and_solo(
     mlflow_ui: str, e2e_workdir: Path, tmp_path: Path
 ):
-    from jetdistill.tracking import store as T
+    from jetdistill.report import links
+    from jetdistill.tracking import config
 
-    cfg = T.TrackingConfig.from_dict({}, root=e2e_workdir)
-    url = T.student_runs_url(cfg, base_url=mlflow_ui)  # the link the run prints at its end
+    cfg = config.TrackingConfig.from_dict({}, root=e2e_workdir)
+    url = links.student_runs_url(cfg, base_url=mlflow_ui)  # the link the run prints at its end
     dom = browse(url, tmp_path / "chromium")
     assert "matching runs" in dom, dom[-3000:]  # the classic runs table, not the GenAI overview
     names = set(re.findall(r">((?:solo|kd|qat-\w+)-mlp-s[^<]*)<", dom))
@@ -313,13 +314,14 @@ def test_mlflow_ui_opens_on_the_runs_table_with_kd_and_solo(
 def test_mlflow_compare_page_lines_up_kd_and_solo(
     mlflow_ui: str, e2e_workdir: Path, tmp_path: Path
 ):
-    from jetdistill.tracking import store as T
+    from jetdistill.report import links
+    from jetdistill.tracking import config
 
-    cfg = T.TrackingConfig.from_dict({}, root=e2e_workdir)
-    url = T.kd_vs_solo_compare_url(cfg, base_url=mlflow_ui)
+    cfg = config.TrackingConfig.from_dict({}, root=e2e_workdir)
+    url = links.kd_vs_solo_compare_url(cfg, base_url=mlflow_ui)
     assert url
     dom = browse(url, tmp_path / "chromium")
     assert re.search(r"Comparing \d+ Runs", dom), dom[-3000:]
-    for param in T.COMMON_PARAMS:
+    for param in links.COMMON_PARAMS:
         assert f">{param}<" in dom, f"param {param} not in the compare view"
     assert ">none<" in dom  # solo: kd.temperature / kd.alpha = none, next to the KD values

@@ -11,12 +11,12 @@ import pytest
 
 from jetdistill import cli
 from jetdistill.report.summary import collect_summary, summary_table, to_markdown
-from jetdistill.tracking import store as T
+from jetdistill.tracking import config, runs, store
 
 
 def _run(cfg, rule, wildcards, role, method, metrics, tags=None, fail=False):
     try:
-        with T.job_run(
+        with runs.job_run(
             cfg,
             name=f"{rule}-{'-'.join(map(str, wildcards.values()))}",
             rule=rule,
@@ -35,15 +35,15 @@ def _run(cfg, rule, wildcards, role, method, metrics, tags=None, fail=False):
 
 
 @pytest.fixture(scope="module")
-def populated(tmp_path_factory: pytest.TempPathFactory) -> tuple[T.TrackingConfig, dict]:
+def populated(tmp_path_factory: pytest.TempPathFactory) -> tuple[config.TrackingConfig, dict]:
     root = tmp_path_factory.mktemp("proj")
-    cfg = T.TrackingConfig.from_dict({"experiment": "summ"}, root=root)
-    T.init_store(cfg)
+    cfg = config.TrackingConfig.from_dict({"experiment": "summ"}, root=root)
+    store.init_store(cfg)
     mp = pytest.MonkeyPatch()
     ids: dict[str, str] = {}
     try:
-        mp.setenv(T.ENV_PARENT_RUN, "")
-        mp.setenv(T.ENV_INVOCATION, "inv-A")
+        mp.setenv(config.ENV_PARENT_RUN, "")
+        mp.setenv(config.ENV_INVOCATION, "inv-A")
         ids["teacher"] = _run(
             cfg,
             "train_teacher",
@@ -62,8 +62,8 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> tuple[T.TrackingConfi
             {"test_accuracy": 0.60, "test_auc_mean": 0.85},
         )
         ids["prep"] = _run(cfg, "prepare_view", {"view": "s16"}, "data", "prep", {"n_jets": 100.0})
-        mp.setenv(T.ENV_INVOCATION, "inv-B")
-        mp.setenv(T.ENV_PARENT_RUN, "")
+        mp.setenv(config.ENV_INVOCATION, "inv-B")
+        mp.setenv(config.ENV_PARENT_RUN, "")
         ids["kd_new"] = _run(
             cfg,
             "train_student",

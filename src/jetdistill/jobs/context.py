@@ -135,10 +135,10 @@ def tracking_cfg(ctx: JobContext):
 def job_run(
     ctx: JobContext, *, name: str, role: str, method: str, tags: dict | None = None
 ) -> Iterator[Any]:
-    """The job's MLflow run (:func:`jetdistill.tracking.store.job_run`) with the common params."""
-    from jetdistill.tracking import runs as tracking
+    """The job's MLflow run (:func:`jetdistill.tracking.runs.job_run`) with the common params."""
+    from jetdistill.tracking import runs
 
-    with tracking.job_run(
+    with runs.job_run(
         tracking_cfg(ctx), name=name, rule=ctx.rule, wildcards=ctx.wildcards, role=role, method=method,
         tags={k: str(v) for k, v in (tags or {}).items()},
     ) as run:  # fmt: skip
@@ -147,13 +147,13 @@ def job_run(
 
 
 def common_params(ctx: JobContext, role: str, method: str) -> dict[str, str]:
-    """The params shared by every run (``tracking.COMMON_PARAMS``) from wildcards and params.
+    """The params shared by every run (``report.links.COMMON_PARAMS``) from wildcards and params.
 
     KD settings come from the ``T``/``alpha`` wildcards (float students) or, for QAT jobs of
     ``mode`` kd, from their ``qat.kd`` params; float models (teachers, float students) are
     ``bits`` 32 / ``sparsity`` 0; the comparison jobs carry only role/method.
     """
-    from jetdistill.report import links as tracking
+    from jetdistill.report import links
 
     w, p = ctx.wildcards, ctx.params
     temperature = alpha = None
@@ -162,7 +162,7 @@ def common_params(ctx: JobContext, role: str, method: str) -> dict[str, str]:
     elif w.get("mode") == "kd" and "kd" in p.get("qat", {}):
         temperature, alpha = p["qat"]["kd"]["temperature"], p["qat"]["kd"]["alpha"]
     is_model = role in ("teacher", "student")
-    return tracking.common_params(
+    return links.common_params(
         role=role, method=method, student=w.get("student"), temperature=temperature, alpha=alpha,
         bits=w.get("bits", 32 if is_model else None),
         sparsity=w.get("sparsity", 0.0 if is_model else None),

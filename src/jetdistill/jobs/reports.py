@@ -157,10 +157,10 @@ def summarize(ctx: JobContext) -> None:
     built and this one reused, and nothing else.
     """
     from jetdistill.report.summary import readable_html, readable_markdown, summary_table
-    from jetdistill.tracking import query as tracking
+    from jetdistill.tracking import query
 
     run_ids = {read_json(p)["run_id"] for p in ctx.input["metrics"]}
-    runs = tracking.search(C.tracking_cfg(ctx))
+    runs = query.search(C.tracking_cfg(ctx))
     runs = runs[runs["run_id"].isin(run_ids)]
     missing = run_ids - set(runs["run_id"])
     if missing:

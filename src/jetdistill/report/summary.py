@@ -3,7 +3,7 @@
 Why from MLflow rather than from the per-job JSON files: the store is the single
 place where runs of every rule (teachers, students, QAT, pruning, hls4ml) land with
 the same tags and metric names, so the summary needs no knowledge of the DAG and
-also works across invocations. MLflow access goes through :mod:`jetdistill.tracking.store`.
+also works across invocations. MLflow access goes through :mod:`jetdistill.tracking.query`.
 
 Row selection: finished job runs (no parent runs, no failed attempts) that carry
 at least one ``test_*`` or cost/FPGA metric; for each (rule, wildcards) only the
@@ -120,7 +120,7 @@ NOTES = (
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Turn a :func:`jetdistill.tracking.store.search` frame into one row per model (pure)."""
+    """Turn a :func:`jetdistill.tracking.query.search` frame into one row per model (pure)."""
     metric_cols = [c for c in runs.columns if c.startswith("metrics.")]
     rows: list[dict[str, Any]] = []
     for _, r in runs.iterrows():
