@@ -364,19 +364,22 @@ def cmd_alloc(args: argparse.Namespace) -> int:
             )
     df = pd.DataFrame(rows)
     df["sys_pct"] = 100 * df["sys_s"] / df["user_s"]
+    # jets per CPU-second: what other jobs on a shared machine disturb far less than wall rates
+    df["jets_per_cpu_s"] = args.batch * args.steps / (df["user_s"] + df["sys_s"])
     print(
         f"{args.steps} training steps of {args.model} ({args.config}), batch {args.batch}, "
         f"{args.threads} thread(s), {args.warmup} warm-up steps; each run a fresh process"
     )
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     med = df.groupby("arm")[
-        ["jets_per_s", "minor_faults", "sys_s", "user_s", "max_rss_mb"]
+        ["jets_per_s", "jets_per_cpu_s", "minor_faults", "sys_s", "user_s", "max_rss_mb"]
     ].median()
     if "off" in med.index:
         for arm in med.index.drop("off"):
             a, b = med.loc[arm], med.loc["off"]
             print(
                 f"{arm} / off (medians): jets/s x{a.jets_per_s / b.jets_per_s:.2f}, "
+                f"jets per CPU-s x{a.jets_per_cpu_s / b.jets_per_cpu_s:.2f}, "
                 f"faults x{a.minor_faults / max(b.minor_faults, 1):.3f} "
                 f"({b.minor_faults:,.0f} -> {a.minor_faults:,.0f}), "
                 f"system s x{a.sys_s / b.sys_s if b.sys_s else float('nan'):.3f} "
