@@ -20,6 +20,10 @@ Usage::
     # allocator defaults and with jetdistill.runtime.tune_allocator, each in a fresh process
     python benchmarks/bench_rules.py alloc [--steps 40] [--repeats 2] [--arms off on env]
 
+    # the default run's cost per stage in core-minutes and its wall time replayed on 2 and 8
+    # cores from the per-rule costs (jetdistill.run_costs) over the config's real DAG
+    python benchmarks/bench_rules.py project [--cores 2 8] [--results DIR]
+
     # peak memory of split_data + prepare_view on N synthetic jets in the hls4ml layout,
     # run through the real workflow rules in a scratch copy of the repository
     python benchmarks/bench_rules.py prep-memory --jets 200000 [--workdir DIR] [--keep]
@@ -391,6 +395,108 @@ def cmd_alloc(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- project
+
+#: The README's stages: rule -> stage.
+STAGES = {
+    "init_tracking": "set-up + reports", "compare_students": "set-up + reports",
+    "plot_frontier": "set-up + reports", "plot_learning_curve": "set-up + reports",
+    "summarize": "set-up + reports", "all": "set-up + reports",
+    "generate_jets": "data", "split_data": "data", "prepare_view": "data",
+    "train_teacher": "teacher", "compute_soft_targets": "teacher",
+    "train_student_solo": "students (solo + KD)", "distill_student": "students (solo + KD)",
+    "train_teacher_fraction": "learning curve", "train_student_solo_fraction": "learning curve",
+    "distill_student_fraction": "learning curve",
+    "train_qat": "compression (QAT + pruning)",
+    "convert_hls": "FPGA", "convert_hls_float": "FPGA", "estimate_rtl": "FPGA",
+}  # fmt: skip
+
+
+def rule_threads(rules_dir: Path) -> dict[str, int]:
+    """``threads:`` of each rule in ``rules/*.smk`` (a number; 1 where none is given)."""
+    import re
+
+    out: dict[str, int] = {}
+    for smk in sorted(rules_dir.glob("*.smk")):
+        rule = None
+        for line in smk.read_text().splitlines():
+            if m := re.match(r"(?:rule|checkpoint)\s+(\w+)\s*:", line):
+                rule = m.group(1)
+            elif rule and (m := re.match(r"\s+threads:\s*(\d+)\s*$", line)):
+                out[rule] = int(m.group(1))
+    return out
+
+
+def dag_jobs(work: Path, config: str | None) -> list:
+    """The planned jobs of a workflow copy from ``snakemake --dag`` (DOT: one node per job)."""
+    import re
+
+    from jetdistill.run_costs import PlannedJob
+
+    cmd = [sys.executable, "-m", "snakemake", "--dag", "--workflow-profile", "none", "--forceall"]
+    if config:
+        cmd += ["--configfile", str(Path(config).resolve())]
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"snakemake --dag failed:\n{proc.stderr[-3000:]}")
+    rules, deps = {}, {}
+    for line in proc.stdout.splitlines():
+        if m := re.match(r"\s*(\d+)\[label = \"([^\"\\]+)", line):
+            rules[int(m.group(1))] = m.group(2)
+        elif m := re.match(r"\s*(\d+) -> (\d+)", line):
+            deps.setdefault(int(m.group(2)), []).append(int(m.group(1)))
+    threads = rule_threads(work / "rules")
+    return [PlannedJob(k, r, threads.get(r, 1), tuple(deps.get(k, ()))) for k, r in rules.items()]
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from jetdistill.run_costs import DEFAULT_COSTS, estimate_remaining, resolve_costs
+
+    work = Path(tempfile.mkdtemp(prefix="jd-project-"))
+    try:
+        runtime.copy_workflow(REPO, work)
+        jobs = dag_jobs(work, args.config)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    costs, source = (
+        resolve_costs(args.results) if args.results else (DEFAULT_COSTS, "DEFAULT_COSTS")
+    )
+    rows = []
+    for stage in dict.fromkeys([*STAGES.values(), "other"]):
+        mine = [j for j in jobs if STAGES.get(j.rule, "other") == stage]
+        if not mine:
+            continue
+        keys = {j.key for j in mine}
+        alone = [
+            type(j)(j.key, j.rule, j.threads, tuple(d for d in j.deps if d in keys)) for j in mine
+        ]
+        cpu = sum((costs[j.rule].cpu_s or 0.0) if j.rule in costs else 0.0 for j in mine)
+        held = sum(estimate_remaining(alone, costs, c).core_seconds for c in args.cores[:1])
+        row = {
+            "stage": stage,
+            "jobs": len(mine),
+            "cpu_core_min": cpu / 60,
+            "held_core_min": held / 60,
+        }
+        for c in args.cores:
+            row[f"wall_min_{c}_cores"] = estimate_remaining(alone, costs, c).seconds / 60
+        rows.append(row)
+    total = {"stage": "whole run (dependencies across stages)", "jobs": len(jobs),
+             "cpu_core_min": sum(r["cpu_core_min"] for r in rows),
+             "held_core_min": sum(r["held_core_min"] for r in rows)}  # fmt: skip
+    for c in args.cores:
+        est = estimate_remaining(jobs, costs, c)
+        total[f"wall_min_{c}_cores"] = est.seconds / 60
+        print(f"{c} cores: {est.message(source)}")
+    table = pd.DataFrame([*rows, total])
+    print(
+        table.to_markdown(index=False, floatfmt=".1f")
+        if _has_tabulate()
+        else table.to_string(index=False, float_format=lambda v: f"{v:.1f}")
+    )
+    return 0
+
+
 # --------------------------------------------------------------------------- prep-memory
 
 
@@ -550,6 +656,11 @@ def main(argv: list[str] | None = None) -> int:
             a.set_defaults(func=cmd_alloc)
         else:
             a.set_defaults(func=alloc_child)
+    pr = sub.add_parser("project", help="per-stage core-minutes and replayed wall on N cores")
+    pr.add_argument("--config", help="a --configfile for the DAG (default: config/config.yaml)")
+    pr.add_argument("--cores", type=int, nargs="+", default=[2, 8])
+    pr.add_argument("--results", help="take per-rule costs from this finished run's benchmarks")
+    pr.set_defaults(func=cmd_project)
     m = sub.add_parser("prep-memory", help="peak memory of split + prepare on synthetic data")
     m.add_argument("--jets", type=int, default=200_000)
     m.add_argument("--jets-per-file", type=int, default=10_000)
