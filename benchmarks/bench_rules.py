@@ -1,6 +1,9 @@
 #!/usr/bin/env python
-"""Per-rule wall time, CPU and memory of a finished run; the allocator micro-benchmark; and a
-data-preparation memory probe.
+"""Per-rule costs of a finished run, the allocator benchmark, stage projections, prep memory.
+
+What each subcommand measures: wall time, CPU, system time, page faults and memory per rule
+of a finished run; the allocator micro-benchmark; the default run per stage on N cores; and
+a data-preparation memory probe.
 
 Why: cluster resources (``runtime``, ``mem_mb`` in rules/*.smk and profiles/slurm) should
 be set from measurements, not guesses. Every rule writes a Snakemake ``benchmark:`` file
@@ -629,7 +632,9 @@ def cmd_prep_memory(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+    sub = p.add_subparsers(
+        dest="cmd", required=True, metavar="{summary,cpu,alloc,project,prep-memory}"
+    )
     s = sub.add_parser("summary", help="per-rule table of a finished run's benchmark files")
     s.add_argument("--results", default="results", help="the run's results dir (config `results`)")
     s.add_argument("--csv", help="also write the table here")
