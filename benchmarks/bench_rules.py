@@ -432,23 +432,29 @@ def rule_threads(rules_dir: Path) -> dict[str, int]:
 
 def dag_jobs(work: Path, config: str | None) -> list:
     """The planned jobs of a workflow copy from ``snakemake --dag`` (DOT: one node per job)."""
-    import re
-
-    from jetdistill.run_costs import PlannedJob
-
     cmd = [sys.executable, "-m", "snakemake", "--dag", "--workflow-profile", "none", "--forceall"]
     if config:
         cmd += ["--configfile", str(Path(config).resolve())]
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"snakemake --dag failed:\n{proc.stderr[-3000:]}")
-    rules, deps = {}, {}
-    for line in proc.stdout.splitlines():
+    return parse_dag(proc.stdout, rule_threads(work / "rules"))
+
+
+def parse_dag(dot: str, threads: dict[str, int]) -> list:
+    """Jobs of Snakemake's ``--dag`` DOT: node ``N[label = "rule\\n..."]``, edge ``A -> B``
+    (A's output is B's input); threads per rule from ``threads`` (else 1)."""
+    import re
+
+    from jetdistill.run_costs import PlannedJob
+
+    rules: dict[int, str] = {}
+    deps: dict[int, list[int]] = {}
+    for line in dot.splitlines():
         if m := re.match(r"\s*(\d+)\[label = \"([^\"\\]+)", line):
             rules[int(m.group(1))] = m.group(2)
         elif m := re.match(r"\s*(\d+) -> (\d+)", line):
             deps.setdefault(int(m.group(2)), []).append(int(m.group(1)))
-    threads = rule_threads(work / "rules")
     return [PlannedJob(k, r, threads.get(r, 1), tuple(deps.get(k, ()))) for k, r in rules.items()]
 
 

@@ -170,3 +170,23 @@ def test_cpu_table_of_a_run_without_records_falls_back_to_snakemake(tmp_path: Pa
         "NA",
     )
     assert pd.isna(row["sys_s"])
+
+
+def test_project_reads_snakemakes_dag_and_the_rules_threads(tmp_path: Path) -> None:
+    br = _bench_rules()
+    (tmp_path / "t.smk").write_text(
+        "rule train_teacher:\n    output:\n        'x'\n    threads: 2\n    shell:\n        'x'\n\n"
+        "rule summarize:\n    output:\n        'y'\n    shell:\n        'y'\n"
+    )
+    threads = br.rule_threads(tmp_path)
+    assert threads == {"train_teacher": 2}
+    dot = (
+        "digraph snakemake_dag {\n"
+        '\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
+        '\t1[label = "summarize", color = "0.1 0.6 0.85", style="rounded"];\n'
+        '\t2[label = "train_teacher\\nteacher: jedi\\nmember: 0", color = "0.2 0.6 0.85"];\n'
+        "\t1 -> 0\n\t2 -> 1\n}\n"
+    )
+    jobs = {j.key: j for j in br.parse_dag(dot, threads)}
+    assert (jobs[2].rule, jobs[2].threads, jobs[2].deps) == ("train_teacher", 2, ())
+    assert (jobs[1].rule, jobs[1].deps, jobs[0].deps) == ("summarize", (2,), (1,))
