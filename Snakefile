@@ -24,6 +24,7 @@ include: "rules/learning_curve.smk"
 
 onstart:
     start_invocation()
+    print_estimate()
 
 
 onsuccess:

@@ -61,6 +61,13 @@ def start_invocation():
     invocation.start_invocation(config["tracking"], config)
 
 
+def print_estimate():
+    """Remaining time from recorded per-rule costs (jetdistill.run_costs); never fails a run."""
+    from jetdistill import run_costs
+
+    print(run_costs.remaining_message(workflow, R))
+
+
 def end_invocation(success):
     if not os.environ.get("JETDISTILL_PARENT_RUN_ID"):
         return  # onstart failed before the parent run existed: nothing to close
