@@ -417,3 +417,48 @@ def test_set_twin_rejects_other_activations_and_counts_b_once() -> None:
     # per-constituent layers run C times, B and the head once per jet
     assert rows == {"phi.0": 16, "phi.2": 16, "context.0.local": 16, "context.0.context": 1,
                     "rho.0": 1, "rho.2": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_relu_pool_equals_masked_pool_on_relu_outputs(pool: str) -> None:
+    from jetdistill.compress.quant import relu_pool
+    from jetdistill.learn.models import constituent_mask, masked_pool
+
+    g = torch.Generator().manual_seed(17)
+    h = torch.relu(torch.randn(64, 16, 8, generator=g))
+    x = _jets(64, 18)
+    x[0] = 0.0  # a jet without constituents
+    mask = constituent_mask(x)
+    assert torch.equal(relu_pool(h, mask, pool), masked_pool(h, mask, pool))
+
+
+#: ONNX ops of the cleaned QONNX graph of a sum- or max-pooled set twin: what an hls4ml or
+#: RTL converter has to support for it (the mask is Equal/Not/ReduceMax/Cast, pools are
+#: Mul + ReduceSum/ReduceMax over the constituent axis, B's broadcast is Unsqueeze + Add).
+SET_TWIN_OPS = {"Quant", "MatMul", "Gemm", "Add", "Relu", "Mul", "Equal", "Not", "Cast",
+                "ReduceMax", "ReduceSum", "Unsqueeze"}  # fmt: skip
+
+
+@pytest.mark.parametrize("pool", ["sum", "max"])
+def test_set_twin_qonnx_export_matches_brevitas_exactly(pool: str, tmp_path) -> None:
+    pytest.importorskip("onnx")
+    from brevitas.export import export_qonnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.cleanup import cleanup_model
+
+    q = _set_twin(SET | {"pooling": pool, "context_pooling": pool}, seed=19)
+    path = tmp_path / "set.onnx"
+    export_qonnx(q, torch.zeros(1, *SHAPE), export_path=str(path))
+    mw = cleanup_model(ModelWrapper(str(path)))
+    ops = {n.op_type for n in mw.graph.node}
+    assert ops <= SET_TWIN_OPS, sorted(ops - SET_TWIN_OPS)
+    assert {"ReduceSum" if pool == "sum" else "ReduceMax", "Mul", "Unsqueeze"} <= ops
+    x = _jets(24, 20)
+    with torch.no_grad():
+        ref = q(x).numpy()
+    iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
+    got = np.concatenate(
+        [execute_onnx(mw, {iname: x[i : i + 1].numpy()})[oname] for i in range(len(x))]
+    )
+    assert np.array_equal(got, ref)

@@ -267,11 +267,26 @@ class QuantContext(nn.Module):
         self.act = quant_relu(bits)
 
     def forward(self, h: QuantTensor, mask: Tensor) -> QuantTensor:
-        from jetdistill.learn.models import masked_pool
-
         hv = h.value if isinstance(h, QuantTensor) else h  # plain tensors while calibrating
-        pooled = self.pool_quant(masked_pool(hv, mask, self.pooling))
+        pooled = self.pool_quant(relu_pool(hv, mask, self.pooling))
         return self.act(self.local(h) + self.context(pooled).unsqueeze(1))
+
+
+def relu_pool(h: Tensor, mask: Tensor, pooling: str) -> Tensor:
+    """:func:`jetdistill.learn.models.masked_pool` for ``h >= 0`` (ReLU outputs), as a chip does it.
+
+    Padded rows are zeroed by the mask multiply (an AND) and then pooled with every row:
+    for non-negative ``h`` the max of the masked rows is the max over the real ones (and 0
+    for a jet without constituents), so no ``-inf`` fill or select is exported. Same
+    values as ``masked_pool`` on such inputs.
+    """
+    gated = h * mask
+    if pooling == "max":
+        return gated.amax(dim=1)
+    total = gated.sum(dim=1)
+    if pooling == "mean":
+        return total / mask.sum(dim=1).clamp(min=1.0)
+    return total
 
 
 def pool_quantiser(pooling: str, n_constituents: int, bits: int) -> QuantReLU:
@@ -332,7 +347,7 @@ class QuantSetStudent(nn.Module):
 
     def embed(self, x: Tensor) -> QuantTensor:
         """The re-quantised pooled vector ``(B, embedding_dim)`` that ``rho`` classifies."""
-        from jetdistill.learn.models import constituent_mask, masked_pool
+        from jetdistill.learn.models import constituent_mask
 
         xq = self.quant_in(x)
         xv = xq.value if isinstance(xq, QuantTensor) else xq
@@ -341,7 +356,7 @@ class QuantSetStudent(nn.Module):
         for layer in self.context:
             h = layer(h, mask)
         hv = h.value if isinstance(h, QuantTensor) else h
-        return self.pool_quant(masked_pool(hv, mask, self.pooling))
+        return self.pool_quant(relu_pool(hv, mask, self.pooling))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.rho(self.embed(x))
