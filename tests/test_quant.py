@@ -439,21 +439,23 @@ SET_TWIN_OPS = {"Quant", "MatMul", "Gemm", "Add", "Relu", "Mul", "Equal", "Not",
                 "ReduceMax", "ReduceSum", "Unsqueeze"}  # fmt: skip
 
 
-@pytest.mark.parametrize("pool", ["sum", "max"])
-def test_set_twin_qonnx_export_matches_brevitas_exactly(pool: str, tmp_path) -> None:
+@pytest.mark.parametrize(("pool", "mask"), [("sum", True), ("max", True), ("sum", False)])
+def test_set_twin_qonnx_export_matches_brevitas_exactly(pool: str, mask: bool, tmp_path) -> None:
     pytest.importorskip("onnx")
     from brevitas.export import export_qonnx
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.util.cleanup import cleanup_model
 
-    q = _set_twin(SET | {"pooling": pool, "context_pooling": pool}, seed=19)
+    q = _set_twin(SET | {"pooling": pool, "context_pooling": pool, "mask_padding": mask}, seed=19)
     path = tmp_path / "set.onnx"
     export_qonnx(q, torch.zeros(1, *SHAPE), export_path=str(path))
     mw = cleanup_model(ModelWrapper(str(path)))
     ops = {n.op_type for n in mw.graph.node}
     assert ops <= SET_TWIN_OPS, sorted(ops - SET_TWIN_OPS)
-    assert {"ReduceSum" if pool == "sum" else "ReduceMax", "Mul", "Unsqueeze"} <= ops
+    assert {"ReduceSum" if pool == "sum" else "ReduceMax", "Unsqueeze"} <= ops
+    mask_ops = {"Equal", "Not", "Cast", "Mul"}  # without masking: no mask logic at all
+    assert mask_ops <= ops if mask else not (mask_ops & ops)
     x = _jets(24, 20)
     with torch.no_grad():
         ref = q(x).numpy()

@@ -266,20 +266,24 @@ class QuantContext(nn.Module):
         self.pool_quant = pool_quantiser(pooling, n_constituents, bits)
         self.act = quant_relu(bits)
 
-    def forward(self, h: QuantTensor, mask: Tensor) -> QuantTensor:
+    def forward(self, h: QuantTensor, mask: Tensor | None) -> QuantTensor:
         hv = h.value if isinstance(h, QuantTensor) else h  # plain tensors while calibrating
         pooled = self.pool_quant(relu_pool(hv, mask, self.pooling))
         return self.act(self.local(h) + self.context(pooled).unsqueeze(1))
 
 
-def relu_pool(h: Tensor, mask: Tensor, pooling: str) -> Tensor:
+def relu_pool(h: Tensor, mask: Tensor | None, pooling: str) -> Tensor:
     """:func:`jetdistill.learn.models.masked_pool` for ``h >= 0`` (ReLU outputs), as a chip does it.
 
     Padded rows are zeroed by the mask multiply (an AND) and then pooled with every row:
     for non-negative ``h`` the max of the masked rows is the max over the real ones (and 0
     for a jet without constituents), so no ``-inf`` fill or select is exported. Same
-    values as ``masked_pool`` on such inputs.
+    values as ``masked_pool`` on such inputs; ``mask=None`` pools every slot.
     """
+    if mask is None:
+        from jetdistill.learn.models import masked_pool
+
+        return masked_pool(h, None, pooling)
     gated = h * mask
     if pooling == "max":
         return gated.amax(dim=1)
@@ -351,7 +355,7 @@ class QuantSetStudent(nn.Module):
 
         xq = self.quant_in(x)
         xv = xq.value if isinstance(xq, QuantTensor) else xq
-        mask = constituent_mask(xv) if self.mask_padding else torch.ones_like(xv[..., :1])
+        mask = constituent_mask(xv) if self.mask_padding else None
         h = self.phi(xq)
         for layer in self.context:
             h = layer(h, mask)

@@ -300,7 +300,7 @@ def constituent_mask(x: Tensor) -> Tensor:
     return (x != 0).any(dim=-1, keepdim=True).type_as(x)
 
 
-def masked_pool(h: Tensor, mask: Tensor, pooling: str) -> Tensor:
+def masked_pool(h: Tensor, mask: Tensor | None, pooling: str) -> Tensor:
     """Pool ``h (B, C, L)`` over the real constituents of ``mask (B, C, 1)`` -> ``(B, L)``.
 
     - ``sum``: sum of the masked rows (exact in fixed point);
@@ -309,8 +309,13 @@ def masked_pool(h: Tensor, mask: Tensor, pooling: str) -> Tensor:
       For non-negative ``h`` (ReLU outputs) this equals ``max_i(mask_i * h_i)``, which is
       what a chip computes.
 
-    ``pooling`` is fixed at construction by the callers, so the branch is fx-safe.
+    ``mask=None`` pools every slot (padding included). ``pooling`` and whether there is a
+    mask are fixed at construction by the callers, so the branches are fx-safe.
     """
+    if mask is None:
+        if pooling == "max":
+            return h.amax(dim=1)
+        return h.mean(dim=1) if pooling == "mean" else h.sum(dim=1)
     if pooling == "max":
         pooled = h.masked_fill(mask == 0, float("-inf")).amax(dim=1)
         return pooled.masked_fill(mask.amax(dim=1) == 0, 0.0)
@@ -339,7 +344,7 @@ class EquivariantContext(nn.Module):
         self.context = nn.Linear(in_dim, out_dim, bias=False)
         self.act = make_activation(activation)
 
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, h: Tensor, mask: Tensor | None) -> Tensor:
         pooled = masked_pool(h, mask, self.pooling)  # (B, L_in)
         return self.act(self.local(h) + self.context(pooled).unsqueeze(1))
 
@@ -354,7 +359,8 @@ class SetStudent(nn.Module):
 
     Padded constituents (all-zero rows, :func:`constituent_mask`) are left out of every
     pool when ``mask_padding`` (the default), so appending padding does not change the
-    output; ``mask_padding: false`` pools every slot like :class:`DeepSets` does.
+    output; ``mask_padding: false`` pools every slot like :class:`DeepSets` does (and
+    needs no mask logic on a chip).
     Permutation invariant: every per-constituent op is row-wise and every pool symmetric.
     :meth:`embed` returns the pooled latent vector (``embedding_dim`` wide), e.g. for a
     feature-hint loss.
@@ -396,11 +402,9 @@ class SetStudent(nn.Module):
         self.embedding_dim = prev
         self.rho = mlp_stack(prev, [*rho_hidden, n_classes], activation, final_activation=False)
 
-    def padding_mask(self, x: Tensor) -> Tensor:
-        """``(B, C, 1)`` 0/1 factor of the slots that are pooled (all ones without masking)."""
-        if self.mask_padding:
-            return constituent_mask(x)
-        return torch.ones_like(x[..., :1])
+    def padding_mask(self, x: Tensor) -> Tensor | None:
+        """``(B, C, 1)`` 0/1 factor of the real constituents; ``None`` without masking."""
+        return constituent_mask(x) if self.mask_padding else None
 
     def embed(self, x: Tensor) -> Tensor:
         """The pooled latent vector ``(B, embedding_dim)`` that ``rho`` classifies."""
