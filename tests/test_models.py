@@ -229,13 +229,11 @@ def test_set_student_default_spec_is_the_measured_4_5k_point():
     resolved = resolve_spec(spec)
     assert resolved["phi_hidden"] == [32, 32] and resolved["context_widths"] == [32]
     assert (resolved["context_pooling"], resolved["pooling"]) == ("mean", "max")
-    # phi 3*32+32 + 32*32+32; context A 32*32+32, B 32*32; rho 32*32+32 + 32*5+5
-    expected = (
-        (3 * 32 + 32) + (32 * 32 + 32) + (32 * 32 + 32) + 32 * 32 + (32 * 32 + 32) + (32 * 5 + 5)
-    )
-    assert count_params(model) == expected == 4485
+    # phi 3*32+32 + 32*32+32; context A and B 32*32+32 each; rho 32*32+32 + 32*5+5
+    expected = (3 * 32 + 32) + 4 * (32 * 32 + 32) + (32 * 5 + 5)
+    assert count_params(model) == expected == 4517
     card = model_card(model, spec, (16, 3))
-    assert card["params"] == 4485 and card["type"] == "set"
+    assert card["params"] == 4517 and card["type"] == "set"
     assert [lay["name"] for lay in card["layers"]] == [
         "phi.0", "phi.2", "context.0.local", "context.0.context", "rho.0", "rho.2"
     ]  # fmt: skip

@@ -247,8 +247,8 @@ class QuantContext(nn.Module):
     the pool is taken on its values, so it stays in the integer domain: a masked sum or max
     of integers times ``s_h`` is again an integer times ``s_h``. The pool is re-quantised
     (:func:`pool_quantiser`) so that ``B`` sees a fixed-point input with a known width;
-    ``A h_i`` (accumulator scale ``s_h s_A``, bias there) and the broadcast ``B p``
-    (accumulator scale ``s_p s_B``; ``B`` has no bias) are both on power-of-two grids, so
+    ``A h_i`` (accumulator scale ``s_h s_A``, its bias there) and the broadcast ``B p``
+    (accumulator scale ``s_p s_B``, its bias there) are both on power-of-two grids, so
     their sum is exact, and the FLOOR ReLU quantiser truncates it like ``AP_TRN``.
     """
 
@@ -259,10 +259,7 @@ class QuantContext(nn.Module):
         super().__init__()
         self.pooling = pooling
         self.local = quant_linear(in_dim, out_dim, bits, bias_bits)
-        self.context = QuantLinear(
-            in_dim, out_dim, bias=False, weight_quant=Int8WeightPerTensorFixedPoint,
-            weight_bit_width=bits, return_quant_tensor=False,
-        )  # fmt: skip
+        self.context = quant_linear(in_dim, out_dim, bits, bias_bits)
         self.pool_quant = pool_quantiser(pooling, n_constituents, bits)
         self.act = quant_relu(bits)
 
@@ -567,11 +564,7 @@ def load_float_weights(
             raise InputError(f"load_float_weights layer {i}", f"weight shape {tuple(layer.weight.shape)}",
                              str(tuple(w.shape)))  # fmt: skip
         layer.weight.copy_(w.to(layer.weight))
-        if layer.bias is not None:
-            layer.bias.copy_(b.to(layer.bias))
-        elif bool(b.any()):  # a bias-less twin layer (set student's B) needs a bias-less source
-            raise InputError(f"load_float_weights layer {i}", "no bias (the twin layer has none)",
-                             "a nonzero bias")  # fmt: skip
+        layer.bias.copy_(b.to(layer.bias))
     log.info("loaded %d float Linear layers into the quantised twin", len(dst))
     if calib_x is not None:
         calibrate(qmodel, calib_x)

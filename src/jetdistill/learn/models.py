@@ -328,9 +328,10 @@ def masked_pool(h: Tensor, mask: Tensor | None, pooling: str) -> Tensor:
 class EquivariantContext(nn.Module):
     """One permutation-equivariant context layer: ``h_i <- act(A h_i + B pool_j h_j)``.
 
-    ``A`` (``local``, with bias) acts on every constituent; ``B`` (``context``, no bias: ``A``'s
-    bias already is the per-layer offset) acts once per jet on the masked pool of all of
-    them, and its output is broadcast back to every constituent. This is the "global"
+    ``A`` (``local``) acts on every constituent; ``B`` (``context``) acts once per jet on the
+    masked pool of all of them, and its output is broadcast back to every constituent.
+    ``B``'s bias is redundant with ``A``'s (32 parameters, one adder per output per jet) but
+    kept: bias-less Gemm nodes break qonnx's ``GemmToMatMul`` in the FPGA export. This is the "global"
     layer of JEDI-linear: set-wide information at linear cost in ``C`` (the interaction
     network pays ``C*(C-1)`` edges for it). ``local`` is registered before ``context`` so
     the Linear order (which :func:`jetdistill.compress.quant.load_float_weights` copies
@@ -341,7 +342,7 @@ class EquivariantContext(nn.Module):
         super().__init__()
         self.pooling = pooling
         self.local = nn.Linear(in_dim, out_dim)
-        self.context = nn.Linear(in_dim, out_dim, bias=False)
+        self.context = nn.Linear(in_dim, out_dim)
         self.act = make_activation(activation)
 
     def forward(self, h: Tensor, mask: Tensor | None) -> Tensor:
@@ -366,7 +367,7 @@ class SetStudent(nn.Module):
     feature-hint loss.
 
     The defaults are the measured point of the project's issue 20: phi 32-32, one 32-wide
-    context layer with mean context pooling, max pooling and a 32-wide head, 4,485
+    context layer with mean context pooling, max pooling and a 32-wide head, 4,517
     parameters on 16x3 views with 5 classes.
     """
 
