@@ -431,25 +431,24 @@ def test_relu_pool_equals_masked_pool_on_relu_outputs(pool: str) -> None:
     assert torch.equal(relu_pool(h, mask, pool), masked_pool(h, mask, pool))
 
 
-#: ONNX ops of the cleaned QONNX graph of a sum- or max-pooled set twin: what an hls4ml or
-#: RTL converter has to support for it (the mask is Equal/Not/ReduceMax/Cast, pools are
-#: Mul + ReduceSum/ReduceMax over the constituent axis, B's broadcast is Unsqueeze + Add).
-SET_TWIN_OPS = {"Quant", "MatMul", "Gemm", "Add", "Relu", "Mul", "Equal", "Not", "Cast",
-                "ReduceMax", "ReduceSum", "Unsqueeze"}  # fmt: skip
+#: ONNX ops of the set twin's QONNX graph as the FPGA jobs export it
+#: (:func:`jetdistill.fpga.qonnx.export_clean_qonnx`): what an hls4ml or RTL converter has to
+#: support for it. The mask is Equal(x, 0) -> Not -> ReduceMax over features (an OR) -> Cast;
+#: pools are Mul (by the 0/1 mask) + ReduceSum/ReduceMax over the constituent axis; B's
+#: output is broadcast to the constituents by Unsqueeze + Add.
+SET_TWIN_OPS = {"Quant", "MatMul", "Add", "Relu", "Mul", "Equal", "Not", "Cast", "ReduceMax",
+                "ReduceSum", "Unsqueeze"}  # fmt: skip
 
 
 @pytest.mark.parametrize(("pool", "mask"), [("sum", True), ("max", True), ("sum", False)])
 def test_set_twin_qonnx_export_matches_brevitas_exactly(pool: str, mask: bool, tmp_path) -> None:
     pytest.importorskip("onnx")
-    from brevitas.export import export_qonnx
-    from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.util.cleanup import cleanup_model
+
+    from jetdistill.fpga.qonnx import export_clean_qonnx
 
     q = _set_twin(SET | {"pooling": pool, "context_pooling": pool, "mask_padding": mask}, seed=19)
-    path = tmp_path / "set.onnx"
-    export_qonnx(q, torch.zeros(1, *SHAPE), export_path=str(path))
-    mw = cleanup_model(ModelWrapper(str(path)))
+    mw = export_clean_qonnx(q, SHAPE, tmp_path / "set.onnx")
     ops = {n.op_type for n in mw.graph.node}
     assert ops <= SET_TWIN_OPS, sorted(ops - SET_TWIN_OPS)
     assert {"ReduceSum" if pool == "sum" else "ReduceMax", "Unsqueeze"} <= ops
