@@ -298,8 +298,9 @@ def pool_quantiser(pooling: str, n_constituents: int, bits: int) -> QuantReLU:
     - ``sum``: exact integer sum, whose range grows by up to ``C``: ``bits + ceil(log2 C)``
       wide so that the learned power-of-two scale need not drop low bits.
     - ``mean``: the masked sum divided by the number of real constituents, then FLOOR:
-      bit-exactly ``floor(sum_int * 2**k / count)`` (float32 holds those quotients exactly
-      enough for these widths), but a chip needs a divide by ``count in 1..C`` for it.
+      bit-exactly ``floor(sum_int * 2**k / count)`` (a quotient by ``count <= C`` that is not
+      on the grid lies at least ``1/C`` of a step from it, far beyond float32's rounding at
+      these widths), but a chip needs a divide by ``count in 1..C`` for it.
       The chip's pooling is ``sum``; a mean with a fixed ``1/C`` (``C`` a power of two) is
       ``sum`` with ``B`` scaled by ``1/C``, which the power-of-two scales absorb, so it
       needs no option of its own.
@@ -314,8 +315,8 @@ class QuantSetStudent(nn.Module):
     ``quant_in`` -> per-constituent ``phi`` -> :class:`QuantContext` layers -> masked pool ->
     :func:`pool_quantiser` -> ``rho`` -> float logits (the last accumulator, as in
     :class:`QuantMLP`). The padding mask is computed from the *quantised* input, which is
-    what the chip sees: a constituent whose features all truncate to 0 counts as padding
-    (for real jets with ``input_bits`` >= 6 this is rare; it keeps the twin bit-exact).
+    what the chip sees and keeps the twin bit-exact: a real constituent whose features all
+    truncate to 0 (every one in ``[0, s_in)``, the input grid's first step) counts as padding.
     """
 
     def __init__(
