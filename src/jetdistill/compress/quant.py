@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,7 +56,8 @@ from jetdistill.errors import InputError
 log = logging.getLogger(__name__)
 
 # Model types with a quantised twin are registered in jetdistill.learn.models (quant_twin);
-# "deepsets" is for QAT studies only, not hls4ml.
+# "deepsets" is for QAT studies only, not hls4ml; "set" (QuantSetStudent) is the set student
+# meant for the chip (its sum / max pools stay in the integer domain).
 
 
 # --------------------------------------------------------------------------- quantisers
@@ -238,6 +240,130 @@ class QuantDeepSets(nn.Module):
         return self.rho(self.pool_quant(pooled))
 
 
+class QuantContext(nn.Module):
+    """Quantised :class:`jetdistill.learn.models.EquivariantContext`: ``relu(A h_i + B q(pool h))``.
+
+    ``h`` is a QuantTensor (unsigned ``bits``-bit values on a power-of-two grid ``s_h``) and
+    the pool is taken on its values, so it stays in the integer domain: a masked sum or max
+    of integers times ``s_h`` is again an integer times ``s_h``. The pool is re-quantised
+    (:func:`pool_quantiser`) so that ``B`` sees a fixed-point input with a known width;
+    ``A h_i`` (accumulator scale ``s_h s_A``, its bias there) and the broadcast ``B p``
+    (accumulator scale ``s_p s_B``, its bias there) are both on power-of-two grids, so
+    their sum is exact, and the FLOOR ReLU quantiser truncates it like ``AP_TRN``.
+    """
+
+    def __init__(
+        self, in_dim: int, out_dim: int, *, pooling: str, n_constituents: int, bits: int,
+        bias_bits: int,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.pooling = pooling
+        self.local = quant_linear(in_dim, out_dim, bits, bias_bits)
+        self.context = quant_linear(in_dim, out_dim, bits, bias_bits)
+        self.pool_quant = pool_quantiser(pooling, n_constituents, bits)
+        self.act = quant_relu(bits)
+
+    def forward(self, h: QuantTensor, mask: Tensor | None) -> QuantTensor:
+        hv = h.value if isinstance(h, QuantTensor) else h  # plain tensors while calibrating
+        pooled = self.pool_quant(relu_pool(hv, mask, self.pooling))
+        return self.act(self.local(h) + self.context(pooled).unsqueeze(1))
+
+
+def relu_pool(h: Tensor, mask: Tensor | None, pooling: str) -> Tensor:
+    """:func:`jetdistill.learn.models.masked_pool` for ``h >= 0`` (ReLU outputs), as a chip does it.
+
+    Padded rows are zeroed by the mask multiply (an AND) and then pooled with every row:
+    for non-negative ``h`` the max of the masked rows is the max over the real ones (and 0
+    for a jet without constituents), so no ``-inf`` fill or select is exported. Same
+    values as ``masked_pool`` on such inputs; ``mask=None`` pools every slot.
+    """
+    if mask is None:
+        from jetdistill.learn.models import masked_pool
+
+        return masked_pool(h, None, pooling)
+    gated = h * mask
+    if pooling == "max":
+        return gated.amax(dim=1)
+    total = gated.sum(dim=1)
+    if pooling == "mean":
+        return total / mask.sum(dim=1).clamp(min=1.0)
+    return total
+
+
+def pool_quantiser(pooling: str, n_constituents: int, bits: int) -> QuantReLU:
+    """Unsigned FLOOR re-quantiser of a pooled vector of ReLU outputs (>= 0, so the ReLU is
+    the identity here).
+
+    - ``max``: the result is already on the input grid; ``bits`` wide.
+    - ``sum``: exact integer sum, whose range grows by up to ``C``: ``bits + ceil(log2 C)``
+      wide so that the learned power-of-two scale need not drop low bits.
+    - ``mean``: the masked sum divided by the number of real constituents, then FLOOR:
+      bit-exactly ``floor(sum_int * 2**k / count)`` (a quotient by ``count <= C`` that is not
+      on the grid lies at least ``1/C`` of a step from it, far beyond float32's rounding at
+      these widths), but a chip needs a divide by ``count in 1..C`` for it.
+      The chip's pooling is ``sum``; a mean with a fixed ``1/C`` (``C`` a power of two) is
+      ``sum`` with ``B`` scaled by ``1/C``, which the power-of-two scales absorb, so it
+      needs no option of its own.
+    """
+    extra = math.ceil(math.log2(n_constituents)) if pooling == "sum" and n_constituents > 1 else 0
+    return quant_relu(bits + extra)
+
+
+class QuantSetStudent(nn.Module):
+    """Quantised :class:`jetdistill.learn.models.SetStudent` (same Linear order, same masking).
+
+    ``quant_in`` -> per-constituent ``phi`` -> :class:`QuantContext` layers -> masked pool ->
+    :func:`pool_quantiser` -> ``rho`` -> float logits (the last accumulator, as in
+    :class:`QuantMLP`). The padding mask is computed from the *quantised* input, which is
+    what the chip sees and keeps the twin bit-exact: a real constituent whose features all
+    truncate to 0 (every one in ``[0, s_in)``, the input grid's first step) counts as padding.
+    """
+
+    def __init__(
+        self, n_constituents: int, n_features: int, n_classes: int, *, phi_hidden: Sequence[int],
+        context_widths: Sequence[int], context_pooling: str, pooling: str,
+        rho_hidden: Sequence[int], mask_padding: bool, bits: int, input_bits: int,
+        bias_bits: int = 16,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.n_constituents, self.n_features = n_constituents, n_features
+        self.pooling, self.context_pooling = pooling, context_pooling
+        self.mask_padding = mask_padding
+        self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
+        self.quant_in = quant_input(input_bits)
+        self.phi = nn.Sequential(
+            *_quant_stack(n_features, list(phi_hidden), bits, bias_bits, final_activation=True)
+        )
+        prev, layers = phi_hidden[-1], []
+        for width in context_widths:
+            layers.append(QuantContext(prev, width, pooling=context_pooling,
+                                       n_constituents=n_constituents, bits=bits,
+                                       bias_bits=bias_bits))  # fmt: skip
+            prev = width
+        self.context = nn.ModuleList(layers)
+        self.embedding_dim = prev
+        self.pool_quant = pool_quantiser(pooling, n_constituents, bits)
+        self.rho = nn.Sequential(
+            *_quant_stack(prev, [*rho_hidden, n_classes], bits, bias_bits, final_activation=False)
+        )
+
+    def embed(self, x: Tensor) -> QuantTensor:
+        """The re-quantised pooled vector ``(B, embedding_dim)`` that ``rho`` classifies."""
+        from jetdistill.learn.models import constituent_mask
+
+        xq = self.quant_in(x)
+        xv = xq.value if isinstance(xq, QuantTensor) else xq
+        mask = constituent_mask(xv) if self.mask_padding else None
+        h = self.phi(xq)
+        for layer in self.context:
+            h = layer(h, mask)
+        hv = h.value if isinstance(h, QuantTensor) else h
+        return self.pool_quant(relu_pool(hv, mask, self.pooling))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.rho(self.embed(x))
+
+
 def build_quant_model(
     spec: Mapping[str, Any],
     input_shape: Sequence[int],
@@ -248,7 +374,7 @@ def build_quant_model(
     bias_bits: int = 16,
     name: str | None = None,
 ) -> nn.Module:
-    """Quantised twin of the ``models.<name>`` block ``spec`` (``type`` mlp or deepsets).
+    """Quantised twin of the ``models.<name>`` block ``spec`` (a type with a registered twin).
 
     The spec is validated by :func:`jetdistill.learn.models.resolve_spec`; twin-specific limits
     (ReLU only; BatchNorm only via folding in :func:`load_float_weights`) raise InputError.
@@ -306,6 +432,20 @@ def build_quant_deepsets(shape: tuple[int, ...], n_classes: int, *, bits: int, i
     """Twin of ``type: deepsets``."""
     return QuantDeepSets(shape[0], shape[1], n_classes, phi_hidden=phi_hidden, rho_hidden=rho_hidden,
                          pooling=pooling, bits=bits, input_bits=input_bits, bias_bits=bias_bits)  # fmt: skip
+
+
+def build_quant_set(shape: tuple[int, ...], n_classes: int, *, bits: int, input_bits: int,
+                    bias_bits: int, prefix: str, phi_hidden: Sequence[int],
+                    context_widths: Sequence[int], context_pooling: str, pooling: str,
+                    rho_hidden: Sequence[int], activation: str, mask_padding: bool) -> nn.Module:  # fmt: skip
+    """Twin of ``type: set``. ``mean`` pools need a divider on a chip (see :func:`pool_quantiser`)."""
+    if pooling == "mean" or (context_pooling == "mean" and len(context_widths) > 0):
+        log.info("%s: mean pooling is bit-exact in QAT but needs a divide by the constituent "
+                 "count on a chip; sum or max pooling map to adders / comparators", prefix)  # fmt: skip
+    return QuantSetStudent(shape[0], shape[1], n_classes, phi_hidden=phi_hidden,
+                           context_widths=context_widths, context_pooling=context_pooling,
+                           pooling=pooling, rho_hidden=rho_hidden, mask_padding=mask_padding,
+                           bits=bits, input_bits=input_bits, bias_bits=bias_bits)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- introspection
