@@ -197,7 +197,9 @@ def learning_curve_inputs(w):
 
 
 def learning_curve_labels(w):
-    return {lc_metrics(p): p.curve for p in plan.learning_curve_points(config)}
+    return plan.job_settings(
+        {lc_metrics(p): p.curve for p in plan.learning_curve_points(config)}
+    )
 
 
 def comparison_inputs(w):
@@ -219,16 +221,22 @@ def comparison_inputs(w):
 # ----------------------------------------------------------------- params (leaf settings)
 # A job's params are exactly the settings that change its result (jetdistill.plan builds
 # them); Snakemake reruns a job when they change, and only then.
+# Every dict param goes through plan.job_settings: Snakemake compares its canonical repr, so a
+# config written back in another key order or with 1 for 1.0 reruns nothing.
 def model_params(model):
-    return {"name": model, **config["models"][model]}
+    return plan.job_settings({"name": model, **config["models"][model]})
 
 
 def train_params(kind):
-    return config["training"][kind]
+    return plan.job_settings(config["training"][kind])
+
+
+def view_params(w):
+    return plan.job_settings(config["views"][w.view])
 
 
 def tracking_params():
-    return config["tracking"]
+    return plan.job_settings(config["tracking"])
 
 
 def kd_params(w):

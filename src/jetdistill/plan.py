@@ -282,6 +282,49 @@ def learning_curve_points(cfg: dict) -> list[CurvePoint]:
 # job whose params changed, so each job gets exactly the settings that change its result:
 # extending a sweep list (bits, sparsities, modes, seeds, shards, fpga targets, ...) then
 # plans the new jobs only, while changing e.g. training.qat.lr reruns every QAT job.
+# Every dict a rule passes is a JobSettings (through job_settings): Snakemake compares a
+# param by its repr, and a JobSettings' repr is canonical, so only values decide a rerun.
+
+
+def canonical_text(value: Any) -> str:
+    """The text a job setting is compared by: mapping keys sorted, numbers by value.
+
+    A config written back in another key order (``yaml.safe_dump`` sorts keys) or with
+    ``1`` for ``1.0`` or ``1.0e-03`` for ``0.001`` gives the same text; any other change of a
+    value gives another. Integral numbers are written as integers (``4.0`` -> ``4``), others
+    by their shortest round-trip form (``repr(float)``); bools stay ``True``/``False``.
+    """
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (int, float)):
+        x = float(value)
+        return str(int(x)) if x.is_integer() and abs(x) < 2**53 else repr(x)
+    if isinstance(value, dict):
+        items = sorted((str(k), canonical_text(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k!r}: {v}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(canonical_text(v) for v in value) + "]"
+    return repr(value)
+
+
+class JobSettings(dict):
+    """A job's settings (a plain dict to the job) whose ``repr`` is :func:`canonical_text`.
+
+    Snakemake decides "Params have changed" by comparing the ``repr`` of each param with
+    the one it recorded, and a dict's ``repr`` follows its key order and spells ``1`` and
+    ``1.0`` differently. The content is left as the config gave it (jobs read keys by name,
+    so key order never changes a result); only the compared text is canonical.
+    :class:`jetdistill.jobs.context.JobContext` turns it back into a plain dict.
+    """
+
+    def __repr__(self) -> str:
+        return canonical_text(self)
+
+
+def job_settings(value: dict[str, Any]) -> JobSettings:
+    """``value`` as a job param Snakemake compares canonically (:class:`JobSettings`)."""
+    return JobSettings(value)
+
 
 #: ``fpga`` keys that are hls4ml settings (jetdistill.fpga.hls.HLSConfig; a test keeps them equal).
 HLS_KEYS: tuple[str, ...] = (
@@ -290,37 +333,40 @@ HLS_KEYS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def shard_settings(cfg: dict) -> dict[str, Any]:
+def shard_settings(cfg: dict) -> JobSettings:
     """What one generated shard depends on: ``data.generate`` without the shard count and the
     class list (a shard's seed hashes its class and index, so adding shards or classes leaves
     the existing ones as they are)."""
-    return {k: v for k, v in cfg["data"]["generate"].items() if k not in ("shards", "classes")}
+    g = cfg["data"]["generate"]
+    return job_settings({k: v for k, v in g.items() if k not in ("shards", "classes")})
 
 
-def data_settings(cfg: dict) -> dict[str, Any]:
+def data_settings(cfg: dict) -> JobSettings:
     """``data`` as the split and view jobs read it: the generator's knobs are left out (they
     reach these jobs through the shard files), its class list kept (it names the classes)."""
     data = {k: v for k, v in cfg["data"].items() if k != "generate"}
     if data["source"] == "generate":
         data["generate"] = {"classes": list(cfg["data"]["generate"]["classes"])}
-    return data
+    return job_settings(data)
 
 
-def kd_settings(cfg: dict, method: str, temperature: float | str, alpha: float | str) -> dict:
+def kd_settings(
+    cfg: dict, method: str, temperature: float | str, alpha: float | str
+) -> JobSettings:
     """The KD loss of one job: method, T, alpha and the method's own hyper-parameters
     (registered defaults overridden by ``distillation.loss_params.<method>``)."""
     from jetdistill.learn.losses import loss_params
 
     given = (cfg["distillation"].get("loss_params") or {}).get(method)
-    return {
+    return job_settings({
         "method": method,
         "temperature": float(temperature),
         "alpha": float(alpha),
         "params": loss_params(method, given),
-    }
+    })  # fmt: skip
 
 
-def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> dict[str, Any]:
+def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> JobSettings:
     """What a QAT job depends on beyond its wildcards: the quantiser widths, the pruning
     schedule (only when it prunes) and the KD loss (only in mode kd)."""
     c = cfg["compression"]
@@ -333,41 +379,41 @@ def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> dict[str, Any]:
     if mode == "kd":
         kd = c["kd"]
         out["kd"] = kd_settings(cfg, kd["method"], kd["temperature"], kd["alpha"])
-    return out
+    return job_settings(out)
 
 
-def hls_settings(cfg: dict, *, float_model: bool = False) -> dict[str, Any]:
+def hls_settings(cfg: dict, *, float_model: bool = False) -> JobSettings:
     """hls4ml settings of a conversion job (not ``fpga.targets``/``float_students``)."""
     f = cfg["fpga"]
     out = {k: f[k] for k in HLS_KEYS}
     out["test_samples"] = int(f["test_samples"])
     if float_model:
         out["float_precision"] = f["float_precision"]
-    return out
+    return job_settings(out)
 
 
-def rtl_settings(cfg: dict) -> dict[str, Any]:
+def rtl_settings(cfg: dict) -> JobSettings:
     """Settings of the open-source RTL estimate (da4ml, Verilator, Yosys ``synth_xilinx``).
 
     ``part`` goes into da4ml's generated project (for a vendor build); Yosys maps to generic
     Xilinx primitives, not to one device, so the LUT/FF counts do not depend on it."""
     f = cfg["fpga"]
-    return {
+    return job_settings({
         "clock_period_ns": float(f["clock_period_ns"]),
         "test_samples": int(f["test_samples"]),
         "yosys": bool(f["yosys"]),
         "part": f["part"],
-    }
+    })  # fmt: skip
 
 
-def frontier_kd_reference(cfg: dict) -> dict[str, Any]:
+def frontier_kd_reference(cfg: dict) -> JobSettings:
     """Which float KD students the frontier compares QAT+KD with (``compression.kd``)."""
     kd = cfg["compression"]["kd"]
-    return {
+    return job_settings({
         "method": kd["method"],
         "temperature": float(kd["temperature"]),
         "alpha": float(kd["alpha"]),
-    }
+    })  # fmt: skip
 
 
 # --------------------------------------------------------------------------- data

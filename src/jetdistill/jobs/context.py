@@ -51,7 +51,7 @@ class JobContext:
             wildcards=dict(smk.wildcards.items()),
             input=named(smk.input),
             output=named(smk.output),
-            params=dict(smk.params.items()),
+            params={k: plain(v) for k, v in smk.params.items()},
             threads=int(smk.threads),
             log=smk.log[0] if len(smk.log) else None,
         )
@@ -59,6 +59,17 @@ class JobContext:
         set_threads(ctx.threads)
         log.info("rule %s wildcards %s", ctx.rule, ctx.wildcards)
         return ctx
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every mapping a plain ``dict`` (lists of them too): the rules
+    pass settings as :class:`jetdistill.plan.JobSettings` (a ``dict`` compared by a
+    canonical text), which nothing past the rule boundary needs to know about."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- data
