@@ -153,20 +153,16 @@ def qat_inputs(w):
         inputs["soft_targets"] = soft_targets(plan.compression_teacher(config))
     if config["compression"]["init"] == "finetune":
         if w.mode == "kd":
-            ref = at(
-                P.KD_DIR,
-                P.MODEL,
-                **plan.as_wildcards(plan.kd_reference(config, w.student, int(w.seed))),
-            )
+            ref = plan.kd_reference(config, w.student, int(w.seed))
         else:
-            ref = at(P.SOLO_DIR, P.MODEL, student=w.student, seed=w.seed)
-        inputs["float_model"] = ref
+            ref = plan.SoloJob.from_wildcards(w)
+        inputs["float_model"] = ref.path(R, P.MODEL)
     return inputs
 
 
 def fpga_inputs(w):
     return {
-        "model": at(P.QAT_DIR, P.MODEL, **dict(w.items())),
+        "model": plan.QATJob.from_wildcards(w).path(R, P.MODEL),
         "test": at(P.VIEW_SPLIT, view=view_of(w.student), split="test"),
         "tracking": tracking_marker(),
     }
@@ -174,22 +170,15 @@ def fpga_inputs(w):
 
 def float_fpga_inputs(w):
     return {
-        "model": at(P.SOLO_DIR, P.MODEL, **dict(w.items())),
+        "model": plan.SoloJob.from_wildcards(w).path(R, P.MODEL),
         "test": at(P.VIEW_SPLIT, view=view_of(w.student), split="test"),
         "tracking": tracking_marker(),
     }
 
 
 def lc_metrics(p):
-    """metrics.json of a learning-curve point (jetdistill.plan.CurvePoint)."""
-    w = plan.as_wildcards(p.job)
-    if p.fraction == "1":  # the main run's own job
-        main = {"teacher": P.TEACHER_DIR, "solo": P.SOLO_DIR, "kd": P.KD_DIR}[p.kind]
-        return at(main, P.METRICS, **w)
-    curve = {"teacher": P.LC_TEACHER_DIR, "solo": P.LC_SOLO_DIR, "kd": P.LC_KD_DIR}[
-        p.kind
-    ]
-    return at(curve, P.METRICS, fraction=p.fraction, **w)
+    """metrics.json of a learning-curve point (jetdistill.identity.CurvePoint)."""
+    return p.path(R, P.METRICS)
 
 
 def learning_curve_inputs(w):
@@ -208,10 +197,9 @@ def comparison_inputs(w):
     solo, kd = plan.solo_jobs(config), plan.kd_jobs(config)
     return {
         "teachers": all_soft_target_metrics(),
-        "solo": [at(P.SOLO_DIR, P.METRICS, **plan.as_wildcards(j)) for j in solo],
-        "kd": [at(P.KD_DIR, P.METRICS, **plan.as_wildcards(j)) for j in kd],
-        "logits": [at(P.SOLO_DIR, P.TEST_LOGITS, **plan.as_wildcards(j)) for j in solo]
-        + [at(P.KD_DIR, P.TEST_LOGITS, **plan.as_wildcards(j)) for j in kd],
+        "solo": [j.path(R, P.METRICS) for j in solo],
+        "kd": [j.path(R, P.METRICS) for j in kd],
+        "logits": [j.path(R, P.TEST_LOGITS) for j in [*solo, *kd]],
         "soft_targets": [soft_targets(t) for t in plan.distill_teachers(config)],
         "roc_test": at(P.VIEW_SPLIT, view=view_of(config["students"][0]), split="test"),
         "tracking": tracking_marker(),
@@ -240,8 +228,8 @@ def tracking_params():
 
 
 def kd_params(w):
-    """The KD loss of one distillation job: its wildcards plus its method's own settings."""
-    return plan.kd_settings(config, w.method, w.T, w.alpha)
+    """The KD loss of one distillation job: its identity plus its method's own settings."""
+    return plan.kd_job_settings(config, plan.KDJob.from_wildcards(w))
 
 
 def qat_params(w):
@@ -250,10 +238,7 @@ def qat_params(w):
 
 # ----------------------------------------------------------------- aggregate targets
 def all_teacher_metrics():
-    return [
-        at(P.TEACHER_DIR, P.METRICS, **plan.as_wildcards(m))
-        for m in plan.teacher_members(config)
-    ]
+    return [m.path(R, P.METRICS) for m in plan.teacher_members(config)]
 
 
 def all_soft_target_metrics():
@@ -261,32 +246,25 @@ def all_soft_target_metrics():
 
 
 def all_solo_metrics():
-    return [
-        at(P.SOLO_DIR, P.METRICS, **plan.as_wildcards(j))
-        for j in plan.solo_jobs(config)
-    ]
+    return [j.path(R, P.METRICS) for j in plan.solo_jobs(config)]
 
 
 def all_kd_metrics():
-    return [
-        at(P.KD_DIR, P.METRICS, **plan.as_wildcards(j)) for j in plan.kd_jobs(config)
-    ]
+    return [j.path(R, P.METRICS) for j in plan.kd_jobs(config)]
 
 
 def all_qat_metrics():
-    return [
-        at(P.QAT_DIR, P.METRICS, **plan.as_wildcards(j)) for j in plan.qat_jobs(config)
-    ]
+    return [j.path(R, P.METRICS) for j in plan.qat_jobs(config)]
 
 
 def all_fpga_metrics():
     out = []
     for j in plan.fpga_jobs(config):
-        out.append(at(P.HLS_DIR, P.METRICS, **plan.as_wildcards(j)))
+        out.append(j.path(R, P.METRICS, directory=j.HLS_DIR))
         if config["fpga"]["rtl"]:
-            out.append(at(P.RTL_DIR, P.METRICS, **plan.as_wildcards(j)))
+            out.append(j.path(R, P.METRICS, directory=j.RTL_DIR))
     for j in plan.float_fpga_jobs(config):
-        out.append(at(P.HLS_FLOAT_DIR, P.METRICS, **plan.as_wildcards(j)))
+        out.append(j.path(R, P.METRICS))
     return out
 
 

@@ -10,9 +10,9 @@ rule train_teacher_fraction:
         metrics=out(P.LC_TEACHER_DIR, P.METRICS),
         history=out(P.LC_TEACHER_DIR, P.HISTORY),
     log:
-        logfile("train_teacher_fraction", "{teacher}_member{member}_f{fraction}"),
+        logfile("train_teacher_fraction", P.stem(P.LC_TEACHER_DIR)),
     benchmark:
-        benchfile("train_teacher_fraction", "{teacher}_member{member}_f{fraction}")
+        benchfile("train_teacher_fraction", P.stem(P.LC_TEACHER_DIR))
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -37,9 +37,9 @@ rule train_student_solo_fraction:
         history=out(P.LC_SOLO_DIR, P.HISTORY),
         logits=out(P.LC_SOLO_DIR, P.TEST_LOGITS),
     log:
-        logfile("train_student_solo_fraction", "{student}_f{fraction}_seed{seed}"),
+        logfile("train_student_solo_fraction", P.stem(P.LC_SOLO_DIR)),
     benchmark:
-        benchfile("train_student_solo_fraction", "{student}_f{fraction}_seed{seed}")
+        benchfile("train_student_solo_fraction", P.stem(P.LC_SOLO_DIR))
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -65,12 +65,12 @@ rule distill_student_fraction:
     log:
         logfile(
             "distill_student_fraction",
-            "{student}_{teacher}_{method}_T{T}_a{alpha}_f{fraction}_seed{seed}",
+            P.stem(P.LC_KD_DIR),
         ),
     benchmark:
         benchfile(
             "distill_student_fraction",
-            "{student}_{teacher}_{method}_T{T}_a{alpha}_f{fraction}_seed{seed}",
+            P.stem(P.LC_KD_DIR),
         )
     conda:
         "../envs/train.yaml"

@@ -12,58 +12,33 @@ import copy
 import glob
 import itertools
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from jetdistill import paths
 from jetdistill.data.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURES
 from jetdistill.errors import InputError
+from jetdistill.identity import (  # the grid's element types, re-exported
+    CurvePoint,
+    FloatFPGAJob,
+    KDJob,
+    QATJob,
+    SoloJob,
+    TeacherMember,
+    fmt_num,
+)
 
 SPLITS: tuple[str, ...] = ("teacher_train", "transfer", "val", "test")
 
 
-def fmt_num(x: float | str) -> str:
-    """Canonical text of a number in paths and wildcards (4.0 -> '4', 0.75 -> '0.75')."""
-    return f"{float(x):g}"
-
-
 # --------------------------------------------------------------------------- jobs
-@dataclass(frozen=True)
-class TeacherMember:
-    teacher: str
-    member: int
-    model: str
-    seed: int
-
-
-@dataclass(frozen=True)
-class SoloJob:
-    student: str
-    seed: int
-
-
-@dataclass(frozen=True)
-class KDJob:
-    student: str
-    teacher: str
-    method: str
-    T: str
-    alpha: str
-    seed: int
-
-
-@dataclass(frozen=True)
-class QATJob:
-    student: str
-    mode: str
-    bits: int
-    sparsity: str
-    seed: int
+# The job families (their wildcards, paths, log stems, MLflow names and records) are defined
+# once, in jetdistill.identity; this module expands the config's lists into them.
 
 
 def as_wildcards(job: Any) -> dict[str, Any]:
-    return asdict(job)
+    """A job's wildcards (:meth:`jetdistill.identity.Identity.wildcards`)."""
+    return job.wildcards()
 
 
 def teacher_members(cfg: dict) -> list[TeacherMember]:
@@ -223,25 +198,11 @@ def fpga_jobs(cfg: dict) -> list[QATJob]:
     ]
 
 
-def float_fpga_jobs(cfg: dict) -> list[SoloJob]:
+def float_fpga_jobs(cfg: dict) -> list[FloatFPGAJob]:
     f = cfg["fpga"]
     if not f.get("enabled", True):
         return []
-    return [SoloJob(s, int(cfg["seeds"][0])) for s in f.get("float_students", [])]
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    """One point of a learning curve: which curve, which job kind and the training fraction.
-
-    ``fraction == "1"`` is the main run's own job (no extra training); other fractions are
-    the ``*_fraction`` rules of rules/learning_curve.smk.
-    """
-
-    curve: str
-    kind: str  # teacher | solo | kd
-    fraction: str
-    job: TeacherMember | SoloJob | KDJob
+    return [FloatFPGAJob(s, int(cfg["seeds"][0])) for s in f.get("float_students", [])]
 
 
 def learning_curve_points(cfg: dict) -> list[CurvePoint]:
@@ -364,6 +325,11 @@ def kd_settings(
         "alpha": float(alpha),
         "params": loss_params(method, given),
     })  # fmt: skip
+
+
+def kd_job_settings(cfg: dict, job: KDJob) -> JobSettings:
+    """The KD loss of one distillation job (:func:`kd_settings` of its identity)."""
+    return kd_settings(cfg, job.method, job.T, job.alpha)
 
 
 def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> JobSettings:
