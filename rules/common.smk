@@ -1,37 +1,23 @@
 # Shared helpers: config validation, the job grid, and output paths.
 # Everything computed here comes from jetdistill.plan so that a sweep is a config change.
 
-import json
 import os
-import uuid
-from datetime import datetime, timezone
 
 from snakemake.utils import validate
 
 from jetdistill import paths as P
 from jetdistill import plan
-from jetdistill.tracking import uris
 
-# `replace: [models, teachers, ...]`: those sections come from the user's config alone
-plan.apply_replace(config, workflow.config_settings.overwrite_config)
-validate(config, "../workflow/schemas/config.schema.yaml")
-plan.check_config(config)
-# a password in tracking.uri stays in this process's environment; params, the config the
-# jobs receive and Snakemake's metadata hold only the masked URI (user:***@host)
-config["tracking"] = uris.protect(config["tracking"])
-# where jobs log goes through the environment (local and SLURM jobs inherit it), not params:
-# a new experiment or store must not rerun jobs whose results it cannot change
-os.environ[uris.ENV_TRACKING] = json.dumps(config["tracking"])
+# Parse time: the config is completed and checked and the job environment set in one call,
+# the only state the rule files change (jetdistill.plan.prepare_config says what and why).
+plan.prepare_config(
+    config,
+    workflow.config_settings.overwrite_config,
+    lambda cfg: validate(cfg, "../workflow/schemas/config.schema.yaml"),
+)
 
 R = config["results"]
 SPLITS = plan.SPLITS
-
-# One id per `snakemake` invocation; jobs (local subprocesses or SLURM jobs, which inherit
-# the environment) tag their MLflow runs with it. Never a param: it changes every run.
-os.environ.setdefault(
-    "JETDISTILL_INVOCATION_ID",
-    datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8],
-)
 
 
 wildcard_constraints:

@@ -12,6 +12,7 @@ import copy
 import glob
 import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,50 @@ def apply_replace(cfg: dict, user_cfg: dict | None) -> dict:
             )
         cfg[name] = copy.deepcopy(user_cfg[name])
     return cfg
+
+
+#: the environment variable that names one ``snakemake`` invocation (jetdistill.tracking)
+ENV_INVOCATION = "JETDISTILL_INVOCATION_ID"
+
+
+def prepare_config(
+    cfg: dict, user_cfg: dict | None, validate: Callable[[dict], None]
+) -> dict[str, str]:
+    """Everything the workflow does to its config and its environment at parse time, once.
+
+    The one place where parsing the Snakefile changes state (rules/common.smk calls it
+    first; the rule files only read the config afterwards). In order:
+
+    1. ``replace:`` sections come from the user's config alone (:func:`apply_replace`);
+    2. ``validate`` (Snakemake's schema validation) checks types and fills the defaults;
+    3. :func:`check_config` checks what a schema cannot;
+    4. ``tracking.uri`` is masked in the config (params, the config the jobs see and
+       Snakemake's metadata hold ``user:***@host``; a password stays in this process's
+       environment, ``tracking.uris.protect``);
+    5. the job environment: where jobs log (``JETDISTILL_TRACKING``; through the
+       environment, not params, so a new experiment or store reruns nothing) and one
+       id per invocation (``JETDISTILL_INVOCATION_ID``, kept when already set: SLURM jobs
+       re-parse the Snakefile with their parent's environment). Local and SLURM jobs
+       inherit both.
+
+    Returns the environment variables it set.
+    """
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from jetdistill.tracking import uris
+
+    apply_replace(cfg, user_cfg)
+    validate(cfg)
+    check_config(cfg)
+    cfg["tracking"] = uris.protect(cfg["tracking"])  # the real URI: JETDISTILL_TRACKING_URI
+    os.environ[uris.ENV_TRACKING] = json.dumps(cfg["tracking"])
+    os.environ.setdefault(
+        ENV_INVOCATION,
+        datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8],
+    )
+    return {k: os.environ[k] for k in (uris.ENV_TRACKING, ENV_INVOCATION)}
 
 
 def solo_jobs(cfg: dict) -> list[SoloJob]:
