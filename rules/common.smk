@@ -219,7 +219,7 @@ def kd_params(w):
 
 
 def qat_params(w):
-    return plan.qat_settings(config, w.mode, w.sparsity)
+    return plan.qat_job_settings(config, plan.QATJob.from_wildcards(w))
 
 
 # ----------------------------------------------------------------- aggregate targets

@@ -83,15 +83,59 @@ class Identity:
         """The log/benchmark name of the family's rule, with the wildcards left in."""
         return paths.stem(cls.DIR)
 
+    #: fields that are swept numbers held as text (their record value is a float)
+    NUMBERS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def record_name(cls, field: str) -> str:
+        """The record column / MLflow tag of a field (:attr:`RECORD_NAMES`, else the field)."""
+        return cls.RECORD_NAMES.get(field, field)
+
+    @classmethod
+    def record_numbers(cls) -> tuple[str, ...]:
+        """The record columns that hold numbers (:attr:`NUMBERS` by their record names)."""
+        return tuple(cls.record_name(f) for f in cls.NUMBERS)
+
+    @classmethod
+    def key_fields(cls) -> tuple[str, ...]:
+        """The fields that identify one configuration: every field but the seed."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "seed")
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Identity:
+        """Parse a ``metrics.json`` record (or a report row) back: each field from its
+        record column (:meth:`record_name`); a record without a seed (a group of seeds)
+        gets seed 0."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            v = record.get(cls.record_name(f.name), 0 if f.name == "seed" else None)
+            values[f.name] = int(v) if f.type in ("int", int) else v
+        return cls(**values)
+
+    def key_values(self) -> dict[str, Any]:
+        """:meth:`key_fields` with their values, swept numbers as floats (a table row)."""
+        return {f: num(getattr(self, f)) if f in self.NUMBERS else getattr(self, f)
+                for f in self.key_fields()}  # fmt: skip
+
+    def tags(self) -> dict[str, Any]:
+        """MLflow tags: ``model`` and every field by its record name (numbers as text)."""
+        out: dict[str, Any] = {"model": getattr(self, "student", None)}
+        out.update({self.record_name(f.name): getattr(self, f.name)
+                    for f in dataclasses.fields(self)})  # fmt: skip
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """The identifying fields of the ``metrics.json`` the job writes (swept numbers as
+        floats), by their record names: what :meth:`from_record` reads back."""
+        out = Identity.tags(self)  # the generic tags, not a family's MLflow choice
+        out.update({self.record_name(f): num(getattr(self, f)) for f in self.NUMBERS})
+        return out
+
     @classmethod
     def record_keys(cls) -> tuple[str, ...]:
         """The record columns that identify one configuration (every field but the seed),
         in field order: what the reports group seeds by."""
-        return tuple(
-            cls.RECORD_NAMES.get(f.name, f.name)
-            for f in dataclasses.fields(cls)
-            if f.name != "seed"
-        )
+        return tuple(cls.record_name(f) for f in cls.key_fields())
 
 
 @dataclass(frozen=True)
@@ -135,8 +179,9 @@ class SoloJob(Identity):
                 "train_fraction": fraction, "teacher": "", "kd_method": ""}  # fmt: skip
 
     def record(self) -> dict[str, Any]:
-        return {"student": self.student, "model": self.student, "seed": self.seed,
-                "teacher": None, "kd_method": None, "temperature": None, "alpha": None}  # fmt: skip
+        """As a KD record, with no KD configuration (the comparison reads both alike)."""
+        none = dict.fromkeys(KDJob.record_keys()[1:])
+        return {**super().record(), **none}
 
     def common_params(self) -> dict[str, Any]:
         """The keyword arguments of ``tracking.common_params`` this identity fixes."""
@@ -149,6 +194,7 @@ class KDJob(Identity):
 
     DIR: ClassVar[str] = paths.KD_DIR
     RECORD_NAMES: ClassVar[Mapping[str, str]] = {"method": "kd_method", "T": "temperature"}
+    NUMBERS: ClassVar[tuple[str, ...]] = ("T", "alpha")
     student: str
     teacher: str
     method: str
@@ -169,11 +215,6 @@ class KDJob(Identity):
         return {"model": self.student, "student": self.student, "seed": self.seed,
                 "train_fraction": fraction, "teacher": self.teacher, "kd_method": self.method}  # fmt: skip
 
-    def record(self) -> dict[str, Any]:
-        return {"student": self.student, "model": self.student, "seed": self.seed,
-                "teacher": self.teacher, "kd_method": self.method,
-                "temperature": num(self.T), "alpha": num(self.alpha)}  # fmt: skip
-
     def common_params(self) -> dict[str, Any]:
         return {"student": self.student, "seed": self.seed, "bits": 32, "sparsity": 0.0,
                 "temperature": self.T, "alpha": self.alpha}  # fmt: skip
@@ -190,6 +231,7 @@ class QATJob(Identity):
     RTL_DIR: ClassVar[str] = paths.RTL_DIR
     FPGA_DIR: ClassVar[str] = paths.FPGA_DIR
     RECORD_NAMES: ClassVar[Mapping[str, str]] = {"mode": "qat_mode"}
+    NUMBERS: ClassVar[tuple[str, ...]] = ("sparsity",)
     student: str
     mode: str
     bits: int
@@ -205,14 +247,6 @@ class QATJob(Identity):
     def fpga_run_name(self, tool: str) -> str:
         """``hls-...``/``rtl-...``: the conversion runs of this point."""
         return f"{tool}-{self.mode}-{self.student}-b{self.bits}-s{self.sparsity}"
-
-    def tags(self) -> dict[str, Any]:
-        return {"model": self.student, "student": self.student, "seed": self.seed,
-                "bits": self.bits, "sparsity": self.sparsity, "qat_mode": self.mode}  # fmt: skip
-
-    def record(self) -> dict[str, Any]:
-        return {"student": self.student, "model": self.student, "seed": self.seed,
-                "bits": self.bits, "sparsity": num(self.sparsity), "qat_mode": self.mode}  # fmt: skip
 
     def fpga_tags(self) -> dict[str, str]:
         """Tags and record fields of this point's conversion jobs (text, as in the paths)."""

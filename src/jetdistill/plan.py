@@ -393,6 +393,11 @@ def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> JobSettings:
     return job_settings(out)
 
 
+def qat_job_settings(cfg: dict, job: QATJob) -> JobSettings:
+    """The settings of one QAT job (:func:`qat_settings` of its identity)."""
+    return qat_settings(cfg, job.mode, job.sparsity)
+
+
 def hls_settings(cfg: dict, *, float_model: bool = False) -> JobSettings:
     """hls4ml settings of a conversion job (not ``fpga.targets``/``float_students``)."""
     f = cfg["fpga"]
