@@ -1,43 +1,25 @@
 # Shared helpers: config validation, the job grid, and output paths.
 # Everything computed here comes from jetdistill.plan so that a sweep is a config change.
 
-import json
 import os
-import uuid
-from datetime import datetime, timezone
 
 from snakemake.utils import validate
 
 from jetdistill import paths as P
 from jetdistill import plan
-from jetdistill.tracking import uris
 
-# `replace: [models, teachers, ...]`: those sections come from the user's config alone
-plan.apply_replace(config, workflow.config_settings.overwrite_config)
-# nested `--config` values arrive as strings: numbers back where the schema wants them
-plan.coerce_cli_numbers(
+# Parse time: the config is completed and checked and the job environment set in one call,
+# the only state the rule files change (jetdistill.plan.prepare_config says what and why).
+plan.prepare_config(
     config,
-    os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"),
-    workflow.config_settings.config,
+    workflow.config_settings.overwrite_config,
+    lambda cfg: validate(cfg, "../workflow/schemas/config.schema.yaml"),
+    cli_cfg=workflow.config_settings.config,
+    schema_path=os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"),
 )
-validate(config, "../workflow/schemas/config.schema.yaml")
-plan.check_config(config)
-# a password in tracking.uri stays in this process's environment; params, the config the
-# jobs receive and Snakemake's metadata hold only the masked URI (user:***@host)
-config["tracking"] = uris.protect(config["tracking"])
-# where jobs log goes through the environment (local and SLURM jobs inherit it), not params:
-# a new experiment or store must not rerun jobs whose results it cannot change
-os.environ[uris.ENV_TRACKING] = json.dumps(config["tracking"])
 
 R = config["results"]
 SPLITS = plan.SPLITS
-
-# One id per `snakemake` invocation; jobs (local subprocesses or SLURM jobs, which inherit
-# the environment) tag their MLflow runs with it. Never a param: it changes every run.
-os.environ.setdefault(
-    "JETDISTILL_INVOCATION_ID",
-    datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8],
-)
 
 
 wildcard_constraints:
@@ -163,20 +145,16 @@ def qat_inputs(w):
         inputs["soft_targets"] = soft_targets(plan.compression_teacher(config))
     if config["compression"]["init"] == "finetune":
         if w.mode == "kd":
-            ref = at(
-                P.KD_DIR,
-                P.MODEL,
-                **plan.as_wildcards(plan.kd_reference(config, w.student, int(w.seed))),
-            )
+            ref = plan.kd_reference(config, w.student, int(w.seed))
         else:
-            ref = at(P.SOLO_DIR, P.MODEL, student=w.student, seed=w.seed)
-        inputs["float_model"] = ref
+            ref = plan.SoloJob.from_wildcards(w)
+        inputs["float_model"] = ref.path(R, P.MODEL)
     return inputs
 
 
 def fpga_inputs(w):
     return {
-        "model": at(P.QAT_DIR, P.MODEL, **dict(w.items())),
+        "model": plan.QATJob.from_wildcards(w).path(R, P.MODEL),
         "test": at(P.VIEW_SPLIT, view=view_of(w.student), split="test"),
         "tracking": tracking_marker(),
     }
@@ -184,22 +162,15 @@ def fpga_inputs(w):
 
 def float_fpga_inputs(w):
     return {
-        "model": at(P.SOLO_DIR, P.MODEL, **dict(w.items())),
+        "model": plan.SoloJob.from_wildcards(w).path(R, P.MODEL),
         "test": at(P.VIEW_SPLIT, view=view_of(w.student), split="test"),
         "tracking": tracking_marker(),
     }
 
 
 def lc_metrics(p):
-    """metrics.json of a learning-curve point (jetdistill.plan.CurvePoint)."""
-    w = plan.as_wildcards(p.job)
-    if p.fraction == "1":  # the main run's own job
-        main = {"teacher": P.TEACHER_DIR, "solo": P.SOLO_DIR, "kd": P.KD_DIR}[p.kind]
-        return at(main, P.METRICS, **w)
-    curve = {"teacher": P.LC_TEACHER_DIR, "solo": P.LC_SOLO_DIR, "kd": P.LC_KD_DIR}[
-        p.kind
-    ]
-    return at(curve, P.METRICS, fraction=p.fraction, **w)
+    """metrics.json of a learning-curve point (jetdistill.identity.CurvePoint)."""
+    return p.path(R, P.METRICS)
 
 
 def learning_curve_inputs(w):
@@ -207,7 +178,9 @@ def learning_curve_inputs(w):
 
 
 def learning_curve_labels(w):
-    return {lc_metrics(p): p.curve for p in plan.learning_curve_points(config)}
+    return plan.job_settings(
+        {lc_metrics(p): p.curve for p in plan.learning_curve_points(config)}
+    )
 
 
 def comparison_inputs(w):
@@ -216,10 +189,9 @@ def comparison_inputs(w):
     solo, kd = plan.solo_jobs(config), plan.kd_jobs(config)
     return {
         "teachers": all_soft_target_metrics(),
-        "solo": [at(P.SOLO_DIR, P.METRICS, **plan.as_wildcards(j)) for j in solo],
-        "kd": [at(P.KD_DIR, P.METRICS, **plan.as_wildcards(j)) for j in kd],
-        "logits": [at(P.SOLO_DIR, P.TEST_LOGITS, **plan.as_wildcards(j)) for j in solo]
-        + [at(P.KD_DIR, P.TEST_LOGITS, **plan.as_wildcards(j)) for j in kd],
+        "solo": [j.path(R, P.METRICS) for j in solo],
+        "kd": [j.path(R, P.METRICS) for j in kd],
+        "logits": [j.path(R, P.TEST_LOGITS) for j in [*solo, *kd]],
         "soft_targets": [soft_targets(t) for t in plan.distill_teachers(config)],
         "roc_test": at(P.VIEW_SPLIT, view=view_of(config["students"][0]), split="test"),
         "tracking": tracking_marker(),
@@ -229,33 +201,36 @@ def comparison_inputs(w):
 # ----------------------------------------------------------------- params (leaf settings)
 # A job's params are exactly the settings that change its result (jetdistill.plan builds
 # them); Snakemake reruns a job when they change, and only then.
+# Every dict param goes through plan.job_settings: Snakemake compares its canonical repr, so a
+# config written back in another key order or with 1 for 1.0 reruns nothing.
 def model_params(model):
-    return {"name": model, **config["models"][model]}
+    return plan.job_settings({"name": model, **config["models"][model]})
 
 
 def train_params(kind):
-    return config["training"][kind]
+    return plan.job_settings(config["training"][kind])
+
+
+def view_params(w):
+    return plan.job_settings(config["views"][w.view])
 
 
 def tracking_params():
-    return config["tracking"]
+    return plan.job_settings(config["tracking"])
 
 
 def kd_params(w):
-    """The KD loss of one distillation job: its wildcards plus its method's own settings."""
-    return plan.kd_settings(config, w.method, w.T, w.alpha)
+    """The KD loss of one distillation job: its identity plus its method's own settings."""
+    return plan.kd_job_settings(config, plan.KDJob.from_wildcards(w))
 
 
 def qat_params(w):
-    return plan.qat_settings(config, w.mode, w.sparsity)
+    return plan.qat_job_settings(config, plan.QATJob.from_wildcards(w))
 
 
 # ----------------------------------------------------------------- aggregate targets
 def all_teacher_metrics():
-    return [
-        at(P.TEACHER_DIR, P.METRICS, **plan.as_wildcards(m))
-        for m in plan.teacher_members(config)
-    ]
+    return [m.path(R, P.METRICS) for m in plan.teacher_members(config)]
 
 
 def all_soft_target_metrics():
@@ -263,32 +238,25 @@ def all_soft_target_metrics():
 
 
 def all_solo_metrics():
-    return [
-        at(P.SOLO_DIR, P.METRICS, **plan.as_wildcards(j))
-        for j in plan.solo_jobs(config)
-    ]
+    return [j.path(R, P.METRICS) for j in plan.solo_jobs(config)]
 
 
 def all_kd_metrics():
-    return [
-        at(P.KD_DIR, P.METRICS, **plan.as_wildcards(j)) for j in plan.kd_jobs(config)
-    ]
+    return [j.path(R, P.METRICS) for j in plan.kd_jobs(config)]
 
 
 def all_qat_metrics():
-    return [
-        at(P.QAT_DIR, P.METRICS, **plan.as_wildcards(j)) for j in plan.qat_jobs(config)
-    ]
+    return [j.path(R, P.METRICS) for j in plan.qat_jobs(config)]
 
 
 def all_fpga_metrics():
     out = []
     for j in plan.fpga_jobs(config):
-        out.append(at(P.HLS_DIR, P.METRICS, **plan.as_wildcards(j)))
+        out.append(j.path(R, P.METRICS, directory=j.HLS_DIR))
         if config["fpga"]["rtl"]:
-            out.append(at(P.RTL_DIR, P.METRICS, **plan.as_wildcards(j)))
+            out.append(j.path(R, P.METRICS, directory=j.RTL_DIR))
     for j in plan.float_fpga_jobs(config):
-        out.append(at(P.HLS_FLOAT_DIR, P.METRICS, **plan.as_wildcards(j)))
+        out.append(j.path(R, P.METRICS))
     return out
 
 

@@ -9,9 +9,9 @@ rule train_qat:
         metrics=out(P.QAT_DIR, P.METRICS),
         history=out(P.QAT_DIR, P.HISTORY),
     log:
-        logfile("train_qat", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}"),
+        logfile("train_qat", P.stem(P.QAT_DIR)),
     benchmark:
-        benchfile("train_qat", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}")
+        benchfile("train_qat", P.stem(P.QAT_DIR))
     conda:
         "../envs/compress.yaml"
     threads: 1

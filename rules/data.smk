@@ -62,7 +62,7 @@ rule prepare_view:
         mem_mb=8000,
         runtime=60,
     params:
-        view=lambda w: config["views"][w.view],
+        view=view_params,
         view_name=lambda w: w.view,
         data=plan.data_settings(config),
     script:

@@ -9,9 +9,9 @@ rule convert_hls:
         metrics=out(P.HLS_DIR, P.METRICS),
         project=out(P.HLS_DIR, P.HLS_PROJECT),
     log:
-        logfile("convert_hls", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}"),
+        logfile("convert_hls", P.stem(P.FPGA_DIR)),
     benchmark:
-        benchfile("convert_hls", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}")
+        benchfile("convert_hls", P.stem(P.FPGA_DIR))
     conda:
         "../envs/fpga.yaml"
     threads: 1
@@ -30,9 +30,9 @@ rule estimate_rtl:
     output:
         metrics=out(P.RTL_DIR, P.METRICS),
     log:
-        logfile("estimate_rtl", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}"),
+        logfile("estimate_rtl", P.stem(P.FPGA_DIR)),
     benchmark:
-        benchfile("estimate_rtl", "{student}_{mode}_b{bits}_s{sparsity}_seed{seed}")
+        benchfile("estimate_rtl", P.stem(P.FPGA_DIR))
     conda:
         "../envs/fpga.yaml"
     threads: 1
@@ -52,9 +52,9 @@ rule convert_hls_float:
         metrics=out(P.HLS_FLOAT_DIR, P.METRICS),
         project=out(P.HLS_FLOAT_DIR, P.HLS_PROJECT),
     log:
-        logfile("convert_hls_float", "{student}_seed{seed}"),
+        logfile("convert_hls_float", P.stem(P.HLS_FLOAT_DIR)),
     benchmark:
-        benchfile("convert_hls_float", "{student}_seed{seed}")
+        benchfile("convert_hls_float", P.stem(P.HLS_FLOAT_DIR))
     conda:
         "../envs/fpga.yaml"
     threads: 1

@@ -2,89 +2,48 @@
 # training split; the full-data points are the main run's jobs.
 
 
-rule train_teacher_fraction:
-    input:
-        unpack(teacher_member_inputs),
+# The fraction rules are the main rules with other paths and a `fraction` param (the jobs
+# subsample their training split by it): `use rule ... with:` keeps one definition of each.
+use rule train_teacher as train_teacher_fraction with:
     output:
         model=out(P.LC_TEACHER_DIR, P.MODEL),
         metrics=out(P.LC_TEACHER_DIR, P.METRICS),
         history=out(P.LC_TEACHER_DIR, P.HISTORY),
     log:
-        logfile("train_teacher_fraction", "{teacher}_member{member}_f{fraction}"),
+        logfile("train_teacher_fraction", P.stem(P.LC_TEACHER_DIR)),
     benchmark:
-        benchfile("train_teacher_fraction", "{teacher}_member{member}_f{fraction}")
-    conda:
-        "../envs/train.yaml"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=240,
+        benchfile("train_teacher_fraction", P.stem(P.LC_TEACHER_DIR))
+    priority: 0  # the students wait for the full teachers, not for these
     params:
-        model=lambda w: model_params(plan.member(config, w.teacher, w.member).model),
-        seed=lambda w: plan.member(config, w.teacher, w.member).seed,
         fraction=lambda w: float(w.fraction),
-        train=train_params("teacher"),
-    script:
-        "../workflow/scripts/train_teacher.py"
 
 
-rule train_student_solo_fraction:
-    input:
-        unpack(student_inputs),
+use rule train_student_solo as train_student_solo_fraction with:
     output:
         model=out(P.LC_SOLO_DIR, P.MODEL),
         metrics=out(P.LC_SOLO_DIR, P.METRICS),
         history=out(P.LC_SOLO_DIR, P.HISTORY),
         logits=out(P.LC_SOLO_DIR, P.TEST_LOGITS),
     log:
-        logfile("train_student_solo_fraction", "{student}_f{fraction}_seed{seed}"),
+        logfile("train_student_solo_fraction", P.stem(P.LC_SOLO_DIR)),
     benchmark:
-        benchfile("train_student_solo_fraction", "{student}_f{fraction}_seed{seed}")
-    conda:
-        "../envs/train.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=120,
+        benchfile("train_student_solo_fraction", P.stem(P.LC_SOLO_DIR))
     params:
-        model=lambda w: model_params(w.student),
         fraction=lambda w: float(w.fraction),
-        train=train_params("student"),
-    script:
-        "../workflow/scripts/train_student.py"
 
 
-rule distill_student_fraction:
-    input:
-        unpack(kd_inputs),
+use rule distill_student as distill_student_fraction with:
     output:
         model=out(P.LC_KD_DIR, P.MODEL),
         metrics=out(P.LC_KD_DIR, P.METRICS),
         history=out(P.LC_KD_DIR, P.HISTORY),
         logits=out(P.LC_KD_DIR, P.TEST_LOGITS),
     log:
-        logfile(
-            "distill_student_fraction",
-            "{student}_{teacher}_{method}_T{T}_a{alpha}_f{fraction}_seed{seed}",
-        ),
+        logfile("distill_student_fraction", P.stem(P.LC_KD_DIR)),
     benchmark:
-        benchfile(
-            "distill_student_fraction",
-            "{student}_{teacher}_{method}_T{T}_a{alpha}_f{fraction}_seed{seed}",
-        )
-    conda:
-        "../envs/train.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=120,
+        benchfile("distill_student_fraction", P.stem(P.LC_KD_DIR))
     params:
-        model=lambda w: model_params(w.student),
         fraction=lambda w: float(w.fraction),
-        train=train_params("distill"),
-        kd=kd_params,
-    script:
-        "../workflow/scripts/train_student.py"
 
 
 rule plot_learning_curve:

@@ -10,9 +10,9 @@ rule train_student_solo:
         history=out(P.SOLO_DIR, P.HISTORY),
         logits=out(P.SOLO_DIR, P.TEST_LOGITS),
     log:
-        logfile("train_student_solo", "{student}_seed{seed}"),
+        logfile("train_student_solo", P.stem(P.SOLO_DIR)),
     benchmark:
-        benchfile("train_student_solo", "{student}_seed{seed}")
+        benchfile("train_student_solo", P.stem(P.SOLO_DIR))
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -35,13 +35,9 @@ rule distill_student:
         history=out(P.KD_DIR, P.HISTORY),
         logits=out(P.KD_DIR, P.TEST_LOGITS),
     log:
-        logfile(
-            "distill_student", "{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}"
-        ),
+        logfile("distill_student", P.stem(P.KD_DIR)),
     benchmark:
-        benchfile(
-            "distill_student", "{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}"
-        )
+        benchfile("distill_student", P.stem(P.KD_DIR))
     conda:
         "../envs/train.yaml"
     threads: 1

@@ -9,9 +9,9 @@ rule train_teacher:
         metrics=out(P.TEACHER_DIR, P.METRICS),
         history=out(P.TEACHER_DIR, P.HISTORY),
     log:
-        logfile("train_teacher", "{teacher}_member{member}"),
+        logfile("train_teacher", P.stem(P.TEACHER_DIR)),
     benchmark:
-        benchfile("train_teacher", "{teacher}_member{member}")
+        benchfile("train_teacher", P.stem(P.TEACHER_DIR))
     priority: 10  # every student waits for it; learning-curve fractions do not
     conda:
         "../envs/train.yaml"

@@ -114,3 +114,29 @@ def test_generated_source_files_cover_every_class_and_shard():
     files = plan.source_files(cfg, "R")
     assert len(files) == 5 * cfg["data"]["generate"]["shards"]
     assert files[0] == "R/data/raw/gluon_0.h5"
+
+
+# --------------------------------------------------------------------------- canonical settings
+def test_job_settings_compare_by_value_not_by_spelling():
+    """Snakemake compares a param by its repr: key order and 1 vs 1.0 must not count."""
+    a = plan.job_settings({"lr": 0.001, "epochs": 2, "nested": {"b": 1, "a": [1.0, 4]}})
+    b = plan.job_settings({"nested": {"a": [1, 4.0], "b": 1.0}, "epochs": 2.0, "lr": 1.0e-03})
+    assert repr(a) == repr(b) == "{'epochs': 2, 'lr': 0.001, 'nested': {'a': [1, 4], 'b': 1}}"
+    assert a == b and isinstance(a, dict)  # the job sees a plain dict with the config's values
+    assert list(b) == ["nested", "epochs", "lr"]  # content left in the config's order
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{"lr": 0.002}, {"lr": "0.001"}, {"lr": 0.001, "x": None}, {"lr": True}, {"LR": 0.001}],
+)
+def test_job_settings_differ_when_a_value_differs(other):
+    assert repr(plan.job_settings({"lr": 0.001})) != repr(plan.job_settings(other))
+
+
+def test_every_settings_builder_is_canonical():
+    cfg = load("config.yaml", yaml.safe_load((REPO / "config" / "test.yaml").read_text()))
+    built = [plan.shard_settings(cfg), plan.data_settings(cfg), plan.hls_settings(cfg),
+             plan.rtl_settings(cfg), plan.frontier_kd_reference(cfg),
+             plan.qat_settings(cfg, "kd", "0.5"), plan.kd_settings(cfg, "hinton", "4", "0.1")]  # fmt: skip
+    assert all(isinstance(s, plan.JobSettings) for s in built)

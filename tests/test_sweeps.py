@@ -45,9 +45,11 @@ EXTENDED = {
 }
 
 
-def planned_jobs(work: Path, *extra: str, config: dict | None = None) -> list[dict]:
+def planned_jobs(
+    work: Path, *extra: str, config: dict | None = None, configfile: str = "config/test.yaml"
+) -> list[dict]:
     """The jobs ``snakemake -n`` plans: rule, outputs and reason of each."""
-    args = ["-n", "--configfile", "config/test.yaml"]
+    args = ["-n", "--configfile", configfile]
     if config is not None:
         (work / "extra.yaml").write_text(yaml.safe_dump(config))
         args.append("extra.yaml")
@@ -93,6 +95,40 @@ def test_extending_compression_bits_plans_only_the_new_qat_jobs(e2e_workdir: Pat
     for j in jobs:
         counts[j["rule"]] = counts.get(j["rule"], 0) + 1
     assert counts == {"train_qat": 4, "plot_frontier": 1, "summarize": 1, "all": 1}
+
+
+def respelled(value):
+    """``value`` with every mapping's keys in reverse order and every float that is an
+    integer written as an int (4.0 -> 4): the same settings, spelled otherwise."""
+    if isinstance(value, dict):
+        return {k: respelled(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [respelled(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@pytest.mark.parametrize("spelling", ["sorted", "reversed"])
+def test_a_config_written_back_otherwise_plans_only_the_new_points(e2e_workdir: Path, spelling):
+    """config/test.yaml written back with its keys sorted (as ``yaml.safe_dump`` does) or
+    reversed and 4.0 as 4, ``compression.bits`` extended: only values decide a rerun
+    (jetdistill.plan.JobSettings), so only the new QAT points and the aggregations run."""
+    cfg = yaml.safe_load((e2e_workdir / "config" / "test.yaml").read_text())
+    cfg["compression"]["bits"] = [5, 6]
+    if spelling == "sorted":
+        text = yaml.safe_dump(cfg)
+    else:
+        text = yaml.safe_dump(respelled(cfg), sort_keys=False)
+    (e2e_workdir / f"{spelling}.yaml").write_text(text)
+    jobs = planned_jobs(e2e_workdir, configfile=f"{spelling}.yaml")
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    assert counts == {"train_qat": 4, "plot_frontier": 1, "summarize": 1, "all": 1}, [
+        (j["rule"], j["reason"][:300]) for j in jobs if j["rule"] not in AGGREGATIONS
+    ][:3]
+    assert all("/b5_" in j["output"][0] for j in jobs if j["rule"] == "train_qat")
 
 
 def test_more_shards_leave_the_existing_shards_alone(e2e_workdir: Path):

@@ -85,6 +85,17 @@ def _per_rule(pattern: str, rule: str, stem: str | None) -> str:
     return pattern.replace("{rule}", rule).replace("{stem}", stem)
 
 
+def stem(directory: str) -> str:
+    """The log/benchmark stem of a model directory template: its wildcard components joined
+    by ``_`` (``students/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/seed{seed}`` ->
+    ``{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}``), so a wildcard added to the
+    path is in the job's log name too. The leading fixed components name the family, which
+    the rule name already says."""
+    parts = directory.split("/")
+    first = next(i for i, p in enumerate(parts) if "{" in p)
+    return "_".join(parts[first:])
+
+
 def sibling(path: str | os.PathLike[str], name: str) -> str:
     """Another file of the same model directory (``metrics.json`` -> ``test_logits.npy``)."""
     return str(Path(path).parent / name)

@@ -14,59 +14,34 @@ import glob
 import itertools
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from jetdistill import paths
 from jetdistill.data.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURES
 from jetdistill.errors import InputError
+from jetdistill.identity import (  # the grid's element types, re-exported
+    CurvePoint,
+    FloatFPGAJob,
+    KDJob,
+    QATJob,
+    SoloJob,
+    TeacherMember,
+    fmt_num,
+)
 
 SPLITS: tuple[str, ...] = ("teacher_train", "transfer", "val", "test")
 
 
-def fmt_num(x: float | str) -> str:
-    """Canonical text of a number in paths and wildcards (4.0 -> '4', 0.75 -> '0.75')."""
-    return f"{float(x):g}"
-
-
 # --------------------------------------------------------------------------- jobs
-@dataclass(frozen=True)
-class TeacherMember:
-    teacher: str
-    member: int
-    model: str
-    seed: int
-
-
-@dataclass(frozen=True)
-class SoloJob:
-    student: str
-    seed: int
-
-
-@dataclass(frozen=True)
-class KDJob:
-    student: str
-    teacher: str
-    method: str
-    T: str
-    alpha: str
-    seed: int
-
-
-@dataclass(frozen=True)
-class QATJob:
-    student: str
-    mode: str
-    bits: int
-    sparsity: str
-    seed: int
+# The job families (their wildcards, paths, log stems, MLflow names and records) are defined
+# once, in jetdistill.identity; this module expands the config's lists into them.
 
 
 def as_wildcards(job: Any) -> dict[str, Any]:
-    return asdict(job)
+    """A job's wildcards (:meth:`jetdistill.identity.Identity.wildcards`)."""
+    return job.wildcards()
 
 
 def teacher_members(cfg: dict) -> list[TeacherMember]:
@@ -165,6 +140,59 @@ def apply_replace(cfg: dict, user_cfg: dict | None) -> dict:
     return cfg
 
 
+#: the environment variable that names one ``snakemake`` invocation (jetdistill.tracking)
+ENV_INVOCATION = "JETDISTILL_INVOCATION_ID"
+
+
+def prepare_config(
+    cfg: dict,
+    user_cfg: dict | None,
+    validate: Callable[[dict], None],
+    *,
+    cli_cfg: Any = None,
+    schema_path: str | os.PathLike[str] | None = None,
+) -> dict[str, str]:
+    """Everything the workflow does to its config and its environment at parse time, once.
+
+    The one place where parsing the Snakefile changes state (rules/common.smk calls it
+    first; the rule files only read the config afterwards). In order:
+
+    1. ``replace:`` sections come from the user's config alone (:func:`apply_replace`),
+       and with ``schema_path`` nested ``--config`` values (``cli_cfg``) get the types the
+       schema asks for back (:func:`coerce_cli_numbers`);
+    2. ``validate`` (Snakemake's schema validation) checks types and fills the defaults;
+    3. :func:`check_config` checks what a schema cannot;
+    4. ``tracking.uri`` is masked in the config (params, the config the jobs see and
+       Snakemake's metadata hold ``user:***@host``; a password stays in this process's
+       environment, ``tracking.uris.protect``);
+    5. the job environment: where jobs log (``JETDISTILL_TRACKING``; through the
+       environment, not params, so a new experiment or store reruns nothing) and one
+       id per invocation (``JETDISTILL_INVOCATION_ID``, kept when already set: SLURM jobs
+       re-parse the Snakefile with their parent's environment). Local and SLURM jobs
+       inherit both.
+
+    Returns the environment variables it set.
+    """
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from jetdistill.tracking import uris
+
+    apply_replace(cfg, user_cfg)
+    if schema_path is not None:
+        coerce_cli_numbers(cfg, schema_path, cli_cfg)
+    validate(cfg)
+    check_config(cfg)
+    cfg["tracking"] = uris.protect(cfg["tracking"])  # the real URI: JETDISTILL_TRACKING_URI
+    os.environ[uris.ENV_TRACKING] = json.dumps(cfg["tracking"])
+    os.environ.setdefault(
+        ENV_INVOCATION,
+        datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8],
+    )
+    return {k: os.environ[k] for k in (uris.ENV_TRACKING, ENV_INVOCATION)}
+
+
 def solo_jobs(cfg: dict) -> list[SoloJob]:
     """Students and baselines trained alone (same rule, same budget), over ``seeds``."""
     models = list(dict.fromkeys([*cfg["students"], *baselines(cfg)]))
@@ -226,25 +254,11 @@ def fpga_jobs(cfg: dict) -> list[QATJob]:
     ]
 
 
-def float_fpga_jobs(cfg: dict) -> list[SoloJob]:
+def float_fpga_jobs(cfg: dict) -> list[FloatFPGAJob]:
     f = cfg["fpga"]
     if not f.get("enabled", True):
         return []
-    return [SoloJob(s, int(cfg["seeds"][0])) for s in f.get("float_students", [])]
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    """One point of a learning curve: which curve, which job kind and the training fraction.
-
-    ``fraction == "1"`` is the main run's own job (no extra training); other fractions are
-    the ``*_fraction`` rules of rules/learning_curve.smk.
-    """
-
-    curve: str
-    kind: str  # teacher | solo | kd
-    fraction: str
-    job: TeacherMember | SoloJob | KDJob
+    return [FloatFPGAJob(s, int(cfg["seeds"][0])) for s in f.get("float_students", [])]
 
 
 def learning_curve_points(cfg: dict) -> list[CurvePoint]:
@@ -285,6 +299,49 @@ def learning_curve_points(cfg: dict) -> list[CurvePoint]:
 # job whose params changed, so each job gets exactly the settings that change its result:
 # extending a sweep list (bits, sparsities, modes, seeds, shards, fpga targets, ...) then
 # plans the new jobs only, while changing e.g. training.qat.lr reruns every QAT job.
+# Every dict a rule passes is a JobSettings (through job_settings): Snakemake compares a
+# param by its repr, and a JobSettings' repr is canonical, so only values decide a rerun.
+
+
+def canonical_text(value: Any) -> str:
+    """The text a job setting is compared by: mapping keys sorted, numbers by value.
+
+    A config written back in another key order (``yaml.safe_dump`` sorts keys) or with
+    ``1`` for ``1.0`` or ``1.0e-03`` for ``0.001`` gives the same text; any other change of a
+    value gives another. Integral numbers are written as integers (``4.0`` -> ``4``), others
+    by their shortest round-trip form (``repr(float)``); bools stay ``True``/``False``.
+    """
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (int, float)):
+        x = float(value)
+        return str(int(x)) if x.is_integer() and abs(x) < 2**53 else repr(x)
+    if isinstance(value, dict):
+        items = sorted((str(k), canonical_text(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k!r}: {v}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(canonical_text(v) for v in value) + "]"
+    return repr(value)
+
+
+class JobSettings(dict):
+    """A job's settings (a plain dict to the job) whose ``repr`` is :func:`canonical_text`.
+
+    Snakemake decides "Params have changed" by comparing the ``repr`` of each param with
+    the one it recorded, and a dict's ``repr`` follows its key order and spells ``1`` and
+    ``1.0`` differently. The content is left as the config gave it (jobs read keys by name,
+    so key order never changes a result); only the compared text is canonical.
+    :class:`jetdistill.jobs.context.JobContext` turns it back into a plain dict.
+    """
+
+    def __repr__(self) -> str:
+        return canonical_text(self)
+
+
+def job_settings(value: dict[str, Any]) -> JobSettings:
+    """``value`` as a job param Snakemake compares canonically (:class:`JobSettings`)."""
+    return JobSettings(value)
+
 
 #: ``fpga`` keys that are hls4ml settings (jetdistill.fpga.hls.HLSConfig; a test keeps them equal).
 HLS_KEYS: tuple[str, ...] = (
@@ -293,37 +350,45 @@ HLS_KEYS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def shard_settings(cfg: dict) -> dict[str, Any]:
+def shard_settings(cfg: dict) -> JobSettings:
     """What one generated shard depends on: ``data.generate`` without the shard count and the
     class list (a shard's seed hashes its class and index, so adding shards or classes leaves
     the existing ones as they are)."""
-    return {k: v for k, v in cfg["data"]["generate"].items() if k not in ("shards", "classes")}
+    g = cfg["data"]["generate"]
+    return job_settings({k: v for k, v in g.items() if k not in ("shards", "classes")})
 
 
-def data_settings(cfg: dict) -> dict[str, Any]:
+def data_settings(cfg: dict) -> JobSettings:
     """``data`` as the split and view jobs read it: the generator's knobs are left out (they
     reach these jobs through the shard files), its class list kept (it names the classes)."""
     data = {k: v for k, v in cfg["data"].items() if k != "generate"}
     if data["source"] == "generate":
         data["generate"] = {"classes": list(cfg["data"]["generate"]["classes"])}
-    return data
+    return job_settings(data)
 
 
-def kd_settings(cfg: dict, method: str, temperature: float | str, alpha: float | str) -> dict:
+def kd_settings(
+    cfg: dict, method: str, temperature: float | str, alpha: float | str
+) -> JobSettings:
     """The KD loss of one job: method, T, alpha and the method's own hyper-parameters
     (registered defaults overridden by ``distillation.loss_params.<method>``)."""
     from jetdistill.learn.losses import loss_params
 
     given = (cfg["distillation"].get("loss_params") or {}).get(method)
-    return {
+    return job_settings({
         "method": method,
         "temperature": float(temperature),
         "alpha": float(alpha),
         "params": loss_params(method, given),
-    }
+    })  # fmt: skip
 
 
-def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> dict[str, Any]:
+def kd_job_settings(cfg: dict, job: KDJob) -> JobSettings:
+    """The KD loss of one distillation job (:func:`kd_settings` of its identity)."""
+    return kd_settings(cfg, job.method, job.T, job.alpha)
+
+
+def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> JobSettings:
     """What a QAT job depends on beyond its wildcards: the quantiser widths, the pruning
     schedule (only when it prunes) and the KD loss (only in mode kd)."""
     c = cfg["compression"]
@@ -336,41 +401,46 @@ def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> dict[str, Any]:
     if mode == "kd":
         kd = c["kd"]
         out["kd"] = kd_settings(cfg, kd["method"], kd["temperature"], kd["alpha"])
-    return out
+    return job_settings(out)
 
 
-def hls_settings(cfg: dict, *, float_model: bool = False) -> dict[str, Any]:
+def qat_job_settings(cfg: dict, job: QATJob) -> JobSettings:
+    """The settings of one QAT job (:func:`qat_settings` of its identity)."""
+    return qat_settings(cfg, job.mode, job.sparsity)
+
+
+def hls_settings(cfg: dict, *, float_model: bool = False) -> JobSettings:
     """hls4ml settings of a conversion job (not ``fpga.targets``/``float_students``)."""
     f = cfg["fpga"]
     out = {k: f[k] for k in HLS_KEYS}
     out["test_samples"] = int(f["test_samples"])
     if float_model:
         out["float_precision"] = f["float_precision"]
-    return out
+    return job_settings(out)
 
 
-def rtl_settings(cfg: dict) -> dict[str, Any]:
+def rtl_settings(cfg: dict) -> JobSettings:
     """Settings of the open-source RTL estimate (da4ml, Verilator, Yosys ``synth_xilinx``).
 
     ``part`` goes into da4ml's generated project (for a vendor build); Yosys maps to generic
     Xilinx primitives, not to one device, so the LUT/FF counts do not depend on it."""
     f = cfg["fpga"]
-    return {
+    return job_settings({
         "clock_period_ns": float(f["clock_period_ns"]),
         "test_samples": int(f["test_samples"]),
         "yosys": bool(f["yosys"]),
         "part": f["part"],
-    }
+    })  # fmt: skip
 
 
-def frontier_kd_reference(cfg: dict) -> dict[str, Any]:
+def frontier_kd_reference(cfg: dict) -> JobSettings:
     """Which float KD students the frontier compares QAT+KD with (``compression.kd``)."""
     kd = cfg["compression"]["kd"]
-    return {
+    return job_settings({
         "method": kd["method"],
         "temperature": float(kd["temperature"]),
         "alpha": float(kd["alpha"]),
-    }
+    })  # fmt: skip
 
 
 # --------------------------------------------------------------------------- data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jetdistill.identity import QATJob, num
 from jetdistill.io import write_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
@@ -21,13 +22,12 @@ def train_qat(ctx: JobContext) -> None:
     from jetdistill.compress.cost import cost_metrics
     from jetdistill.compress.prune import prune_and_retrain
     from jetdistill.learn import metrics as M
-    from jetdistill.learn.losses import build_loss
     from jetdistill.learn.models import load_model
-    from jetdistill.learn.softtargets import load_soft_targets
     from jetdistill.learn.training import save_checkpoint
 
-    spec, w, q = ctx.params["model"], ctx.wildcards, ctx.params["qat"]
-    seed, bits, sparsity, mode = int(w["seed"]), int(w["bits"]), float(w["sparsity"]), w["mode"]
+    spec, q = ctx.params["model"], ctx.params["qat"]
+    job = QATJob.from_wildcards(ctx.wildcards)
+    seed, bits, sparsity, mode = job.seed, job.bits, num(job.sparsity), job.mode
     seed_everything(seed)
     train, val, test = (C.load_split(ctx.input[s]) for s in ("transfer", "val", "test"))
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
@@ -38,21 +38,12 @@ def train_qat(ctx: JobContext) -> None:
         # calibrate activation scales on data so fine-tuning starts from the float accuracy
         quant.load_float_weights(qmodel, fmodel, calib_x=torch.as_tensor(train.X[:2048]))
     smoothing = float(ctx.params["train"].get("label_smoothing", 0.0))
-    t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
-    if mode == "kd":
-        kd, st = q["kd"], ctx.input["soft_targets"]
-        t_train = load_soft_targets(st, "transfer", train.index)
-        t_val = load_soft_targets(st, "val", val.index)
-        t_test = load_soft_targets(st, "test", test.index)
-        loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
-                             params=kd["params"], label_smoothing=smoothing)  # fmt: skip
-    else:
-        t_train = t_val = None
-        loss_fn = build_loss("ce", label_smoothing=smoothing)
-    tags = {"model": spec["name"], "student": spec["name"], "seed": seed, "bits": bits,
-            "sparsity": w["sparsity"], "qat_mode": mode}  # fmt: skip
-    name = f"qat-{mode}-{spec['name']}-b{bits}-s{w['sparsity']}-seed{seed}"
-    with C.job_run(ctx, name=name, role="student", method=f"qat_{mode}", tags=tags) as run:
+    kd = q["kd"] if mode == "kd" else None
+    loss_fn, t_train, t_val, t_test = C.kd_setup(
+        ctx, kd, train, val, test, label_smoothing=smoothing
+    )
+    name = job.run_name()
+    with C.job_run(ctx, name=name, role="student", method=f"qat_{mode}", tags=job.tags()) as run:
         run.log_params({"model": spec, "qat": q, "bits": bits, "sparsity": sparsity})
         history: list[dict] = []
         pruner = None
@@ -84,8 +75,6 @@ def train_qat(ctx: JobContext) -> None:
         run.log_state_dict(qmodel, meta)
         save_checkpoint(qmodel, ctx.output["model"], meta)
         C.write_history(history, ctx.output["history"])
-        extra = {"student": spec["name"], "model": spec["name"], "seed": seed, "bits": bits,
-                 "sparsity": sparsity, "qat_mode": mode}  # fmt: skip
         record = C.result_record(ctx, run, role="student", method=f"qat_{mode}", metrics=metrics,
-                                 extra=extra)  # fmt: skip
+                                 extra=job.record())  # fmt: skip
         write_json(ctx.output["metrics"], record)

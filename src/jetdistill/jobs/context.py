@@ -51,7 +51,7 @@ class JobContext:
             wildcards=dict(smk.wildcards.items()),
             input=named(smk.input),
             output=named(smk.output),
-            params=dict(smk.params.items()),
+            params={k: plain(v) for k, v in smk.params.items()},
             threads=int(smk.threads),
             log=smk.log[0] if len(smk.log) else None,
         )
@@ -59,6 +59,17 @@ class JobContext:
         set_threads(ctx.threads)
         log.info("rule %s wildcards %s", ctx.rule, ctx.wildcards)
         return ctx
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every mapping a plain ``dict`` (lists of them too): the rules
+    pass settings as :class:`jetdistill.plan.JobSettings` (a ``dict`` compared by a
+    canonical text), which nothing past the rule boundary needs to know about."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- data
@@ -147,27 +158,51 @@ def job_run(
 
 
 def common_params(ctx: JobContext, role: str, method: str) -> dict[str, str]:
-    """The params shared by every run (``report.links.COMMON_PARAMS``) from wildcards and params.
+    """The params shared by every run (``report.links.COMMON_PARAMS``), from the job's identity
+    (:func:`jetdistill.identity.of_wildcards`) and params.
 
-    KD settings come from the ``T``/``alpha`` wildcards (float students) or, for QAT jobs of
-    ``mode`` kd, from their ``qat.kd`` params; float models (teachers, float students) are
-    ``bits`` 32 / ``sparsity`` 0; the comparison jobs carry only role/method.
+    A KD student's T/alpha are its identity's; a QAT job of ``mode`` kd takes them from its
+    ``qat.kd`` params; float models (teachers, float students) are ``bits`` 32 /
+    ``sparsity`` 0; the comparison jobs carry only role/method.
     """
+    from jetdistill import identity as I
     from jetdistill.report import links
 
-    w, p = ctx.wildcards, ctx.params
-    temperature = alpha = None
-    if "T" in w:
-        temperature, alpha = w["T"], w["alpha"]
-    elif w.get("mode") == "kd" and "kd" in p.get("qat", {}):
-        temperature, alpha = p["qat"]["kd"]["temperature"], p["qat"]["kd"]["alpha"]
-    is_model = role in ("teacher", "student")
-    return links.common_params(
-        role=role, method=method, student=w.get("student"), temperature=temperature, alpha=alpha,
-        bits=w.get("bits", 32 if is_model else None),
-        sparsity=w.get("sparsity", 0.0 if is_model else None),
-        seed=w.get("seed", p.get("seed")),
-    )  # fmt: skip
+    job, p = I.of_wildcards(ctx.wildcards), ctx.params
+    given: dict = {}
+    if role in ("teacher", "student"):
+        given = {"bits": 32, "sparsity": 0.0, "seed": p.get("seed")}
+    if job is not None and not isinstance(job, I.TeacherMember):
+        given.update(job.common_params())
+    if isinstance(job, I.QATJob) and job.mode == "kd" and "kd" in p.get("qat", {}):
+        given.update(temperature=p["qat"]["kd"]["temperature"], alpha=p["qat"]["kd"]["alpha"])
+    return links.common_params(role=role, method=method, **given)
+
+
+def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: Split, *,
+             label_smoothing: float) -> tuple[Any, Any, Any, Any]:  # fmt: skip
+    """The loss and the teacher logits of a student job: ``(loss_fn, t_train, t_val, t_test)``.
+
+    With ``kd`` (the KD settings, :func:`jetdistill.plan.kd_settings`): its loss and the
+    soft targets of the declared ``soft_targets`` input on each split. Without: cross
+    entropy, no targets to train on, and the ``fidelity`` teacher's test logits (agreement
+    and KL of a solo student are measured against the fidelity teacher). Float and QAT
+    students share it, so a KD student is set up the same way in both.
+    """
+    from jetdistill.learn.losses import build_loss
+    from jetdistill.learn.softtargets import load_soft_targets
+
+    if not kd:
+        t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
+        return build_loss("ce", label_smoothing=label_smoothing), None, None, t_test
+    st = ctx.input["soft_targets"]
+    t_train, t_val, t_test = (
+        load_soft_targets(st, name, split.index)
+        for name, split in (("transfer", train), ("val", val), ("test", test))
+    )
+    loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
+                         params=kd["params"], label_smoothing=label_smoothing)  # fmt: skip
+    return loss_fn, t_train, t_val, t_test
 
 
 # --------------------------------------------------------------------------- outputs

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from jetdistill.identity import FloatFPGAJob, QATJob
 from jetdistill.io import write_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
@@ -19,11 +20,8 @@ def _quant_setup(ctx: JobContext, settings: dict):
     qmodel, meta = load_quant_model(ctx.input["model"])
     test = C.load_split(ctx.input["test"])
     n = min(int(settings["test_samples"]), len(test.y))
-    w = ctx.wildcards
-    tags = {"model": meta["name"], "student": meta["name"], "seed": w["seed"], "bits": w["bits"],
-            "sparsity": w["sparsity"], "qat_mode": w["mode"]}  # fmt: skip
-    name = f"{w['mode']}-{meta['name']}-b{w['bits']}-s{w['sparsity']}"
-    return qmodel, tuple(meta["input_shape"]), test.X[:n], tags, name
+    job = QATJob.from_wildcards(ctx.wildcards)
+    return qmodel, tuple(meta["input_shape"]), test.X[:n], job
 
 
 def convert_hls(ctx: JobContext) -> None:
@@ -31,8 +29,10 @@ def convert_hls(ctx: JobContext) -> None:
     from jetdistill.fpga import hls
 
     settings = ctx.params["hls"]
-    qmodel, shape, x, tags, name = _quant_setup(ctx, settings)
-    with C.job_run(ctx, name=f"hls-{name}", role="student", method="hls", tags=tags) as run, \
+    qmodel, shape, x, job = _quant_setup(ctx, settings)
+    tags = job.fpga_tags()
+    with C.job_run(ctx, name=job.fpga_run_name("hls"), role="student", method="hls",
+                   tags=tags) as run, \
             tempfile.TemporaryDirectory() as d:  # fmt: skip
         run.log_params({"fpga": settings})
         metrics = hls.convert_quantized(qmodel, shape, x, Path(d) / "hls_project",
@@ -53,8 +53,10 @@ def estimate_rtl(ctx: JobContext) -> None:
     from jetdistill.fpga import rtl
 
     settings = ctx.params["rtl"]
-    qmodel, shape, x, tags, name = _quant_setup(ctx, settings)
-    with C.job_run(ctx, name=f"rtl-{name}", role="student", method="rtl", tags=tags) as run, \
+    qmodel, shape, x, job = _quant_setup(ctx, settings)
+    tags = job.fpga_tags()
+    with C.job_run(ctx, name=job.fpga_run_name("rtl"), role="student", method="rtl",
+                   tags=tags) as run, \
             tempfile.TemporaryDirectory() as d:  # fmt: skip
         run.log_params({"fpga": settings})
         res = rtl.estimate_rtl(qmodel, shape, x[:500], Path(d), clock_period_ns=settings["clock_period_ns"],
@@ -76,12 +78,12 @@ def convert_hls_float(ctx: JobContext) -> None:
     from jetdistill.fpga import hls
     from jetdistill.learn.models import load_model
 
-    settings, w = ctx.params["hls"], ctx.wildcards
+    settings, job = ctx.params["hls"], FloatFPGAJob.from_wildcards(ctx.wildcards)
     model, meta = load_model(ctx.input["model"])
     test = C.load_split(ctx.input["test"])
     n = min(int(settings["test_samples"]), len(test.y))
-    tags = {"model": meta["name"], "student": meta["name"], "seed": w["seed"]}
-    with C.job_run(ctx, name=f"hls-float-{meta['name']}-s{w['seed']}", role="student", method="hls_float",
+    tags = job.fpga_tags()
+    with C.job_run(ctx, name=job.run_name(), role="student", method="hls_float",
                    tags=tags) as run, tempfile.TemporaryDirectory() as d:  # fmt: skip
         metrics = hls.convert_float(model, tuple(meta["input_shape"]), test.X[:n], Path(d) / "hls_project",
                                     hls.HLSConfig.from_dict(settings), precision=settings["float_precision"])  # fmt: skip

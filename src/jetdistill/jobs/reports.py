@@ -11,6 +11,7 @@ import pandas as pd
 
 from jetdistill import paths
 from jetdistill.errors import InputError
+from jetdistill.identity import KDJob
 from jetdistill.io import atomic_path, read_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
@@ -114,12 +115,17 @@ def _comparison_roc(ctx: JobContext, df: pd.DataFrame, out: str) -> None:
     solo = rows[(rows["method"] == "solo") & (rows["seed"] == seed)]
     curves = {}
     if not kd.empty:
-        grp = kd.groupby(["teacher", "kd_method", "temperature", "alpha"])["test_accuracy"]
-        t, m, T, a = grp.mean().idxmax()
-        row = kd[(kd["teacher"] == t) & (kd["kd_method"] == m) & (kd["temperature"] == T)
-                 & (kd["alpha"] == a) & (kd["seed"] == seed)].iloc[0]  # fmt: skip
-        curves[f"teacher {t}"] = (load_soft_targets(soft[t], "test", test.index), test.y)
-        curves[f"KD {student} ({m}, T={T:g}, a={a:g})"] = (logits_of(row), test.y)
+        keys = list(KDJob.record_keys()[1:])  # one KD configuration of this student
+        best = kd.groupby(keys)["test_accuracy"].mean().idxmax()
+        best = dict(zip(keys, best if isinstance(best, tuple) else (best,), strict=True))
+        match = np.logical_and.reduce([kd[k] == v for k, v in best.items()]) & (kd["seed"] == seed)
+        row = kd[match].iloc[0]
+        job = KDJob.from_record(row)
+        curves[f"teacher {job.teacher}"] = (
+            load_soft_targets(soft[job.teacher], "test", test.index),
+            test.y,
+        )
+        curves[f"KD {student} ({job.method}, T={job.T}, a={job.alpha})"] = (logits_of(row), test.y)
     if not solo.empty:
         curves[f"solo {student}"] = (logits_of(solo.iloc[0]), test.y)
     with atomic_path(out) as tmp:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jetdistill.data.splits import subsample_rows
+from jetdistill.identity import KDJob, SoloJob
 from jetdistill.io import write_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
@@ -15,42 +16,26 @@ def train_student(ctx: JobContext) -> None:
     """Solo (no ``kd`` param) or distilled (``kd``: the loss settings) float student."""
     from jetdistill.compress.cost import cost_metrics
     from jetdistill.learn import metrics as M
-    from jetdistill.learn.losses import build_loss
     from jetdistill.learn.models import model_card
-    from jetdistill.learn.softtargets import load_soft_targets
     from jetdistill.learn.training import save_checkpoint
 
-    spec, w = ctx.params["model"], ctx.wildcards
-    seed = int(w["seed"])
-    kd = ctx.params.get("kd")
+    spec, kd = ctx.params["model"], ctx.params.get("kd")
+    job = (KDJob if kd else SoloJob).from_wildcards(ctx.wildcards)
+    seed = job.seed
     seed_everything(seed)
     train, val, test = (C.load_split(ctx.input[s]) for s in ("transfer", "val", "test"))
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
     model = C.build(spec, shape, n_classes)
     smoothing = ctx.params["train"].get("label_smoothing", 0.0)
-    if kd:
-        st = ctx.input["soft_targets"]
-        t_train = load_soft_targets(st, "transfer", train.index)
-        t_val = load_soft_targets(st, "val", val.index)
-        t_test = load_soft_targets(st, "test", test.index)
-        loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
-                             params=kd["params"], label_smoothing=smoothing)  # fmt: skip
-        method, teacher = "kd", w["teacher"]
-    else:
-        t_train = t_val = None
-        t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
-        loss_fn = build_loss("ce", label_smoothing=smoothing)
-        method, teacher = "solo", None
+    loss_fn, t_train, t_val, t_test = C.kd_setup(
+        ctx, kd, train, val, test, label_smoothing=smoothing
+    )
     fraction = float(ctx.params.get("fraction", 1.0))
     rows = subsample_rows(train.y, fraction, seed)
     train = train.subset(rows)
     t_train = None if t_train is None else t_train[rows]
-    tags = {"model": spec["name"], "student": spec["name"], "seed": seed, "train_fraction": fraction,
-            "teacher": teacher or "", "kd_method": (kd or {}).get("method", "")}  # fmt: skip
-    name = f"{method}-{spec['name']}-s{seed}" + (
-        f"-{teacher}-{kd['method']}-T{w['T']}-a{w['alpha']}" if kd else ""
-    )
-    with C.job_run(ctx, name=name, role="student", method=method, tags=tags) as run:
+    name, method = job.run_name(), "kd" if kd else "solo"
+    with C.job_run(ctx, name=name, role="student", method=method, tags=job.tags(fraction)) as run:
         run.log_params({"model": spec, "kd": kd or {"method": "none"}})
         run.log_artifact(ctx.input["norm"], "data")
         result, logits, metrics = C.train_and_eval(
@@ -64,10 +49,7 @@ def train_student(ctx: JobContext) -> None:
         save_checkpoint(model, ctx.output["model"], C.float_meta(spec, shape, n_classes))
         C.write_npy(logits.astype(np.float32), ctx.output["logits"])
         C.write_history(result.history, ctx.output["history"])
-        extra = {"student": spec["name"], "model": spec["name"], "seed": seed, "teacher": teacher,
-                 "kd_method": kd["method"] if kd else None,
-                 "temperature": kd["temperature"] if kd else None, "alpha": kd["alpha"] if kd else None,
-                 "train_fraction": fraction, "n_train": len(train.y)}  # fmt: skip
+        extra = {**job.record(), "train_fraction": fraction, "n_train": len(train.y)}
         record = C.result_record(ctx, run, role="student", method=method, metrics=metrics,
                                  extra=extra)  # fmt: skip
         write_json(ctx.output["metrics"], record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jetdistill.data.splits import subsample_rows
+from jetdistill.identity import TeacherMember
 from jetdistill.io import atomic_path, write_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext, Split
@@ -24,22 +25,21 @@ def train_teacher(ctx: JobContext) -> None:
     train = train.subset(subsample_rows(train.y, fraction, seed))
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
     model = C.build(spec, shape, n_classes)
-    w = ctx.wildcards
+    job = TeacherMember.from_wildcards(ctx.wildcards)
     tags = {
         "model": spec["name"],
         "seed": seed,
-        "teacher": w["teacher"],
+        "teacher": job.teacher,
         "train_fraction": fraction,
     }
-    with C.job_run(ctx, name=f"teacher-{w['teacher']}-m{w['member']}", role="teacher",
-                   method="teacher", tags=tags) as run:  # fmt: skip
+    with C.job_run(ctx, name=job.run_name(), role="teacher", method="teacher", tags=tags) as run:
         run.log_params({"model": spec})
         run.log_artifact(ctx.input["norm"], "data")
         smoothing = float(ctx.params["train"].get("label_smoothing", 0.0))
         result, _logits, metrics = C.train_and_eval(
             run, model, train, val, test, train_cfg=ctx.params["train"],
             loss_fn=build_loss("ce", label_smoothing=smoothing), seed=seed,
-            label=f"teacher {w['teacher']}",
+            label=f"teacher {job.teacher}",
         )  # fmt: skip
         run.log_metrics(metrics)
         run.log_state_dict(model, model_card(model, C.arch(spec), shape))

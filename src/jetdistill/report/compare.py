@@ -32,13 +32,15 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from jetdistill.errors import InputError
+from jetdistill.identity import KDJob
 from jetdistill.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-GROUP_KEYS: tuple[str, ...] = ("student", "teacher", "kd_method", "temperature", "alpha")
+#: one KD configuration, seeds apart: the KD identity's record columns (jetdistill.identity)
+GROUP_KEYS: tuple[str, ...] = KDJob.record_keys()
 REQUIRED: tuple[str, ...] = ("student", "method", "seed", "test_accuracy")
-KD_REQUIRED: tuple[str, ...] = ("teacher", "kd_method", "temperature", "alpha")
+KD_REQUIRED: tuple[str, ...] = GROUP_KEYS[1:]
 DEFAULT_METRICS: tuple[str, ...] = (
     "test_accuracy",
     "test_auc_mean",
@@ -90,7 +92,7 @@ def _validate(df: pd.DataFrame) -> pd.DataFrame:
     for c in KD_REQUIRED:
         if c not in df.columns:
             df[c] = np.nan
-    for c in ("temperature", "alpha"):
+    for c in KDJob.record_numbers():
         try:
             df[c] = pd.to_numeric(df[c])
         except (TypeError, ValueError) as err:

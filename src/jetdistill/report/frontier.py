@@ -12,13 +12,33 @@ import os
 import numpy as np
 import pandas as pd
 
+from jetdistill.identity import KDJob, QATJob, fmt_num
+
 log = logging.getLogger(__name__)
 
+#: a QAT point's identity (jetdistill.identity.QATJob: student, mode, bits, sparsity), then
+#: what the frontier measures
 FRONTIER_COLUMNS = [
-    "student", "mode", "bits", "sparsity", "n_seeds", "test_accuracy", "test_accuracy_std", "test_auc_mean",
+    *QATJob.key_fields(), "n_seeds", "test_accuracy", "test_accuracy_std", "test_auc_mean",
     "bops", "params", "nonzero_params", "size_bits", "float_accuracy", "accuracy_drop", "accuracy_drop_se",
     "bops_reduction", "luts", "ffs", "latency_cycles", "latency_ns", "hls_exact_fraction", "rtl_exact_fraction",
 ]  # fmt: skip
+
+
+def _same_point(df: pd.DataFrame, point: dict) -> pd.Series:
+    """Rows of ``df`` at ``point`` (record column -> value). The conversion jobs record their
+    numbers as text ("6", "0.5"), the QAT jobs as numbers: both compare by canonical text."""
+
+    def text(v: object) -> str:
+        try:
+            return fmt_num(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return str(v)
+
+    mask = pd.Series(True, index=df.index)
+    for col, value in point.items():
+        mask &= df[col].map(text) == text(value)
+    return mask
 
 
 def _mean(df: pd.DataFrame, col: str) -> float:
@@ -67,17 +87,17 @@ def frontier_table(
     dense student of the same architecture.
     """
     rows: list[dict] = []
-    if fpga is not None and not fpga.empty and "qat_mode" in fpga:
-        fpga = fpga.dropna(
-            subset=["qat_mode", "bits", "sparsity"]
-        )  # float conversions have no grid point
+    keys = list(QATJob.record_keys())
+    has_fpga = fpga is not None and not fpga.empty and QATJob.record_name("mode") in fpga
+    if has_fpga:
+        fpga = fpga.dropna(subset=keys[1:])  # float conversions have no grid point
     float_ref: dict[tuple[str, str], dict] = {}
     float_runs: dict[tuple[str, str], pd.DataFrame] = {}
     for (student, method), g in floats.groupby(["student", "method"]):
         if method == "kd":
             # best KD configuration by mean accuracy over seeds
-            keys = [k for k in ("teacher", "kd_method", "temperature", "alpha") if k in g]
-            g = max((sub for _, sub in g.groupby(keys)), key=lambda s: s["test_accuracy"].mean())
+            kd_keys = [k for k in KDJob.record_keys()[1:] if k in g]
+            g = max((sub for _, sub in g.groupby(kd_keys)), key=lambda s: s["test_accuracy"].mean())
         ref = {"student": student, "mode": f"float_{method}", "bits": 32, "sparsity": 0.0,
                "n_seeds": len(g), "test_accuracy": _mean(g, "test_accuracy"),
                "test_accuracy_std": float(g["test_accuracy"].std(ddof=1)) if len(g) > 1 else 0.0,
@@ -87,10 +107,10 @@ def frontier_table(
         float_ref[(student, method)] = ref
         float_runs[(student, method)] = g
         rows.append(ref)
-    for (student, mode, bits, sparsity), g in qat.groupby(
-        ["student", "qat_mode", "bits", "sparsity"]
-    ):
-        row = {"student": student, "mode": mode, "bits": int(bits), "sparsity": float(sparsity), "n_seeds": len(g),
+    for key, g in qat.groupby(keys):
+        point = QATJob.from_record(dict(zip(keys, key, strict=True)))
+        student, mode = point.student, point.mode
+        row = {**point.key_values(), "n_seeds": len(g),
                "test_accuracy": _mean(g, "test_accuracy"),
                "test_accuracy_std": float(g["test_accuracy"].std(ddof=1)) if len(g) > 1 else 0.0,
                "test_auc_mean": _mean(g, "test_auc_mean")}  # fmt: skip
@@ -102,10 +122,8 @@ def frontier_table(
         row["accuracy_drop"] = row["float_accuracy"] - row["test_accuracy"] if ref else np.nan
         row["accuracy_drop_se"] = paired_drop_se(g, float_runs[(student, mode)]) if ref else np.nan
         row["bops_reduction"] = dense["bops"] / row["bops"] if dense and row["bops"] else np.nan
-        if fpga is not None and not fpga.empty and "qat_mode" in fpga:
-            f = fpga[(fpga["student"] == student) & (fpga["qat_mode"] == mode)
-                     & (fpga["bits"].astype(int) == int(bits))
-                     & (fpga["sparsity"].astype(float) == float(sparsity))]  # fmt: skip
+        if has_fpga:
+            f = fpga[_same_point(fpga, dict(zip(keys, key, strict=True)))]
             for c in (
                 "luts",
                 "ffs",

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jetdistill.identity import KDJob
+
 #: Rendered for a missing value.
 DASH = "–"
 
@@ -135,13 +137,18 @@ def students_table(runs: pd.DataFrame) -> pd.DataFrame:
     df = _wild(runs[_col(runs, "method").isin(["solo", "kd"])])
     rows = []
     solo_acc: dict[str, float] = {}
-    keys = ["student", "method", "w_teacher", "w_method", "w_T", "w_alpha"]
+    kd_fields = KDJob.key_fields()[1:]  # a KD configuration, by its wildcards
+    keys = ["student", "method", *(f"w_{f}" for f in kd_fields)]
     for c in keys:
         if c not in df:
             df[c] = ""
     df[keys] = df[keys].fillna("")
     for key, g in df.groupby(keys, sort=True, dropna=False):
-        student, method, teacher, kd_method, temperature, alpha = key
+        student, method, *kd_values = key
+        kd = dict(zip(kd_fields, kd_values, strict=True))
+        teacher, kd_method, temperature, alpha = (
+            kd[f] for f in ("teacher", "method", "T", "alpha")
+        )
         acc = _mean(g, "test_accuracy")
         if method == "solo":
             solo_acc[student] = acc
