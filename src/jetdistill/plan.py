@@ -572,9 +572,9 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
                     f"seeds among seeds {cfg['seeds']} (init=finetune)",
                     str(s),
                 )
-    grid = {(j.student, j.mode, j.bits, j.sparsity, j.seed) for j in qat_jobs(cfg)}
+    grid = set(qat_jobs(cfg))  # whole identities: a new QAT field is checked too
     for i, j in enumerate(fpga_jobs(cfg)):
-        if (j.student, j.mode, j.bits, j.sparsity, j.seed) not in grid:
+        if j not in grid:
             raise InputError(
                 f"config: fpga.targets[{i}]",
                 "a point of the compression grid (compression.students x modes x bits x sparsities x seeds)",
