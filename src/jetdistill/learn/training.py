@@ -402,24 +402,13 @@ def predict_features(
 ) -> np.ndarray:
     """Representations ``(N, D)`` float32 (the input of the model's last Linear) in eval
     mode: the teacher embedding a hint cache stores, or a student's for inspection."""
-    if device is None:
-        p = next(iter(model.parameters()), None)
-        device = p.device if p is not None else torch.device("cpu")
-    xt = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x.float()
-    was_training = model.training
-    model.eval()
-    model.to(device)
-    out = []
-    try:
-        with FeatureCapture(model) as cap:
-            for i in range(0, xt.shape[0], batch_size):
-                model(xt[i : i + batch_size].to(device))
-                out.append(cap.take().float().cpu())
-    finally:
-        model.train(was_training)
-    if not out:
-        return np.zeros((0, 0), dtype=np.float32)
-    return torch.cat(out).numpy()
+    with FeatureCapture(model) as cap:
+
+        def forward(xb: Tensor) -> Tensor:
+            model(xb)
+            return cap.take()
+
+        return _eval_batches(model, x, forward, batch_size, device)
 
 
 @torch.no_grad()
@@ -678,6 +667,18 @@ def predict_logits(
     device: torch.device | str | None = None,
 ) -> np.ndarray:
     """Logits ``(N, K)`` float32 in eval mode; ``device`` defaults to the model's device."""
+    return _eval_batches(model, x, model, batch_size, device)
+
+
+def _eval_batches(
+    model: nn.Module,
+    x: np.ndarray | Tensor,
+    forward: Callable[[Tensor], Tensor],
+    batch_size: int,
+    device: torch.device | str | None,
+) -> np.ndarray:
+    """``forward`` over ``x`` in batches with ``model`` in eval mode on ``device`` (default:
+    the model's), its training mode restored after; ``(N, D)`` float32."""
     if device is None:
         p = next(iter(model.parameters()), None)
         device = p.device if p is not None else torch.device("cpu")
@@ -687,7 +688,7 @@ def predict_logits(
     model.to(device)
     try:
         out = [
-            model(xt[i : i + batch_size].to(device)).float().cpu()
+            forward(xt[i : i + batch_size].to(device)).float().cpu()
             for i in range(0, xt.shape[0], batch_size)
         ]
     finally:
