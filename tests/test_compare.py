@@ -15,6 +15,7 @@ from jetdistill.report.compare import (
     plot_accuracy_vs_temperature,
     plot_agreement_vs_accuracy,
     plot_roc_comparison,
+    readable_table,
     to_markdown,
 )
 
@@ -115,6 +116,62 @@ def test_markdown():
     assert "0.7200 ± 0.0200" in row4  # solo mean ± std
     assert "25%" in row4  # gap closed
     assert all(line.count("|") == lines[0].count("|") for line in lines)
+
+
+#: agreement with the teacher on each student's own transfer jets, per seed
+SOLO_TRAIN_AGREE = {0: 0.74, 1: 0.76, 2: 0.75}
+KD_TRAIN_GAIN = {0: 0.10, 1: 0.08, 2: 0.12}  # diff mean 0.10, std 0.02
+
+
+def runs_with_train_fidelity() -> pd.DataFrame:
+    df = runs()
+    solo = df["method"] == "solo"
+    df["train_agreement"] = df["seed"].map(SOLO_TRAIN_AGREE) + np.where(
+        solo, 0.0, df["seed"].map(KD_TRAIN_GAIN).fillna(0.0)
+    )
+    df["train_kl_teacher"] = np.where(solo, 0.6, 0.15)
+    return df
+
+
+def test_train_fidelity_is_paired_like_every_metric():
+    table = comparison_table(runs_with_train_fidelity(), TEACHER_ACC)
+    r = table[table["temperature"] == 4.0].iloc[0]
+    assert r["solo_train_agreement_mean"] == pytest.approx(0.75)
+    assert r["solo_train_agreement_std"] == pytest.approx(0.01)
+    assert r["kd_train_agreement_mean"] == pytest.approx(0.85)  # seed 9 has no solo partner
+    assert r["diff_train_agreement_mean"] == pytest.approx(0.10)
+    assert r["diff_train_agreement_se"] == pytest.approx(0.02 / math.sqrt(3))
+    assert r["solo_train_kl_teacher_mean"] == pytest.approx(0.6)
+    assert r["kd_train_kl_teacher_mean"] == pytest.approx(0.15)
+    # the test-jet columns keep their names beside the new ones
+    assert r["kd_agreement_mean"] == pytest.approx(0.9)
+    assert r["kd_kl_teacher_mean"] == pytest.approx(0.2)
+    cols = list(table.columns)
+    assert cols.index("kd_kl_teacher_mean") < cols.index("solo_train_agreement_mean")
+
+
+def test_readable_table_shows_train_and_test_fidelity():
+    table = comparison_table(runs_with_train_fidelity(), TEACHER_ACC)
+    t = readable_table(table)
+    assert list(t.columns[-5:]) == [
+        "solo agree", "KD agree", "solo train agree", "KD train agree", "KD test KL (nats)",
+    ]  # fmt: skip
+    r = t[t["T"] == "4"].iloc[0]
+    assert (r["solo agree"], r["KD agree"]) == ("0.800", "0.900")
+    assert (r["solo train agree"], r["KD train agree"]) == ("0.750", "0.850")
+    assert r["KD test KL (nats)"] == "0.200 ± 0.000"
+    md = to_markdown(table)
+    assert "| solo train agree | KD train agree | KD test KL (nats) |" in md.splitlines()[0]
+    assert all(line.count("|") == md.splitlines()[0].count("|") for line in md.strip().splitlines())
+
+
+def test_runs_without_train_fidelity_still_tabulate():
+    """Records written before train-jet fidelity was logged: no columns, dashes in the table."""
+    table = comparison_table(runs(), TEACHER_ACC)
+    assert "kd_train_agreement_mean" not in table.columns
+    r = readable_table(table).iloc[0]
+    assert r["solo train agree"] == "–" and r["KD train agree"] == "–"
+    assert r["KD test KL (nats)"] != "–"
 
 
 def test_plots_are_written(tmp_path):

@@ -21,7 +21,6 @@ def train_qat(ctx: JobContext) -> None:
     from jetdistill.compress import quant
     from jetdistill.compress.cost import cost_metrics
     from jetdistill.compress.prune import prune_and_retrain
-    from jetdistill.learn import metrics as M
     from jetdistill.learn.models import load_model
     from jetdistill.learn.training import save_checkpoint
 
@@ -39,9 +38,8 @@ def train_qat(ctx: JobContext) -> None:
         quant.load_float_weights(qmodel, fmodel, calib_x=torch.as_tensor(train.X[:2048]))
     smoothing = float(ctx.params["train"].get("label_smoothing", 0.0))
     kd = q["kd"] if mode == "kd" else None
-    loss_fn, t_train, t_val, t_test = C.kd_setup(
-        ctx, kd, train, val, test, label_smoothing=smoothing
-    )
+    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing)
+    loss_fn, t_train, t_val = setup.loss_fn, setup.t_train, setup.t_val
     name = job.run_name()
     with C.job_run(ctx, name=name, role="student", method=f"qat_{mode}", tags=job.tags()) as run:
         run.log_params({"model": spec, "qat": q, "bits": bits, "sparsity": sparsity})
@@ -64,7 +62,7 @@ def train_qat(ctx: JobContext) -> None:
             t_train=t_train, t_val=t_val, step_hook=pruner.apply if pruner else None, label=name,
         )  # fmt: skip
         history.extend(result.history)
-        metrics.update(M.fidelity_metrics(logits, t_test))
+        metrics.update(C.fidelity(qmodel, train, logits, setup))
         metrics.update(cost_metrics(qmodel, shape))
         if pruner is not None:
             metrics["weight_sparsity"] = pruner.sparsity()

@@ -179,22 +179,50 @@ def common_params(ctx: JobContext, role: str, method: str) -> dict[str, str]:
     return links.common_params(role=role, method=method, **given)
 
 
+@dataclass(frozen=True)
+class KDSetup:
+    """What a student job takes from its teacher: the loss, the soft targets it trains on
+    and the teacher logits its fidelity is measured against.
+
+    ``t_train`` / ``t_val`` are ``None`` for a solo student (it trains on labels only),
+    while ``fidelity_train`` / ``fidelity_test`` always exist: a solo student is compared
+    with the ``fidelity`` teacher on the same jets, so its agreement is the baseline a KD
+    student's is read against (Stanton et al. 2021, arXiv:2106.05945).
+    """
+
+    loss_fn: Any
+    t_train: np.ndarray | None
+    t_val: np.ndarray | None
+    fidelity_train: np.ndarray
+    fidelity_test: np.ndarray
+
+    def subset(self, rows: np.ndarray) -> KDSetup:
+        """The same set-up on the transfer rows ``rows`` (a learning-curve fraction)."""
+        return KDSetup(self.loss_fn, None if self.t_train is None else self.t_train[rows],
+                       self.t_val, self.fidelity_train[rows], self.fidelity_test)  # fmt: skip
+
+
 def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: Split, *,
-             label_smoothing: float) -> tuple[Any, Any, Any, Any]:  # fmt: skip
-    """The loss and the teacher logits of a student job: ``(loss_fn, t_train, t_val, t_test)``.
+             label_smoothing: float) -> KDSetup:  # fmt: skip
+    """The loss and the teacher logits of a student job (:class:`KDSetup`).
 
     With ``kd`` (the KD settings, :func:`jetdistill.plan.kd_settings`): its loss and the
-    soft targets of the declared ``soft_targets`` input on each split. Without: cross
-    entropy, no targets to train on, and the ``fidelity`` teacher's test logits (agreement
-    and KL of a solo student are measured against the fidelity teacher). Float and QAT
-    students share it, so a KD student is set up the same way in both.
+    soft targets of the declared ``soft_targets`` input on each split, which are also the
+    fidelity reference. Without: cross entropy, no targets to train on, and the
+    ``fidelity`` teacher's transfer and test logits (agreement and KL of a solo student
+    are measured against the fidelity teacher). Float and QAT students share it, so a KD
+    student is set up the same way in both.
     """
     from jetdistill.learn.losses import build_loss
     from jetdistill.learn.softtargets import load_soft_targets
 
     if not kd:
-        t_test = load_soft_targets(ctx.input["fidelity"], "test", test.index)
-        return build_loss("ce", label_smoothing=label_smoothing), None, None, t_test
+        ref = ctx.input["fidelity"]
+        f_train, f_test = (load_soft_targets(ref, name, split.index)
+                           for name, split in (("transfer", train), ("test", test)))  # fmt: skip
+        return KDSetup(
+            build_loss("ce", label_smoothing=label_smoothing), None, None, f_train, f_test
+        )
     st = ctx.input["soft_targets"]
     t_train, t_val, t_test = (
         load_soft_targets(st, name, split.index)
@@ -202,7 +230,24 @@ def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: S
     )
     loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
                          params=kd["params"], label_smoothing=label_smoothing)  # fmt: skip
-    return loss_fn, t_train, t_val, t_test
+    return KDSetup(loss_fn, t_train, t_val, t_train, t_test)
+
+
+def fidelity(model: Any, train: Split, logits: np.ndarray, setup: KDSetup) -> dict[str, float]:
+    """Agreement and KL with the teacher on the jets the student trained on (``train_``)
+    and on the test jets (``test_``; ``logits`` are the student's test logits).
+
+    Stanton et al.'s gap between the two says how much of a student's mismatch with its
+    teacher is optimisation (it fails to fit even the transfer jets) rather than
+    generalisation."""
+    from jetdistill.learn import metrics as M
+    from jetdistill.learn.training import predict_logits
+
+    out = M.fidelity_metrics(logits, setup.fidelity_test, prefix="test_")
+    out.update(
+        M.fidelity_metrics(predict_logits(model, train.X), setup.fidelity_train, prefix="train_")
+    )
+    return out
 
 
 # --------------------------------------------------------------------------- outputs

@@ -15,7 +15,6 @@ from jetdistill.seeding import seed_everything
 def train_student(ctx: JobContext) -> None:
     """Solo (no ``kd`` param) or distilled (``kd``: the loss settings) float student."""
     from jetdistill.compress.cost import cost_metrics
-    from jetdistill.learn import metrics as M
     from jetdistill.learn.models import model_card
     from jetdistill.learn.training import save_checkpoint
 
@@ -27,22 +26,19 @@ def train_student(ctx: JobContext) -> None:
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
     model = C.build(spec, shape, n_classes)
     smoothing = ctx.params["train"].get("label_smoothing", 0.0)
-    loss_fn, t_train, t_val, t_test = C.kd_setup(
-        ctx, kd, train, val, test, label_smoothing=smoothing
-    )
     fraction = float(ctx.params.get("fraction", 1.0))
     rows = subsample_rows(train.y, fraction, seed)
+    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing).subset(rows)
     train = train.subset(rows)
-    t_train = None if t_train is None else t_train[rows]
     name, method = job.run_name(), "kd" if kd else "solo"
     with C.job_run(ctx, name=name, role="student", method=method, tags=job.tags(fraction)) as run:
         run.log_params({"model": spec, "kd": kd or {"method": "none"}})
         run.log_artifact(ctx.input["norm"], "data")
         result, logits, metrics = C.train_and_eval(
-            run, model, train, val, test, train_cfg=ctx.params["train"], loss_fn=loss_fn, seed=seed,
-            t_train=t_train, t_val=t_val, label=name,
+            run, model, train, val, test, train_cfg=ctx.params["train"], loss_fn=setup.loss_fn,
+            seed=seed, t_train=setup.t_train, t_val=setup.t_val, label=name,
         )  # fmt: skip
-        metrics.update(M.fidelity_metrics(logits, t_test))
+        metrics.update(C.fidelity(model, train, logits, setup))
         metrics.update(cost_metrics(model, shape))
         run.log_metrics(metrics)
         run.log_state_dict(model, model_card(model, C.arch(spec), shape))

@@ -10,7 +10,10 @@ the gain on the scale of what a perfect distillation could reach.
 Input: one row per student run with columns ``student``, ``method`` (``solo`` | ``kd``),
 ``seed``, ``test_accuracy`` and, for KD rows, ``teacher``, ``kd_method``, ``temperature``,
 ``alpha``; optional metric columns (``test_auc_mean``, ``test_agreement``,
-``test_kl_teacher``, ``test_rej50_*`` ...). Solo runs have no teacher; if a solo row does
+``test_kl_teacher``, ``train_agreement``, ``train_kl_teacher``, ``test_rej50_*`` ...). The
+``train_`` fidelity is measured on the transfer jets each student trained on: Stanton et al.
+(2021, arXiv:2106.05945) read a student that matches its teacher poorly even there as an
+optimisation problem, not a generalisation one. Solo runs have no teacher; if a solo row does
 carry a ``teacher`` (its fidelity was measured against that teacher) it is preferred for
 that teacher's comparison.
 """
@@ -46,10 +49,14 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "test_auc_mean",
     "test_agreement",
     "test_kl_teacher",
+    "train_agreement",
+    "train_kl_teacher",
 )
 
 
 def _short(metric: str) -> str:
+    """Column stem of a metric: ``test_`` is implied (``test_agreement`` -> ``agreement``),
+    every other prefix is kept (``train_agreement`` -> ``train_agreement``)."""
     return metric.removeprefix("test_")
 
 
@@ -304,10 +311,13 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n" + _omitted_markdown(table)
 
 
-#: Column headers of :func:`to_markdown` / :func:`readable_table`.
+#: Column headers of :func:`to_markdown` / :func:`readable_table`. "agree" is argmax
+#: agreement with the teacher on the test jets, "train agree" on the transfer jets the student
+#: trained on; "KD test KL" is KL(teacher || KD student) on the test jets (mean ± std over seeds).
 READABLE_HEADERS = [
     "student", "teacher", "KD", "T", "α", "seeds", "teacher acc", "solo acc", "KD acc",
     "Δacc KD−solo (pts, ±SE)", "gap closed", "solo AUC", "KD AUC", "solo agree", "KD agree",
+    "solo train agree", "KD train agree", "KD test KL (nats)",
 ]  # fmt: skip
 
 
@@ -331,6 +341,9 @@ def _readable_rows(table: pd.DataFrame) -> list[list[str]]:
             _pm(g("solo_auc_mean_mean", math.nan), g("solo_auc_mean_std", math.nan)),
             _pm(g("kd_auc_mean_mean", math.nan), g("kd_auc_mean_std", math.nan)),
             _fmt(g("solo_agreement_mean", math.nan), 3), _fmt(g("kd_agreement_mean", math.nan), 3),
+            _fmt(g("solo_train_agreement_mean", math.nan), 3),
+            _fmt(g("kd_train_agreement_mean", math.nan), 3),
+            _pm(g("kd_kl_teacher_mean", math.nan), g("kd_kl_teacher_std", math.nan), 3),
         ]  # fmt: skip
         out.append(cells)
     return out

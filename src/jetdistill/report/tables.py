@@ -132,7 +132,8 @@ def students_table(runs: pd.DataFrame) -> pd.DataFrame:
 
     ``Δ vs solo`` is the KD mean minus the solo mean of the same student in percentage
     points (the paired, seed-by-seed version with its standard error is in
-    ``comparison/kd_vs_solo.md``).
+    ``comparison/kd_vs_solo.md``). Agreement with the teacher is on the test jets, and on
+    the transfer jets the student trained on (``train_agreement``).
     """
     df = _wild(runs[_col(runs, "method").isin(["solo", "kd"])])
     rows = []
@@ -164,6 +165,7 @@ def students_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "_acc": acc,
                 "_solo": method == "solo",
                 "agreement with teacher (%)": pct(_mean(g, "test_agreement")),
+                "agreement on training jets (%)": pct(_mean(g, "train_agreement")),
                 "mean AUC": DASH
                 if _bad(_mean(g, "test_auc_mean"))
                 else f"{_mean(g, 'test_auc_mean'):.3f}",
@@ -184,7 +186,7 @@ def students_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 STUDENT_COLUMNS = [
     "student", "training", "seeds", "accuracy (%)", "Δ vs solo (pts)",
-    "agreement with teacher (%)", "mean AUC", "params", "BOPs",
+    "agreement with teacher (%)", "agreement on training jets (%)", "mean AUC", "params", "BOPs",
 ]  # fmt: skip
 
 
