@@ -187,6 +187,9 @@ def test_report_carries_the_result_tables(report: tuple[Path, bool]):
         assert "<table" in html and f"<th>{header}</th>" in html, (name, html[:1500])
         rows = re.findall(r"<tr><td>", html)
         assert rows, f"{name}: a table without rows"
+    # train-jet and test-jet fidelity with the teacher (Stanton et al. 2021) beside each other
+    for header in ("KD agree", "solo train agree", "KD train agree", "KD test KL (nats)"):
+        assert f"<th>{header}</th>" in tables["kd_vs_solo.html"], header
     # the summary has the four short tables, the FPGA one included
     assert tables["summary.html"].count("<table") == 4
     assert "<th>LUTs</th>" in tables["summary.html"]
