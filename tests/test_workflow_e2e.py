@@ -89,7 +89,7 @@ def test_mlflow_holds_every_job_with_tags_and_metrics(e2e_workdir: Path):
     con.close()
     for run_id in kd.index:
         keys = set(metrics[metrics.run_uuid == run_id]["key"])
-        assert {"test_accuracy", "test_auc_mean", "test_agreement", "test_kl_teacher", "train_loss",
+        assert {"test_accuracy", "test_auc_mean", "test_agreement", "test_kl_teacher", "train_agreement", "train_kl_teacher", "train_loss",
                 "val_loss"} <= keys  # fmt: skip
         epochs = metrics[(metrics.run_uuid == run_id) & (metrics.key == "val_loss")]["step"]
         assert sorted(epochs) == list(range(len(epochs)))

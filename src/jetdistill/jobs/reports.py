@@ -24,6 +24,12 @@ KD_NOTES = (
         "percentage points, paired seed by seed, ± its standard error; gap closed = "
         "(KD - solo) / (teacher - solo). Same data, budget and seeds for KD and solo."
     ),
+    (
+        "Fidelity (Stanton et al. 2021): agree is the top-1 agreement with the teacher on the "
+        "test jets, train agree the same on the transfer jets the student trained on (solo "
+        "students against the fidelity teacher); KD test KL is KL(teacher || KD student) on "
+        "the test jets, in nats."
+    ),
 )
 FRONTIER_NOTES = (
     (
