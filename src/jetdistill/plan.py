@@ -549,15 +549,17 @@ def _chip_types_text(cfg: dict) -> str:
 
 
 def check_quant_students(cfg: dict) -> None:
-    """``compression.students`` must name students whose model type has a quantised twin."""
-    from jetdistill.compress.quant import quant_model_types
+    """``compression.students`` must name students whose model type has a quantised twin
+    (the registry's ``quant_twin``; read without importing Brevitas, which parsing avoids)."""
+    from jetdistill.learn.models import MODEL_REGISTRY
 
+    twins = [n for n, m in MODEL_REGISTRY.items() if m.quant_twin]
     for i, s in enumerate(cfg["compression"].get("students", [])):
         mtype = cfg["models"][s]["type"]
-        if mtype not in quant_model_types():
+        if mtype not in twins:
             raise InputError(
                 f"config: compression.students[{i}]",
-                f"a student whose model type has a quantised twin ({list(quant_model_types())})",
+                f"a student whose model type has a quantised twin ({twins})",
                 f"{s!r} (models.{s}.type: {mtype})",
             )
 
