@@ -1000,3 +1000,119 @@ EXTRA_CASES.update(
         "S02": test_view_typo_fails_the_dry_run_and_a_rerun_keeps_the_views_files,
     }
 )  # fmt: skip
+
+
+# =========================================================================== issue 20
+# Chip targets whose model type has no quantised twin or no converter, refused while parsing
+# (the supported types come from the model registry's quant_twin / chip flags), and tracer
+# errors that name the op and the model. Its ids join EXTRA_CASES at its end.
+DS = {"type": "deepsets", "view": "c4", "phi_hidden": [8], "rho_hidden": [8]}
+SETM = {"type": "set", "view": "c4", "phi_hidden": [8], "context_widths": [8], "rho_hidden": [8],
+        "pooling": "sum", "context_pooling": "sum"}  # fmt: skip
+
+
+def _chip_target(student: str) -> dict:
+    return {"students": ["mlp", student], "compression": {"students": ["mlp", student]},
+            "fpga": {"targets": [{"student": student, "mode": "kd", "bits": 6, "sparsity": 0.5,
+                                  "seed": 0}]}}  # fmt: skip
+
+
+# id, bad input (merged over config/test.yaml), substrings the error must contain
+CHIP_CASES: list[tuple[str, dict, list[str]]] = [
+    ("C44", {"students": ["mlp", "jedinet"], "compression": {"students": ["mlp", "jedinet"]}},
+     ["config: compression.students[1]", "quantised twin", "'mlp'", "'set'",
+      "'jedinet' (models.jedinet.type: interaction_network)"]),
+    ("C45", _merge(_chip_target("st"), {"models": {"st": {"type": "set", "view": "c4"}}}),
+     ["config: models.st.context_pooling (fpga.targets[0])", "sum or max on a chip target",
+      "divides by their count: a divider", "mask_padding: false", "got 'mean'"]),
+    ("C46", _merge(_chip_target("st"), {"models": {"st": SETM}, "fpga": {"rtl": False}}),
+     ["config: fpga.targets[0].student", "rtl is off: fpga.rtl is false", "'st' (models.st.type: set)"]),
+    ("C47", {"models": {"st": SETM}, "students": ["mlp", "st"], "fpga": {"float_students": ["st"]}},
+     ["config: fpga.float_students[0]", "converts with hls4ml (['mlp'])", "'st' (models.st.type: set)"]),
+    ("C49", _merge(_chip_target("ds"), {"models": {"ds": DS | {"view": "c3"}}, "views": {"c3": {
+        "n_constituents": 3, "features": ["j1_ptrel", "j1_etarel", "j1_phirel"]}}}),
+     ["config: models.ds.pooling (fpga.targets[0])", "a mean over 3 constituents", "power-of-two"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, extra, needles", CHIP_CASES, ids=[c[0] for c in CHIP_CASES])
+def test_chip_target_without_a_twin_or_converter_fails_while_parsing(
+    case: str, extra: dict, needles: list[str], tmp_path: Path
+) -> None:
+    with pytest.raises(InputError) as info:
+        _check(extra, tmp_path)
+    msg = str(info.value)
+    for needle in needles:
+        assert needle in msg, f"{case}: {needle!r} not in {msg[-1500:]}"
+
+
+def test_set_student_is_a_chip_target_through_rtl_only(tmp_path: Path) -> None:
+    """The registry's flags decide: the set student reaches the chip through da4ml RTL, the
+    MLP through hls4ml and RTL (plan.fpga_backends is what the DAG should build)."""
+    extra = _merge(_chip_target("st"), {"models": {"st": SETM}})
+    _check(extra, tmp_path)
+    cfg = _config(extra)
+    assert plan.fpga_backends(cfg, "st") == ("rtl",)
+    assert plan.fpga_backends(cfg, "mlp") == ("hls4ml", "rtl")
+    assert plan.chip_model_types() == ["deepsets", "mlp", "set"]
+    assert plan.chip_model_types("hls4ml") == ["mlp"]
+    # Deep Sets over 4 constituents: its default mean pool is a shift
+    _check(_merge(_chip_target("ds"), {"models": {"ds": DS}}), tmp_path)
+
+
+def test_rtl_op_the_tracer_does_not_know_names_the_op_and_the_model(tmp_path: Path) -> None:
+    """A real Brevitas graph with a Tanh (no da4ml handler) through the real RTL entry point."""
+    import torch
+    from brevitas.nn import QuantIdentity, QuantLinear
+    from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int16Bias
+    from torch import nn
+
+    from jetdistill.fpga import rtl
+    from jetdistill.fpga.qonnx import UnsupportedGraphError
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Flatten(),
+        QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True),
+        QuantLinear(
+            12, 4, bias=True, weight_quant=Int8WeightPerTensorFixedPoint, bias_quant=Int16Bias
+        ),
+        nn.Tanh(),
+    ).eval()
+    x = np.random.default_rng(0).normal(size=(20, 4, 3)).astype(np.float32)
+    t0 = time.monotonic()
+    with pytest.raises(UnsupportedGraphError) as info:
+        rtl.estimate_rtl(net, (4, 3), x, tmp_path, yosys=False, verilator=False, model_name="tanh4")
+    assert time.monotonic() - t0 < 30
+    msg = str(info.value)
+    assert "ONNX op Tanh" in msg and "of Sequential 'tanh4'" in msg and "@register_rtl_op" in msg
+
+
+def test_masked_mean_set_student_rtl_names_the_divider_and_the_model(tmp_path: Path) -> None:
+    import torch
+
+    from jetdistill.compress.quant import build_quant_model, calibrate
+    from jetdistill.fpga import rtl
+    from jetdistill.fpga.qonnx import UnsupportedGraphError
+
+    spec = {k: v for k, v in SETM.items() if k != "view"} | {
+        "pooling": "mean",
+        "context_pooling": "mean",
+    }
+    torch.manual_seed(0)
+    q = calibrate(build_quant_model(spec, (4, 3), 5, 5, 8), torch.randn(64, 4, 3))
+    x = np.random.default_rng(0).normal(size=(20, 4, 3)).astype(np.float32)
+    with pytest.raises(UnsupportedGraphError) as info:
+        rtl.estimate_rtl(q, (4, 3), x, tmp_path, yosys=False, verilator=False, model_name="st")
+    msg = str(info.value)
+    assert "Div node" in msg and "QuantSetStudent 'st'" in msg and "needs a divider" in msg
+
+
+EXTRA_CASES.update(
+    {c[0]: test_chip_target_without_a_twin_or_converter_fails_while_parsing for c in CHIP_CASES}
+    | {
+        "C48": test_set_student_is_a_chip_target_through_rtl_only,
+        "R01": test_rtl_op_the_tracer_does_not_know_names_the_op_and_the_model,
+        "R02": test_masked_mean_set_student_rtl_names_the_divider_and_the_model,
+    }
+)  # fmt: skip

@@ -99,3 +99,25 @@ def test_parse_hls_report_maps_metric_names():
         "estimated_clock_ns": 4.123,
     }
     assert hls.parse_hls_report({}, 5.0) == {}
+
+
+@pytest.mark.parametrize(
+    ("mask", "ops"),
+    [(True, ["Equal", "Not", "ReduceSum", "Unsqueeze"]), (False, ["ReduceSum", "Unsqueeze"])],
+)
+def test_set_student_graph_is_refused_before_hls4ml_naming_its_ops(mask, ops, tmp_path):
+    """hls4ml 1.3.0's ONNX reader has no Reduce*/Unsqueeze/Equal/Not/Cast handler: the set
+    twin is refused up front with every missing op, the model and the RTL path."""
+    from jetdistill.compress.quant import build_quant_model, calibrate
+    from jetdistill.fpga.qonnx import UnsupportedGraphError
+
+    spec = {"type": "set", "phi_hidden": [4], "context_widths": [4], "rho_hidden": [4],
+            "pooling": "sum", "context_pooling": "sum", "mask_padding": mask}  # fmt: skip
+    torch.manual_seed(0)
+    q = calibrate(build_quant_model(spec, (4, 3), 5, 5, 8), torch.randn(64, 4, 3))
+    with pytest.raises(UnsupportedGraphError) as err:
+        hls.convert_quantized(q, (4, 3), np.zeros((4, 4, 3), np.float32), tmp_path / "q")
+    msg = str(err.value)
+    assert msg.startswith("QuantSetStudent: hls4ml") and "da4ml RTL path" in msg
+    assert all(op in msg.split(" of its")[0] for op in ops), msg
+    assert "MatMul" not in msg.split(" of its")[0]  # only the missing ones are listed first

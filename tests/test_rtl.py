@@ -263,3 +263,147 @@ def test_set_network_rtl_simulation_is_bit_exact(tmp_path):
     )
     assert m["rtl_exact_fraction"] == 1.0 and m["rtl_verilator_samples"] == 200
     assert m["rtl_emulation_exact_fraction"] == 1.0 and m["dsps"] == 0
+
+
+# --------------------------------------------------------------------------- the set student
+SET_SMALL = {"type": "set", "phi_hidden": [8], "context_widths": [8], "rho_hidden": [8]}
+SET_SHAPE = (16, 3)
+
+
+def set_jets(n: int, seed: int) -> np.ndarray:
+    """Random jets with 0..16 real constituents, then exact-zero padding (what the views hold)."""
+    rng = np.random.default_rng(seed)
+    x = 1.5 * rng.normal(size=(n, *SET_SHAPE))
+    real = rng.integers(0, SET_SHAPE[0] + 1, size=n)
+    return (x * (np.arange(SET_SHAPE[0])[None, :, None] < real[:, None, None])).astype(np.float32)
+
+
+def quant_set_student(pool: str, mask: bool, seed: int = 0) -> nn.Module:
+    """The registered set student's Brevitas twin, 5-bit, calibrated on random jets."""
+    from jetdistill.compress.quant import build_quant_model, calibrate
+
+    spec = SET_SMALL | {"pooling": pool, "context_pooling": pool, "mask_padding": mask}
+    torch.manual_seed(seed)
+    return calibrate(
+        build_quant_model(spec, SET_SHAPE, 5, 5, 8), torch.from_numpy(set_jets(1000, 7))
+    )
+
+
+@pytest.mark.parametrize(
+    ("pool", "mask"), [("sum", True), ("max", True), ("sum", False), ("max", False)]
+)
+def test_set_student_traces_bit_exact(pool, mask, tmp_path):
+    """QuantSetStudent's cleaned QONNX graph (Unsqueeze broadcast, the padding-mask chain
+    Equal -> Not -> ReduceMax -> Cast and the mask x h Mul) through da4ml, on 400 jets."""
+    q = quant_set_student(pool, mask)
+    mw = qonnx.export_clean_qonnx(q, SET_SHAPE, tmp_path / "set.onnx")
+    ops = {node.op_type for node in mw.graph.node}
+    assert "Unsqueeze" in ops
+    assert ({"Equal", "Not", "Cast"} <= ops) == mask
+    comb = rtl.trace_qonnx(mw)
+    x = set_jets(400, 3)
+    ref = qonnx.torch_forward(q, x)
+    emu = np.asarray(comb.predict(rtl.quantize_inputs(mw, x)), dtype=np.float64)
+    assert len(np.unique(ref)) > 100  # not a constant output
+    assert np.array_equal(emu, ref)
+
+
+def test_masked_mean_pooling_is_refused_naming_the_divider_and_the_model(tmp_path):
+    q = quant_set_student("mean", True)
+    x = set_jets(50, 3)
+    with pytest.raises(qonnx.UnsupportedGraphError) as err:
+        rtl.estimate_rtl(
+            q, SET_SHAPE, x, tmp_path, yosys=False, verilator=False, model_name="set16"
+        )
+    msg = str(err.value)
+    assert "Div node" in msg and "QuantSetStudent 'set16'" in msg and "divider" in msg
+
+
+def test_unmasked_mean_over_sixteen_constituents_is_a_shift(tmp_path):
+    q = quant_set_student("mean", False)
+    m = rtl.estimate_rtl(q, SET_SHAPE, set_jets(300, 4), tmp_path, yosys=False, verilator=False)
+    assert m["rtl_emulation_exact_fraction"] == 1.0
+
+
+def test_unknown_op_inside_a_graph_names_the_model():
+    from onnx import helper
+
+    state = rtl.TraceState(
+        mw=None, values={"x": _fixed((1, 4, 3), 1, 3, 2)}, model="QuantFoo 'bar'"
+    )
+    with pytest.raises(
+        qonnx.UnsupportedGraphError, match=r"Softsign \(node 'act3' of QuantFoo 'bar'\)"
+    ):
+        rtl.trace_node(helper.make_node("Softsign", ["x"], ["y"], name="act3"), state)
+    # a handler's own refusal gets the model prepended
+    with pytest.raises(qonnx.UnsupportedGraphError, match=r"QuantFoo 'bar'.*variable x variable"):
+        rtl.trace_node(helper.make_node("Mul", ["x", "x"], ["z"], name="sq"), state)
+
+
+def _comb_of(node, x_kif=(1, 3, 2), shape=(1, 4, 3), extra=None):
+    """Trace one node on a fixed-point input ``x`` and return (combinational logic, state)."""
+    from da4ml.trace import comb_trace
+
+    x = _fixed(shape, *x_kif)
+    state = rtl.TraceState(mw=None, values={"x": x, **(extra or {})})
+    y = rtl.trace_node(node, state)
+    return comb_trace(x.ravel(), y.ravel()), y
+
+
+def test_mask_chain_ops_are_exact():
+    """Equal(x, 0) -> Not -> Cast -> ReduceMax over features: 1 for a row with a nonzero feature."""
+    from da4ml.trace import comb_trace
+    from onnx import helper
+
+    x = _fixed((1, 4, 3), 1, 3, 2)
+    state = rtl.TraceState(mw=None, values={"x": x, "zero": np.zeros(())})
+    chain = [
+        helper.make_node("Equal", ["x", "zero"], ["e"], name="eq"),
+        helper.make_node("Not", ["e"], ["n"], name="not"),
+        helper.make_node("Cast", ["n"], ["c"], name="c64", to=7),
+        helper.make_node("ReduceMax", ["c"], ["r"], name="any", axes=[-1], keepdims=1),
+        helper.make_node("Cast", ["r"], ["b"], name="cb", to=9),
+        helper.make_node("Cast", ["b"], ["m"], name="cf", to=1),
+    ]
+    for node in chain:
+        state.values[node.output[0]] = rtl.trace_node(node, state)
+    m = state.values["m"]
+    assert m.shape == (1, 4, 1) and rtl._is_mask(m)
+    comb = comb_trace(x.ravel(), m.ravel())
+    rng = np.random.default_rng(0)
+    xs = rng.integers(-32, 32, size=(500, 12)) / 4 * (rng.random((500, 12)) < 0.3)
+    got = np.asarray(comb.predict(xs))
+    assert np.array_equal(got, (xs.reshape(500, 4, 3) != 0).any(-1).astype(float))
+
+
+def test_unsqueeze_clip_and_power_of_two_div():
+    from onnx import helper
+
+    rng = np.random.default_rng(1)
+    xs = rng.integers(-32, 32, size=(300, 12)) / 4
+    comb, y = _comb_of(helper.make_node("Unsqueeze", ["x"], ["y"], name="u", axes=[1]))
+    assert y.shape == (1, 1, 4, 3)
+    assert np.array_equal(np.asarray(comb.predict(xs)), xs)
+    clip = helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")
+    comb, _ = _comb_of(clip, extra={"lo": np.array(1.0), "hi": np.array(3.5)})
+    assert np.array_equal(np.asarray(comb.predict(xs)), np.clip(xs, 1.0, 3.5))
+    comb, _ = _comb_of(
+        helper.make_node("Div", ["x", "four"], ["y"], name="d"), extra={"four": np.array(4.0)}
+    )
+    assert np.array_equal(np.asarray(comb.predict(xs)), xs / 4)
+    with pytest.raises(qonnx.UnsupportedGraphError, match="not a power of two"):
+        _comb_of(
+            helper.make_node("Div", ["x", "three"], ["y"], name="d3"),
+            extra={"three": np.array(3.0)},
+        )
+
+
+@needs_tools
+def test_masked_set_student_rtl_simulation_is_bit_exact(tmp_path):
+    """The generated Verilog of the masked max-pooled set student, run in Verilator."""
+    m = rtl.estimate_rtl(
+        quant_set_student("max", True), SET_SHAPE, set_jets(300, 5), tmp_path, yosys=False,
+        verilator_samples=300,
+    )  # fmt: skip
+    assert m["rtl_exact_fraction"] == 1.0 and m["rtl_verilator_samples"] == 300
+    assert m["rtl_emulation_exact_fraction"] == 1.0 and m["dsps"] == 0

@@ -549,6 +549,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     if c.get("enabled", True):
         for i, s in enumerate(c.get("students", [])):
             _ref(f"compression.students[{i}]", s, cfg["students"])
+        check_quant_students(cfg)
         if "kd" in c["modes"] and not cfg["distillation"].get("enabled", True):
             raise InputError(
                 "config: compression.modes", "no 'kd' mode when distillation.enabled is false"
@@ -583,9 +584,93 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     if cfg["fpga"].get("enabled", True):  # a disabled stage is not validated
         for i, s in enumerate(cfg["fpga"].get("float_students", [])):
             _ref(f"fpga.float_students[{i}]", s, cfg["students"])
+        check_chip_targets(cfg)
     lc = cfg.get("learning_curve") or {}
     if lc.get("enabled", False) and lc.get("student"):
         _ref("learning_curve.student", lc["student"], cfg["students"])
+
+
+def chip_model_types(backend: str | None = None) -> list[str]:
+    """Model types that reach the chip through ``backend`` (any backend if None): the
+    ``chip`` flags of :data:`jetdistill.learn.models.MODEL_REGISTRY`, so a new type or a new
+    tracer op needs no change here."""
+    from jetdistill.learn.models import MODEL_REGISTRY
+
+    return [n for n, m in MODEL_REGISTRY.items() if (backend in m.chip if backend else m.chip)]
+
+
+def fpga_backends(cfg: dict, student: str) -> tuple[str, ...]:
+    """The FPGA backends the workflow runs for an ``fpga.targets`` student: those its model
+    type reaches (registry ``chip`` flags), ``rtl`` only with ``fpga.rtl: true``.
+
+    One place for the rule, so the DAG (which conversion jobs a target gets) and the check
+    (a target must get at least one) cannot disagree.
+    """
+    from jetdistill.learn.models import MODEL_REGISTRY
+
+    chip = MODEL_REGISTRY[cfg["models"][student]["type"]].chip
+    return tuple(b for b in chip if b != "rtl" or cfg["fpga"].get("rtl", True))
+
+
+def _chip_types_text(cfg: dict) -> str:
+    hls, rtl = chip_model_types("hls4ml"), chip_model_types("rtl")
+    off = "" if cfg["fpga"].get("rtl", True) else " (rtl is off: fpga.rtl is false)"
+    return f"hls4ml: {hls}; rtl: {rtl}{off}"
+
+
+def check_quant_students(cfg: dict) -> None:
+    """``compression.students`` must name students whose model type has a quantised twin
+    (the registry's ``quant_twin``; read without importing Brevitas, which parsing avoids)."""
+    from jetdistill.learn.models import MODEL_REGISTRY
+
+    twins = [n for n, m in MODEL_REGISTRY.items() if m.quant_twin]
+    for i, s in enumerate(cfg["compression"].get("students", [])):
+        mtype = cfg["models"][s]["type"]
+        if mtype not in twins:
+            raise InputError(
+                f"config: compression.students[{i}]",
+                f"a student whose model type has a quantised twin ({twins})",
+                f"{s!r} (models.{s}.type: {mtype})",
+            )
+
+
+def check_chip_targets(cfg: dict) -> None:
+    """Every ``fpga.targets[i].student`` must reach the chip through a backend that runs, and
+    every ``fpga.float_students`` entry must convert with hls4ml (the float path is hls4ml's).
+
+    Why here: a type without a converter, or a spec its converter cannot build (the type's
+    registered ``chip_limits``: a mean pool that needs a divider), would otherwise pass
+    ``snakemake -n`` and fail inside the conversion job after QAT has run.
+    """
+    from jetdistill.learn.models import MODEL_REGISTRY, resolve_spec
+
+    targets = cfg["fpga"].get("targets", []) if cfg["compression"].get("enabled", True) else []
+    for i, t in enumerate(targets):
+        s = t["student"]
+        if s not in cfg["models"]:
+            continue
+        if not fpga_backends(cfg, s):
+            raise InputError(
+                f"config: fpga.targets[{i}].student",
+                f"a student whose model type reaches the chip ({_chip_types_text(cfg)})",
+                f"{s!r} (models.{s}.type: {cfg['models'][s]['type']})",
+            )
+        limits = MODEL_REGISTRY[cfg["models"][s]["type"]].chip_limits
+        view = cfg["views"].get(cfg["models"][s].get("view"), {})
+        problem = limits and limits(
+            resolve_spec(cfg["models"][s], name=s), view.get("n_constituents")
+        )
+        if problem:
+            key, expected, got = problem
+            raise InputError(f"config: models.{s}.{key} (fpga.targets[{i}])", expected, got)
+    for i, s in enumerate(cfg["fpga"].get("float_students", [])):
+        mtype = cfg["models"][s]["type"]
+        if mtype not in chip_model_types("hls4ml"):
+            raise InputError(
+                f"config: fpga.float_students[{i}]",
+                f"a student whose model type converts with hls4ml ({chip_model_types('hls4ml')})",
+                f"{s!r} (models.{s}.type: {mtype})",
+            )
 
 
 def check_losses(cfg: dict) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 
 from jetdistill.errors import InputError, JetDistillError
 from jetdistill.fpga.qonnx import (
+    UnsupportedGraphError,
     agreement_metrics,
     check_inputs,
     export_clean_qonnx,
@@ -171,6 +172,7 @@ def build_quantized_hls_model(
 
     out = _fresh_dir(out_dir)
     mw = export_clean_qonnx(qmodel, input_shape, out / "model.qonnx.onnx")
+    check_hls4ml_ops(mw, type(qmodel).__name__)
     with quiet_stdout("hls4ml config"):
         hls_cfg = hls4ml.utils.config.config_from_onnx_model(
             mw,
@@ -194,6 +196,39 @@ def build_quantized_hls_model(
         hls_model = _convert_onnx(hls4ml, mw, out, hls_cfg, cfg)
         hls_model.compile()
     return hls_model, mw
+
+
+#: ONNX ops hls4ml's reader skips without a handler (``parse_onnx_model``'s ``skip_layers``).
+HLS4ML_SKIPPED_ONNX_OPS = ("Dropout", "Identity")
+
+
+def hls4ml_onnx_ops() -> tuple[str, ...]:
+    """ONNX op types the installed hls4ml's ONNX reader has a handler for (its registry)."""
+    from hls4ml.converters.onnx_to_hls import get_supported_onnx_layers
+
+    return (*get_supported_onnx_layers(), *HLS4ML_SKIPPED_ONNX_OPS)
+
+
+def check_hls4ml_ops(mw: Any, model: str) -> None:
+    """Refuse a cleaned QONNX graph with ops hls4ml cannot read, before converting it.
+
+    Why: hls4ml stops at the first one with a bare ``Exception('ERROR: Unsupported
+    operation type: ReduceSum')`` from inside its config builder. This names every such op,
+    the model, and the path that does take it (the set student's pooling, broadcast and
+    padding-mask ops, measured with hls4ml 1.3.0: ``ReduceSum``/``ReduceMax``,
+    ``Unsqueeze``, ``Equal``/``Not``/``Cast`` have no ONNX handler; the da4ml RTL tracer
+    of :mod:`jetdistill.fpga.rtl` has one for each).
+    """
+    known = set(hls4ml_onnx_ops())
+    missing = sorted({n.op_type for n in mw.graph.node} - known)
+    if missing:
+        import hls4ml
+
+        raise UnsupportedGraphError(
+            f"{model}: hls4ml {hls4ml.__version__} cannot read ONNX op(s) {', '.join(missing)} "
+            f"of its QONNX graph (it reads {', '.join(sorted(known))}); convert it through the "
+            "da4ml RTL path instead (jetdistill.fpga.rtl, fpga.rtl: true)"
+        )
 
 
 def _convert_onnx(hls4ml: Any, mw: Any, out: Path, hls_cfg: dict[str, Any], cfg: HLSConfig) -> Any:

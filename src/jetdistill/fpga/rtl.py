@@ -109,10 +109,40 @@ def _apply_shape_op(node: Any, value: Any, mw: Any) -> Any:
         perm = attrs.get("perm")
         return np.transpose(value, perm) if isinstance(value, np.ndarray) else value.transpose(perm)
     if node.op_type in ("Squeeze", "Unsqueeze"):
-        raise UnsupportedGraphError(
-            f"{node.op_type} node {node.name!r} is not supported by the RTL tracer"
-        )
+        return _squeeze(node, value, mw)
     raise UnsupportedGraphError(f"unexpected shape op {node.op_type}")
+
+
+def _node_axes(node: Any, mw: Any) -> list[int] | None:
+    """``axes`` of a node: its second input since opset 13/18, an attribute before; None if absent."""
+    if len(node.input) > 1 and node.input[1]:
+        return [int(a) for a in initializer(mw, node.input[1]).ravel()]
+    axes = node_attrs(node).get("axes")
+    return None if axes is None else [int(a) for a in axes]
+
+
+def _squeeze(node: Any, value: Any, mw: Any) -> Any:
+    """Squeeze/Unsqueeze as a reshape (the set student broadcasts its pooled context back to
+    every constituent with ``Unsqueeze(axis=1)``). Works on numpy batches and traced arrays
+    alike: both carry the batch axis, so ONNX's axis numbers apply unchanged."""
+    shape = list(value.shape)
+    axes = _node_axes(node, mw)
+    if node.op_type == "Unsqueeze":
+        if not axes:
+            raise UnsupportedGraphError(f"Unsqueeze node {node.name!r} has no axes")
+        rank = len(shape) + len(axes)
+        for a in sorted(ax % rank for ax in axes):
+            shape.insert(a, 1)
+    else:
+        drop = (
+            {a % len(shape) for a in axes}
+            if axes
+            else {a for a, d in enumerate(shape) if d == 1 and a != 0}
+        )
+        if 0 in drop and not isinstance(value, np.ndarray):
+            raise UnsupportedGraphError(f"Squeeze node {node.name!r} removes the batch axis")
+        shape = [d for a, d in enumerate(shape) if a not in drop]
+    return value.reshape(shape) if isinstance(value, np.ndarray) else value.reshape(*shape)
 
 
 def quantize_inputs(mw: Any, x: np.ndarray) -> np.ndarray:
@@ -195,6 +225,12 @@ class TraceState:
 
     mw: Any
     values: dict[str, Any] = field(default_factory=dict)
+    #: what the graph is (e.g. ``QuantSetStudent 'set16'``), named in every tracer error
+    model: str = "the QONNX graph"
+
+    def where(self, node: Any) -> str:
+        """``"<op> node '<name>' of <model>"``: the prefix of a handler's error message."""
+        return f"{node.op_type} node {node.name!r} of {self.model}"
 
     def get(self, name: str) -> Any:
         """A computed value, else the constant initializer ``name`` as float64."""
@@ -215,19 +251,28 @@ def trace_node(node: Any, state: TraceState) -> Any:
     handler = RTL_OPS.get(node.op_type)
     if handler is None:
         raise UnsupportedGraphError(
-            f"ONNX op {node.op_type} (node {node.name!r}) is not supported by the RTL tracer; "
-            f"registered ops: {', '.join(sorted(RTL_OPS))} (add one with @register_rtl_op)"
+            f"ONNX op {node.op_type} (node {node.name!r} of {state.model}) is not supported by "
+            f"the RTL tracer; registered ops: {', '.join(sorted(RTL_OPS))} "
+            "(add one with @register_rtl_op)"
         )
-    return handler(node, state)
+    try:
+        return handler(node, state)
+    except UnsupportedGraphError as err:
+        if state.model in str(err):
+            raise
+        raise UnsupportedGraphError(f"{state.model}: {err}") from err
 
 
-def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any:
+def trace_qonnx(
+    mw: Any, *, solver_options: dict[str, Any] | None = None, model_name: str | None = None
+) -> Any:
     """Trace a cleaned QONNX graph into a da4ml ``CombLogic`` (combinational integer model).
 
     The graph input, after optional shape ops, must feed a ``Quant`` node: its fixed-point
     format is the input port's. Every other node is traced by its handler in
     :data:`RTL_OPS` (see :func:`register_rtl_op`); an op without one raises
-    :class:`UnsupportedGraphError` naming the node and listing the registered ops.
+    :class:`UnsupportedGraphError` naming the node, ``model_name`` (what the graph is, e.g.
+    the student's class and config name) and listing the registered ops.
     """
     from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
 
@@ -244,7 +289,7 @@ def trace_qonnx(mw: Any, *, solver_options: dict[str, Any] | None = None) -> Any
     k, i, f = int(fmt.signed), fmt.bits - int(fmt.signed) - fmt.frac, fmt.frac
     kif = [np.full(probe.shape, v, dtype=np.int8) for v in (k, i, f)]
     inp = FixedVariableArray.from_kif(*kif, HWConfig(1, -1, -1), solver_options=solver_options)
-    state = TraceState(mw, {qnode.output[0]: inp})
+    state = TraceState(mw, {qnode.output[0]: inp}, model=model_name or "the QONNX graph")
     skip = {id(n) for n in chain} | {id(qnode)}
     for node in mw.graph.node:
         if id(node) not in skip:
@@ -331,8 +376,8 @@ def _trace_mul(node: Any, state: TraceState) -> Any:
     if _is_mask(a):
         return np.where(a, b, 0.0)
     raise UnsupportedGraphError(
-        f"Mul {node.name!r}: variable x variable products are not supported "
-        "(except by a 0/1 mask: an unsigned 1-bit integer Quant)"
+        f"{state.where(node)}: variable x variable products are not supported "
+        "(except by a 0/1 mask: an unsigned 1-bit integer Quant or a boolean)"
     )
 
 
@@ -380,9 +425,114 @@ def _trace_reduce(node: Any, state: TraceState) -> Any:
             f"ReduceMean {node.name!r} averages {count} elements: only a power-of-two count is "
             "exact in fixed point (use sum pooling, or pad the set to a power of two)"
         )
+    if not _is_const(x) and _is_mask(x) and node.op_type in ("ReduceMax", "ReduceMin"):
+        # max / min of 0/1 values is an OR / AND gate, not a comparator tree (the padding mask:
+        # a constituent is real if any of its features is nonzero)
+        logic = np.any if node.op_type == "ReduceMax" else np.all
+        return logic(x, axis=axes, keepdims=keepdims)
     fn = {"ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.amax, "ReduceMin": np.amin}
     out = fn[node.op_type](x, axis=axes, keepdims=keepdims)
     return _as_float_const(out) if _is_const(x) else out
+
+
+# ONNX TensorProto data types of Cast's ``to``
+_FLOAT_TYPES = {1, 10, 11, 16}  # float, float16, double, bfloat16
+_INT_TYPES = {2, 3, 4, 5, 6, 7, 12, 13}  # (u)int8/16/32/64
+_BOOL = 9
+
+
+@register_rtl_op("Equal")
+def _trace_equal(node: Any, state: TraceState) -> Any:
+    """``x == c`` -> a 0/1 value (a NOR of the bits of ``x - c``): the padding test ``x == 0``."""
+    a, b = state.get(node.input[0]), state.get(node.input[1])
+    if _is_const(a) and _is_const(b):
+        return _as_float_const(np.equal(a, b))
+    if _is_const(a):
+        a, b = b, a
+    return a == b
+
+
+@register_rtl_op("Not")
+def _trace_not(node: Any, state: TraceState) -> Any:
+    """Logical NOT of a boolean (a 0/1 value, e.g. the output of ``Equal``)."""
+    x = state.get(node.input[0])
+    if _is_const(x):
+        return _as_float_const(np.logical_not(x))
+    if not _is_mask(x):
+        raise UnsupportedGraphError(f"{state.where(node)}: input is not a boolean (0/1) value")
+    return ~x
+
+
+@register_rtl_op("Cast")
+def _trace_cast(node: Any, state: TraceState) -> Any:
+    """Casts of the mask chain (bool <-> int64 <-> float): values are unchanged in fixed point.
+
+    To bool, a non-boolean becomes ``x != 0``; to an integer type the value must already be
+    an integer (a fractional value would be truncated toward zero, not traced here).
+    """
+    x = state.get(node.input[0])
+    to = int(node_attrs(node).get("to", 1))
+    if _is_const(x):
+        return _as_float_const(x != 0) if to == _BOOL else np.trunc(x) if to in _INT_TYPES else x
+    if to == _BOOL:
+        return x if _is_mask(x) else x != 0
+    if to in _FLOAT_TYPES:
+        return x
+    if to in _INT_TYPES:
+        if np.all(x.kif[2] <= 0):
+            return x
+        raise UnsupportedGraphError(
+            f"{state.where(node)}: cast of a fractional fixed-point value to integer type {to}"
+        )
+    raise UnsupportedGraphError(f"{state.where(node)}: cast to ONNX type {to} is not supported")
+
+
+@register_rtl_op("Clip")
+def _trace_clip(node: Any, state: TraceState) -> Any:
+    """Clip to constant bounds (inputs since opset 11, attributes before): comparators."""
+    x = state.get(node.input[0])
+    attrs = node_attrs(node)
+    bounds = []
+    for k, key in ((1, "min"), (2, "max")):
+        if len(node.input) > k and node.input[k]:
+            v = state.get(node.input[k])
+            if not _is_const(v):
+                raise UnsupportedGraphError(f"{state.where(node)}: the {key} bound is not constant")
+            bounds.append(float(np.asarray(v).reshape(())))
+        else:
+            bounds.append(float(attrs[key]) if key in attrs else None)
+    lo, hi = bounds
+    if _is_const(x):
+        return _as_float_const(np.clip(x, lo, hi))
+    if lo is not None:
+        x = np.maximum(x, np.full(x.shape, lo))
+    if hi is not None:
+        x = np.minimum(x, np.full(x.shape, hi))
+    return x
+
+
+@register_rtl_op("Div")
+def _trace_div(node: Any, state: TraceState) -> Any:
+    """Division by a constant power of two (a shift). A variable divisor (the masked mean's
+    count of real constituents) would need a divider, which the adder graph does not have."""
+    a, b = state.get(node.input[0]), state.get(node.input[1])
+    if _is_const(a) and _is_const(b):
+        return _as_float_const(a / b)
+    if not _is_const(b):
+        raise UnsupportedGraphError(
+            f"{state.where(node)}: division by a variable (e.g. a masked mean's count of real "
+            "constituents) needs a divider, which the RTL tracer does not build; use sum or max "
+            "pooling, or mask_padding: false (a mean over a fixed power-of-two count is a shift)"
+        )
+    if _is_const(a) or not np.all(b != 0):
+        raise UnsupportedGraphError(f"{state.where(node)}: only variable / nonzero constant")
+    mant, _ = np.frexp(np.abs(b))
+    if not np.all(mant == 0.5):
+        raise UnsupportedGraphError(
+            f"{state.where(node)}: divisor {b.ravel()[:4]} is not a power of two (not exact in "
+            "fixed point)"
+        )
+    return a * (1.0 / b)
 
 
 @register_rtl_op(*SHAPE_OPS)
@@ -541,6 +691,7 @@ def estimate_rtl(
     yosys_timeout_s: float = 1800,
     part: str = "xcvu13p-flga2577-2-e",
     qonnx_model: Any = None,
+    model_name: str | None = None,
 ) -> dict[str, Any]:
     """da4ml RTL of a Brevitas student, bit-exactness checks, Yosys resources and latency.
 
@@ -548,6 +699,8 @@ def estimate_rtl(
     (``out_dir/rtl/src/jdnet.v`` + stages), Verilator/Yosys logs and ``rtl_metrics.json``.
     ``qonnx_model`` may pass the already exported graph (a qonnx ``ModelWrapper`` or the
     ``qonnx_path`` that :func:`jetdistill.fpga.hls.convert_quantized` reports) to skip the export.
+    ``model_name`` (e.g. the config's student name) is named, with the twin's class, in
+    tracer errors such as an unsupported op.
     Returns ``rtl_exact_fraction`` (Verilator when run, else da4ml emulation),
     ``rtl_emulation_exact_fraction``, ``luts``, ``ffs``, ``dsps``, ``carry`` (Yosys when run,
     else da4ml's own estimate, see ``rtl_resource_source``), ``latency_cycles``,
@@ -583,7 +736,8 @@ def estimate_rtl(
         mw = ModelWrapper(str(qonnx_model))
     else:
         mw = qonnx_model
-    comb = trace_qonnx(mw)
+    what = type(qmodel).__name__
+    comb = trace_qonnx(mw, model_name=f"{what} {model_name!r}" if model_name else what)
     timings["rtl_trace_s"] = time.perf_counter() - t0
 
     # 1) da4ml's integer emulation of the traced model vs Brevitas on every test sample

@@ -422,6 +422,10 @@ class SetStudent(nn.Module):
 # --------------------------------------------------------------------------- spec checking
 
 
+#: ``(resolved params, n_constituents or None) -> (key, expected, got)`` or None (see ModelType).
+ChipLimits = Callable[[Mapping[str, Any], "int | None"], "tuple[str, str, str] | None"]
+
+
 @dataclass(frozen=True)
 class ModelType:
     """One registered model type.
@@ -431,6 +435,12 @@ class ModelType:
     ``set_input``: the model needs a ``(constituents, features)`` input; ``quant_twin``:
     ``"module:function"`` of the Brevitas twin's builder (imported only when QAT runs, so
     this module stays free of Brevitas), or ``None`` when the type has no quantised twin.
+    ``chip``: the FPGA backends the type reaches (:data:`CHIP_BACKENDS`): ``"hls4ml"`` (its
+    twin's QONNX graph and its float model convert with hls4ml) and/or ``"rtl"`` (every op of
+    its twin's graph has a da4ml tracer in :mod:`jetdistill.fpga.rtl`); checked against the
+    real converters by the tests, and read by ``plan.check_config`` for ``fpga.targets``.
+    ``chip_limits(params, n_constituents)``: for a resolved spec that the chip path cannot
+    take although the type can (a divider), ``(key, expected, got)`` for the error; else None.
     """
 
     name: str
@@ -438,6 +448,12 @@ class ModelType:
     spec: Mapping[str, tuple[str, Any]]
     set_input: bool = False
     quant_twin: str | None = None
+    chip: tuple[str, ...] = ()
+    chip_limits: ChipLimits | None = None
+
+
+#: FPGA backends a model type may declare in ``register_model(chip=...)``.
+CHIP_BACKENDS = ("hls4ml", "rtl")
 
 
 #: type name -> :class:`ModelType`, filled by :func:`register_model`.
@@ -450,13 +466,20 @@ def register_model(
     spec: Mapping[str, tuple[str, Any]],
     set_input: bool = False,
     quant_twin: str | None = None,
+    chip: tuple[str, ...] = (),
+    chip_limits: ChipLimits | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register ``build(input_shape, n_classes, **hyper) -> nn.Module`` as model ``type: name``."""
+    bad = [b for b in chip if b not in CHIP_BACKENDS]
+    if bad or (chip and quant_twin is None):
+        raise ValueError(f"model type {name!r}: chip backends {chip} need a quant_twin and "
+                         f"must be among {CHIP_BACKENDS}")  # fmt: skip
 
     def deco(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in MODEL_REGISTRY:
             raise ValueError(f"model type {name!r} is registered twice")
-        MODEL_REGISTRY[name] = ModelType(name, build, dict(spec), set_input, quant_twin)
+        MODEL_REGISTRY[name] = ModelType(name, build, dict(spec), set_input, quant_twin,
+                                         tuple(chip), chip_limits)  # fmt: skip
         return build
 
     return deco
@@ -479,6 +502,34 @@ def _build_interaction_network(shape: tuple[int, ...], n_classes: int, **hp: Any
     return InteractionNetwork(shape[0], shape[1], n_classes, **hp)
 
 
+def _mean_pool_limits(
+    params: Mapping[str, Any], n_constituents: int | None, *, masked: bool, keys: Sequence[str]
+) -> tuple[str, str, str] | None:
+    """A mean pool on the chip is a shift only over a fixed power-of-two count: over the
+    real (masked) constituents, or over a count like 30, it needs a divider."""
+    for key in keys:
+        if params.get(key) != "mean":
+            continue
+        if masked:
+            why = "a mean over the real constituents divides by their count: a divider"
+            return key, f"sum or max on a chip target ({why}), or mask_padding: false", "'mean'"
+        if n_constituents and n_constituents & (n_constituents - 1):
+            why = (
+                f"a mean over {n_constituents} constituents is exact only for a power-of-two count"
+            )
+            return key, f"sum or max on a chip target ({why})", "'mean'"
+    return None
+
+
+def _deepsets_chip_limits(params: Mapping[str, Any], n: int | None) -> Any:
+    return _mean_pool_limits(params, n, masked=False, keys=("pooling",))
+
+
+def _set_chip_limits(params: Mapping[str, Any], n: int | None) -> Any:
+    keys = ("context_pooling", "pooling") if params.get("context_widths") else ("pooling",)
+    return _mean_pool_limits(params, n, masked=bool(params.get("mask_padding")), keys=keys)
+
+
 @register_model(
     "deepsets",
     spec={
@@ -489,6 +540,8 @@ def _build_interaction_network(shape: tuple[int, ...], n_classes: int, **hp: Any
     },
     set_input=True,
     quant_twin="jetdistill.compress.quant:build_quant_deepsets",
+    chip=("rtl",),  # pooling through the da4ml tracer; hls4ml 1.3.0 has no ONNX Reduce*
+    chip_limits=_deepsets_chip_limits,
 )
 def _build_deepsets(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     return DeepSets(shape[0], shape[1], n_classes, **hp)
@@ -503,6 +556,7 @@ def _build_deepsets(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Mod
         "activation": ("activation", "relu"),
     },
     quant_twin="jetdistill.compress.quant:build_quant_mlp",
+    chip=("hls4ml", "rtl"),
 )
 def _build_mlp(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     return MLP(shape, n_classes, **hp)
@@ -521,6 +575,8 @@ def _build_mlp(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     },
     set_input=True,
     quant_twin="jetdistill.compress.quant:build_quant_set",
+    chip=("rtl",),  # hls4ml 1.3.0 has no ONNX Reduce*/Unsqueeze/Equal handlers
+    chip_limits=_set_chip_limits,
 )
 def _build_set(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     return SetStudent(shape[0], shape[1], n_classes, **hp)
