@@ -252,8 +252,11 @@ def all_qat_metrics():
 def all_fpga_metrics():
     out = []
     for j in plan.fpga_jobs(config):
-        out.append(j.path(R, P.METRICS, directory=j.HLS_DIR))
-        if config["fpga"]["rtl"]:
+        # the backends the target's model type reaches (registry `chip` flags, fpga.rtl)
+        backends = plan.fpga_backends(config, j.student)
+        if "hls4ml" in backends:
+            out.append(j.path(R, P.METRICS, directory=j.HLS_DIR))
+        if "rtl" in backends:
             out.append(j.path(R, P.METRICS, directory=j.RTL_DIR))
     for j in plan.float_fpga_jobs(config):
         out.append(j.path(R, P.METRICS))
