@@ -973,10 +973,6 @@ def test_view_typo_fails_the_dry_run_and_a_rerun_keeps_the_views_files(tmp_path:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    "coerce_cli_numbers" not in (REPO / "rules" / "common.smk").read_text(),
-    reason="rules/common.smk does not call plan.coerce_cli_numbers before validate() yet",
-)
 def test_nested_config_numbers_reach_the_real_dry_run(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path / "proj")
     proc = run_snakemake(work, "-n", "--configfile", "config/test.yaml",
