@@ -860,15 +860,20 @@ PARSE_CASES: list[tuple[str, dict, list[str]]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("case, extra, needles", PARSE_CASES, ids=[c[0] for c in PARSE_CASES])
-def test_bad_view_results_or_string_fails_while_parsing(
-    case: str, extra: dict, needles: list[str], tmp_path: Path
-) -> None:
+def _assert_parse_error(case: str, extra: dict, needles: list[str], tmp_path: Path) -> None:
+    """``extra`` over config/test.yaml fails the parse-time checks (_check) with every needle in its message."""
     with pytest.raises(InputError) as info:
         _check(extra, tmp_path)
     msg = str(info.value)
     for needle in needles:
         assert needle in msg, f"{case}: {needle!r} not in {msg[-1500:]}"
+
+
+@pytest.mark.parametrize("case, extra, needles", PARSE_CASES, ids=[c[0] for c in PARSE_CASES])
+def test_bad_view_results_or_string_fails_while_parsing(
+    case: str, extra: dict, needles: list[str], tmp_path: Path
+) -> None:
+    _assert_parse_error(case, extra, needles, tmp_path)
 
 
 def test_excluding_a_class_from_the_transfer_set_is_accepted(tmp_path: Path) -> None:
@@ -1035,11 +1040,7 @@ CHIP_CASES: list[tuple[str, dict, list[str]]] = [
 def test_chip_target_without_a_twin_or_converter_fails_while_parsing(
     case: str, extra: dict, needles: list[str], tmp_path: Path
 ) -> None:
-    with pytest.raises(InputError) as info:
-        _check(extra, tmp_path)
-    msg = str(info.value)
-    for needle in needles:
-        assert needle in msg, f"{case}: {needle!r} not in {msg[-1500:]}"
+    _assert_parse_error(case, extra, needles, tmp_path)
 
 
 def test_set_student_is_a_chip_target_through_rtl_only(tmp_path: Path) -> None:
