@@ -99,6 +99,19 @@ def test_activation_rounding_is_floor() -> None:
         assert torch.equal(res.value / res.scale, torch.tensor([[0.0, -1.0, -2.0, 2.0]]))
 
 
+def _assert_onnx_matches_brevitas(mw, q, x: torch.Tensor) -> None:
+    """The cleaned QONNX graph, executed jet by jet, equals the Brevitas twin exactly."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    with torch.no_grad():
+        ref = q(x).numpy()
+    iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
+    got = np.concatenate(
+        [execute_onnx(mw, {iname: x[i : i + 1].numpy()})[oname] for i in range(len(x))]
+    )
+    assert np.array_equal(got, ref)
+
+
 def test_biases_at_accumulator_scale() -> None:
     torch.manual_seed(3)
     q = _warm(build_quant_model(MLP, SHAPE, 5, 6, 8))
@@ -120,7 +133,6 @@ def test_export_qonnx_matches_brevitas_exactly(tmp_path) -> None:
     onnx = pytest.importorskip("onnx")
     from brevitas.export import export_qonnx
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
     from qonnx.util.cleanup import cleanup_model
 
     torch.manual_seed(4)
@@ -134,13 +146,7 @@ def test_export_qonnx_matches_brevitas_exactly(tmp_path) -> None:
     assert modes.count("FLOOR") == 3  # input + two hidden activations
     mw = cleanup_model(ModelWrapper(str(path)))
     x = torch.randn(32, *SHAPE) * 2
-    with torch.no_grad():
-        ref = q(x).numpy()
-    iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
-    got = np.concatenate(
-        [execute_onnx(mw, {iname: x[i : i + 1].numpy()})[oname] for i in range(len(x))]
-    )
-    assert np.array_equal(got, ref)
+    _assert_onnx_matches_brevitas(mw, q, x)
 
 
 def test_load_float_weights_folds_batchnorm_and_matches_float() -> None:
@@ -443,7 +449,6 @@ SET_TWIN_OPS = {"Quant", "MatMul", "Add", "Relu", "Mul", "Equal", "Not", "Cast",
 @pytest.mark.parametrize(("pool", "mask"), [("sum", True), ("max", True), ("sum", False)])
 def test_set_twin_qonnx_export_matches_brevitas_exactly(pool: str, mask: bool, tmp_path) -> None:
     pytest.importorskip("onnx")
-    from qonnx.core.onnx_exec import execute_onnx
 
     from jetdistill.fpga.qonnx import export_clean_qonnx
 
@@ -455,10 +460,4 @@ def test_set_twin_qonnx_export_matches_brevitas_exactly(pool: str, mask: bool, t
     mask_ops = {"Equal", "Not", "Cast", "Mul"}  # without masking: no mask logic at all
     assert mask_ops <= ops if mask else not (mask_ops & ops)
     x = _jets(24, 20)
-    with torch.no_grad():
-        ref = q(x).numpy()
-    iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
-    got = np.concatenate(
-        [execute_onnx(mw, {iname: x[i : i + 1].numpy()})[oname] for i in range(len(x))]
-    )
-    assert np.array_equal(got, ref)
+    _assert_onnx_matches_brevitas(mw, q, x)
