@@ -89,6 +89,66 @@ def train_one(spec: dict, data: dict, cfg: TrainConfig, seed: int, kd: tuple | N
     return out
 
 
+HEADER = (
+    "| schedule | train jets | seeds | solo acc | KD acc | Δ KD−solo (pts ±SE) | KD agree train / test | "
+    "solo agree train / test | KD KL train / test | epochs solo / KD | CPU s solo / KD |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def row(sched: str, choice: str, n_train: int, runs: dict[str, dict[int, dict]]) -> str:
+    """One table row: seeds paired (those with both a solo and a KD run)."""
+    seeds = sorted(set(runs["solo"]) & set(runs["kd"]))
+
+    def m(mode: str, key: str) -> np.ndarray:
+        return np.array([runs[mode][s][key] for s in seeds], dtype=float)
+
+    def pm(v: np.ndarray) -> str:
+        return f"{v.mean():.4f} ± {v.std(ddof=1):.4f}" if len(v) > 1 else f"{v.mean():.4f}"
+
+    diff = 100 * (m("kd", "accuracy") - m("solo", "accuracy"))
+    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+    return (f"| {sched} | {choice} ({n_train}) | {len(seeds)} | {pm(m('solo', 'accuracy'))} | "
+            f"{pm(m('kd', 'accuracy'))} | {diff.mean():+.2f} ± {se:.2f} | "
+            f"{m('kd', 'train_agreement').mean():.3f} / {m('kd', 'test_agreement').mean():.3f} | "
+            f"{m('solo', 'train_agreement').mean():.3f} / {m('solo', 'test_agreement').mean():.3f} | "
+            f"{m('kd', 'train_kl_teacher').mean():.3f} / {m('kd', 'test_kl_teacher').mean():.3f} | "
+            f"{m('solo', 'epochs_run').mean():.0f} / {m('kd', 'epochs_run').mean():.0f} | "
+            f"{m('solo', 'cpu_s').mean():.0f} / {m('kd', 'cpu_s').mean():.0f} |")  # fmt: skip
+
+
+def summarize(
+    files: list[str], at_epochs: tuple[int, ...] = (10, 20, 40, 60, 80, 120, 150)
+) -> None:
+    """The table and the curves (test accuracy and val loss at given epochs, mean over the
+    runs still training then) from ``--out`` files; a repeated (schedule, set, seed, mode)
+    counts once (reruns are bit-identical)."""
+    recs: dict[tuple, dict] = {}
+    for f in files:
+        for line in Path(f).read_text().splitlines():
+            r = json.loads(line)
+            recs.setdefault((r["student"], r["schedule"], r["splits"], r["seed"], r["mode"]), r)
+    cells: dict[tuple, dict] = {}
+    for (student, sched, choice, seed, mode), r in recs.items():
+        cell = cells.setdefault((student, sched, choice), {"n": r["n_train"], "solo": {}, "kd": {}})
+        cell[mode][seed] = r
+    print(HEADER)
+    for (student, sched, choice), cell in sorted(cells.items()):
+        if set(cell["solo"]) & set(cell["kd"]):  # a cell still being measured has no pair yet
+            print(row(f"{student} {sched}", choice, cell["n"], cell))
+    print("\ncurves: test accuracy / val loss at epoch e, mean over runs still training (n)")
+    for (student, sched, choice), cell in sorted(cells.items()):
+        for mode in ("solo", "kd"):
+            parts = []
+            for e in at_epochs:
+                pts = [c for r in cell[mode].values() for c in r["curve"] if c["epoch"] == e - 1]
+                if pts:
+                    acc = np.mean([c["test_accuracy"] for c in pts])
+                    vl = np.mean([c["val_loss"] for c in pts])
+                    parts.append(f"{e}: {acc:.4f}/{vl:.3f} ({len(pts)})")
+            print(f"{student} {sched} {choice} {mode}: " + "; ".join(parts))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -104,7 +164,11 @@ def main() -> None:
     ap.add_argument("--results", default=str(ROOT / "results"))
     ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     ap.add_argument("--out", default=None, help="append one JSON line per trained student")
+    ap.add_argument("--summarize", nargs="+", default=None, help="only tabulate these --out files")
     args = ap.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     cfg = yaml.safe_load(Path(args.config).read_text())
@@ -118,9 +182,7 @@ def main() -> None:
         split[s] = (x, y, teacher_logits(res, args.teacher, s, index))
     print(f"{args.student} on {view}; teacher test accuracy "
           f"{(split['test'][2].argmax(1) == split['test'][1]).mean():.4f}", flush=True)  # fmt: skip
-    print("| schedule | train jets | seeds | solo acc | KD acc | Δ KD−solo (pts ±SE) | KD agree train / test | "
-          "solo agree train / test | KD KL train / test | epochs solo / KD | CPU s solo / KD |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    print(HEADER, flush=True)
     for sched in args.schedules:
         epochs, patience = (int(v) for v in sched.split(":"))
         base = dict(cfg["training"]["student"], epochs=epochs, patience=patience)
@@ -141,22 +203,7 @@ def main() -> None:
                                                  "splits": choice, "seed": seed, "mode": mode,
                                                  "n_train": len(data["train"][1]), **r}) + "\n")  # fmt: skip
 
-            def m(mode: str, key: str, runs: dict = runs) -> np.ndarray:
-                return np.array([runs[mode][s][key] for s in args.seeds], dtype=float)
-
-            diff = 100 * (m("kd", "accuracy") - m("solo", "accuracy"))
-            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-
-            def pm(v: np.ndarray) -> str:
-                return f"{v.mean():.4f} ± {v.std(ddof=1):.4f}" if len(v) > 1 else f"{v.mean():.4f}"
-
-            print(f"| {sched} | {choice} ({len(data['train'][1])}) | {len(args.seeds)} | {pm(m('solo', 'accuracy'))} | "
-                  f"{pm(m('kd', 'accuracy'))} | {diff.mean():+.2f} ± {se:.2f} | "
-                  f"{m('kd', 'train_agreement').mean():.3f} / {m('kd', 'test_agreement').mean():.3f} | "
-                  f"{m('solo', 'train_agreement').mean():.3f} / {m('solo', 'test_agreement').mean():.3f} | "
-                  f"{m('kd', 'train_kl_teacher').mean():.3f} / {m('kd', 'test_kl_teacher').mean():.3f} | "
-                  f"{m('solo', 'epochs_run').mean():.0f} / {m('kd', 'epochs_run').mean():.0f} | "
-                  f"{m('solo', 'cpu_s').mean():.0f} / {m('kd', 'cpu_s').mean():.0f} |", flush=True)  # fmt: skip
+            print(row(sched, choice, len(data["train"][1]), runs), flush=True)
 
 
 if __name__ == "__main__":
