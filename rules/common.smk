@@ -113,7 +113,9 @@ def soft_target_inputs(w):
     views = sorted({view_of(m["model"]) for m in members})
     files = {}
     for v in views:
-        for s in ("transfer", "val", "test"):
+        # every split a student may learn from is cached (plan.transfer_splits): choosing
+        # another transfer set reruns the students, not this job
+        for s in (*plan.STUDENT_SPLITS, "val", "test"):
             files[f"{v}__{s}"] = at(P.VIEW_SPLIT, view=v, split=s)
     return {
         **files,
@@ -127,7 +129,8 @@ def soft_targets(teacher):
 
 
 def student_inputs(w):
-    files = view_files(view_of(w.student), ("transfer", "val", "test"))
+    splits = (*plan.transfer_splits(config), "val", "test")
+    files = view_files(view_of(w.student), splits)
     return {
         **files,
         "fidelity": soft_targets(plan.fidelity_teacher(config)),
@@ -217,6 +220,12 @@ def view_params(w):
 
 def tracking_params():
     return plan.job_settings(config["tracking"])
+
+
+def transfer_split_params():
+    """The splits a float student trains on (plan.transfer_splits): a param, so changing
+    them reruns the students only."""
+    return plan.transfer_splits(config)
 
 
 def kd_params(w):

@@ -22,6 +22,7 @@ rule train_student_solo:
     params:
         model=lambda w: model_params(w.student),
         train=train_params("student"),
+        transfer_splits=transfer_split_params(),
     script:
         "../workflow/scripts/train_student.py"
 
@@ -47,6 +48,7 @@ rule distill_student:
     params:
         model=lambda w: model_params(w.student),
         train=train_params("distill"),
+        transfer_splits=transfer_split_params(),
         kd=kd_params,
     script:
         "../workflow/scripts/train_student.py"

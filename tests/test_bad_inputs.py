@@ -1113,3 +1113,64 @@ EXTRA_CASES.update(
         "R02": test_masked_mean_set_student_rtl_names_the_divider_and_the_model,
     }
 )  # fmt: skip
+
+
+# =========================================================================== issue 21
+# The students' transfer set (distillation.transfer_splits) and the KD/solo training budget,
+# checked while parsing (jetdistill.plan.check_transfer_splits / check_student_budget).
+def _splits(*names: str, **data_splits: object) -> dict:
+    extra: dict = {"distillation": {"transfer_splits": list(names)}}
+    if data_splits:
+        extra["data"] = {"splits": data_splits}
+    return extra
+
+
+# id, bad input (merged over config/test.yaml), substrings the error must contain
+KD_CASES: list[tuple[str, dict, list[str]]] = [
+    ("K01", _splits("transfer", "val"),
+     ["config: distillation.transfer_splits[1]", "would leak", "early stopping watches it", "'val'"]),
+    ("K02", _splits("test"),
+     ["config: distillation.transfer_splits[0]", "would leak", "the reported accuracy", "'test'"]),
+    ("K03", _splits("transfer", "teacher_train", "transfer"),
+     ["config: distillation.transfer_splits", "each split at most once", "repeated: ['transfer']"]),
+    ("K04", _splits("transfer", "teacher_trian"),
+     ["config: distillation.transfer_splits[1]", "'teacher_trian'", "did you mean 'teacher_train'?"]),
+    ("K05", _splits("transfer", "teacher_train", overlap_transfer_with_teacher=True),
+     ["config: distillation.transfer_splits", "overlap_transfer_with_teacher", "jets would repeat"]),
+    ("K06", _splits("transfer", "teacher_train", exclude_from_transfer=["top"]),
+     ["config: distillation.transfer_splits", "exclude_from_transfer", "excluded classes ['top']"]),
+    ("K07", {"training": {"distill": {"epochs": 8}}},
+     ["config: training.distill.epochs", "same value as training.student.epochs (2)", "got 8"]),
+    ("K08", {"training": {"student": {"patience": 3}}},
+     ["config: training.distill.patience", "same value as training.student.patience (3)", "got 0"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, extra, needles", KD_CASES, ids=[c[0] for c in KD_CASES])
+def test_bad_transfer_set_or_unequal_budget_fails_while_parsing(
+    case: str, extra: dict, needles: list[str], tmp_path: Path
+) -> None:
+    _assert_parse_error(case, extra, needles, tmp_path)
+
+
+def test_empty_transfer_set_is_a_schema_error(tmp_path: Path) -> None:
+    """K09: ``transfer_splits: []`` (the schema's minItems, before any plan check)."""
+    with pytest.raises(Exception) as info:
+        _check(_splits(), tmp_path)
+    assert "transfer_splits" in str(info.value) and "[]" in str(info.value)
+
+
+def test_transfer_and_teacher_train_are_accepted(tmp_path: Path) -> None:
+    """K10: the two valid choices parse; disabled distillation skips the budget check."""
+    _check(_splits("transfer", "teacher_train"), tmp_path)
+    _check(_splits("teacher_train"), tmp_path)
+    _check({"distillation": {"enabled": False}, "compression": {"enabled": False},
+            "fpga": {"enabled": False}, "learning_curve": {"enabled": False},
+            "training": {"distill": {"epochs": 9}}}, tmp_path)  # fmt: skip
+
+
+EXTRA_CASES.update(
+    {c[0]: test_bad_transfer_set_or_unequal_budget_fails_while_parsing for c in KD_CASES}
+    | {"K09": test_empty_transfer_set_is_a_schema_error,
+       "K10": test_transfer_and_teacher_train_are_accepted}
+)  # fmt: skip

@@ -129,7 +129,8 @@ def runs_with_train_fidelity() -> pd.DataFrame:
     df["train_agreement"] = df["seed"].map(SOLO_TRAIN_AGREE) + np.where(
         solo, 0.0, df["seed"].map(KD_TRAIN_GAIN).fillna(0.0)
     )
-    df["train_kl_teacher"] = np.where(solo, 0.6, 0.15)
+    df["train_kl_teacher"] = np.where(solo, 0.6, 0.15) + 0.01 * df["seed"].clip(upper=2)
+    df["epochs_run"] = np.where(solo, 12, 30) + df["seed"].clip(upper=2)
     return df
 
 
@@ -141,8 +142,10 @@ def test_train_fidelity_is_paired_like_every_metric():
     assert r["kd_train_agreement_mean"] == pytest.approx(0.85)  # seed 9 has no solo partner
     assert r["diff_train_agreement_mean"] == pytest.approx(0.10)
     assert r["diff_train_agreement_se"] == pytest.approx(0.02 / math.sqrt(3))
-    assert r["solo_train_kl_teacher_mean"] == pytest.approx(0.6)
-    assert r["kd_train_kl_teacher_mean"] == pytest.approx(0.15)
+    assert r["solo_train_kl_teacher_mean"] == pytest.approx(0.61)  # 0.60, 0.61, 0.62
+    assert r["kd_train_kl_teacher_mean"] == pytest.approx(0.16)
+    assert r["solo_epochs_run_mean"] == pytest.approx(13.0)  # 12, 13, 14
+    assert r["kd_epochs_run_mean"] == pytest.approx(31.0)
     # the test-jet columns keep their names beside the new ones
     assert r["kd_agreement_mean"] == pytest.approx(0.9)
     assert r["kd_kl_teacher_mean"] == pytest.approx(0.2)
@@ -153,13 +156,16 @@ def test_train_fidelity_is_paired_like_every_metric():
 def test_readable_table_shows_train_and_test_fidelity():
     table = comparison_table(runs_with_train_fidelity(), TEACHER_ACC)
     t = readable_table(table)
-    assert list(t.columns[-5:]) == [
+    assert list(t.columns[-7:]) == [
         "solo agree", "KD agree", "solo train agree", "KD train agree", "KD test KL (nats)",
+        "KD train KL (nats)", "epochs solo / KD",
     ]  # fmt: skip
     r = t[t["T"] == "4"].iloc[0]
     assert (r["solo agree"], r["KD agree"]) == ("0.800", "0.900")
     assert (r["solo train agree"], r["KD train agree"]) == ("0.750", "0.850")
     assert r["KD test KL (nats)"] == "0.200 ± 0.000"
+    assert r["KD train KL (nats)"] == "0.160 ± 0.010"  # seeds 0-2 paired (seed 9 has no solo)
+    assert r["epochs solo / KD"] == "13 / 31"
     md = to_markdown(table)
     assert "| solo train agree | KD train agree | KD test KL (nats) |" in md.splitlines()[0]
     assert all(line.count("|") == md.splitlines()[0].count("|") for line in md.strip().splitlines())
@@ -172,6 +178,7 @@ def test_runs_without_train_fidelity_still_tabulate():
     r = readable_table(table).iloc[0]
     assert r["solo train agree"] == "–" and r["KD train agree"] == "–"
     assert r["KD test KL (nats)"] != "–"
+    assert r["KD train KL (nats)"] == "–" and r["epochs solo / KD"] == "–"
 
 
 def test_plots_are_written(tmp_path):

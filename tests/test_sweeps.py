@@ -148,6 +148,30 @@ def test_a_changed_setting_reruns_exactly_the_jobs_it_affects(e2e_workdir: Path)
     assert all("Params have changed" in j["reason"] for j in jobs if j["rule"] == "train_qat")
 
 
+#: what a new transfer set may rerun: the students trained on it and what is built from them
+STUDENT_AND_DOWNSTREAM = {
+    "train_student_solo", "distill_student", "train_student_solo_fraction",
+    "distill_student_fraction", "train_qat", "convert_hls", "estimate_rtl", "convert_hls_float",
+} | AGGREGATIONS  # fmt: skip
+
+
+def test_a_new_transfer_set_reruns_the_students_not_the_teacher(e2e_workdir: Path):
+    """distillation.transfer_splits: every float student (KD and solo twin, baseline,
+    learning-curve points) reruns; the data, the teacher and its soft-target cache (which
+    already holds teacher_train) do not."""
+    jobs = planned_jobs(
+        e2e_workdir, config={"distillation": {"transfer_splits": ["transfer", "teacher_train"]}}
+    )
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    assert set(counts) <= STUDENT_AND_DOWNSTREAM, counts
+    assert counts["train_student_solo"] == 4  # mlp and hlf_mlp, seeds 0 and 1
+    assert counts["distill_student"] == 4  # T 1 and 4, seeds 0 and 1
+    assert all("Params have changed" in j["reason"] for j in jobs
+               if j["rule"] in ("train_student_solo", "distill_student"))  # fmt: skip
+
+
 def test_a_loss_hyperparameter_reruns_only_that_losses_jobs(e2e_workdir: Path):
     """distillation.loss_params.dkd: the config's KD runs use hinton, so nothing reruns."""
     jobs = planned_jobs(

@@ -67,6 +67,21 @@ def fidelity_teacher(cfg: dict) -> str:
     return distill_teachers(cfg)[0]
 
 
+#: Labelled splits a student may learn from (``distillation.transfer_splits``); ``val`` and
+#: ``test`` never: early stopping and the reported accuracy would see the jets they judge.
+STUDENT_SPLITS: tuple[str, ...] = ("transfer", "teacher_train")
+
+
+def transfer_splits(cfg: dict) -> list[str]:
+    """The splits every float student (KD and its solo twin, baselines, learning-curve
+    points) trains on, in order: ``distillation.transfer_splits`` (default ``[transfer]``).
+
+    A rule param, so changing it reruns the students and nothing upstream: the soft-target
+    cache always holds every split of :data:`STUDENT_SPLITS` (teacher inference on
+    ``teacher_train`` costs seconds), so the teacher and its cache stay as they are."""
+    return [str(s) for s in cfg["distillation"].get("transfer_splits") or ["transfer"]]
+
+
 def baselines(cfg: dict) -> list[str]:
     """Models trained solo only, as references beside teacher and students (e.g. the MLP on
     high-level jet features a physicist would try first).
@@ -546,6 +561,8 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
         if sp[s] <= 0:
             raise InputError(f"config: data.splits.{s}", "a fraction > 0", str(sp[s]))
     check_exclude_from_transfer(cfg)
+    check_transfer_splits(cfg)
+    check_student_budget(cfg)
     if c.get("enabled", True):
         for i, s in enumerate(c.get("students", [])):
             _ref(f"compression.students[{i}]", s, cfg["students"])
@@ -748,6 +765,66 @@ def check_exclude_from_transfer(cfg: dict) -> None:
             f"at least one of the classes {known} left in the transfer set",
             str(excluded),
         )
+
+
+def check_transfer_splits(cfg: dict) -> None:
+    """``distillation.transfer_splits``: known student splits, each once, never ``val`` or
+    ``test`` (the KD loss on val stops training and test is the reported accuracy: a student
+    trained on either would be judged on jets it learned), and ``teacher_train`` only where
+    it adds jets the transfer set does not already hold and classes it was meant to lack."""
+    key = "config: distillation.transfer_splits"
+    chosen = list(cfg["distillation"].get("transfer_splits") or ["transfer"])
+    for i, name in enumerate(chosen):
+        if name in ("val", "test"):
+            raise InputError(
+                f"{key}[{i}]",
+                f"splits among {list(STUDENT_SPLITS)} ({name!r} would leak: "
+                + ("early stopping watches it" if name == "val" else "it is the reported accuracy")
+                + ")",
+                repr(name),
+            )
+        _ref(f"distillation.transfer_splits[{i}]", name, STUDENT_SPLITS)
+    dup = sorted({n for n in chosen if chosen.count(n) > 1})
+    if dup:
+        raise InputError(key, "each split at most once", f"{chosen} (repeated: {dup})")
+    if "teacher_train" in chosen:
+        sp = cfg["data"]["splits"]
+        if sp.get("overlap_transfer_with_teacher"):
+            raise InputError(
+                key,
+                "no 'teacher_train' with data.splits.overlap_transfer_with_teacher: true "
+                "(the transfer jets are drawn from it, so jets would repeat)",
+                str(chosen),
+            )
+        if sp.get("exclude_from_transfer"):
+            raise InputError(
+                key,
+                "no 'teacher_train' with data.splits.exclude_from_transfer (it would give the "
+                f"students the excluded classes {list(sp['exclude_from_transfer'])} back)",
+                str(chosen),
+            )
+
+
+#: keys of ``training.student`` and ``training.distill`` that are a student's training budget
+BUDGET_KEYS: tuple[str, ...] = ("epochs", "patience")
+
+
+def check_student_budget(cfg: dict) -> None:
+    """A KD student and its solo twin get the same budget (``epochs`` cap and early-stopping
+    ``patience``): a KD gain measured against a solo student stopped earlier is partly a
+    gain of training longer (Stanton et al. 2021: agreement grows with training length)."""
+    if not cfg["distillation"].get("enabled", True):
+        return
+    tr = cfg["training"]
+    for k in BUDGET_KEYS:
+        solo, kd = tr["student"].get(k), tr["distill"].get(k)
+        if solo != kd:
+            raise InputError(
+                f"config: training.distill.{k}",
+                f"the same value as training.student.{k} ({solo!r}): a KD student and its "
+                "solo twin get the same training budget",
+                repr(kd),
+            )
 
 
 def check_generated_strings(cfg: dict) -> None:

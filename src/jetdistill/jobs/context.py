@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +100,24 @@ def load_split(path: str) -> Split:
 
     X, y, index, attrs = load(path)
     return Split(X, y, index, attrs)
+
+
+def concat_splits(parts: Sequence[Split]) -> Split:
+    """One training set from several splits of a view, rows in the order given (the
+    attributes, class names included, are the first split's: every split of a view has
+    the same)."""
+    if len(parts) == 1:
+        return parts[0]
+    return Split(np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts]),
+                 np.concatenate([p.index for p in parts]), parts[0].attrs)  # fmt: skip
+
+
+def load_train(ctx: JobContext) -> tuple[dict[str, Split], Split]:
+    """The splits a student trains on (param ``transfer_splits``, default ``[transfer]``:
+    :func:`jetdistill.plan.transfer_splits`), by name, and their union."""
+    names = list(ctx.params.get("transfer_splits") or ["transfer"])
+    parts = {n: load_split(ctx.input[n]) for n in names}
+    return parts, concat_splits(list(parts.values()))
 
 
 # --------------------------------------------------------------------------- models
@@ -203,31 +221,36 @@ class KDSetup:
 
 
 def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: Split, *,
-             label_smoothing: float) -> KDSetup:  # fmt: skip
+             label_smoothing: float, parts: Mapping[str, Split] | None = None) -> KDSetup:  # fmt: skip
     """The loss and the teacher logits of a student job (:class:`KDSetup`).
 
     With ``kd`` (the KD settings, :func:`jetdistill.plan.kd_settings`): its loss and the
     soft targets of the declared ``soft_targets`` input on each split, which are also the
     fidelity reference. Without: cross entropy, no targets to train on, and the
-    ``fidelity`` teacher's transfer and test logits (agreement and KL of a solo student
+    ``fidelity`` teacher's training and test logits (agreement and KL of a solo student
     are measured against the fidelity teacher). Float and QAT students share it, so a KD
-    student is set up the same way in both.
+    student is set up the same way in both. ``train`` is the union of ``parts`` (split
+    name -> split, in order: :func:`load_train`; default ``{"transfer": train}``), whose
+    teacher logits are read split by split, each checked jet for jet.
     """
     from jetdistill.learn.losses import build_loss
     from jetdistill.learn.softtargets import load_soft_targets
 
+    parts = dict(parts or {"transfer": train})
+
+    def on_train(path: str) -> np.ndarray:
+        return np.concatenate([load_soft_targets(path, n, p.index) for n, p in parts.items()])
+
     if not kd:
         ref = ctx.input["fidelity"]
-        f_train, f_test = (load_soft_targets(ref, name, split.index)
-                           for name, split in (("transfer", train), ("test", test)))  # fmt: skip
+        f_train, f_test = on_train(ref), load_soft_targets(ref, "test", test.index)
         return KDSetup(
             build_loss("ce", label_smoothing=label_smoothing), None, None, f_train, f_test
         )
     st = ctx.input["soft_targets"]
-    t_train, t_val, t_test = (
-        load_soft_targets(st, name, split.index)
-        for name, split in (("transfer", train), ("val", val), ("test", test))
-    )
+    t_train = on_train(st)
+    t_val, t_test = (load_soft_targets(st, name, split.index)
+                     for name, split in (("val", val), ("test", test)))  # fmt: skip
     loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
                          params=kd["params"], label_smoothing=label_smoothing)  # fmt: skip
     return KDSetup(loss_fn, t_train, t_val, t_train, t_test)
@@ -334,6 +357,6 @@ def train_and_eval(run: Any, model: Any, train: Split, val: Split, test: Split, 
     logits = predict_logits(model, test.X)
     metrics = M.classification_metrics(logits, test.y, test.class_names)
     metrics.update({"train_seconds": result.train_seconds, "samples_per_s": result.samples_per_s,
-                    "best_epoch": result.best_epoch})  # fmt: skip
+                    "best_epoch": result.best_epoch, "epochs_run": len(result.history)})  # fmt: skip
     log_eval_plots(run, logits, test, label)
     return result, logits, metrics

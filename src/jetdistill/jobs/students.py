@@ -22,17 +22,20 @@ def train_student(ctx: JobContext) -> None:
     job = (KDJob if kd else SoloJob).from_wildcards(ctx.wildcards)
     seed = job.seed
     seed_everything(seed)
-    train, val, test = (C.load_split(ctx.input[s]) for s in ("transfer", "val", "test"))
+    parts, train = C.load_train(ctx)
+    val, test = (C.load_split(ctx.input[s]) for s in ("val", "test"))
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
     model = C.build(spec, shape, n_classes)
     smoothing = ctx.params["train"].get("label_smoothing", 0.0)
     fraction = float(ctx.params.get("fraction", 1.0))
     rows = subsample_rows(train.y, fraction, seed)
-    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing).subset(rows)
+    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing, parts=parts)
+    setup = setup.subset(rows)
     train = train.subset(rows)
     name, method = job.run_name(), "kd" if kd else "solo"
     with C.job_run(ctx, name=name, role="student", method=method, tags=job.tags(fraction)) as run:
-        run.log_params({"model": spec, "kd": kd or {"method": "none"}})
+        run.log_params({"model": spec, "kd": kd or {"method": "none"},
+                        "transfer_splits": "+".join(parts)})  # fmt: skip
         run.log_artifact(ctx.input["norm"], "data")
         result, logits, metrics = C.train_and_eval(
             run, model, train, val, test, train_cfg=ctx.params["train"], loss_fn=setup.loss_fn,
@@ -45,7 +48,8 @@ def train_student(ctx: JobContext) -> None:
         save_checkpoint(model, ctx.output["model"], C.float_meta(spec, shape, n_classes))
         C.write_npy(logits.astype(np.float32), ctx.output["logits"])
         C.write_history(result.history, ctx.output["history"])
-        extra = {**job.record(), "train_fraction": fraction, "n_train": len(train.y)}
+        extra = {**job.record(), "train_fraction": fraction, "n_train": len(train.y),
+                 "transfer_splits": "+".join(parts)}  # fmt: skip
         record = C.result_record(ctx, run, role="student", method=method, metrics=metrics,
                                  extra=extra)  # fmt: skip
         write_json(ctx.output["metrics"], record)

@@ -51,7 +51,8 @@ def train_teacher(ctx: JobContext) -> None:
 
 
 def compute_soft_targets(ctx: JobContext) -> None:
-    """Run every member of a teacher once over transfer/val/test and cache the logits.
+    """Run every member of a teacher once over every split its inputs name (``{view}__{split}``:
+    the splits a student may learn from, val and test) and cache the logits.
 
     The members are rebuilt from their self-describing checkpoints (type, hyper-parameters,
     view), so this job needs no model settings."""
@@ -61,20 +62,19 @@ def compute_soft_targets(ctx: JobContext) -> None:
     from jetdistill.learn.softtargets import load_soft_targets
 
     teacher = ctx.wildcards["teacher"]
+    split_names = list(dict.fromkeys(k.split("__", 1)[1] for k in ctx.input if "__" in k))
     splits_by_view: dict[str, dict[str, Split]] = {}
     models, members = [], []
     for ckpt in ctx.input["models"]:
         model, meta = load_model(ckpt)
         view = meta["view"]
         if view not in splits_by_view:
-            splits_by_view[view] = {
-                s: C.load_split(ctx.input[f"{view}__{s}"]) for s in ("transfer", "val", "test")
-            }
+            splits_by_view[view] = {s: C.load_split(ctx.input[f"{view}__{s}"]) for s in split_names}
         models.append((model, view))
         members.append({"name": meta["name"], "view": view, **meta["spec"]})
     splits = {
         s: {v: (sp[s].X, sp[s].y, sp[s].index) for v, sp in splits_by_view.items()}
-        for s in ("transfer", "val", "test")
+        for s in split_names
     }
     method = "ensemble" if len(models) > 1 else "teacher"
     with C.job_run(ctx, name=f"soft-targets-{teacher}", role="teacher", method=method,

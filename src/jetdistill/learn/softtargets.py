@@ -3,7 +3,8 @@
 Running a large teacher (interaction network on 30-150 constituents) in every student
 step dominates distillation cost, and a temperature/alpha/seed sweep would repeat the same
 forward passes many times. So each teacher member runs exactly once over the transfer,
-val and test splits, and the *raw* logits are cached. Temperature is **not** applied here;
+val and test splits (in the workflow also ``teacher_train``, which students may learn
+from: ``distillation.transfer_splits``), and the *raw* logits are cached. Temperature is **not** applied here;
 it is applied by the KD loss, so one file serves a whole temperature sweep.
 
 File layout (``R/soft_targets/{teacher}.h5``), one group per split::

@@ -51,6 +51,7 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "test_kl_teacher",
     "train_agreement",
     "train_kl_teacher",
+    "epochs_run",
 )
 
 
@@ -312,13 +313,25 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 #: Column headers of :func:`to_markdown` / :func:`readable_table`. "agree" is argmax
-#: agreement with the teacher on the test jets, "train agree" on the transfer jets the student
-#: trained on; "KD test KL" is KL(teacher || KD student) on the test jets (mean ± std over seeds).
+#: agreement with the teacher on the test jets, "train agree" on the jets the student trained
+#: on; "KD test KL" / "KD train KL" is KL(teacher || KD student) on those jets (mean ± std over
+#: seeds); "epochs" the epochs each ran before early stopping (mean over seeds), solo / KD: at
+#: an equal budget (same cap and patience) a KD student that runs longer is a patient one.
 READABLE_HEADERS = [
     "student", "teacher", "KD", "T", "α", "seeds", "teacher acc", "solo acc", "KD acc",
     "Δacc KD−solo (pts, ±SE)", "gap closed", "solo AUC", "KD AUC", "solo agree", "KD agree",
-    "solo train agree", "KD train agree", "KD test KL (nats)",
+    "solo train agree", "KD train agree", "KD test KL (nats)", "KD train KL (nats)",
+    "epochs solo / KD",
 ]  # fmt: skip
+
+
+def _epochs(solo: float, kd: float) -> str:
+    """``solo / KD`` mean epochs run, whole numbers; a dash for a side not recorded."""
+
+    def one(v: float) -> str:
+        return "–" if not np.isfinite(v) else f"{v:.0f}"
+
+    return "–" if not (np.isfinite(solo) or np.isfinite(kd)) else f"{one(solo)} / {one(kd)}"
 
 
 def readable_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -344,6 +357,8 @@ def _readable_rows(table: pd.DataFrame) -> list[list[str]]:
             _fmt(g("solo_train_agreement_mean", math.nan), 3),
             _fmt(g("kd_train_agreement_mean", math.nan), 3),
             _pm(g("kd_kl_teacher_mean", math.nan), g("kd_kl_teacher_std", math.nan), 3),
+            _pm(g("kd_train_kl_teacher_mean", math.nan), g("kd_train_kl_teacher_std", math.nan), 3),
+            _epochs(g("solo_epochs_run_mean", math.nan), g("kd_epochs_run_mean", math.nan)),
         ]  # fmt: skip
         out.append(cells)
     return out
