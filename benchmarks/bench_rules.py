@@ -22,6 +22,8 @@ Usage::
     # 40 training steps of the default teacher (jedinet, batch 256, 1 thread) with glibc's
     # allocator defaults and with jetdistill.runtime.tune_allocator, each in a fresh process
     python benchmarks/bench_rules.py alloc [--steps 40] [--repeats 2] [--arms off on env]
+    # the same for evaluation passes (fit's validation, test logits) at a batch size
+    python benchmarks/bench_rules.py alloc --phase eval --batch 4096 --steps 3
 
     # the default run's cost per stage in core-minutes and its wall time replayed on 2 and 8
     # cores from the per-rule costs (jetdistill.run_costs) over the config's real DAG
@@ -309,7 +311,7 @@ def alloc_child(args: argparse.Namespace) -> int:
     import torch.nn.functional as F
 
     from jetdistill.learn.models import build_model
-    from jetdistill.learn.training import Batches, TrainConfig, make_optimizer
+    from jetdistill.learn.training import Batches, TrainConfig, make_optimizer, predict_logits
 
     applied = runtime.tune_allocator()  # a no-op in the off / env arms (JETDISTILL_MALLOC_TUNE=0)
     torch.set_num_threads(args.threads)
@@ -325,7 +327,7 @@ def alloc_child(args: argparse.Namespace) -> int:
     batches = data.iter_batches(args.batch, torch.Generator().manual_seed(0))
     params = list(model.parameters())
 
-    def step() -> None:
+    def train_step() -> None:
         xb, yb, _ = next(batches)
         loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
@@ -333,6 +335,11 @@ def alloc_child(args: argparse.Namespace) -> int:
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
 
+    def eval_step() -> None:  # one batch of an evaluation pass, as fit's validation runs it
+        xb, _, _ = next(batches)
+        predict_logits(model, xb, batch_size=args.batch)
+
+    step = eval_step if args.phase == "eval" else train_step
     model.train()
     for _ in range(args.warmup):
         step()
@@ -360,7 +367,8 @@ def cmd_alloc(args: argparse.Namespace) -> int:
             env.update(ALLOC_ARMS[arm])
             cmd = [sys.executable, __file__, "_alloc-child", "--config", args.config, "--model",
                    args.model, "--batch", str(args.batch), "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--threads", str(args.threads)]  # fmt: skip
+                   "--warmup", str(args.warmup), "--threads", str(args.threads),
+                   "--phase", args.phase]  # fmt: skip
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 print(proc.stderr[-4000:], file=sys.stderr)
@@ -374,7 +382,7 @@ def cmd_alloc(args: argparse.Namespace) -> int:
     # jets per CPU-second: what other jobs on a shared machine disturb far less than wall rates
     df["jets_per_cpu_s"] = args.batch * args.steps / (df["user_s"] + df["sys_s"])
     print(
-        f"{args.steps} training steps of {args.model} ({args.config}), batch {args.batch}, "
+        f"{args.steps} {args.phase} steps of {args.model} ({args.config}), batch {args.batch}, "
         f"{args.threads} thread(s), {args.warmup} warm-up steps; each run a fresh process"
     )
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -660,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
         a.add_argument("--steps", type=int, default=40)
         a.add_argument("--warmup", type=int, default=3)
         a.add_argument("--threads", type=int, default=1)
+        a.add_argument("--phase", choices=["train", "eval"], default="train",
+                       help="training steps, or evaluation batches (predict_logits) of --batch jets")  # fmt: skip
         if name == "alloc":
             a.add_argument("--repeats", type=int, default=2)
             a.add_argument("--arms", nargs="+", choices=sorted(ALLOC_ARMS), default=["off", "on"])
