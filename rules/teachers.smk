@@ -30,8 +30,6 @@ rule train_teacher:
 rule compute_soft_targets:
     input:
         unpack(soft_target_inputs),
-    wildcard_constraints:
-        teacher=plan.wildcard_choice(plan.member_teachers(config)),
     output:
         soft_targets=out(P.SOFT_TARGETS),
         metrics=out(P.SOFT_TARGET_METRICS),
@@ -39,6 +37,8 @@ rule compute_soft_targets:
         logfile("compute_soft_targets", "{teacher}"),
     benchmark:
         benchfile("compute_soft_targets", "{teacher}")
+    wildcard_constraints:
+        teacher=plan.wildcard_choice(plan.member_teachers(config)),
     priority: 10  # as train_teacher: the students wait for the soft targets
     conda:
         "../envs/train.yaml"
@@ -102,8 +102,6 @@ rule train_specialist:
 rule combine_specialists:
     input:
         unpack(combine_inputs),
-    wildcard_constraints:
-        teacher=plan.wildcard_choice(plan.specialist_teachers(config)),
     output:
         soft_targets=out(P.SOFT_TARGETS),
         metrics=out(P.SOFT_TARGET_METRICS),
@@ -111,6 +109,8 @@ rule combine_specialists:
         logfile("combine_specialists", "{teacher}"),
     benchmark:
         benchfile("combine_specialists", "{teacher}")
+    wildcard_constraints:
+        teacher=plan.wildcard_choice(plan.specialist_teachers(config)),
     priority: 10
     conda:
         "../envs/train.yaml"

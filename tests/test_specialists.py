@@ -115,13 +115,15 @@ def test_combine_without_active_specialists_returns_the_generalist():
     assert np.allclose(np.exp(r.logits), pg, atol=1e-6)
 
 
-def test_combine_matches_the_closed_form_optimum():
+@pytest.mark.parametrize("solver", ["em", "adam"])
+def test_combine_matches_the_closed_form_optimum(solver):
     """K = 4, group {0, 1}, dustbin {2, 3}. The objective is a cross entropy in (q0, q1,
     q2 + q3) with weights (p_g + p_m) / 2, plus the generalist's alone inside the dustbin, so
     q0 = (pg0 + pm0) / 2, q1 = (pg1 + pm1) / 2, q2 + q3 = (pg2 + pg3 + pmD) / 2 split as pg2 : pg3."""
     pg = np.array([[0.4, 0.3, 0.2, 0.1], [0.1, 0.6, 0.25, 0.05]])
     pm = np.array([[0.7, 0.1, 0.2], [0.3, 0.3, 0.4]])
-    r = S.combine(np.log(pg), [np.log(pm)], [[0, 1]], active_top=4, steps=3000, lr=0.05)
+    r = S.combine(np.log(pg), [np.log(pm)], [[0, 1]], active_top=4, steps=3000, lr=0.05,
+                  solver=solver)  # fmt: skip
     q = np.exp(r.logits)
     d = (pg[:, 2] + pg[:, 3] + pm[:, 2]) / 2
     want = np.stack([
@@ -143,3 +145,19 @@ def test_combine_specialist_group_order_is_respected():
     r = S.combine(np.log(pg), [np.log(pm)], [[2, 0]], active_top=3, steps=3000, lr=0.05)
     want = (pg + np.array([[0.1, 0.3, 0.6]])) / 2
     assert np.allclose(np.exp(r.logits), want, atol=1e-4)
+
+
+def test_combine_em_and_gradient_descent_agree_with_two_specialists():
+    """Two overlapping-dustbin specialists (no closed form): both solvers reach the same q,
+    EM with a vanishing gradient, and the objective is below the generalist's start."""
+    rng = np.random.default_rng(0)
+    zg = rng.normal(size=(50, 5)) * 2
+    zs = [rng.normal(size=(50, 3)) * 2, rng.normal(size=(50, 3)) * 2]
+    groups = [[0, 1], [2, 3]]
+    em = S.combine(zg, zs, groups, active_top=5, steps=5000)
+    gd = S.combine(zg, zs, groups, active_top=5, steps=4000, lr=0.02, solver="adam")
+    assert em.max_grad < 1e-6
+    assert np.allclose(np.exp(em.logits), np.exp(gd.logits), atol=2e-3)
+    assert np.all(em.objective <= gd.objective + 1e-9)
+    start = S.combine(zg, zs, groups, active_top=5, steps=1)
+    assert np.all(em.objective <= start.objective + 1e-12)

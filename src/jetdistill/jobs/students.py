@@ -28,7 +28,9 @@ def train_student(ctx: JobContext) -> None:
     smoothing = ctx.params["train"].get("label_smoothing", 0.0)
     fraction = float(ctx.params.get("fraction", 1.0))
     rows = subsample_rows(train.y, fraction, seed)
-    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing, model=model).subset(rows)
+    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing, model=model).subset(
+        rows
+    )
     train = train.subset(rows)
     name, method = job.run_name(), "kd" if kd else "solo"
     with C.job_run(ctx, name=name, role="student", method=method, tags=job.tags(fraction)) as run:

@@ -21,8 +21,10 @@ weights, it costs a few epochs, and specialists train in parallel. The pieces, e
 - :func:`combine`: section 5.3's inference. For each jet, the full distribution ``q =
   softmax(z)`` minimising ``KL(p_g || q) + sum_m KL(p_m || P_m q)`` over the active
   specialists ``m``, where ``P_m q`` is ``q`` on the group's classes plus the dustbin mass
-  ``sum_{c not in group} q_c``; solved by gradient descent on ``z`` for all jets at once
-  (the objective is a sum over jets, so one batched optimisation solves every jet).
+  ``sum_{c not in group} q_c``; solved for all jets at once
+  (the objective is a sum over jets, so one batched optimisation solves every jet): by EM,
+  the objective being convex in ``q`` (a multinomial likelihood with coarsened dustbin
+  observations), or by gradient descent (Adam) on ``z`` as a cross-check.
   A specialist is active for a jet when its group meets the generalist's ``active_top`` most
   probable classes (Hinton's "active set").
 """
@@ -302,17 +304,29 @@ def combine(
     groups: Sequence[Sequence[int]],
     *,
     active_top: int = 2,
-    steps: int = 500,
+    steps: int = 2000,
+    solver: str = "em",
     lr: float = 0.1,
-    tol: float = 1e-6,
+    tol: float = 1e-9,
 ) -> CombineResult:
     """Hinton's section 5.3 combination: for each jet, ``q = softmax(z)`` minimising
     ``KL(p_g || q) + sum_{m active} KL(p_m || P_m q)`` (see the module docstring).
 
     ``specialist_logits[m]``: (N, G_m + 1) logits of specialist ``m`` (its group's classes in
-    ``groups[m]`` order, then the dustbin). Adam on ``z`` for all jets at once, from ``z =
-    log p_g`` (the answer when no specialist applies), until the largest per-jet gradient
-    norm falls below ``tol`` or after ``steps`` steps. float64 throughout.
+    ``groups[m]`` order, then the dustbin). All jets are solved at once, from ``q = p_g`` (the
+    answer when no specialist applies), float64 throughout:
+
+    - ``solver="em"`` (default): the objective is, up to constants, ``-sum_c a_c log q_c -
+      sum_m p_m(D) log q(D_m)`` with ``a_c`` the generalist's plus the active specialists'
+      probability of class ``c``, a multinomial likelihood with coarsened (dustbin)
+      observations, convex in ``q``. Its EM update ``q_c <- (a_c + sum_m [c in D_m] p_m(D)
+      q_c / q(D_m)) / (1 + active count)`` decreases it monotonically to the optimum; it
+      stops when no probability moves by more than ``tol`` or after ``steps`` updates.
+    - ``solver="adam"``: gradient descent (Adam, ``lr``) on ``z``, ``steps`` steps (the literal
+      recipe; slower to converge, kept as the cross-check).
+
+    ``max_grad`` of the result is the largest per-jet norm of the objective's gradient in
+    ``z`` at the answer, whichever solver ran.
     """
     zg = torch.as_tensor(np.asarray(generalist_logits), dtype=torch.float64)
     n, k = zg.shape
@@ -320,6 +334,8 @@ def combine(
         raise InputError(
             "combine", f"{len(groups)} specialists' logits", str(len(specialist_logits))
         )
+    if solver not in ("em", "adam"):
+        raise InputError("combine: solver", "'em' or 'adam'", repr(solver))
     log_pg = F.log_softmax(zg, dim=1)
     active = active_specialists(generalist_logits, groups, active_top)
     if not groups:
@@ -348,22 +364,59 @@ def combine(
         ).sum(2)
         return kl_g + (weight * kl_s).sum(0)
 
+    if solver == "em":
+        z, done = _solve_em(p_g, p_spec, weight, groups, proj, steps, tol)
+    else:
+        z, done = _solve_adam(log_pg, objective, steps, lr)
+    z = z.detach().requires_grad_(True)
+    final = objective(z)
+    final.sum().backward()
+    max_grad = float(z.grad.norm(dim=1).max())
+    log_q = F.log_softmax(z.detach(), dim=1)
+    log.info(
+        "combined %d jets with %d specialists (%.1f%% of jets with >= 1 active): %s, %d steps, "
+        "max gradient norm %.2e", n, len(groups), 100 * active.any(axis=1).mean(), solver, done,
+        max_grad,
+    )  # fmt: skip
+    return CombineResult(
+        log_q.numpy().astype(np.float32), active, final.detach().numpy(), max_grad, done
+    )
+
+
+def _solve_em(
+    p_g: Tensor,
+    p_spec: Tensor,
+    weight: Tensor,
+    groups: Sequence[Sequence[int]],
+    proj: Tensor,
+    steps: int,
+    tol: float,
+) -> tuple[Tensor, int]:
+    """The EM iteration of :func:`combine`; returns ``(log q, updates run)``."""
+    a = p_g.clone()
+    dust = torch.stack([proj[m, len(g)] for m, g in enumerate(groups)])  # (M, K) 0/1
+    p_dust = torch.stack([p_spec[m, :, len(g)] for m, g in enumerate(groups)]) * weight  # (M, N)
+    for m, g in enumerate(groups):
+        for pos, c in enumerate(g):
+            a[:, c] += weight[m] * p_spec[m, :, pos]
+    total = (1.0 + weight.sum(0)).unsqueeze(1)  # (N, 1)
+    q, done = p_g.clone(), 0
+    for done in range(1, steps + 1):
+        q_dust = q @ dust.T  # (N, M)
+        q_new = (a + q * ((p_dust.T / q_dust) @ dust)) / total
+        moved = float((q_new - q).abs().max())
+        q = q_new
+        if moved < tol:
+            break
+    return torch.log(q), done
+
+
+def _solve_adam(log_pg: Tensor, objective, steps: int, lr: float) -> tuple[Tensor, int]:
+    """Gradient descent of :func:`combine` (Adam on ``z``); returns ``(z, steps run)``."""
     z = log_pg.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    max_grad, done = math.inf, 0
-    for done in range(1, steps + 1):
+    for _ in range(steps):
         opt.zero_grad()
-        obj = objective(z)
-        obj.sum().backward()
-        max_grad = float(z.grad.norm(dim=1).max())
-        if max_grad < tol:
-            break
+        objective(z).sum().backward()
         opt.step()
-    with torch.no_grad():
-        final = objective(z)
-        log_q = F.log_softmax(z, dim=1)
-    log.info(
-        "combined %d jets with %d specialists (%.1f%% of jets with >= 1 active): %d steps, "
-        "max gradient norm %.2e", n, len(groups), 100 * active.any(axis=1).mean(), done, max_grad,
-    )  # fmt: skip
-    return CombineResult(log_q.numpy().astype(np.float32), active, final.numpy(), max_grad, done)
+    return z.detach(), steps
