@@ -32,6 +32,7 @@ wildcard_constraints:
     alpha=r"[0-9.e+-]+",
     sparsity=r"[0-9.e+-]+",
     mode=r"solo|kd",
+    group=r"\d+",
     fraction=r"[0-9.e+-]+",
 
 
@@ -126,6 +127,33 @@ def soft_target_inputs(w):
 
 def soft_targets(teacher):
     return at(P.SOFT_TARGETS, teacher=teacher)
+
+
+def generalist_view(teacher):
+    """The view of a generalist's member 0, the model its specialists copy."""
+    return view_of(config["teachers"][teacher]["members"][0]["model"])
+
+
+def specialist_inputs(w):
+    return {
+        **view_files(generalist_view(w.teacher), ("teacher_train", "val", "test")),
+        "generalist": at(P.TEACHER_DIR, P.MODEL, teacher=w.teacher, member=0),
+        "groups": at(P.SPECIALIST_GROUPS, teacher=w.teacher),
+        "tracking": tracking_marker(),
+    }
+
+
+def combine_inputs(w):
+    generalist = plan.specialist_teachers(config)[w.teacher]
+    n = plan.specialist_groups_count(config, generalist)
+    return {
+        **view_files(generalist_view(generalist), ("transfer", "val", "test")),
+        "soft_targets": soft_targets(generalist),
+        "specialists": [
+            at(P.SPECIALIST_DIR, P.MODEL, teacher=generalist, group=k) for k in range(n)
+        ],
+        "tracking": tracking_marker(),
+    }
 
 
 def student_inputs(w):

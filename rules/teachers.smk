@@ -37,6 +37,8 @@ rule compute_soft_targets:
         logfile("compute_soft_targets", "{teacher}"),
     benchmark:
         benchfile("compute_soft_targets", "{teacher}")
+    wildcard_constraints:
+        teacher=plan.wildcard_choice(plan.member_teachers(config)),
     priority: 10  # as train_teacher: the students wait for the soft targets
     conda:
         "../envs/train.yaml"
@@ -46,3 +48,79 @@ rule compute_soft_targets:
         runtime=60,
     script:
         "../workflow/scripts/compute_soft_targets.py"
+
+
+# Specialists (Hinton et al. 2015, section 5): teacher NAME_spec = the generalist NAME combined
+# with one specialist per class group it confuses; the specialists train in parallel.
+rule choose_specialist_groups:
+    input:
+        soft_targets=soft_targets("{teacher}"),
+        val=lambda w: at(P.VIEW_SPLIT, view=generalist_view(w.teacher), split="val"),
+    output:
+        groups=out(P.SPECIALIST_GROUPS),
+    log:
+        logfile("choose_specialist_groups", "{teacher}"),
+    benchmark:
+        benchfile("choose_specialist_groups", "{teacher}")
+    priority: 10
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        groups=lambda w: plan.specialist_group_settings(config, w.teacher),
+    script:
+        "../workflow/scripts/choose_specialist_groups.py"
+
+
+rule train_specialist:
+    input:
+        unpack(specialist_inputs),
+    output:
+        model=out(P.SPECIALIST_DIR, P.MODEL),
+        metrics=out(P.SPECIALIST_DIR, P.METRICS),
+        history=out(P.SPECIALIST_DIR, P.HISTORY),
+    log:
+        logfile("train_specialist", P.stem(P.SPECIALIST_DIR)),
+    benchmark:
+        benchfile("train_specialist", P.stem(P.SPECIALIST_DIR))
+    priority: 10
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=120,
+    params:
+        specialist=lambda w: plan.specialist_train_settings(config, w.teacher),
+    script:
+        "../workflow/scripts/train_specialist.py"
+
+
+rule combine_specialists:
+    input:
+        unpack(combine_inputs),
+    output:
+        soft_targets=out(P.SOFT_TARGETS),
+        metrics=out(P.SOFT_TARGET_METRICS),
+    log:
+        logfile("combine_specialists", "{teacher}"),
+    benchmark:
+        benchfile("combine_specialists", "{teacher}")
+    wildcard_constraints:
+        teacher=plan.wildcard_choice(plan.specialist_teachers(config)),
+    priority: 10
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    params:
+        combine=lambda w: plan.specialist_combine_settings(
+            config, plan.specialist_teachers(config)[w.teacher]
+        ),
+    script:
+        "../workflow/scripts/combine_specialists.py"

@@ -127,6 +127,12 @@ CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
     ("C31", {"distillation": {"loss_params": {"dkd": {"beta": -1}}}},
      ["distillation.loss_params.dkd.beta", ">= 0"]),
     ("C32", {"compression": {"kd": {"method": "ce"}}}, ["compression.kd.method", "'ce'"]),
+    ("C70", {"teachers": {"jedi": {"specialists": {"enabled": True, "groups": [["light_quark", "glun"]]}}}},
+     ["config: teachers.jedi.specialists.groups", "class names among", "glun"]),
+    ("C71", {"teachers": {"jedi": {"specialists": {"enabled": True, "n_groups": 3}}}},
+     ["config: teachers.jedi.specialists.n_groups", "at most 2 disjoint groups", "3"]),
+    ("C72", {"distillation": {"teachers": ["jedi_spec"]}}, ["distillation.teachers[0]", "'jedi_spec'"]),
+    ("C73", {"compression": {"kd": {"method": "hint"}}}, ["compression.kd.method", "'hint'"]),
 ]  # fmt: skip
 
 

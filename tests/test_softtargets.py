@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from jetdistill.errors import InputError
-from jetdistill.learn.softtargets import compute_soft_targets, ensemble_logits, load_soft_targets
+from jetdistill.learn.softtargets import (
+    compute_soft_targets,
+    ensemble_logits,
+    load_embedding,
+    load_soft_targets,
+)
 
 
 class CountingLinear(nn.Module):
@@ -168,3 +173,44 @@ def test_members_on_different_views(tmp_path):
         compute_soft_targets([(m_a, "va"), (m_b, "vb")], splits, tmp_path / "u.h5")
     with pytest.raises(InputError, match="view"):
         compute_soft_targets([m_a], splits, tmp_path / "u.h5")  # bare model, two views
+
+
+class TwoLayer(nn.Module):
+    """A teacher whose embedding (the input of its last Linear) is ``relu(W1 x)``."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.ReLU())
+        self.head = nn.Linear(6, 5)
+        self.rows_seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows_seen += x.shape[0]
+        return self.head(self.body(x))
+
+
+def test_embedding_is_cached_from_the_same_forward_pass(tmp_path):
+    """The cached embedding is each member's last hidden layer, members concatenated, aligned
+    like the logits, at no extra teacher run."""
+    rng = np.random.default_rng(1)
+    splits = make_splits(rng)
+    members = [TwoLayer(1), TwoLayer(2)]
+    out = tmp_path / "t.h5"
+    summary = compute_soft_targets(members, splits, out, batch_size=5)
+    total = sum(len(v[0]) for v in splits.values())
+    assert [m.rows_seen for m in members] == [total] * 2
+    assert summary["embedding_dim"] == 12
+    for name, (x, _y, index) in splits.items():
+        with torch.no_grad():
+            want = np.concatenate([m.body(torch.from_numpy(x)).numpy() for m in members], axis=1)
+        emb = load_embedding(out, name, index)
+        assert emb.shape == (len(x), 12) and emb.dtype == np.float32
+        np.testing.assert_allclose(emb, want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(InputError, match="index"):
+        load_embedding(out, "test", splits["test"][2][::-1])
+    compute_soft_targets(members, splits, tmp_path / "bare.h5", embeddings=False)
+    with h5py.File(tmp_path / "bare.h5") as f:
+        assert "embedding" not in f["test"] and f.attrs["embedding_dim"] == 0
+    with pytest.raises(InputError, match="embedding"):
+        load_embedding(tmp_path / "bare.h5", "test", splits["test"][2])

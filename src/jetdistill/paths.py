@@ -28,6 +28,10 @@ HISTORY = "history.csv"
 TEST_LOGITS = "test_logits.npy"
 
 TEACHER_DIR = "teachers/{teacher}/member{member}"
+#: specialists of a generalist teacher (Hinton et al. 2015, section 5): the chosen class groups
+#: and one model per group; their combination is the soft targets of teacher ``{teacher}_spec``
+SPECIALIST_GROUPS = "teachers/{teacher}/specialist_groups.json"
+SPECIALIST_DIR = "teachers/{teacher}/specialist{group}"
 SOFT_TARGETS = "soft_targets/{teacher}.h5"
 SOFT_TARGET_METRICS = "soft_targets/{teacher}.metrics.json"
 SOLO_DIR = "students/solo/{student}/seed{seed}"

@@ -47,7 +47,7 @@ def as_wildcards(job: Any) -> dict[str, Any]:
 def teacher_members(cfg: dict) -> list[TeacherMember]:
     """Members of the teachers this config uses (:func:`used_teachers`); others are not built."""
     out = []
-    for name in used_teachers(cfg):
+    for name in member_teachers(cfg):
         for i, m in enumerate(cfg["teachers"][name]["members"]):
             out.append(TeacherMember(name, i, m["model"], int(m.get("seed", i))))
     return out
@@ -56,6 +56,105 @@ def teacher_members(cfg: dict) -> list[TeacherMember]:
 def member(cfg: dict, teacher: str, member: int | str) -> TeacherMember:
     m = cfg["teachers"][teacher]["members"][int(member)]
     return TeacherMember(teacher, int(member), m["model"], int(m.get("seed", int(member))))
+
+
+#: a teacher with ``specialists.enabled`` also defines the teacher ``<name>`` + this suffix:
+#: its generalist combined with its specialists (Hinton et al. 2015, section 5)
+SPECIALIST_SUFFIX = "_spec"
+
+
+def specialist_teachers(cfg: dict) -> dict[str, str]:
+    """Combined teacher name -> its generalist, for every teacher with ``specialists.enabled``."""
+    return {
+        f"{name}{SPECIALIST_SUFFIX}": name
+        for name, t in cfg["teachers"].items()
+        if (t.get("specialists") or {}).get("enabled", False)
+    }
+
+
+def teacher_names(cfg: dict) -> list[str]:
+    """Every teacher a config can name: ``teachers`` and the specialists' combined teachers."""
+    return [*cfg["teachers"], *specialist_teachers(cfg)]
+
+
+def member_teachers(cfg: dict) -> list[str]:
+    """The used teachers that are trained members (:func:`used_teachers` with each combined
+    teacher replaced by its generalist): the ones ``compute_soft_targets`` runs."""
+    spec = specialist_teachers(cfg)
+    return list(dict.fromkeys(spec.get(t, t) for t in used_teachers(cfg)))
+
+
+def wildcard_choice(names: Any) -> str:
+    """A wildcard regex matching exactly ``names`` (one that matches nothing when empty): the
+    ``{teacher}`` of ``soft_targets/{teacher}.h5`` is a trained teacher's for one rule and a
+    combined teacher's for another."""
+    names = list(names)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+def specialist_groups_count(cfg: dict, generalist: str) -> int:
+    """How many specialists the generalist gets: ``len(groups)`` when given, else ``n_groups``."""
+    sp = cfg["teachers"][generalist]["specialists"]
+    return len(sp["groups"]) if isinstance(sp.get("groups"), list) else int(sp["n_groups"])
+
+
+def specialist_group_settings(cfg: dict, generalist: str) -> JobSettings:
+    """What the choice of groups depends on: the given groups (or ``auto``), their number and
+    size."""
+    sp = cfg["teachers"][generalist]["specialists"]
+    return job_settings({k: sp[k] for k in ("groups", "n_groups", "max_group_size")})
+
+
+def specialist_train_settings(cfg: dict, generalist: str) -> JobSettings:
+    """A specialist's training: ``training.teacher`` with the specialists' short schedule
+    (``epochs``, ``lr``, no early stopping), its enrichment and its seed."""
+    sp = cfg["teachers"][generalist]["specialists"]
+    train = {**cfg["training"]["teacher"], "epochs": sp["epochs"], "lr": sp["lr"], "patience": 0}
+    return job_settings(
+        {"train": train, "group_fraction": sp["group_fraction"], "seed": sp["seed"]}
+    )
+
+
+def specialist_combine_settings(cfg: dict, generalist: str) -> JobSettings:
+    """The combination's settings (:func:`jetdistill.learn.specialists.combine`)."""
+    sp = cfg["teachers"][generalist]["specialists"]
+    return job_settings({"active_top": sp["active_top"], "steps": sp["combine_steps"]})
+
+
+def check_specialists(cfg: dict) -> None:
+    """The ``specialists`` blocks of the used generalists: a combined name no teacher has,
+    ``groups`` naming known classes (disjoint, >= 2 each, a dustbin left), ``n_groups``
+    disjoint pairs possible, ``active_top`` at most the class count."""
+    from jetdistill.learn.specialists import resolve_groups
+
+    classes = (
+        list(cfg["data"]["generate"]["classes"])
+        if cfg["data"]["source"] == "generate"
+        else list(CLASS_NAMES)
+        if cfg["data"]["source"] == "hls4ml"
+        else None
+    )
+    for combined, name in specialist_teachers(cfg).items():
+        where = f"config: teachers.{name}.specialists"
+        if combined in cfg["teachers"]:
+            raise InputError(f"config: teachers.{combined}",
+                             f"no teacher of that name: teachers.{name}.specialists defines it",
+                             "a teacher")  # fmt: skip
+        sp = cfg["teachers"][name]["specialists"]
+        groups = sp.get("groups", "auto")
+        if classes is not None:
+            if isinstance(groups, list):
+                try:
+                    resolve_groups(groups, classes)
+                except InputError as e:
+                    raise InputError(f"{where}.groups", e.expected, e.got) from None
+            elif 2 * int(sp["n_groups"]) > len(classes):
+                raise InputError(f"{where}.n_groups",
+                                 f"at most {len(classes) // 2} disjoint groups of >= 2 of the "
+                                 f"{len(classes)} classes", repr(sp["n_groups"]))  # fmt: skip
+            if int(sp["active_top"]) > len(classes):
+                raise InputError(f"{where}.active_top", f"at most the {len(classes)} classes",
+                                 repr(sp["active_top"]))  # fmt: skip
 
 
 def distill_teachers(cfg: dict) -> list[str]:
@@ -285,11 +384,11 @@ def learning_curve_points(cfg: dict) -> list[CurvePoint]:
         return []
     fractions = sorted({fmt_num(f) for f in lc["fractions"]} | {"1"}, key=float)
     teacher = fidelity_teacher(cfg)
-    tm = member(cfg, teacher, 0)
+    tm = member(cfg, specialist_teachers(cfg).get(teacher, teacher), 0)
     student = lc.get("student") or cfg["students"][0]
     seeds = [int(s) for s in lc.get("seeds", [0])]
     kd = cfg["compression"]["kd"]
-    points = [CurvePoint(f"teacher {teacher} ({tm.model})", "teacher", f, tm) for f in fractions]
+    points = [CurvePoint(f"teacher {tm.teacher} ({tm.model})", "teacher", f, tm) for f in fractions]
     for model, label in [
         *((b, f"baseline {b}") for b in baselines(cfg)),
         (student, f"solo {student}"),
@@ -524,12 +623,13 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     # only what the DAG uses is cross-checked: entries of the default config that a user's
     # config leaves unused (a default teacher, a jet view on generic data) cannot break it
     for i, t in enumerate(cfg["distillation"].get("teachers", [])):
-        _ref(f"distillation.teachers[{i}]", t, teachers)
+        _ref(f"distillation.teachers[{i}]", t, teacher_names(cfg))
     check_losses(cfg)
     c = cfg["compression"]
     if c.get("enabled", True) and "kd" in c.get("modes", ()) and c.get("teacher"):
-        _ref("compression.teacher", c["teacher"], teachers)
-    for name in used_teachers(cfg):
+        _ref("compression.teacher", c["teacher"], teacher_names(cfg))
+    check_specialists(cfg)
+    for name in member_teachers(cfg):
         for i, m in enumerate(teachers[name]["members"]):
             _ref(f"teachers.{name}.members[{i}].model", m["model"], models)
     for i, s in enumerate(cfg["students"]):
@@ -695,14 +795,13 @@ def check_losses(cfg: dict) -> None:
     (:mod:`jetdistill.learn.losses`), so a new loss needs no schema change."""
     from jetdistill.learn.losses import LOSSES, loss_params
 
-    # feature losses (``hint``) need a cached teacher embedding, which no rule writes yet:
-    # refused here rather than failing inside the job after its old outputs are deleted
-    kd_losses = sorted(
-        n for n, spec in LOSSES.items() if spec.needs_teacher and not spec.needs_features
-    )
+    # feature losses (``hint``) read the teacher embedding compute_soft_targets caches; QAT
+    # (compression.kd) does not feed features to its Brevitas students, so it takes logit losses
+    kd_losses = sorted(n for n, spec in LOSSES.items() if spec.needs_teacher)
+    logit_losses = [n for n in kd_losses if not LOSSES[n].needs_features]
     for i, m in enumerate(cfg["distillation"]["methods"]):
         _ref(f"distillation.methods[{i}]", m, kd_losses)
-    _ref("compression.kd.method", cfg["compression"]["kd"]["method"], kd_losses)
+    _ref("compression.kd.method", cfg["compression"]["kd"]["method"], logit_losses)
     for name, given in (cfg["distillation"].get("loss_params") or {}).items():
         _ref("distillation.loss_params", name, kd_losses)
         loss_params(name, given)
@@ -1001,7 +1100,7 @@ def check_results_dir(cfg: dict, root: str | os.PathLike[str] | None = None) -> 
 
 def _used_models(cfg: dict) -> set[str]:
     used = set(cfg["students"]) | set(baselines(cfg))
-    for t in used_teachers(cfg):
+    for t in member_teachers(cfg):
         used.update(m["model"] for m in cfg["teachers"][t]["members"])
     return used
 

@@ -89,10 +89,10 @@ class Split:
     def subset(self, rows: np.ndarray) -> Split:
         return Split(self.X[rows], self.y[rows], self.index[rows], self.attrs)
 
-    def batches(self, teacher_logits: np.ndarray | None = None):
+    def batches(self, teacher_logits: np.ndarray | None = None, features: np.ndarray | None = None):
         from jetdistill.learn.training import Batches
 
-        return Batches.from_numpy(self.X, self.y, teacher_logits)
+        return Batches.from_numpy(self.X, self.y, teacher_logits, features)
 
 
 def load_split(path: str) -> Split:
@@ -213,15 +213,23 @@ class KDSetup:
     t_val: np.ndarray | None
     fidelity_train: np.ndarray
     fidelity_test: np.ndarray
+    #: the teacher's cached embeddings, for a feature loss (``hint``) only
+    f_train: np.ndarray | None = None
+    f_val: np.ndarray | None = None
 
     def subset(self, rows: np.ndarray) -> KDSetup:
         """The same set-up on the transfer rows ``rows`` (a learning-curve fraction)."""
-        return KDSetup(self.loss_fn, None if self.t_train is None else self.t_train[rows],
-                       self.t_val, self.fidelity_train[rows], self.fidelity_test)  # fmt: skip
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[rows]
+
+        return KDSetup(self.loss_fn, take(self.t_train), self.t_val, self.fidelity_train[rows],
+                       self.fidelity_test, take(self.f_train), self.f_val)  # fmt: skip
 
 
 def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: Split, *,
-             label_smoothing: float, parts: Mapping[str, Split] | None = None) -> KDSetup:  # fmt: skip
+             label_smoothing: float, parts: Mapping[str, Split] | None = None,
+             model: Any = None) -> KDSetup:  # fmt: skip
     """The loss and the teacher logits of a student job (:class:`KDSetup`).
 
     With ``kd`` (the KD settings, :func:`jetdistill.plan.kd_settings`): its loss and the
@@ -231,10 +239,12 @@ def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: S
     are measured against the fidelity teacher). Float and QAT students share it, so a KD
     student is set up the same way in both. ``train`` is the union of ``parts`` (split
     name -> split, in order: :func:`load_train`; default ``{"transfer": train}``), whose
-    teacher logits are read split by split, each checked jet for jet.
+    teacher logits are read split by split, each checked jet for jet. A feature loss
+    (``hint``) also gets the teacher's cached embeddings of the training and val jets, and
+    its projector is sized from ``model``'s representation (so build and seed the model first).
     """
-    from jetdistill.learn.losses import build_loss
-    from jetdistill.learn.softtargets import load_soft_targets
+    from jetdistill.learn.losses import LOSSES, build_loss
+    from jetdistill.learn.softtargets import load_embedding, load_soft_targets
 
     parts = dict(parts or {"transfer": train})
 
@@ -251,9 +261,22 @@ def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: S
     t_train = on_train(st)
     t_val, t_test = (load_soft_targets(st, name, split.index)
                      for name, split in (("val", val), ("test", test)))  # fmt: skip
+    f_train = f_val = None
+    dims = None
+    if LOSSES[kd["method"]].needs_features:
+        from jetdistill.errors import InputError
+        from jetdistill.learn.training import representation_dim
+
+        if model is None:
+            raise InputError(f"loss {kd['method']!r}", "the student model (to size the hint projector)",
+                             "none")  # fmt: skip
+        f_train = np.concatenate([load_embedding(st, n, p.index) for n, p in parts.items()])
+        f_val = load_embedding(st, "val", val.index)
+        dims = (representation_dim(model, tuple(train.X.shape[1:])), int(f_train.shape[1]))
     loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
-                         params=kd["params"], label_smoothing=label_smoothing)  # fmt: skip
-    return KDSetup(loss_fn, t_train, t_val, t_train, t_test)
+                         params=kd["params"], label_smoothing=label_smoothing,
+                         feature_dims=dims)  # fmt: skip
+    return KDSetup(loss_fn, t_train, t_val, t_train, t_test, f_train, f_val)
 
 
 def fidelity(model: Any, train: Split, logits: np.ndarray, setup: KDSetup) -> dict[str, float]:
@@ -342,7 +365,8 @@ def log_eval_plots(run: Any, logits: np.ndarray, split: Split, label: str) -> No
 
 def train_and_eval(run: Any, model: Any, train: Split, val: Split, test: Split, *,
                    train_cfg: dict, loss_fn: Any, seed: int, t_train=None, t_val=None,
-                   step_hook=None, label: str = "model") -> tuple[Any, np.ndarray, dict]:  # fmt: skip
+                   f_train=None, f_val=None, step_hook=None,
+                   label: str = "model") -> tuple[Any, np.ndarray, dict]:  # fmt: skip
     """Fit on ``train`` (early stopping on ``val``), then classification metrics on ``test``."""
     from jetdistill.learn import metrics as M
     from jetdistill.learn.training import TrainConfig, fit, predict_logits
@@ -351,7 +375,7 @@ def train_and_eval(run: Any, model: Any, train: Split, val: Split, test: Split, 
     run.log_params({"train": train_cfg, "seed": seed, "n_train": len(train.y), "n_val": len(val.y),
                     "n_test": len(test.y), "input_shape": list(train.X.shape[1:])})  # fmt: skip
     result = fit(
-        model, train.batches(t_train), val.batches(t_val), cfg, loss_fn, seed=seed,
+        model, train.batches(t_train, f_train), val.batches(t_val, f_val), cfg, loss_fn, seed=seed,
         step_hook=step_hook, epoch_callback=lambda epoch, rec: run.log_metrics(rec, step=epoch),
     )  # fmt: skip
     logits = predict_logits(model, test.X)

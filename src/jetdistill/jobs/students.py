@@ -29,7 +29,8 @@ def train_student(ctx: JobContext) -> None:
     smoothing = ctx.params["train"].get("label_smoothing", 0.0)
     fraction = float(ctx.params.get("fraction", 1.0))
     rows = subsample_rows(train.y, fraction, seed)
-    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing, parts=parts)
+    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing, parts=parts,
+                       model=model)  # fmt: skip
     setup = setup.subset(rows)
     train = train.subset(rows)
     name, method = job.run_name(), "kd" if kd else "solo"
@@ -39,7 +40,8 @@ def train_student(ctx: JobContext) -> None:
         run.log_artifact(ctx.input["norm"], "data")
         result, logits, metrics = C.train_and_eval(
             run, model, train, val, test, train_cfg=ctx.params["train"], loss_fn=setup.loss_fn,
-            seed=seed, t_train=setup.t_train, t_val=setup.t_val, label=name,
+            seed=seed, t_train=setup.t_train, t_val=setup.t_val, f_train=setup.f_train,
+            f_val=setup.f_val, label=name,
         )  # fmt: skip
         metrics.update(C.fidelity(model, train, logits, setup))
         metrics.update(cost_metrics(model, shape))

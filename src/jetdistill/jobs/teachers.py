@@ -1,6 +1,9 @@
-"""Rules ``train_teacher`` (and ``train_teacher_fraction``) and ``compute_soft_targets``."""
+"""Rules ``train_teacher`` (and ``train_teacher_fraction``), ``compute_soft_targets`` and the
+specialists' ``choose_specialist_groups``, ``train_specialist``, ``combine_specialists``."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -88,5 +91,149 @@ def compute_soft_targets(ctx: JobContext) -> None:
         run.log_metrics(metrics)
         C.log_eval_plots(run, np.asarray(logits), test, f"teacher {teacher}")
         record = C.result_record(ctx, run, role="teacher", method=method, metrics=metrics,
+                                 extra={"teacher": teacher, "model": teacher})  # fmt: skip
+        write_json(ctx.output["metrics"], record)
+
+
+# --------------------------------------------------------------------------- specialists
+def _class_split(split: Split, group: list[int], y: np.ndarray | None = None) -> Split:
+    """``split`` relabelled for a specialist: its group's classes, then ``other`` (dustbin)."""
+    from jetdistill.learn.specialists import specialist_targets
+
+    names = split.class_names
+    attrs = {**split.attrs, "class_names": [names[c] for c in group] + ["other"]}
+    return Split(split.X, specialist_targets(split.y if y is None else y, group), split.index,
+                 attrs)  # fmt: skip
+
+
+def choose_specialist_groups(ctx: JobContext) -> None:
+    """The class groups of a generalist's specialists, from its validation confusion (or as
+    given): ``groups.json`` with the confusion matrix it was read from."""
+    from jetdistill.learn import metrics as M
+    from jetdistill.learn.softtargets import load_soft_targets
+    from jetdistill.learn.specialists import confusion_groups, confusion_rates, resolve_groups
+
+    p = ctx.params["groups"]
+    val = C.load_split(ctx.input["val"])
+    names = val.class_names
+    logits = load_soft_targets(ctx.input["soft_targets"], "val", val.index)
+    cm = M.confusion_matrix(logits, val.y, len(names))
+    if isinstance(p["groups"], list):
+        groups = resolve_groups(p["groups"], names)
+    else:
+        groups = confusion_groups(cm, int(p["n_groups"]), int(p["max_group_size"]))
+    rates = confusion_rates(cm)
+    write_json(ctx.output["groups"], {
+        "teacher": ctx.wildcards["teacher"],
+        "class_names": names,
+        "groups": groups,
+        "group_names": [[names[c] for c in g] for g in groups],
+        "confusion_rate": [float(rates[np.ix_(g, g)].sum() / 2) for g in groups],
+        "val_confusion": cm.tolist(),
+        "val_accuracy": float(np.trace(cm) / cm.sum()),
+        "source": "config" if isinstance(p["groups"], list) else "auto",
+    })  # fmt: skip
+
+
+def train_specialist(ctx: JobContext) -> None:
+    """One specialist (Hinton et al. 2015, section 5.1): the generalist's weights with its
+    output layer remapped to the group's classes + a dustbin, trained briefly on jets enriched
+    in its group, then its dustbin logit corrected for the enrichment."""
+    from jetdistill.io import read_json
+    from jetdistill.learn import metrics as M
+    from jetdistill.learn.losses import build_loss
+    from jetdistill.learn.models import build_model, load_model
+    from jetdistill.learn.specialists import (
+        dustbin_prior_shift,
+        enriched_rows,
+        init_specialist,
+        shift_dustbin,
+    )
+    from jetdistill.learn.training import predict_logits, save_checkpoint
+
+    teacher, k = ctx.wildcards["teacher"], int(ctx.wildcards["group"])
+    p = ctx.params["specialist"]
+    seed = int(p["seed"]) + k
+    seed_everything(seed)
+    group = [int(c) for c in read_json(ctx.input["groups"])["groups"][k]]
+    generalist, meta = load_model(ctx.input["generalist"])
+    shape = tuple(meta["input_shape"])
+    model = build_model(meta["spec"], shape, len(group) + 1, name=meta["name"])
+    init_specialist(generalist, model, group)
+    train, val, test = (C.load_split(ctx.input[s]) for s in ("teacher_train", "val", "test"))
+    rows = enriched_rows(train.y, group, seed, float(p["group_fraction"]))
+    names = train.class_names
+    label = f"specialist {teacher}/{'+'.join(names[c] for c in group)}"
+    tags = {"teacher": teacher, "group": k, "classes": "+".join(names[c] for c in group)}
+    with C.job_run(ctx, name=f"specialist-{teacher}-g{k}", role="teacher", method="specialist",
+                   tags=tags) as run:  # fmt: skip
+        run.log_params({"group": [names[c] for c in group], "specialist": p})
+        sval, stest = _class_split(val, group), _class_split(test, group)
+        result, _logits, _ = C.train_and_eval(
+            run, model, _class_split(train, group).subset(rows), sval, stest,
+            train_cfg=p["train"], loss_fn=build_loss("ce"), seed=seed, label=label,
+        )  # fmt: skip
+        shift = dustbin_prior_shift(train.y, train.y[rows], group)
+        shift_dustbin(model, shift)
+        logits = predict_logits(model, stest.X)
+        metrics = M.classification_metrics(logits, stest.y, stest.class_names)
+        metrics.update({"dustbin_shift": shift, "n_train": len(rows),
+                        "train_seconds": result.train_seconds})  # fmt: skip
+        run.log_metrics(C.numeric(metrics))
+        spec_meta = {**meta, "n_classes": len(group) + 1, "group": group,
+                     "class_names": stest.class_names, "generalist": teacher}  # fmt: skip
+        save_checkpoint(model, ctx.output["model"], spec_meta)
+        C.write_history(result.history, ctx.output["history"])
+        record = C.result_record(ctx, run, role="teacher", method="specialist", metrics=metrics,
+                                 extra={**tags, "model": meta["name"]})  # fmt: skip
+        write_json(ctx.output["metrics"], record)
+
+
+def combine_specialists(ctx: JobContext) -> None:
+    """Teacher ``<generalist>_spec``: the generalist's soft targets combined with its
+    specialists' by Hinton's KL objective (section 5.3), cached like any teacher's (the
+    generalist's embedding included, so a feature loss can distil from it too)."""
+    import h5py
+
+    from jetdistill.learn import metrics as M
+    from jetdistill.learn.models import load_model
+    from jetdistill.learn.softtargets import load_soft_targets, write_combined_soft_targets
+    from jetdistill.learn.specialists import combine
+    from jetdistill.learn.training import predict_logits
+
+    teacher, gen_path = ctx.wildcards["teacher"], ctx.input["soft_targets"]
+    p = ctx.params["combine"]
+    specialists = [load_model(path) for path in ctx.input["specialists"]]
+    groups = [[int(c) for c in meta["group"]] for _, meta in specialists]
+    out, metrics = {}, {}
+    with C.job_run(ctx, name=f"soft-targets-{teacher}", role="teacher", method="specialists",
+                   tags={"teacher": teacher, "specialists": len(groups)}) as run:  # fmt: skip
+        run.log_params({"combine": p, "groups": groups})
+        for name in ("transfer", "val", "test"):
+            split = C.load_split(ctx.input[name])
+            z_g = load_soft_targets(gen_path, name, split.index)
+            z_s = [predict_logits(model, split.X) for model, _ in specialists]
+            res = combine(z_g, z_s, groups, active_top=int(p["active_top"]),
+                          steps=int(p["steps"]))  # fmt: skip
+            data = {"logits": res.logits, "index": split.index, "y": split.y,
+                    "generalist_logits": z_g, "active": res.active}  # fmt: skip
+            with h5py.File(gen_path, "r") as f:
+                if "embedding" in f[name]:
+                    data["embedding"] = f[name]["embedding"][()]
+            out[name] = data
+            acc, acc_g = (float((z.argmax(1) == split.y).mean()) for z in (res.logits, z_g))
+            metrics.update({f"{name}_accuracy": acc, f"{name}_generalist_accuracy": acc_g,
+                            f"{name}_active_fraction": float(res.active.any(axis=1).mean()),
+                            f"{name}_max_grad": res.max_grad})  # fmt: skip
+        write_combined_soft_targets(ctx.output["soft_targets"], out,
+                                    {"specialist_groups": json.dumps(groups)})  # fmt: skip
+        test = C.load_split(ctx.input["test"])
+        logits = out["test"]["logits"]
+        metrics.update(M.classification_metrics(logits, test.y, test.class_names))
+        metrics["generalist_accuracy"] = metrics["test_generalist_accuracy"]
+        metrics["delta_accuracy"] = metrics["test_accuracy"] - metrics["test_generalist_accuracy"]
+        run.log_metrics(C.numeric(metrics))
+        C.log_eval_plots(run, np.asarray(logits), test, f"teacher {teacher}")
+        record = C.result_record(ctx, run, role="teacher", method="specialists", metrics=metrics,
                                  extra={"teacher": teacher, "model": teacher})  # fmt: skip
         write_json(ctx.output["metrics"], record)

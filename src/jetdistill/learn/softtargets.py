@@ -14,7 +14,15 @@ File layout (``R/soft_targets/{teacher}.h5``), one group per split::
     /{split}/member_logits  (M, N, K) float32
     /{split}/index          (N,) int64     global jet index, order of the view file
     /{split}/y              (N,) int64
-    attrs: n_members, n_classes, splits (JSON), temperature_applied = False
+    /{split}/embedding      (N, D) float32  the teacher's embedding per jet (``embeddings=True``):
+                                            the input of each member's last Linear layer
+                                            (JEDI-net: phi_C's last hidden layer, computed
+                                            from the pooled objects), members concatenated
+    attrs: n_members, n_classes, splits (JSON), temperature_applied = False,
+           embedding_dim (0 without embeddings)
+
+The embedding is what a feature loss (``hint``) regresses the student onto; it comes from the
+same forward pass as the logits (a forward pre-hook), so caching it costs no extra teacher run.
 
 For an ensemble, ``log(mean_m softmax(z_m))`` is a valid logit vector (softmax of it gives
 back the mean probability), so the KD loss can treat ensembles and single teachers alike.
@@ -63,22 +71,34 @@ def ensemble_logits(member_logits: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, x: Any, batch_size: int) -> np.ndarray:
-    """Logits of ``model`` over ``x`` (array-like, sliced in batches) in eval mode."""
+def _predict(
+    model: nn.Module, x: Any, batch_size: int, embeddings: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits of ``model`` over ``x`` (array-like, sliced in batches) in eval mode, and with
+    ``embeddings`` the input of its last Linear layer from the same forward passes."""
+    from jetdistill.learn.training import FeatureCapture
+
     model.eval()
     try:
         device = next(model.parameters()).device
     except StopIteration:
         device = torch.device("cpu")
-    out = []
-    for start in range(0, len(x), batch_size):
-        xb = torch.as_tensor(
-            np.asarray(x[start : start + batch_size], dtype=np.float32), device=device
-        )
-        out.append(model(xb).detach().float().cpu().numpy())
+    out, emb = [], []
+    capture = FeatureCapture(model) if embeddings else None
+    try:
+        for start in range(0, len(x), batch_size):
+            xb = torch.as_tensor(
+                np.asarray(x[start : start + batch_size], dtype=np.float32), device=device
+            )
+            out.append(model(xb).detach().float().cpu().numpy())
+            if capture is not None:
+                emb.append(capture.take().detach().float().cpu().numpy())
+    finally:
+        if capture is not None:
+            capture.close()
     if not out:
         raise InputError("soft-target inputs", "at least one sample", "0")
-    return np.concatenate(out, axis=0)
+    return np.concatenate(out, axis=0), (np.concatenate(emb, axis=0) if embeddings else None)
 
 
 def _check_split(name: str, x: Any, y: Any, index: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +148,8 @@ def compute_soft_targets(
     splits: Mapping[str, SplitData | Mapping[str, SplitData]],
     out_path: str | os.PathLike[str],
     batch_size: int = 256,
+    *,
+    embeddings: bool = True,
 ) -> dict[str, Any]:
     """Run every teacher member once over each split and cache the logits in HDF5.
 
@@ -137,8 +159,8 @@ def compute_soft_targets(
     ``{view: (X, y, index)}``; every view of a split must hold the same jets in the same
     order (checked on ``index`` and ``y``). The default batch of 256 is deliberate: the
     interaction network's (B, C*(C-1), .) edge tensors fall out of CPU cache for larger
-    batches (measured 9.2k jets/s at 256 vs 1.7k at 4096, 1 thread). The file is written
-    atomically. Returns a small summary (members, per-split jets and teacher accuracy).
+    batches (measured 9.2k jets/s at 256 vs 1.7k at 4096, 1 thread). ``embeddings``: also
+    cache ``/{split}/embedding`` (module docstring). The file is written atomically. Returns a small summary (members, per-split jets and teacher accuracy).
     """
     if len(member_models) == 0:
         raise InputError("compute_soft_targets: member_models", "at least one teacher member", "0")
@@ -152,9 +174,10 @@ def compute_soft_targets(
 
     checked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     results: dict[str, np.ndarray] = {}
+    embedded: dict[str, np.ndarray] = {}
     n_classes: int | None = None
     for name, split in splits.items():
-        per_member = []
+        per_member, per_member_emb = [], []
         for m, (model, view) in enumerate(members):
             x, y, idx = _member_inputs(name, split, view, m)
             y_arr, idx_arr = _check_split(name, x, y, idx)
@@ -169,7 +192,7 @@ def compute_soft_targets(
                     "the same jets (index and y) as the other members' views",
                     "a different jet order",
                 )
-            logits = _predict(model, x, batch_size)
+            logits, emb = _predict(model, x, batch_size, embeddings)
             if logits.ndim != 2 or (n_classes is not None and logits.shape[1] != n_classes):
                 raise InputError(
                     f"teacher member {m} on split {name!r}",
@@ -182,11 +205,16 @@ def compute_soft_targets(
                 )
             n_classes = logits.shape[1]
             per_member.append(logits)
+            if emb is not None:
+                per_member_emb.append(emb)
         results[name] = np.stack(per_member, axis=0).astype(np.float32)
+        if embeddings:
+            embedded[name] = np.concatenate(per_member_emb, axis=1).astype(np.float32)
 
     summary: dict[str, Any] = {
         "n_members": len(member_models),
         "n_classes": n_classes,
+        "embedding_dim": int(next(iter(embedded.values())).shape[1]) if embedded else 0,
         "splits": {},
     }
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
@@ -194,6 +222,7 @@ def compute_soft_targets(
         f.attrs["n_classes"] = int(n_classes or 0)
         f.attrs["splits"] = json.dumps(list(splits))
         f.attrs["temperature_applied"] = False
+        f.attrs["embedding_dim"] = int(next(iter(embedded.values())).shape[1]) if embedded else 0
         for name, members in results.items():
             y_arr, idx_arr = checked[name]
             logits = ensemble_logits(members)
@@ -202,10 +231,55 @@ def compute_soft_targets(
             g.create_dataset("member_logits", data=members)
             g.create_dataset("index", data=idx_arr)
             g.create_dataset("y", data=y_arr)
+            if name in embedded:
+                g.create_dataset("embedding", data=embedded[name])
             acc = float((logits.argmax(axis=1) == y_arr).mean())
             summary["splits"][name] = {"n": len(y_arr), "accuracy": acc}
             log.info("soft targets %s: %d jets, teacher accuracy %.4f", name, len(y_arr), acc)
     return summary
+
+
+def _aligned_group(p: Path, f: h5py.File, split: str, expected_index: Any, datasets: Sequence[str]):
+    """The split's group, its ``datasets`` present and its jet index equal to ``expected_index``."""
+    if split not in f:
+        raise InputError(
+            f"{p}:/{split}", f"a split group (file has {sorted(f.keys())})", "missing group"
+        )
+    g = f[split]
+    for ds in ("index", *datasets):
+        if ds not in g:
+            hint = (
+                " (a teacher cached before embeddings were: rerun compute_soft_targets)"
+                if ds == "embedding"
+                else ""
+            )
+            raise InputError(f"{p}:/{split}/{ds}", "a dataset" + hint, "missing")
+    index = g["index"][()]
+    exp = np.asarray(expected_index, dtype=np.int64)
+    if exp.shape != index.shape:
+        raise InputError(
+            f"{p}:/{split}/index",
+            f"the student's jet index ({exp.shape[0] if exp.ndim else exp} jets)",
+            f"{index.shape[0]} jets in the cache: teacher and student views do not align",
+        )
+    bad = np.flatnonzero(index != exp)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(
+            f"{p}:/{split}/index",
+            "the same global jet order as the student's view",
+            f"{bad.size} mismatching rows, first at row {i} (cache {int(index[i])}, student {int(exp[i])})",
+        )
+    return g
+
+
+def _open(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(
+            str(p), "a soft-target HDF5 file (run compute_soft_targets first)", "missing file"
+        )
+    return p
 
 
 def load_soft_targets(
@@ -218,34 +292,52 @@ def load_soft_targets(
     targets without any error. So the global jet index must match exactly.
     ``members=True`` returns the (M, N, K) member logits instead.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(
-            str(p), "a soft-target HDF5 file (run compute_soft_targets first)", "missing file"
-        )
+    p = _open(path)
     with h5py.File(p, "r") as f:
-        if split not in f:
-            raise InputError(
-                f"{p}:/{split}", f"a split group (file has {sorted(f.keys())})", "missing group"
-            )
-        g = f[split]
-        for ds in ("logits", "member_logits", "index"):
-            if ds not in g:
-                raise InputError(f"{p}:/{split}/{ds}", "a dataset", "missing")
-        index = g["index"][()]
-        exp = np.asarray(expected_index, dtype=np.int64)
-        if exp.shape != index.shape:
-            raise InputError(
-                f"{p}:/{split}/index",
-                f"the student's jet index ({exp.shape[0] if exp.ndim else exp} jets)",
-                f"{index.shape[0]} jets in the cache: teacher and student views do not align",
-            )
-        bad = np.flatnonzero(index != exp)
-        if bad.size:
-            i = int(bad[0])
-            raise InputError(
-                f"{p}:/{split}/index",
-                "the same global jet order as the student's view",
-                f"{bad.size} mismatching rows, first at row {i} (cache {int(index[i])}, student {int(exp[i])})",
-            )
+        g = _aligned_group(p, f, split, expected_index, ("logits", "member_logits"))
         return g["member_logits"][()] if members else g["logits"][()]
+
+
+def load_embedding(path: str | os.PathLike[str], split: str, expected_index: Any) -> np.ndarray:
+    """The teacher's cached embedding ``(N, D)`` for ``split``, aligned like
+    :func:`load_soft_targets` (what a feature loss regresses the student onto)."""
+    p = _open(path)
+    with h5py.File(p, "r") as f:
+        return _aligned_group(p, f, split, expected_index, ("embedding",))["embedding"][()]
+
+
+def write_combined_soft_targets(
+    out_path: str | os.PathLike[str],
+    splits: Mapping[str, Mapping[str, np.ndarray]],
+    attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Write soft targets that are not one forward pass per member (the specialists'
+    combination) in this module's layout, so every reader treats them like a teacher's.
+
+    ``splits[name]`` holds ``logits`` (N, K), ``index``, ``y`` and optionally ``embedding``
+    and any further (N, ...) arrays kept for inspection (``generalist_logits``, ``active``).
+    The file is one "member": ``member_logits`` is ``logits[None]``. Written atomically."""
+    if not splits:
+        raise InputError("write_combined_soft_targets: splits", "at least one split", "none")
+    first = next(iter(splits.values()))
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["n_members"] = 1
+        f.attrs["n_classes"] = int(first["logits"].shape[1])
+        f.attrs["splits"] = json.dumps(list(splits))
+        f.attrs["temperature_applied"] = False
+        f.attrs["embedding_dim"] = int(first["embedding"].shape[1]) if "embedding" in first else 0
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        for name, data in splits.items():
+            logits = np.asarray(data["logits"], dtype=np.float32)
+            n = len(logits)
+            g = f.create_group(name)
+            g.create_dataset("logits", data=logits)
+            g.create_dataset("member_logits", data=logits[None])
+            for key, value in data.items():
+                if key in ("logits", "member_logits"):
+                    continue
+                arr = np.asarray(value)
+                if arr.shape[:1] != (n,):
+                    raise InputError(f"{name}/{key}", f"{n} rows", str(arr.shape))
+                g.create_dataset(key, data=arr)
