@@ -402,12 +402,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--work", type=Path, default=Path("benchmarks/out/hgq"), help="Verilog projects"
     )
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--points", type=Path, nargs="+", default=None,
+        help="no training: the HGQ points of earlier --json files, printed beside --ours",
+    )  # fmt: skip
     return ap.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.points:
+        points = [p for f in args.points for p in json.loads(f.read_text())["hgq"]]
+        print(side_by_side(points, chip_students(args.ours or args.results)))
+        return
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import torch
 

@@ -95,3 +95,16 @@ def test_side_by_side_table(bench, tmp_path: Path) -> None:
         in text
     )
     assert "| set16 solo b6 s0.5 seed0 | 9000 | - | none | - | - | - |" in text
+
+
+def test_main_prints_saved_points_beside_ours(bench, tmp_path: Path, capsys) -> None:
+    """``--points``: no training, the HGQ points of an earlier ``--json`` beside ``--ours``."""
+    saved = tmp_path / "hgq.json"
+    point = {"name": "p", "luts": 25000, "ffs": 1, "cycles": 8, "da4ml_luts": 1, "accuracy": 0.6}
+    saved.write_text(json.dumps({"hgq": [point]}))
+    res = _results(tmp_path, with_frontier=False)
+    bench.main(["--points", str(saved), "--ours", str(res)])
+    out = capsys.readouterr().out
+    # 25000 <= 1.1 * 23000 = 25300: seed1 (0.620) is matched, +2.00 points over the HGQ point
+    assert "| mlp16 kd b5 s0.87 seed1 | 23000 | 0.6200 | p | 25000 | 0.6000 | +2.00 |" in out
+    assert "| HGQ p | 0.6000 | 25000 | 1 | 8 | 1 |" in out
