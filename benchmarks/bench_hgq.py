@@ -435,7 +435,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         keras.utils.set_random_seed(args.seed)
         model = build_jedi_linear(n_const, n_feat, n_classes, args.width, args.init_bits)
         name = f"jedi-linear w{args.width} beta={beta:g} seed{args.seed}"
-        log.info("%s: %d parameters (weights + bit widths)", name, model.count_params())
+        log.info(
+            "%s: %d parameters (count_params: weights, BN, bit widths)", name, model.count_params()
+        )
         work = args.work / f"w{args.width}_b{args.init_bits}_beta{beta:g}_seed{args.seed}"
         work.mkdir(parents=True, exist_ok=True)
         fit = train_point(model, data, beta=beta, epochs=args.epochs, lr=args.lr, batch=args.batch)
