@@ -34,7 +34,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,6 +232,74 @@ def augment_constituents(
 
 
 # --------------------------------------------------------------------------- views of a split
+#: ``draw(rows, k, n_slots)``: the transforms of view ``k`` of the jets ``rows``.
+Draw = Callable[[np.ndarray, int, int], JetTransforms]
+
+
+@dataclass
+class ViewReader:
+    """A constituent view's code path (selection, log features, fitted normalisation) over
+    the raw source, to build augmented copies of its split files."""
+
+    source: Any
+    select: Any
+    center: np.ndarray
+    scale: np.ndarray
+    splits: dict[str, np.ndarray]
+    n_constituents: int
+
+    @classmethod
+    def open(
+        cls,
+        splits_path: str | os.PathLike[str],
+        view: Any,
+        norm_path: str | os.PathLike[str],
+        data_cfg: Mapping[str, Any] | None = None,
+        view_name: str = "",
+    ) -> ViewReader:
+        from jetdistill.data.prepare import ViewConfig, _Selector, load_norm
+        from jetdistill.data.sources import JetSource, open_source
+        from jetdistill.data.splits import read_splits
+
+        data_cfg = dict(data_cfg or {})
+        if not isinstance(view, ViewConfig):
+            view = ViewConfig.from_dict(view, view_name)
+        if view.level != "constituent":
+            raise InputError(f"config: views.{view_name}.level", "constituent (augmented views "
+                             "recompute constituent features)", repr(view.level))  # fmt: skip
+        splits, _, attrs = read_splits(splits_path)
+        seed = int((data_cfg.get("splits") or {}).get("seed", attrs.get("seed", 0)))
+        src = open_source(str(attrs["source"]), attrs["files"], data_cfg)
+        if not isinstance(src, JetSource):
+            raise InputError(
+                "distillation.views", "a jet source (generate or hls4ml)", "generic data"
+            )
+        select = _Selector(src, view, seed)
+        norm = load_norm(norm_path)
+        if list(norm["features"]) != list(select.features):
+            raise InputError(f"{norm_path}: features", f"{select.features}", str(norm["features"]))
+        return cls(src, select, norm["center"], norm["scale"], splits, view.n_constituents)
+
+    def views(self, split: str, draw: Draw, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(X (k, N, n, F) float32, rows (N,))``: ``k`` transformed copies of ``split``,
+        normalised with the view's fitted ``norm.json`` (never refitted on augmented jets)."""
+        from jetdistill.data.prepare import normalise
+
+        rows = np.asarray(self.splits[split])
+        names = self.source.feature_names()
+        out = np.zeros((k, len(rows), self.n_constituents, len(self.select.features)), np.float32)
+        pos = 0
+        for g, block in self.source.iter_chunks(rows):
+            for v in range(k):
+                aug = augment_constituents(block, draw(g, v, block.shape[1]), names)
+                x, mask = self.select(aug, g)
+                out[v, pos : pos + len(g)] = normalise(x, self.center, self.scale, mask)
+            pos += len(g)
+        if pos != len(rows):
+            raise RuntimeError(f"split {split}: augmented {pos} of {len(rows)} jets")
+        return out, rows
+
+
 def augmented_split(
     splits_path: str | os.PathLike[str],
     view: Any,
@@ -246,46 +314,16 @@ def augmented_split(
     """The ``cfg.k`` augmented copies of one prepared split of a constituent view:
     ``(X (K, N, n, F) float32, index (N,))`` in the split file's jet order, selected,
     log-transformed and normalised exactly as rule ``prepare_view`` does with the view's
-    fitted ``norm.json`` (never refitted on augmented jets).
+    fitted ``norm.json``.
 
     ``expected_index``: the split file's jet index, checked against the jets read.
     """
-    from jetdistill.data.prepare import ViewConfig, _Selector, load_norm, normalise
-    from jetdistill.data.sources import JetSource, open_source
-    from jetdistill.data.splits import read_splits
-
-    data_cfg = dict(data_cfg or {})
-    if not isinstance(view, ViewConfig):
-        view = ViewConfig.from_dict(view, view_name)
-    if view.level != "constituent":
-        raise InputError(f"config: views.{view_name}.level", "constituent (augmented views "
-                         "recompute constituent features)", repr(view.level))  # fmt: skip
-    splits, _, attrs = read_splits(splits_path)
-    seed = int((data_cfg.get("splits") or {}).get("seed", attrs.get("seed", 0)))
-    src = open_source(str(attrs["source"]), attrs["files"], data_cfg)
-    if not isinstance(src, JetSource):
-        raise InputError("distillation.views", "a jet source (generate or hls4ml)", "generic data")
-    select = _Selector(src, view, seed)
-    norm = load_norm(norm_path)
-    if list(norm["features"]) != list(select.features):
-        raise InputError(f"{norm_path}: features", f"{select.features}", str(norm["features"]))
-    names = src.feature_names()
-    rows = np.asarray(splits[split])
+    reader = ViewReader.open(splits_path, view, norm_path, data_cfg, view_name)
+    rows = reader.splits[split]
     if expected_index is not None and not np.array_equal(np.asarray(expected_index), rows):
         raise InputError(f"split {split!r} of view {view_name!r}", "the jets of splits.h5",
                          "a different jet order (re-run prepare_view)")  # fmt: skip
-    shape = (cfg.k, len(rows), view.n_constituents, len(select.features))
-    out = np.zeros(shape, np.float32)
-    pos = 0
-    for g, block in src.iter_chunks(rows):
-        for k in range(cfg.k):
-            t = draw_transforms(cfg, g, k, block.shape[1])
-            aug = augment_constituents(block, t, names)
-            x, mask = select(aug, g)
-            out[k, pos : pos + len(g)] = normalise(x, norm["center"], norm["scale"], mask)
-        pos += len(g)
-    if pos != len(rows):
-        raise RuntimeError(f"split {split}: augmented {pos} of {len(rows)} jets")
+    out, rows = reader.views(split, lambda g, v, n: draw_transforms(cfg, g, v, n), cfg.k)
     log.info("augmented %s/%s: %d views x %d jets (%s)", view_name, split, cfg.k, len(rows),
              ", ".join(cfg.transforms) + (f", pt_smear {cfg.pt_smear}" if cfg.pt_smear else ""))  # fmt: skip
     return out, rows
