@@ -194,7 +194,16 @@ def augment_constituents(
     if missing:
         raise InputError("augment_constituents: features", "all 16 hls4ml constituent features",
                          f"missing {missing}")  # fmt: skip
-    x = np.asarray(block, dtype=np.float64)
+    block = np.asarray(block)
+    occupied = np.flatnonzero(np.any(block != 0, axis=(0, 2)))
+    width = int(occupied[-1]) + 1 if occupied.size else 1
+    if width < block.shape[1]:  # all-zero trailing slots: compute on the occupied ones only
+        out = np.zeros(block.shape, np.float32)
+        scale = None if t.pt_scale is None else t.pt_scale[:, :width]
+        out[:, :width] = augment_constituents(block[:, :width], JetTransforms(t.eta_sign, t.phi_sign,
+                                              t.angle, scale), features)  # fmt: skip
+        return out
+    x = block.astype(np.float64)
     real = np.any(x != 0, axis=-1)
     jet = jet_reference(x, col)
     jphi = np.arctan2(jet[:, 1], jet[:, 0])
@@ -262,8 +271,8 @@ class ViewReader:
         from jetdistill.data.splits import read_splits
 
         data_cfg = dict(data_cfg or {})
-        if not isinstance(view, ViewConfig):
-            view = ViewConfig.from_dict(view, view_name)
+        if not isinstance(view, ViewConfig):  # a config entry, or norm.json's record of it
+            view = ViewConfig.from_dict({k: v for k, v in view.items() if k != "name"}, view_name)
         if view.level != "constituent":
             raise InputError(f"config: views.{view_name}.level", "constituent (augmented views "
                              "recompute constituent features)", repr(view.level))  # fmt: skip
