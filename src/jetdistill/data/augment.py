@@ -32,6 +32,7 @@ input.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -336,3 +337,68 @@ def augmented_split(
     log.info("augmented %s/%s: %d views x %d jets (%s)", view_name, split, cfg.k, len(rows),
              ", ".join(cfg.transforms) + (f", pt_smear {cfg.pt_smear}" if cfg.pt_smear else ""))  # fmt: skip
     return out, rows
+
+
+# --------------------------------------------------------------------------- files
+def _views_text(views: Mapping[str, Any]) -> str:
+    return json.dumps(dict(views), sort_keys=True)
+
+
+def augment_view_file(
+    splits_path: str | os.PathLike[str],
+    view: Any,
+    norm_path: str | os.PathLike[str],
+    split_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    views: Mapping[str, Any],
+    *,
+    split: str = "transfer",
+    data_cfg: Mapping[str, Any] | None = None,
+    view_name: str = "",
+) -> dict[str, Any]:
+    """The ``augment_view`` rule: the ``k`` augmented copies of one prepared split file.
+
+    File layout (``R/data/augmented/{view}/{split}.h5``)::
+
+        /X      (K, N, n, F) float32  view k of every jet, normalised with the view's norm.json
+        /index  (N,) int64            global jet index, the order of the split file
+        attrs: views (JSON of distillation.views), view, split, features (JSON)
+    """
+    import h5py
+
+    from jetdistill.data.prepare import load_split
+    from jetdistill.io import atomic_path
+
+    cfg = ViewsConfig.from_dict(views)
+    _, _, index, attrs = load_split(split_path)
+    x, rows = augmented_split(splits_path, view, norm_path, split, cfg, data_cfg=data_cfg,
+                              view_name=view_name, expected_index=index)  # fmt: skip
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("X", data=x, chunks=(1, min(1024, x.shape[1]), *x.shape[2:]))
+        f.create_dataset("index", data=rows.astype(np.int64))
+        f.attrs["views"] = _views_text(views)
+        f.attrs["view"] = view_name
+        f.attrs["split"] = split
+        f.attrs["features"] = json.dumps(list(attrs.get("features", [])))
+    return {"views": cfg.k, "jets": len(rows)}
+
+
+def load_augmented(
+    path: str | os.PathLike[str], expected_index: Any, views: Mapping[str, Any]
+) -> np.ndarray:
+    """The augmented copies (K, N, ...) of a split, checked to be of the same jets in the
+    same order (``expected_index``) and of the same ``views`` settings as the teacher's
+    cached view logits, so that input and teacher logits always describe one view."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        index = f["index"][()]
+        if not np.array_equal(index, np.asarray(expected_index)):
+            raise InputError(f"{path}:/index", "the jets of the student's split file, in order",
+                             "a different jet order (re-run augment_view)")  # fmt: skip
+        recorded = json.loads(f.attrs.get("views", "{}"))
+        if recorded != json.loads(_views_text(views)):
+            raise InputError(
+                f"{path}: attrs views", f"the job's views {dict(views)}", str(recorded)
+            )
+        return f["X"][()]

@@ -23,6 +23,11 @@ def train_student(ctx: JobContext) -> None:
     seed = job.seed
     seed_everything(seed)
     train, val, test = (C.load_split(ctx.input[s]) for s in ("transfer", "val", "test"))
+    views = (kd or {}).get("views") or ctx.params.get("views")
+    if views:  # consistent augmented views (distillation.views), drawn per jet per epoch
+        from jetdistill.data.augment import load_augmented
+
+        train.views = load_augmented(ctx.input["augmented"], train.index, views)
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
     model = C.build(spec, shape, n_classes)
     smoothing = ctx.params["train"].get("label_smoothing", 0.0)
@@ -36,7 +41,7 @@ def train_student(ctx: JobContext) -> None:
         run.log_artifact(ctx.input["norm"], "data")
         result, logits, metrics = C.train_and_eval(
             run, model, train, val, test, train_cfg=ctx.params["train"], loss_fn=setup.loss_fn,
-            seed=seed, t_train=setup.t_train, t_val=setup.t_val, label=name,
+            seed=seed, t_train=setup.t_train, t_val=setup.t_val, label=name, tv_train=setup.tv_train,
         )  # fmt: skip
         metrics.update(C.fidelity(model, train, logits, setup))
         metrics.update(cost_metrics(model, shape))
