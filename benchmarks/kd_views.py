@@ -109,6 +109,7 @@ def main() -> None:
     ap.add_argument("--student", default="mlp16")
     ap.add_argument("--teacher", default="jedi")
     ap.add_argument("--member", default="member0")
+    ap.add_argument("--teacher-view", default=None, help="default: the config's teacher's view")
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--transforms", nargs="*", default=["eta_flip", "phi_flip"])
     ap.add_argument("--pt-smear", type=float, default=0.0)
@@ -128,7 +129,10 @@ def main() -> None:
     cfg = yaml.safe_load(Path(args.config).read_text())
     spec = dict(cfg["models"][args.student])
     view = spec.pop("view")
-    tview = cfg["models"][cfg["teachers"][args.teacher]["members"][0]["model"]]["view"]
+    tview = (
+        args.teacher_view
+        or cfg["models"][cfg["teachers"][args.teacher]["members"][0]["model"]]["view"]
+    )
     res = Path(args.results)
     vcfg = ViewsConfig.from_dict({"k": args.k, "transforms": args.transforms,
                                   "pt_smear": args.pt_smear, "seed": args.views_seed})  # fmt: skip

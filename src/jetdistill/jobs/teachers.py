@@ -102,10 +102,15 @@ def compute_soft_targets(ctx: JobContext) -> None:
         run.log_params({"members": members})
         views, views_cfg = teacher_views(ctx, splits_by_view)
         with atomic_path(ctx.output["soft_targets"]) as tmp:
-            compute(models, splits, tmp, views=views, views_attrs=views_cfg)
+            summary = compute(models, splits, tmp, views=views, views_attrs=views_cfg)
         test = next(iter(splits_by_view.values()))["test"]
         logits = load_soft_targets(ctx.output["soft_targets"], "test", test.index)
         metrics = M.classification_metrics(logits, test.y, test.class_names)
+        if views:  # is the symmetry one the teacher agrees with? (benchmarks/bench_views.py)
+            tr = summary["splits"]["transfer"]
+            metrics["transfer_accuracy"] = tr["accuracy"]
+            metrics["transfer_view_accuracy_min"] = min(tr["view_accuracy"])
+            metrics["transfer_view_accuracy_mean"] = float(np.mean(tr["view_accuracy"]))
         run.log_metrics(metrics)
         C.log_eval_plots(run, np.asarray(logits), test, f"teacher {teacher}")
         record = C.result_record(ctx, run, role="teacher", method=method, metrics=metrics,
