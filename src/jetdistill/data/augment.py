@@ -6,22 +6,31 @@ fixed cache of logits of fixed jets overfits. A jet's augmentation must be a sym
 physics, and every feature a model reads must be recomputed from the transformed constituents
 (a flipped ``etarel`` with an unflipped ``etarot`` or ``py`` would be a jet that cannot exist).
 
-The transforms act on each constituent's position about the jet axis, (etarel, phirel):
+The transforms act on each constituent's position about the jet axis in (rapidity y, phi):
 
-- ``eta_flip``: etarel -> -etarel (a reflection z -> -z composed with a longitudinal boost);
-- ``phi_flip``: phirel -> -phirel (a mirror y -> -y composed with an azimuthal rotation);
-- ``rotate``: a rotation of (etarel, phirel) by an angle drawn uniformly in [0, 2 pi), the
-  jet-image symmetry of a narrow jet (exact only in the small-angle limit; whether the teacher
-  agrees is measured by benchmarks/bench_views.py);
+- ``eta_flip``: y - y_jet -> -(y - y_jet), i.e. a mirror z -> -z composed with a longitudinal
+  boost by 2 y_jet: an exact Lorentz transformation (times a parity) that leaves the jet's
+  four-momentum unchanged;
+- ``phi_flip``: phi - phi_jet -> -(phi - phi_jet), a mirror y -> -y composed with an azimuthal
+  rotation by 2 phi_jet: exact, the jet unchanged;
+- ``rotate``: a rotation of (y - y_jet, phi - phi_jet) by an angle drawn uniformly in
+  [0, 2 pi), the jet-image symmetry of a narrow jet (exact only in the small-angle limit;
+  whether the teacher agrees is measured by benchmarks/bench_views.py);
 - ``pt_smear`` (a number, 0 = off): each constituent's pT scaled by ``max(0, 1 + s N(0, 1))``.
 
-Each constituent keeps its pT (unless smeared) and its mass, so pT, pT_rel and deltaR are
-unchanged by the geometric transforms. The jet four-momentum the relative features refer to
-is held fixed (the reference frame of the transform: "the jet axis stays at 0"); with pT
-smearing it moves by the change of the constituents' summed four-momentum. Everything
-downstream (constituent selection, log features, the view's fitted ``norm.json``) is the
-view's own code path (:mod:`jetdistill.data.prepare`), so an augmented view is normalised
-with exactly the normalisation of the view it augments.
+Why rapidity and not the pseudorapidity of the ``etarel`` feature: reflecting pseudorapidity
+is not a Lorentz transformation for massive constituents, and on the generated jets it moved
+the jet mass by up to 12% (a soft proton far from the axis); the rapidity reflection keeps it
+to float precision. Each constituent keeps its pT (unless smeared) and mass; the jet
+four-momentum the relative features refer to is held fixed (the reference frame of the
+transform: "the jet axis stays at 0"); with pT smearing it moves by the change of the
+constituents' summed four-momentum. For a massless constituent y = eta, so distances between
+constituents in (eta, phi) are kept; ``deltaR``, measured from the jet's *pseudo*rapidity,
+changes by the jet's (y_jet - eta_jet) offset under a flip or rotation. Everything downstream
+(constituent selection, log features, the view's fitted ``norm.json``) is the view's own code
+path (:mod:`jetdistill.data.prepare`), so an augmented view is normalised with exactly the
+normalisation of the view it augments (the identity transform reproduces the prepared view
+file to float32 rounding).
 
 Random draws are hashed from (seed, global jet index, view k, slot), so the teacher's and the
 student's views of view k of a jet are the same transform whichever file, chunk or job
