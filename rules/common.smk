@@ -118,6 +118,9 @@ def soft_target_inputs(w):
         # another transfer set reruns the students, not this job
         for s in (*plan.STUDENT_SPLITS, "val", "test"):
             files[f"{v}__{s}"] = at(P.VIEW_SPLIT, view=v, split=s)
+    if plan.views_settings(config) is not None:  # augmented views from the raw jets
+        files.update(splits=out(P.SPLITS), raw=plan.source_files(config, R))
+        files.update({f"{v}__norm": at(P.VIEW_NORM, view=v) for v in views})
     return {
         **files,
         "models": teacher_member_models(w.teacher),
@@ -156,9 +159,16 @@ def combine_inputs(w):
     }
 
 
+def augmented_input(w):
+    """The student's augmented transfer jets, when it reads them (distillation.views)."""
+    return {"augmented": at(P.VIEW_AUG, view=view_of(w.student), split="transfer")}
+
+
 def student_inputs(w):
     splits = (*plan.transfer_splits(config), "val", "test")
     files = view_files(view_of(w.student), splits)
+    if plan.solo_views(config, w.student):
+        files.update(augmented_input(w))
     return {
         **files,
         "fidelity": soft_targets(plan.fidelity_teacher(config)),
@@ -167,7 +177,8 @@ def student_inputs(w):
 
 
 def kd_inputs(w):
-    return {**student_inputs(w), "soft_targets": soft_targets(w.teacher)}
+    views = augmented_input(w) if plan.views_settings(config) is not None else {}
+    return {**student_inputs(w), **views, "soft_targets": soft_targets(w.teacher)}
 
 
 def qat_inputs(w):

@@ -67,3 +67,29 @@ rule prepare_view:
         data=plan.data_settings(config),
     script:
         "../workflow/scripts/prepare_view.py"
+
+
+rule augment_view:
+    input:
+        splits=out(P.SPLITS),
+        files=plan.source_files(config, R),  # the raw constituents are transformed
+        split=out(P.VIEW_SPLIT),
+        norm=out(P.VIEW_NORM),
+    output:
+        augmented=out(P.VIEW_AUG),
+    log:
+        logfile("augment_view", "{view}_{split}"),
+    benchmark:
+        benchfile("augment_view", "{view}_{split}")
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        view=view_params,
+        data=plan.data_settings(config),
+        views=plan.views_settings(config),
+    script:
+        "../workflow/scripts/augment_view.py"

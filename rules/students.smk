@@ -20,6 +20,7 @@ rule train_student_solo:
         mem_mb=3000,
         runtime=120,
     params:
+        **plan.solo_params(config),  # distillation.views when the solo twin sees them
         model=lambda w: model_params(w.student),
         train=train_params("student"),
         transfer_splits=transfer_split_params(),

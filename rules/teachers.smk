@@ -46,6 +46,8 @@ rule compute_soft_targets:
     resources:
         mem_mb=6000,
         runtime=60,
+    params:
+        **plan.soft_target_params(config),  # none unless distillation.views.k > 0
     script:
         "../workflow/scripts/compute_soft_targets.py"
 

@@ -29,6 +29,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -1180,3 +1181,43 @@ EXTRA_CASES.update(
     | {"K09": test_empty_transfer_set_is_a_schema_error,
        "K10": test_transfer_and_teacher_train_are_accepted}
 )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- consistent views
+# id, bad input (merged over config/test.yaml), substrings the error must contain
+VIEWS_CASES: list[tuple[str, dict, list[str]]] = [
+    ("V01", {"distillation": {"views": {"k": 2, "transforms": ["eta_flp"]}}},
+     ["config: distillation.views.transforms", "'eta_flp'", "did you mean 'eta_flip'"]),
+    ("V02", {"distillation": {"views": {"k": 2}}, "students": ["mlp", "hlf_mlp"], "baselines": []},
+     ["config: distillation.views (model hlf_mlp, view hlf)", "constituent-level views only",
+      "level 'jet'"]),
+    ("V03", {"distillation": {"views": {"k": 2, "transforms": [], "pt_smear": 0.0}}},
+     ["config: distillation.views", "at least one transform or pt_smear > 0"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, extra, needles", VIEWS_CASES, ids=[c[0] for c in VIEWS_CASES])
+def test_bad_views_fail_while_parsing(
+    case: str, extra: dict, needles: list[str], tmp_path: Path
+) -> None:
+    _assert_parse_error(case, extra, needles, tmp_path)
+
+
+def test_views_off_adds_no_param_and_on_reaches_the_right_jobs(tmp_path: Path) -> None:
+    """k = 0 (the default) adds nothing a rule compares (no rerun of an existing run); k > 0
+    gives the soft targets, the KD students and the students' solo twins (not the baselines)
+    the same views settings."""
+    cfg = _config({})
+    assert plan.views_settings(cfg) is None
+    assert plan.soft_target_params(cfg) == {} and plan.solo_params(cfg) == {}
+    cfg = _config({"distillation": {"views": {"k": 3, "transforms": ["phi_flip"]}}})
+    _check({"distillation": {"views": {"k": 3, "transforms": ["phi_flip"]}}}, tmp_path)
+    views = plan.views_settings(cfg)
+    assert views == {"k": 3, "transforms": ["phi_flip"], "pt_smear": 0.0, "seed": 0}
+    cfg["data"]["generate"].setdefault("classes", list(CLASS_NAMES))  # a schema default
+    assert plan.soft_target_params(cfg)["views"] == views
+    job = next(iter(plan.kd_jobs(cfg)))
+    assert plan.kd_job_settings(cfg, job)["views"] == views
+    solo = plan.solo_params(cfg)["views"]
+    assert solo(SimpleNamespace(student="mlp")) == views
+    assert solo(SimpleNamespace(student="hlf_mlp")) is None

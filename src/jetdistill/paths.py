@@ -19,6 +19,8 @@ SPLITS = "data/splits.h5"
 VIEW_DIR = "data/views/{view}"
 VIEW_SPLIT = VIEW_DIR + "/{split}.h5"
 VIEW_NORM = VIEW_DIR + "/norm.json"
+#: augmented copies of a split (distillation.views; data.augment.augment_view_file)
+VIEW_AUG = "data/augmented/{view}/{split}.h5"
 
 # --------------------------------------------------------------------------- models
 #: every model directory holds these files (the ones its rule declares)

@@ -498,8 +498,73 @@ def kd_settings(
 
 
 def kd_job_settings(cfg: dict, job: KDJob) -> JobSettings:
-    """The KD loss of one distillation job (:func:`kd_settings` of its identity)."""
-    return kd_settings(cfg, job.method, job.T, job.alpha)
+    """The KD loss of one distillation job (:func:`kd_settings` of its identity), plus its
+    consistent augmented views (``views``) when ``distillation.views.k > 0``."""
+    out = kd_settings(cfg, job.method, job.T, job.alpha)
+    views = views_settings(cfg)
+    if views is not None:
+        out["views"] = views
+    return out
+
+
+def views_settings(cfg: dict) -> JobSettings | None:
+    """``distillation.views`` as the augmenting jobs read it (None when off, ``k == 0``).
+
+    ``solo`` is left out: it says who reads the views, not what they are."""
+    v = (cfg.get("distillation") or {}).get("views") or {}
+    if int(v.get("k", 0)) <= 0:
+        return None
+    return job_settings({"k": int(v["k"]), "transforms": list(v.get("transforms", [])),
+                         "pt_smear": float(v.get("pt_smear", 0.0)), "seed": int(v.get("seed", 0))})  # fmt: skip
+
+
+def soft_target_params(cfg: dict) -> dict[str, JobSettings]:
+    """Extra params of ``compute_soft_targets``: none when views are off (so a config
+    without views reruns nothing), else the views and the data settings to read raw jets."""
+    views = views_settings(cfg)
+    return {} if views is None else {"views": views, "data": data_settings(cfg)}
+
+
+def solo_views(cfg: dict, model: str) -> bool:
+    """Whether the solo student ``model`` trains on the same augmented views (with labels) as
+    the KD students: ``distillation.views.solo`` (default true: the fair twin sees the same
+    jets and views), for ``students`` only (baselines have no KD twin)."""
+    v = (cfg.get("distillation") or {}).get("views") or {}
+    on = views_settings(cfg) is not None and bool(v.get("solo", True))
+    return on and model in cfg["students"]
+
+
+def solo_params(cfg: dict) -> dict[str, Callable[[Any], JobSettings | None]]:
+    """Extra params of a solo student: none when views are off (a config without views reruns
+    nothing), else ``views``, per job: the views settings where :func:`solo_views`, else None."""
+    settings = views_settings(cfg)
+    if settings is None:
+        return {}
+    return {"views": lambda w: settings if solo_views(cfg, w.student) else None}
+
+
+def check_views_config(cfg: dict) -> None:
+    """``distillation.views``: known transform names (did-you-mean), and only constituent
+    views for the students and teachers that would read augmented copies."""
+    from jetdistill.data.augment import ViewsConfig
+
+    raw = dict((cfg.get("distillation") or {}).get("views") or {})
+    raw.pop("solo", None)
+    vc = ViewsConfig.from_dict(raw)
+    if not vc.enabled or not cfg["distillation"].get("enabled", True):
+        return
+    if cfg["data"]["source"] == "generic":
+        raise InputError("config: distillation.views.k", "0 for data.source=generic (jet "
+                         "symmetries need jet constituents)", str(vc.k))  # fmt: skip
+    readers = [*cfg["students"], *(m["model"] for t in used_teachers(cfg)
+                                   for m in cfg["teachers"][t]["members"])]  # fmt: skip
+    for name in readers:
+        view = cfg["models"][name]["view"]
+        if cfg["views"][view].get("level", "constituent") != "constituent":
+            raise InputError(f"config: distillation.views (model {name}, view {view})",
+                             "constituent-level views only (jet-level columns cannot be "
+                             "recomputed from transformed constituents)",
+                             f"level {cfg['views'][view].get('level')!r}")  # fmt: skip
 
 
 def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> JobSettings:
@@ -625,6 +690,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     for i, t in enumerate(cfg["distillation"].get("teachers", [])):
         _ref(f"distillation.teachers[{i}]", t, teacher_names(cfg))
     check_losses(cfg)
+    check_views_config(cfg)
     c = cfg["compression"]
     if c.get("enabled", True) and "kd" in c.get("modes", ()) and c.get("teacher"):
         _ref("compression.teacher", c["teacher"], teacher_names(cfg))

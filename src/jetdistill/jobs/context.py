@@ -81,18 +81,31 @@ class Split:
     y: np.ndarray
     index: np.ndarray
     attrs: dict
+    #: augmented copies of ``X`` (V, N, ...) drawn per jet per epoch in training (or None)
+    views: np.ndarray | None = None
 
     @property
     def class_names(self) -> list[str]:
         return list(self.attrs["class_names"])
 
     def subset(self, rows: np.ndarray) -> Split:
-        return Split(self.X[rows], self.y[rows], self.index[rows], self.attrs)
+        views = None if self.views is None else self.views[:, rows]
+        return Split(self.X[rows], self.y[rows], self.index[rows], self.attrs, views)
 
-    def batches(self, teacher_logits: np.ndarray | None = None, features: np.ndarray | None = None):
-        from jetdistill.learn.training import Batches
+    def batches(self, teacher_logits: np.ndarray | None = None, features: np.ndarray | None = None,
+                view_logits: np.ndarray | None = None):  # fmt: skip
+        """Training batches; with ``views`` a consistent view per jet per epoch
+        (:class:`jetdistill.learn.training.ViewBatches`, ``view_logits`` the teacher's)."""
+        from jetdistill.errors import InputError
+        from jetdistill.learn.training import Batches, ViewBatches
 
-        return Batches.from_numpy(self.X, self.y, teacher_logits, features)
+        base = Batches.from_numpy(self.X, self.y, teacher_logits, features)
+        if self.views is None:
+            return base
+        if features is not None:
+            raise InputError("distillation.views", "a logit loss (a feature loss such as hint "
+                             "reads the teacher's embedding of the original jets only)", "a feature loss")  # fmt: skip
+        return ViewBatches.from_views(base, self.views, view_logits)
 
 
 def load_split(path: str) -> Split:
@@ -216,6 +229,8 @@ class KDSetup:
     #: the teacher's cached embeddings, for a feature loss (``hint``) only
     f_train: np.ndarray | None = None
     f_val: np.ndarray | None = None
+    #: the teacher's logits of the augmented views of the transfer jets (V, N, K), or None
+    tv_train: np.ndarray | None = None
 
     def subset(self, rows: np.ndarray) -> KDSetup:
         """The same set-up on the transfer rows ``rows`` (a learning-curve fraction)."""
@@ -224,7 +239,8 @@ class KDSetup:
             return None if a is None else a[rows]
 
         return KDSetup(self.loss_fn, take(self.t_train), self.t_val, self.fidelity_train[rows],
-                       self.fidelity_test, take(self.f_train), self.f_val)  # fmt: skip
+                       self.fidelity_test, take(self.f_train), self.f_val,
+                       None if self.tv_train is None else self.tv_train[:, rows])  # fmt: skip
 
 
 def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: Split, *,
@@ -276,7 +292,12 @@ def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: S
     loss_fn = build_loss(kd["method"], temperature=kd["temperature"], alpha=kd["alpha"],
                          params=kd["params"], label_smoothing=label_smoothing,
                          feature_dims=dims)  # fmt: skip
-    return KDSetup(loss_fn, t_train, t_val, t_train, t_test, f_train, f_val)
+    tv = None
+    if kd.get("views"):  # consistent views: the teacher's logits of each augmented view
+        from jetdistill.learn.softtargets import load_view_logits
+
+        tv = load_view_logits(st, "transfer", train.index, kd["views"])
+    return KDSetup(loss_fn, t_train, t_val, t_train, t_test, f_train, f_val, tv)
 
 
 def fidelity(model: Any, train: Split, logits: np.ndarray, setup: KDSetup) -> dict[str, float]:
@@ -365,8 +386,8 @@ def log_eval_plots(run: Any, logits: np.ndarray, split: Split, label: str) -> No
 
 def train_and_eval(run: Any, model: Any, train: Split, val: Split, test: Split, *,
                    train_cfg: dict, loss_fn: Any, seed: int, t_train=None, t_val=None,
-                   f_train=None, f_val=None, step_hook=None,
-                   label: str = "model") -> tuple[Any, np.ndarray, dict]:  # fmt: skip
+                   f_train=None, f_val=None, step_hook=None, label: str = "model",
+                   tv_train=None) -> tuple[Any, np.ndarray, dict]:  # fmt: skip
     """Fit on ``train`` (early stopping on ``val``), then classification metrics on ``test``."""
     from jetdistill.learn import metrics as M
     from jetdistill.learn.training import TrainConfig, fit, predict_logits
@@ -375,7 +396,8 @@ def train_and_eval(run: Any, model: Any, train: Split, val: Split, test: Split, 
     run.log_params({"train": train_cfg, "seed": seed, "n_train": len(train.y), "n_val": len(val.y),
                     "n_test": len(test.y), "input_shape": list(train.X.shape[1:])})  # fmt: skip
     result = fit(
-        model, train.batches(t_train, f_train), val.batches(t_val, f_val), cfg, loss_fn, seed=seed,
+        model, train.batches(t_train, f_train, tv_train), val.batches(t_val, f_val), cfg, loss_fn,
+        seed=seed,
         step_hook=step_hook, epoch_callback=lambda epoch, rec: run.log_metrics(rec, step=epoch),
     )  # fmt: skip
     logits = predict_logits(model, test.X)

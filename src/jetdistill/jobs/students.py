@@ -24,6 +24,11 @@ def train_student(ctx: JobContext) -> None:
     seed_everything(seed)
     parts, train = C.load_train(ctx)
     val, test = (C.load_split(ctx.input[s]) for s in ("val", "test"))
+    views = (kd or {}).get("views") or ctx.params.get("views")
+    if views:  # consistent augmented views (distillation.views), drawn per jet per epoch
+        from jetdistill.data.augment import load_augmented
+
+        train.views = load_augmented(ctx.input["augmented"], train.index, views)
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
     model = C.build(spec, shape, n_classes)
     smoothing = ctx.params["train"].get("label_smoothing", 0.0)
@@ -41,7 +46,7 @@ def train_student(ctx: JobContext) -> None:
         result, logits, metrics = C.train_and_eval(
             run, model, train, val, test, train_cfg=ctx.params["train"], loss_fn=setup.loss_fn,
             seed=seed, t_train=setup.t_train, t_val=setup.t_val, f_train=setup.f_train,
-            f_val=setup.f_val, label=name,
+            f_val=setup.f_val, label=name, tv_train=setup.tv_train,
         )  # fmt: skip
         metrics.update(C.fidelity(model, train, logits, setup))
         metrics.update(cost_metrics(model, shape))

@@ -53,6 +53,26 @@ def train_teacher(ctx: JobContext) -> None:
         write_json(ctx.output["metrics"], record)
 
 
+def teacher_views(ctx: JobContext, splits_by_view: dict) -> tuple[dict | None, dict | None]:
+    """The augmented transfer jets of every member view (``distillation.views``; None when
+    off), built from the raw jets with each view's fitted normalisation."""
+    views = ctx.params.get("views")
+    if not views:
+        return None, None
+    from jetdistill.data.augment import ViewsConfig, augmented_split
+    from jetdistill.io import read_json
+
+    cfg = ViewsConfig.from_dict(views)
+    out = {}
+    for view, sp in splits_by_view.items():
+        norm = ctx.input[f"{view}__norm"]
+        out[view], _ = augmented_split(
+            ctx.input["splits"], read_json(norm)["view"], norm, "transfer", cfg,
+            data_cfg=ctx.params.get("data"), view_name=view, expected_index=sp["transfer"].index,
+        )  # fmt: skip
+    return {"transfer": out}, dict(views)
+
+
 def compute_soft_targets(ctx: JobContext) -> None:
     """Run every member of a teacher once over every split its inputs name (``{view}__{split}``:
     the splits a student may learn from, val and test) and cache the logits.
@@ -83,11 +103,17 @@ def compute_soft_targets(ctx: JobContext) -> None:
     with C.job_run(ctx, name=f"soft-targets-{teacher}", role="teacher", method=method,
                    tags={"teacher": teacher, "members": len(models)}) as run:  # fmt: skip
         run.log_params({"members": members})
+        views, views_cfg = teacher_views(ctx, splits_by_view)
         with atomic_path(ctx.output["soft_targets"]) as tmp:
-            compute(models, splits, tmp)
+            summary = compute(models, splits, tmp, views=views, views_attrs=views_cfg)
         test = next(iter(splits_by_view.values()))["test"]
         logits = load_soft_targets(ctx.output["soft_targets"], "test", test.index)
         metrics = M.classification_metrics(logits, test.y, test.class_names)
+        if views:  # is the symmetry one the teacher agrees with? (benchmarks/bench_views.py)
+            tr = summary["splits"]["transfer"]
+            metrics["transfer_accuracy"] = tr["accuracy"]
+            metrics["transfer_view_accuracy_min"] = min(tr["view_accuracy"])
+            metrics["transfer_view_accuracy_mean"] = float(np.mean(tr["view_accuracy"]))
         run.log_metrics(metrics)
         C.log_eval_plots(run, np.asarray(logits), test, f"teacher {teacher}")
         record = C.result_record(ctx, run, role="teacher", method=method, metrics=metrics,

@@ -19,10 +19,16 @@ File layout (``R/soft_targets/{teacher}.h5``), one group per split::
                                             (JEDI-net: phi_C's last hidden layer, computed
                                             from the pooled objects), members concatenated
     attrs: n_members, n_classes, splits (JSON), temperature_applied = False,
-           embedding_dim (0 without embeddings)
+           embedding_dim (0 without embeddings),
+           views (JSON of distillation.views; only with view_logits)
+    /{split}/view_logits    (V, N, K) float32  optional: the teacher's logits of V augmented
+                                            views of each jet (jetdistill.data.augment), combined
+                                            over members like ``logits``; same jet order
 
 The embedding is what a feature loss (``hint``) regresses the student onto; it comes from the
 same forward pass as the logits (a forward pre-hook), so caching it costs no extra teacher run.
+Readers of ``logits`` / ``member_logits`` never see the views, so a file with or without
+them serves every existing job.
 
 For an ensemble, ``log(mean_m softmax(z_m))`` is a valid logit vector (softmax of it gives
 back the mean probability), so the KD loss can treat ensembles and single teachers alike.
@@ -150,6 +156,8 @@ def compute_soft_targets(
     batch_size: int = 256,
     *,
     embeddings: bool = True,
+    views: Mapping[str, Any] | None = None,
+    views_attrs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run every teacher member once over each split and cache the logits in HDF5.
 
@@ -160,7 +168,12 @@ def compute_soft_targets(
     order (checked on ``index`` and ``y``). The default batch of 256 is deliberate: the
     interaction network's (B, C*(C-1), .) edge tensors fall out of CPU cache for larger
     batches (measured 9.2k jets/s at 256 vs 1.7k at 4096, 1 thread). ``embeddings``: also
-    cache ``/{split}/embedding`` (module docstring). The file is written atomically. Returns a small summary (members, per-split jets and teacher accuracy).
+    cache ``/{split}/embedding`` (module docstring). The file is written atomically. Returns
+    a small summary (members, per-split jets and teacher accuracy).
+
+    ``views``: split name -> the augmented inputs of that split, ``X (V, N, ...)`` in the
+    split's jet order (or ``{view: X}`` like ``splits``); the teacher's logits of each view
+    are cached as ``view_logits`` and ``views_attrs`` (the views config) is recorded.
     """
     if len(member_models) == 0:
         raise InputError("compute_soft_targets: member_models", "at least one teacher member", "0")
@@ -211,6 +224,24 @@ def compute_soft_targets(
         if embeddings:
             embedded[name] = np.concatenate(per_member_emb, axis=1).astype(np.float32)
 
+    view_results: dict[str, np.ndarray] = {}
+    for name, split_views in (views or {}).items():
+        if name not in checked:
+            raise InputError(f"compute_soft_targets: views[{name!r}]", f"a split among {list(checked)}",
+                             "a split without soft targets")  # fmt: skip
+        per_view = []
+        xs = [_member_view(split_views, view, m) for m, (_, view) in enumerate(members)]
+        n_views = len(xs[0])
+        for v in range(n_views):
+            z = np.stack(
+                [_predict(model, xs[m][v], batch_size) for m, (model, _) in enumerate(members)]
+            )
+            if z.shape[1:] != (len(checked[name][0]), n_classes) or not np.isfinite(z).all():
+                raise InputError(f"teacher on view {v} of split {name!r}",
+                                 f"finite logits of shape (N, {n_classes})", str(z.shape))  # fmt: skip
+            per_view.append(ensemble_logits(z.astype(np.float32)))
+        view_results[name] = np.stack(per_view)
+
     summary: dict[str, Any] = {
         "n_members": len(member_models),
         "n_classes": n_classes,
@@ -235,6 +266,14 @@ def compute_soft_targets(
                 g.create_dataset("embedding", data=embedded[name])
             acc = float((logits.argmax(axis=1) == y_arr).mean())
             summary["splits"][name] = {"n": len(y_arr), "accuracy": acc}
+            if name in view_results:
+                g.create_dataset("view_logits", data=view_results[name])
+                view_acc = (view_results[name].argmax(axis=2) == y_arr[None]).mean(axis=1)
+                summary["splits"][name]["view_accuracy"] = [float(a) for a in view_acc]
+                log.info("soft targets %s: %d views, teacher accuracy %s", name,
+                         len(view_acc), np.round(view_acc, 4).tolist())  # fmt: skip
+        if view_results:
+            f.attrs["views"] = json.dumps(dict(views_attrs or {}), sort_keys=True)
             log.info("soft targets %s: %d jets, teacher accuracy %.4f", name, len(y_arr), acc)
     return summary
 
@@ -280,6 +319,37 @@ def _open(path: str | os.PathLike[str]) -> Path:
             str(p), "a soft-target HDF5 file (run compute_soft_targets first)", "missing file"
         )
     return p
+def _member_view(split_views: Any, view: str | None, m: int) -> Any:
+    """The augmented inputs (V, N, ...) member ``m`` (reading ``view``) runs on."""
+    if not isinstance(split_views, Mapping):
+        return split_views
+    if view is None and len(split_views) == 1:
+        return next(iter(split_views.values()))
+    if view not in split_views:
+        raise InputError(f"compute_soft_targets: views, member {m}", f"augmented inputs of view {view!r}",
+                         str(sorted(split_views)))  # fmt: skip
+    return split_views[view]
+
+
+def load_view_logits(
+    path: str | os.PathLike[str], split: str, expected_index: Any, views: Mapping[str, Any]
+) -> np.ndarray:
+    """The teacher's logits of the augmented views of ``split``, (V, N, K), checked to be
+    the views the student reads: same jets (``expected_index``) and same ``views`` settings
+    (transforms, seed, ...), since a student paired with logits of other transforms would
+    learn inconsistent targets without any error."""
+    load_soft_targets(path, split, expected_index)  # the jet order check
+    with h5py.File(path, "r") as f:
+        g = f[split]
+        if "view_logits" not in g:
+            raise InputError(f"{path}:/{split}/view_logits", "the teacher's logits of augmented views "
+                             "(distillation.views.k > 0 when compute_soft_targets ran)", "missing")  # fmt: skip
+        cached = json.loads(f.attrs.get("views", "{}"))
+        if cached != json.loads(json.dumps(dict(views), sort_keys=True)):
+            raise InputError(
+                f"{path}: attrs views", f"the student's views {dict(views)}", str(cached)
+            )
+        return g["view_logits"][()]
 
 
 def load_soft_targets(

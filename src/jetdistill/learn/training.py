@@ -254,6 +254,74 @@ class Batches:
             yield (*self.batch(idx), self.f[idx])
 
 
+@dataclass
+class ViewBatches(Batches):
+    """:class:`Batches` plus ``V`` augmented views of every row: ``xv`` (V, N, ...) and, for a
+    KD student, the teacher's logits of each view ``tv`` (V, N, K) (consistent views,
+    Beyer et al. 2022). In each shuffled epoch every row is drawn afresh among its original
+    (``x``, ``t``) and its V views, with the same generator as the batch order (so a seed
+    still fixes the history); the input and the teacher logits always come from the same
+    view. Unshuffled iteration (evaluation) reads the originals.
+    """
+
+    xv: Tensor | None = None
+    tv: Tensor | None = None
+    pick: Tensor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n = self.x.shape[0]
+        if self.xv is None or self.xv.shape[1:] != self.x.shape:
+            got = None if self.xv is None else tuple(self.xv.shape)
+            raise InputError(
+                "ViewBatches.xv", f"views of shape (V, {tuple(self.x.shape)})", str(got)
+            )
+        if (self.tv is None) != (self.t is None) or (
+            self.tv is not None and self.tv.shape != (self.xv.shape[0], n, self.t.shape[1])
+        ):
+            got = None if self.tv is None else tuple(self.tv.shape)
+            raise InputError("ViewBatches.tv", "teacher logits of every view (V, N, K) exactly "
+                             "when t is given", str(got))  # fmt: skip
+
+    @classmethod
+    def from_views(cls, base: Batches, xv: np.ndarray, tv: np.ndarray | None = None) -> ViewBatches:
+        return cls(base.x, base.y, base.t, base.f,
+                   xv=torch.as_tensor(np.asarray(xv, dtype=np.float32)),
+                   tv=None if tv is None else torch.as_tensor(np.asarray(tv, dtype=np.float32)))  # fmt: skip
+
+    @property
+    def n_views(self) -> int:
+        return 0 if self.xv is None else int(self.xv.shape[0])
+
+    def to(self, device: torch.device | str) -> ViewBatches:
+        b = super().to(device)
+        return ViewBatches(b.x, b.y, b.t, b.f, xv=self.xv.to(device),
+                           tv=None if self.tv is None else self.tv.to(device))  # fmt: skip
+
+    def batch_indices(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[Tensor | slice]:
+        # 0: the original row, v >= 1: view v - 1; drawn once per epoch, before the order
+        self.pick = (
+            None
+            if generator is None
+            else torch.randint(0, self.n_views + 1, (len(self),), generator=generator)
+        )
+        yield from super().batch_indices(batch_size, generator)
+
+    def batch(self, idx: Tensor | slice) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        x, y, t = super().batch(idx)
+        if self.pick is None or isinstance(idx, slice):
+            return x, y, t
+        v = self.pick[idx].to(x.device)
+        aug = (v - 1).clamp(min=0)
+        use = (v > 0).view(-1, *([1] * (x.ndim - 1)))
+        x = torch.where(use, self.xv[aug, idx], x)
+        if t is not None:
+            t = torch.where((v > 0)[:, None], self.tv[aug, idx], t)
+        return x, y, t
+
+
 # --------------------------------------------------------------------------- results
 
 
