@@ -363,3 +363,70 @@ def test_jet_level_view_nan_column_names_file_and_column(prepared: dict) -> None
                      tmp / "views" / "bad" / "norm.json", data, view_name="bad")  # fmt: skip
     with pytest.raises(InputError, match="level"):
         ViewConfig.from_dict({"level": "event", "features": ["j_pt"]}, "bad")
+
+
+# --------------------------------------------------------------------------- unlabelled jets
+def test_unlabelled_rows_by_hand() -> None:
+    """Generated shards (per class): the first multiple x n_transfer_k rows of each class, in
+    file order, so a larger multiple keeps the rows of a smaller one; user files: a seeded
+    draw of multiple x n_transfer rows, whatever their labels."""
+    from jetdistill.data.prepare import unlabelled_rows
+
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    transfer = np.array([0, 1, 1])  # 1 jet of class 0, 2 of class 1
+    one = unlabelled_rows(labels, transfer, 1.0, 2, per_class=True, seed=0)
+    assert one.tolist() == [0, 3, 4]
+    assert unlabelled_rows(labels, transfer, 1.5, 2, per_class=True, seed=0).tolist() == [
+        0,
+        1,
+        3,
+        4,
+        5,
+    ]
+    assert unlabelled_rows(labels, transfer, 0.0, 2, per_class=True, seed=0).tolist() == []
+    with pytest.raises(InputError, match="multiple"):
+        unlabelled_rows(labels, transfer, 2.0, 2, per_class=True, seed=0)  # 4 of class 1 > 3
+    drawn = unlabelled_rows(labels, transfer, 1.0, 2, per_class=False, seed=3)
+    assert len(drawn) == 3 and set(drawn) <= set(range(6))
+    assert set(drawn) <= set(unlabelled_rows(labels, transfer, 2.0, 2, per_class=False, seed=3))
+    with pytest.raises(InputError, match="unlabelled.files"):
+        unlabelled_rows(labels, transfer, 2.5, 2, per_class=False, seed=3)
+
+
+def test_unlabelled_view_uses_the_labelled_norm_and_its_own_index(prepared: dict) -> None:
+    """The unlabelled view is normalised with the labelled view's norm.json (not refitted: a
+    distinct sample would give another median/IQR), its global index continues after the
+    labelled jets (disjoint from every split), and the labelled files are refused."""
+    from jetdistill.data.prepare import prepare_unlabelled_view
+
+    tmp, data = prepared["tmp"], prepared["data"]
+    norm_path = tmp / "views" / "c8" / "norm.json"
+    extra = [
+        str(p) for p in write_hls4ml_files(tmp / "unlabelled", n_files=2, n_per_class=20, seed=7)
+    ]
+    out = tmp / "views" / "c8" / "unlabelled.h5"
+    stats = prepare_unlabelled_view(tmp / "splits.h5", extra, VIEW, norm_path, out, data,
+                                    multiple=1.0, view_name="c8")  # fmt: skip
+    splits, labels, _ = read_splits(tmp / "splits.h5")
+    X, y, index, attrs = load_split(out)
+    assert attrs["split"] == "unlabelled" and len(y) == len(splits["transfer"]) == stats["n"]
+    assert index.min() >= len(labels) and not set(index) & set(
+        np.concatenate(list(splits.values()))
+    )
+    # the same numbers as selecting these jets by hand and normalising with the labelled norm
+    norm = load_norm(norm_path)
+    rows = index - len(labels)
+    with h5py.File(extra[0]) as f0, h5py.File(extra[1]) as f1:
+        cons = np.concatenate([f0["jetConstituentList"][()], f1["jetConstituentList"][()]])[rows]
+    cols = [PARTICLE_FEATURE_NAMES.index(n) for n in VIEW["features"]]
+    x, mask = select_constituents(cons, cols, 8)
+    np.testing.assert_allclose(X, normalise(x, norm["center"], norm["scale"], mask), atol=1e-6)
+    assert not np.allclose(X, normalise(x, *fit_robust(x[mask]), mask), atol=1e-3)  # not refitted
+    # half the multiple: a subset of the jets
+    half = tmp / "half.h5"
+    prepare_unlabelled_view(tmp / "splits.h5", extra, VIEW, norm_path, half, data, multiple=0.5,
+                            view_name="c8")  # fmt: skip
+    assert set(load_split(half)[2]) < set(index)
+    with pytest.raises(InputError, match="not the labelled data's"):
+        prepare_unlabelled_view(tmp / "splits.h5", prepared["files"], VIEW, norm_path, half, data,
+                                multiple=0.5, view_name="c8")  # fmt: skip

@@ -19,6 +19,10 @@ SPLITS = "data/splits.h5"
 VIEW_DIR = "data/views/{view}"
 VIEW_SPLIT = VIEW_DIR + "/{split}.h5"
 VIEW_NORM = VIEW_DIR + "/norm.json"
+#: the students' unlabelled transfer jets (``distillation.unlabelled``): their own shards and,
+#: per view, one file normalised with the view's norm.json
+RAW_UNLABELLED_SHARD = "data/raw/unlabelled/{cls}_{shard}.h5"
+VIEW_UNLABELLED = VIEW_DIR + "/unlabelled.h5"
 
 # --------------------------------------------------------------------------- models
 #: every model directory holds these files (the ones its rule declares)
@@ -30,7 +34,10 @@ TEST_LOGITS = "test_logits.npy"
 TEACHER_DIR = "teachers/{teacher}/member{member}"
 SOFT_TARGETS = "soft_targets/{teacher}.h5"
 SOFT_TARGET_METRICS = "soft_targets/{teacher}.metrics.json"
+#: not under soft_targets/: ``soft_targets/{teacher}.h5`` would match it too (teacher "unlabelled/x")
+UNLABELLED_SOFT_TARGETS = "soft_targets_unlabelled/{teacher}.h5"
 SOLO_DIR = "students/solo/{student}/seed{seed}"
+SOLO_ALL_DIR = "students/solo_all/{student}/seed{seed}"
 KD_DIR = "students/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/seed{seed}"
 QAT_DIR = "qat/{student}/{mode}/b{bits}_s{sparsity}/seed{seed}"
 FPGA_DIR = "fpga/{student}/{mode}/b{bits}_s{sparsity}/seed{seed}"
