@@ -322,6 +322,31 @@ def test_workflow_scripts_use_the_snakemake_fields(tmp_path: Path) -> None:
     assert (
         "view c16" in (tmp_path / "logs" / "prep.log").read_text()
     )  # library logging reaches log[0]
+    # the unlabelled path (distillation.unlabelled): shards of their own seed stream, one view
+    unlabelled = []
+    for cls in gen["classes"]:
+        out = tmp_path / "raw" / "unlabelled" / f"{cls}_0.h5"
+        sm = SimpleNamespace(
+            output=SimpleNamespace(shard=str(out)), wildcards=SimpleNamespace(cls=cls, shard="0"),
+            params=SimpleNamespace(generate=gen, stream="unlabelled"), threads=1,
+            log=[str(tmp_path / "logs" / f"ugen_{cls}.log")],
+        )  # fmt: skip
+        runpy.run_path(str(scripts / "generate_jets.py"), init_globals={"snakemake": sm})
+        unlabelled.append(str(out))
+    with h5py.File(unlabelled[0]) as fu, h5py.File(shards[0]) as fl:
+        assert fu.attrs["seed"] != fl.attrs["seed"]  # not the labelled shard 0 again
+    sm = SimpleNamespace(
+        input=SimpleNamespace(splits=str(splits), files=unlabelled, norm=str(vdir / "norm.json")),
+        output=SimpleNamespace(unlabelled=str(vdir / "unlabelled.h5")), threads=1,
+        params=SimpleNamespace(view={**VIEW, "n_constituents": 16}, view_name="c16", data=data,
+                               unlabelled={"multiple": 2, "seed": 7}),
+        log=[str(tmp_path / "logs" / "prep_u.log")],
+    )  # fmt: skip
+    runpy.run_path(str(scripts / "prepare_unlabelled_view.py"), init_globals={"snakemake": sm})
+    xu, yu, iu, attrs = load_split(vdir / "unlabelled.h5")
+    n_transfer = len(load_split(outs["transfer"])[1])
+    assert xu.shape == (2 * n_transfer, 16, 3) and attrs["split"] == "unlabelled"
+    assert iu.min() >= 12  # after the 12 labelled jets
 
 
 def test_jet_level_view_reads_the_jets_columns(prepared: dict) -> None:
