@@ -343,7 +343,7 @@ def test_workflow_scripts_use_the_snakemake_fields(tmp_path: Path) -> None:
         log=[str(tmp_path / "logs" / "prep_u.log")],
     )  # fmt: skip
     runpy.run_path(str(scripts / "prepare_unlabelled_view.py"), init_globals={"snakemake": sm})
-    xu, yu, iu, attrs = load_split(vdir / "unlabelled.h5")
+    xu, _, iu, attrs = load_split(vdir / "unlabelled.h5")
     n_transfer = len(load_split(outs["transfer"])[1])
     assert xu.shape == (2 * n_transfer, 16, 3) and attrs["split"] == "unlabelled"
     assert iu.min() >= 12  # after the 12 labelled jets
