@@ -178,7 +178,36 @@ def student_inputs(w):
 
 def kd_inputs(w):
     views = augmented_input(w) if plan.views_settings(config) is not None else {}
-    return {**student_inputs(w), **views, "soft_targets": soft_targets(w.teacher)}
+    files = {**student_inputs(w), **views, "soft_targets": soft_targets(w.teacher)}
+    if plan.unlabelled_on(
+        config
+    ):  # distillation.unlabelled: teacher term only on these
+        files["unlabelled"] = at(P.VIEW_UNLABELLED, view=view_of(w.student))
+        files["unlabelled_soft_targets"] = at(
+            P.UNLABELLED_SOFT_TARGETS, teacher=w.teacher
+        )
+    return files
+
+
+def solo_all_inputs(w):
+    """The solo-on-all reference: the solo student's inputs plus the unlabelled jets (with
+    their labels) and the fidelity teacher's logits on them."""
+    teacher = plan.fidelity_teacher(config)
+    return {
+        **student_inputs(w),
+        "unlabelled": at(P.VIEW_UNLABELLED, view=view_of(w.student)),
+        "unlabelled_fidelity": at(P.UNLABELLED_SOFT_TARGETS, teacher=teacher),
+    }
+
+
+def unlabelled_soft_target_inputs(w):
+    members = config["teachers"][w.teacher]["members"]
+    views = sorted({view_of(m["model"]) for m in members})
+    return {
+        **{v: at(P.VIEW_UNLABELLED, view=v) for v in views},
+        "models": teacher_member_models(w.teacher),
+        "tracking": tracking_marker(),
+    }
 
 
 def qat_inputs(w):
@@ -233,6 +262,7 @@ def comparison_inputs(w):
         "teachers": all_soft_target_metrics(),
         "solo": [j.path(R, P.METRICS) for j in solo],
         "kd": [j.path(R, P.METRICS) for j in kd],
+        "solo_all": all_solo_all_metrics(),
         "logits": [j.path(R, P.TEST_LOGITS) for j in [*solo, *kd]],
         "soft_targets": [soft_targets(t) for t in plan.distill_teachers(config)],
         "roc_test": at(P.VIEW_SPLIT, view=view_of(config["students"][0]), split="test"),
@@ -293,6 +323,10 @@ def all_kd_metrics():
     return [j.path(R, P.METRICS) for j in plan.kd_jobs(config)]
 
 
+def all_solo_all_metrics():
+    return [j.path(R, P.METRICS) for j in plan.solo_all_jobs(config)]
+
+
 def all_qat_metrics():
     return [j.path(R, P.METRICS) for j in plan.qat_jobs(config)]
 
@@ -317,6 +351,7 @@ def all_model_metrics():
         + all_soft_target_metrics()
         + all_solo_metrics()
         + all_kd_metrics()
+        + all_solo_all_metrics()
         + all_qat_metrics()
         + all_fpga_metrics()
     )

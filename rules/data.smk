@@ -93,3 +93,42 @@ rule augment_view:
         views=plan.views_settings(config),
     script:
         "../workflow/scripts/augment_view.py"
+
+
+# The students' unlabelled transfer jets (distillation.unlabelled): shards of their own seed
+# stream with the labelled shards' settings, so the labelled data and its splits never change.
+use rule generate_jets as generate_unlabelled_jets with:
+    output:
+        shard=out(P.RAW_UNLABELLED_SHARD),
+    log:
+        logfile("generate_unlabelled_jets", "{cls}_{shard}"),
+    benchmark:
+        benchfile("generate_unlabelled_jets", "{cls}_{shard}")
+    params:
+        stream=plan.UNLABELLED_STREAM,
+
+
+rule prepare_unlabelled_view:
+    input:
+        splits=out(P.SPLITS),
+        norm=out(P.VIEW_NORM),  # the labelled view's normalisation, never refitted
+        files=plan.unlabelled_files(config, R),
+    output:
+        unlabelled=out(P.VIEW_UNLABELLED),
+    log:
+        logfile("prepare_unlabelled_view", "{view}"),
+    benchmark:
+        benchfile("prepare_unlabelled_view", "{view}")
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        view=view_params,
+        view_name=lambda w: w.view,
+        data=plan.data_settings(config),
+        unlabelled=plan.unlabelled_settings(config),
+    script:
+        "../workflow/scripts/prepare_unlabelled_view.py"

@@ -53,3 +53,18 @@ rule distill_student:
         kd=kd_params,
     script:
         "../workflow/scripts/train_student.py"
+
+
+# The upper reference of unlabelled transfer jets: solo on transfer + unlabelled, with labels.
+use rule train_student_solo as train_student_solo_all with:
+    input:
+        unpack(solo_all_inputs),
+    output:
+        model=out(P.SOLO_ALL_DIR, P.MODEL),
+        metrics=out(P.SOLO_ALL_DIR, P.METRICS),
+        history=out(P.SOLO_ALL_DIR, P.HISTORY),
+        logits=out(P.SOLO_ALL_DIR, P.TEST_LOGITS),
+    log:
+        logfile("train_student_solo_all", P.stem(P.SOLO_ALL_DIR)),
+    benchmark:
+        benchfile("train_student_solo_all", P.stem(P.SOLO_ALL_DIR))

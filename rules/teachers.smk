@@ -126,3 +126,25 @@ rule combine_specialists:
         ),
     script:
         "../workflow/scripts/combine_specialists.py"
+
+
+# The teacher's logits on the students' unlabelled transfer jets (distillation.unlabelled),
+# in a file of their own: the labelled soft targets and every job reading them stay as they are.
+rule compute_unlabelled_soft_targets:
+    input:
+        unpack(unlabelled_soft_target_inputs),
+    output:
+        soft_targets=out(P.UNLABELLED_SOFT_TARGETS),
+    log:
+        logfile("compute_unlabelled_soft_targets", "{teacher}"),
+    benchmark:
+        benchfile("compute_unlabelled_soft_targets", "{teacher}")
+    priority: 10
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    script:
+        "../workflow/scripts/compute_unlabelled_soft_targets.py"

@@ -1221,3 +1221,72 @@ def test_views_off_adds_no_param_and_on_reaches_the_right_jobs(tmp_path: Path) -
     solo = plan.solo_params(cfg)["views"]
     assert solo(SimpleNamespace(student="mlp")) == views
     assert solo(SimpleNamespace(student="hlf_mlp")) is None
+
+
+# =========================================================================== issue 21 item 6
+# distillation.unlabelled (unlabelled transfer jets): the multiple, its source, its files, and
+# the KD losses that can train on jets without labels. Its ids join EXTRA_CASES at its end.
+def _unlabelled(**u) -> dict:
+    return {"distillation": {"unlabelled": u}}
+
+
+def _hls4ml_dir(tmp: Path) -> Path:
+    """A directory with one file the hls4ml glob matches (only globbed while parsing)."""
+    d = tmp / "hls4ml"
+    d.mkdir(exist_ok=True)
+    (d / "jets_150p_1.h5").write_bytes(b"")
+    return d
+
+
+UNLABELLED_CASES: list[tuple[str, Callable[[Path], dict], list[str]]] = [
+    ("U01", lambda tmp: _unlabelled(multiple=-1),
+     ["distillation", "unlabelled", "multiple", "-1 is less than the minimum of 0"]),
+    ("U02", lambda tmp: _unlabelled(multiple="two"),
+     ["distillation", "unlabelled", "multiple", "'two' is not of type 'number'"]),
+    ("U03", lambda tmp: _unlabelled(multiple=True),
+     ["distillation", "unlabelled", "multiple", "True is not of type 'number'"]),
+    ("U04", lambda tmp: _merge(_unlabelled(multiple=1), {
+        "data": {"source": "generic", "generic": {"file": str(REPO / "README.md")}}, **MLP_TEACHER}),
+     ["config: distillation.unlabelled.multiple", "0 for data.source generic", "got 1"]),
+    ("U05", lambda tmp: _merge(_unlabelled(multiple=1), {"distillation": {"methods": ["hinton", "dkd"]}}),
+     ["config: distillation.methods[1] (distillation.unlabelled)", "labels only through its CE term",
+      "got 'dkd'"]),
+    ("U06", lambda tmp: _unlabelled(multiple=1, files="/x/*.h5"),
+     ["config: distillation.unlabelled.files", "no files with data.source generate"]),
+    ("U07", lambda tmp: _merge(_unlabelled(multiple=1),
+                               {"data": {"source": "hls4ml", "hls4ml": {"files": str(_hls4ml_dir(tmp))}}}),
+     ["config: distillation.unlabelled.files", "a directory or glob of hls4ml jet files"]),
+    ("U08", lambda tmp: _merge(_unlabelled(multiple=1, files=str(_hls4ml_dir(tmp))),
+                               {"data": {"source": "hls4ml", "hls4ml": {"files": str(_hls4ml_dir(tmp))}}}),
+     ["config: distillation.unlabelled.files", "disjoint from data.hls4ml.files", "jets_150p_1.h5"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case, make, needles", UNLABELLED_CASES, ids=[c[0] for c in UNLABELLED_CASES]
+)
+def test_bad_unlabelled_setting_fails_while_parsing(
+    case: str, make: Callable[[Path], dict], needles: list[str], tmp_path: Path
+) -> None:
+    with pytest.raises(Exception) as info:  # schema errors are WorkflowErrors, others InputErrors
+        _check(make(tmp_path), tmp_path)
+    msg = str(info.value)
+    for needle in needles:
+        assert needle in msg, f"{case}: {needle!r} not in {msg[-1500:]}"
+
+
+def test_unlabelled_settings_that_are_meant_to_work_pass(tmp_path: Path) -> None:
+    """Controls: the default (off), a fractional multiple, and hls4ml with files of their own."""
+    _check(_unlabelled(multiple=0), tmp_path)
+    _check(_unlabelled(multiple=0.5), tmp_path)
+    own = tmp_path / "unlabelled"
+    own.mkdir()
+    (own / "more_150p_1.h5").write_bytes(b"")
+    _check(_merge(_unlabelled(multiple=3, files=str(own)),
+                  {"data": {"source": "hls4ml", "hls4ml": {"files": str(_hls4ml_dir(tmp_path))}}}),
+           tmp_path)  # fmt: skip
+
+
+EXTRA_CASES.update(
+    {c[0]: test_bad_unlabelled_setting_fails_while_parsing for c in UNLABELLED_CASES}
+)

@@ -111,5 +111,13 @@ def test_reference_table_orders_teacher_baseline_students() -> None:
     assert list(ref["role"]) == ["teacher", "baseline", "solo student"]
     assert ref.loc[1, "accuracy_mean"] == pytest.approx(0.67)
     assert ref.loc[2, "n_seeds"] == 2  # the KD run is not a solo student
+    # distillation.unlabelled: the solo-on-all runs are the last row, the upper reference
+    solo_all = pd.DataFrame({"student": ["s1", "s1"], "method": ["solo_all", "solo_all"],
+                             "seed": [0, 1], "test_accuracy": [0.60, 0.64],
+                             "test_auc_mean": [0.84, 0.86]})  # fmt: skip
+    ref = reference_table(df, {"t": 0.72}, ["hlf"], solo_all=solo_all)
+    assert list(ref["model"]) == ["t", "hlf", "s1", "s1"]
+    assert ref.loc[3, "role"].startswith("solo on transfer + unlabelled jets, with labels")
+    assert ref.loc[3, "accuracy_mean"] == pytest.approx(0.62) and ref.loc[3, "n_seeds"] == 2
     md = reference_markdown(ref)
     assert "| hlf | baseline | 2 | 0.6700 ± 0.0141 |" in md

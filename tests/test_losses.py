@@ -538,3 +538,38 @@ def test_t_squared_makes_soft_gradient_scale_free():
     # unscaled gradient ratio would be (4/50)^2 = 0.0064
     unscaled_ratio = (norms[50.0] / 50.0**2) / (norms[4.0] / 4.0**2)
     assert unscaled_ratio < 0.01
+
+
+# --------------------------------------------------------------------------- unlabelled jets
+def test_ce_term_ignores_unlabelled_jets_by_hand():
+    """distillation.unlabelled: label -1 jets count in the teacher term only; alpha * CE is the
+    mean over the labelled jets of the batch. Two jets, two classes, T = 1, alpha = 0.5:
+    jet 0 labelled (class 1), logits (0, ln 3): CE = -ln(3/4); jet 1 unlabelled, logits (0, 0).
+    Teacher logits (0, ln 3) for both: p = (1/4, 3/4); student q0 = p (KL 0), q1 = (1/2, 1/2)
+    (KL = 1/4 ln(1/2) + 3/4 ln(3/2)). Loss = 0.5 * (-ln 3/4) + 0.5 * (0 + KL1) / 2."""
+    from jetdistill.learn.losses import UNLABELLED
+
+    s = np.array([[0.0, np.log(3.0)], [0.0, 0.0]])
+    t = np.array([[0.0, np.log(3.0)], [0.0, np.log(3.0)]])
+    y = np.array([1, UNLABELLED])
+    kl1 = 0.25 * np.log(0.5) + 0.75 * np.log(1.5)
+    expected = 0.5 * -np.log(0.75) + 0.5 * kl1 / 2
+    assert call("hinton", s=s, y=y, t=t, alpha=0.5) == pytest.approx(expected, rel=1e-12)
+    # the unlabelled jet's label is never read: whatever its logits, CE is jet 0's alone
+    s_other = s.copy()
+    s_other[1] = [5.0, -5.0]
+    loss_a = call("hinton", s=s_other, y=y, t=t, alpha=1.0)
+    assert loss_a == pytest.approx(-np.log(0.75), rel=1e-12)
+    # a batch of unlabelled jets only: the teacher term, and a finite gradient
+    y_none = np.array([UNLABELLED, UNLABELLED])
+    assert call("hinton", s=s, y=y_none, t=t, alpha=0.5) == pytest.approx(0.5 * kl1 / 2, rel=1e-12)
+    st = torch.tensor(s, requires_grad=True)
+    build_loss("hinton", alpha=0.5)(st, torch.tensor(y_none), torch.tensor(t)).backward()
+    assert torch.isfinite(st.grad).all() and st.grad[0].abs().max() < 1e-12
+
+
+def test_losses_that_read_labels_beyond_ce_refuse_unlabelled_jets():
+    """The registry says which losses can train on unlabelled jets (plan.check_unlabelled
+    refuses the others): dkd reads every jet's target class, ce is all labels."""
+    assert not LOSSES["dkd"].unlabelled and not LOSSES["ce"].unlabelled
+    assert all(LOSSES[n].unlabelled for n in ("hinton", "soft", "mse", "lsd", "dist", "hint"))

@@ -322,6 +322,31 @@ def test_workflow_scripts_use_the_snakemake_fields(tmp_path: Path) -> None:
     assert (
         "view c16" in (tmp_path / "logs" / "prep.log").read_text()
     )  # library logging reaches log[0]
+    # the unlabelled path (distillation.unlabelled): shards of their own seed stream, one view
+    unlabelled = []
+    for cls in gen["classes"]:
+        out = tmp_path / "raw" / "unlabelled" / f"{cls}_0.h5"
+        sm = SimpleNamespace(
+            output=SimpleNamespace(shard=str(out)), wildcards=SimpleNamespace(cls=cls, shard="0"),
+            params=SimpleNamespace(generate=gen, stream="unlabelled"), threads=1,
+            log=[str(tmp_path / "logs" / f"ugen_{cls}.log")],
+        )  # fmt: skip
+        runpy.run_path(str(scripts / "generate_jets.py"), init_globals={"snakemake": sm})
+        unlabelled.append(str(out))
+    with h5py.File(unlabelled[0]) as fu, h5py.File(shards[0]) as fl:
+        assert fu.attrs["seed"] != fl.attrs["seed"]  # not the labelled shard 0 again
+    sm = SimpleNamespace(
+        input=SimpleNamespace(splits=str(splits), files=unlabelled, norm=str(vdir / "norm.json")),
+        output=SimpleNamespace(unlabelled=str(vdir / "unlabelled.h5")), threads=1,
+        params=SimpleNamespace(view={**VIEW, "n_constituents": 16}, view_name="c16", data=data,
+                               unlabelled={"multiple": 2, "seed": 7}),
+        log=[str(tmp_path / "logs" / "prep_u.log")],
+    )  # fmt: skip
+    runpy.run_path(str(scripts / "prepare_unlabelled_view.py"), init_globals={"snakemake": sm})
+    xu, _, iu, attrs = load_split(vdir / "unlabelled.h5")
+    n_transfer = len(load_split(outs["transfer"])[1])
+    assert xu.shape == (2 * n_transfer, 16, 3) and attrs["split"] == "unlabelled"
+    assert iu.min() >= 12  # after the 12 labelled jets
 
 
 def test_jet_level_view_reads_the_jets_columns(prepared: dict) -> None:
@@ -363,3 +388,70 @@ def test_jet_level_view_nan_column_names_file_and_column(prepared: dict) -> None
                      tmp / "views" / "bad" / "norm.json", data, view_name="bad")  # fmt: skip
     with pytest.raises(InputError, match="level"):
         ViewConfig.from_dict({"level": "event", "features": ["j_pt"]}, "bad")
+
+
+# --------------------------------------------------------------------------- unlabelled jets
+def test_unlabelled_rows_by_hand() -> None:
+    """Generated shards (per class): the first multiple x n_transfer_k rows of each class, in
+    file order, so a larger multiple keeps the rows of a smaller one; user files: a seeded
+    draw of multiple x n_transfer rows, whatever their labels."""
+    from jetdistill.data.prepare import unlabelled_rows
+
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    transfer = np.array([0, 1, 1])  # 1 jet of class 0, 2 of class 1
+    one = unlabelled_rows(labels, transfer, 1.0, 2, per_class=True, seed=0)
+    assert one.tolist() == [0, 3, 4]
+    assert unlabelled_rows(labels, transfer, 1.5, 2, per_class=True, seed=0).tolist() == [
+        0,
+        1,
+        3,
+        4,
+        5,
+    ]
+    assert unlabelled_rows(labels, transfer, 0.0, 2, per_class=True, seed=0).tolist() == []
+    with pytest.raises(InputError, match="multiple"):
+        unlabelled_rows(labels, transfer, 2.0, 2, per_class=True, seed=0)  # 4 of class 1 > 3
+    drawn = unlabelled_rows(labels, transfer, 1.0, 2, per_class=False, seed=3)
+    assert len(drawn) == 3 and set(drawn) <= set(range(6))
+    assert set(drawn) <= set(unlabelled_rows(labels, transfer, 2.0, 2, per_class=False, seed=3))
+    with pytest.raises(InputError, match="unlabelled.files"):
+        unlabelled_rows(labels, transfer, 2.5, 2, per_class=False, seed=3)
+
+
+def test_unlabelled_view_uses_the_labelled_norm_and_its_own_index(prepared: dict) -> None:
+    """The unlabelled view is normalised with the labelled view's norm.json (not refitted: a
+    distinct sample would give another median/IQR), its global index continues after the
+    labelled jets (disjoint from every split), and the labelled files are refused."""
+    from jetdistill.data.prepare import prepare_unlabelled_view
+
+    tmp, data = prepared["tmp"], prepared["data"]
+    norm_path = tmp / "views" / "c8" / "norm.json"
+    extra = [
+        str(p) for p in write_hls4ml_files(tmp / "unlabelled", n_files=2, n_per_class=20, seed=7)
+    ]
+    out = tmp / "views" / "c8" / "unlabelled.h5"
+    stats = prepare_unlabelled_view(tmp / "splits.h5", extra, VIEW, norm_path, out, data,
+                                    multiple=1.0, view_name="c8")  # fmt: skip
+    splits, labels, _ = read_splits(tmp / "splits.h5")
+    X, y, index, attrs = load_split(out)
+    assert attrs["split"] == "unlabelled" and len(y) == len(splits["transfer"]) == stats["n"]
+    assert index.min() >= len(labels) and not set(index) & set(
+        np.concatenate(list(splits.values()))
+    )
+    # the same numbers as selecting these jets by hand and normalising with the labelled norm
+    norm = load_norm(norm_path)
+    rows = index - len(labels)
+    with h5py.File(extra[0]) as f0, h5py.File(extra[1]) as f1:
+        cons = np.concatenate([f0["jetConstituentList"][()], f1["jetConstituentList"][()]])[rows]
+    cols = [PARTICLE_FEATURE_NAMES.index(n) for n in VIEW["features"]]
+    x, mask = select_constituents(cons, cols, 8)
+    np.testing.assert_allclose(X, normalise(x, norm["center"], norm["scale"], mask), atol=1e-6)
+    assert not np.allclose(X, normalise(x, *fit_robust(x[mask]), mask), atol=1e-3)  # not refitted
+    # half the multiple: a subset of the jets
+    half = tmp / "half.h5"
+    prepare_unlabelled_view(tmp / "splits.h5", extra, VIEW, norm_path, half, data, multiple=0.5,
+                            view_name="c8")  # fmt: skip
+    assert set(load_split(half)[2]) < set(index)
+    with pytest.raises(InputError, match="not the labelled data's"):
+        prepare_unlabelled_view(tmp / "splits.h5", prepared["files"], VIEW, norm_path, half, data,
+                                multiple=0.5, view_name="c8")  # fmt: skip

@@ -184,3 +184,25 @@ def test_a_new_experiment_reruns_no_job(e2e_workdir: Path):
     """tracking.* says where jobs log, not what they compute: not a param of any job."""
     jobs = planned_jobs(e2e_workdir, config={"tracking": {"experiment": "elsewhere"}})
     assert {j["rule"] for j in jobs} <= {"init_tracking"}, [j["rule"] for j in jobs]
+
+
+def test_unlabelled_jets_plan_their_data_the_kd_students_and_solo_all_only(e2e_workdir: Path):
+    """distillation.unlabelled.multiple 0 -> 1: the unlabelled shards, their views and soft
+    targets, the solo-on-all references (new), the KD students (their training set changed:
+    the float ones, the learning-curve fraction, the QAT+KD points fine-tuned from them and
+    their FPGA target) and the aggregations; the labelled shards, splits, views, teachers,
+    soft targets, solo students and QAT solo points stay."""
+    jobs = planned_jobs(e2e_workdir, config={"distillation": {"unlabelled": {"multiple": 1}}})
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    assert counts == {
+        "generate_unlabelled_jets": 5, "prepare_unlabelled_view": 2,  # 5 classes; c4 + teacher
+        "compute_unlabelled_soft_targets": 1, "train_student_solo_all": 2,  # mlp x 2 seeds
+        "distill_student": 4, "distill_student_fraction": 1, "train_qat": 2, "convert_hls": 1,
+        "estimate_rtl": 1, "compare_students": 1, "plot_frontier": 1, "plot_learning_curve": 1,
+        "summarize": 1, "all": 1,
+    }, counts  # fmt: skip
+    assert all("/kd/" in j["output"][0] for j in jobs if j["rule"] == "train_qat")
+    shards = [j["output"][0] for j in jobs if j["rule"] == "generate_unlabelled_jets"]
+    assert all("data/raw/unlabelled/" in s and s.endswith("_0.h5") for s in shards), shards

@@ -189,6 +189,18 @@ class SoloJob(Identity):
 
 
 @dataclass(frozen=True)
+class SoloAllJob(SoloJob):
+    """The upper reference of unlabelled transfer jets (``distillation.unlabelled``): a
+    student trained alone on the transfer set *and* the unlabelled jets, with their labels."""
+
+    DIR: ClassVar[str] = paths.SOLO_ALL_DIR
+    method: ClassVar[str] = "solo_all"
+
+    def run_name(self) -> str:
+        return f"solo_all-{self.student}-s{self.seed}"
+
+
+@dataclass(frozen=True)
 class KDJob(Identity):
     """A float student distilled from a teacher's soft targets."""
 

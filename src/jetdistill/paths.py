@@ -21,6 +21,10 @@ VIEW_SPLIT = VIEW_DIR + "/{split}.h5"
 VIEW_NORM = VIEW_DIR + "/norm.json"
 #: augmented copies of a split (distillation.views; data.augment.augment_view_file)
 VIEW_AUG = "data/augmented/{view}/{split}.h5"
+#: the students' unlabelled transfer jets (``distillation.unlabelled``): their own shards and,
+#: per view, one file normalised with the view's norm.json
+RAW_UNLABELLED_SHARD = "data/raw/unlabelled/{cls}_{shard}.h5"
+VIEW_UNLABELLED = VIEW_DIR + "/unlabelled.h5"
 
 # --------------------------------------------------------------------------- models
 #: every model directory holds these files (the ones its rule declares)
@@ -36,7 +40,10 @@ SPECIALIST_GROUPS = "teachers/{teacher}/specialist_groups.json"
 SPECIALIST_DIR = "teachers/{teacher}/specialist{group}"
 SOFT_TARGETS = "soft_targets/{teacher}.h5"
 SOFT_TARGET_METRICS = "soft_targets/{teacher}.metrics.json"
+#: not under soft_targets/: ``soft_targets/{teacher}.h5`` would match it too (teacher "unlabelled/x")
+UNLABELLED_SOFT_TARGETS = "soft_targets_unlabelled/{teacher}.h5"
 SOLO_DIR = "students/solo/{student}/seed{seed}"
+SOLO_ALL_DIR = "students/solo_all/{student}/seed{seed}"
 KD_DIR = "students/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/seed{seed}"
 QAT_DIR = "qat/{student}/{mode}/b{bits}_s{sparsity}/seed{seed}"
 FPGA_DIR = "fpga/{student}/{mode}/b{bits}_s{sparsity}/seed{seed}"

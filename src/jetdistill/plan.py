@@ -12,6 +12,7 @@ import copy
 import difflib
 import glob
 import itertools
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from jetdistill.identity import (  # the grid's element types, re-exported
     FloatFPGAJob,
     KDJob,
     QATJob,
+    SoloAllJob,
     SoloJob,
     TeacherMember,
     fmt_num,
@@ -326,6 +328,109 @@ def kd_jobs(cfg: dict) -> list[KDJob]:
     ]  # fmt: skip
 
 
+def solo_all_jobs(cfg: dict) -> list[SoloAllJob]:
+    """The upper reference of unlabelled transfer jets: every student trained alone on the
+    transfer set plus the unlabelled jets *with* their labels, over ``seeds`` (none while
+    ``distillation.unlabelled.multiple`` is 0)."""
+    if not unlabelled_on(cfg):
+        return []
+    return [SoloAllJob(s, int(seed)) for s in cfg["students"] for seed in cfg["seeds"]]
+
+
+# --------------------------------------------------------------------------- unlabelled jets
+# The students' unlabelled transfer jets (distillation.unlabelled): their own shards (a seed
+# stream of their own) or the user's files, one view file per view normalised with the
+# labelled view's norm.json, and one soft-target file per teacher. Nothing of the labelled
+# data depends on them, so turning them on or changing the multiple reruns only these jobs,
+# the KD students (and what is built from them) and the solo-on-all references.
+
+#: the seed stream of generated unlabelled shards (jetdistill.data.generate.shard_seed)
+UNLABELLED_STREAM = "unlabelled"
+
+
+def unlabelled_multiple(cfg: dict) -> float:
+    """How many unlabelled jets the KD students get, as a multiple of the transfer set (0: off;
+    always 0 while distillation is off)."""
+    d = cfg["distillation"]
+    if not d.get("enabled", True):
+        return 0.0
+    return float((d.get("unlabelled") or {}).get("multiple") or 0)
+
+
+def unlabelled_on(cfg: dict) -> bool:
+    return unlabelled_multiple(cfg) > 0
+
+
+def unlabelled_shards(cfg: dict) -> int:
+    """Generated unlabelled shards per class: enough for ``multiple`` x the most transfer jets a
+    class can get (its fraction of ``shards * jets_per_shard``, rounded up by one)."""
+    g, sp = cfg["data"]["generate"], cfg["data"]["splits"]
+    per_class = int(g["jets_per_shard"]) * int(g["shards"])
+    need = math.ceil(unlabelled_multiple(cfg) * (float(sp["transfer"]) * per_class + 1))
+    return max(1, math.ceil(need / int(g["jets_per_shard"])))
+
+
+def unlabelled_files(cfg: dict, results: str) -> list[str]:
+    """Input files of the unlabelled views, in the order that defines their rows: the
+    generated unlabelled shards (class-major, as :func:`source_files`), or the files
+    ``distillation.unlabelled.files`` names (a directory or glob, as ``data.hls4ml.files``)."""
+    if not unlabelled_on(cfg):
+        return []
+    if cfg["data"]["source"] == "generate":
+        g = cfg["data"]["generate"]
+        return [
+            paths.fill(results, paths.RAW_UNLABELLED_SHARD, cls=cls, shard=shard)
+            for cls in g["classes"]
+            for shard in range(unlabelled_shards(cfg))
+        ]
+    pattern = str(cfg["distillation"]["unlabelled"].get("files") or "")
+    if os.path.isdir(pattern):
+        pattern = str(Path(pattern) / "*_150p_*.h5")
+    return sorted(glob.glob(pattern)) if pattern else []
+
+
+def check_unlabelled(cfg: dict) -> None:
+    """``distillation.unlabelled``: a source that can give unlabelled jets, files that exist and
+    are not the labelled data's, and KD losses that read labels only through the masked CE
+    term (``register_loss(..., unlabelled=False)``: ``dkd`` needs every jet's target class).
+    The schema has already checked that ``multiple`` is a number >= 0."""
+    from jetdistill.learn.losses import LOSSES
+
+    u = cfg["distillation"].get("unlabelled") or {}
+    key = "config: distillation.unlabelled"
+    if not unlabelled_on(cfg):
+        return
+    src = cfg["data"]["source"]
+    if src == "generic":
+        raise InputError(f"{key}.multiple", "0 for data.source generic (unlabelled jets come "
+                         "from the generator or from hls4ml files)", repr(u.get("multiple")))  # fmt: skip
+    if src == "generate" and u.get("files"):
+        raise InputError(f"{key}.files", "no files with data.source generate (the generator "
+                         "makes the unlabelled jets)", repr(u["files"]))  # fmt: skip
+    if src == "hls4ml":
+        files = unlabelled_files(cfg, cfg["results"])
+        if not files:
+            raise InputError(f"{key}.files", "a directory or glob of hls4ml jet files for the "
+                             "unlabelled jets (data.source hls4ml)", repr(u.get("files", "")))  # fmt: skip
+        shared = sorted(set(map(os.path.realpath, files))
+                        & set(map(os.path.realpath, source_files(cfg, cfg["results"]))))  # fmt: skip
+        if shared:
+            raise InputError(f"{key}.files", "files disjoint from data.hls4ml.files (unlabelled "
+                             "jets must not be labelled ones)", str(shared[:3]))  # fmt: skip
+    for i, m in enumerate(cfg["distillation"]["methods"]):
+        if m in LOSSES and not LOSSES[m].unlabelled:
+            raise InputError(f"config: distillation.methods[{i}] (distillation.unlabelled)",
+                             "a KD loss that reads labels only through its CE term "
+                             f"({sorted(n for n, sp in LOSSES.items() if sp.unlabelled)})", repr(m))  # fmt: skip
+
+
+def unlabelled_settings(cfg: dict) -> JobSettings:
+    """What an unlabelled view depends on besides its inputs: the multiple and the seed that
+    picks rows of user files."""
+    return job_settings({"multiple": unlabelled_multiple(cfg),
+                         "seed": int(cfg["data"]["splits"]["seed"])})  # fmt: skip
+
+
 def compression_students(cfg: dict) -> list[str]:
     c = cfg["compression"]
     if c.get("students"):
@@ -556,6 +661,20 @@ def check_views_config(cfg: dict) -> None:
     if cfg["data"]["source"] == "generic":
         raise InputError("config: distillation.views.k", "0 for data.source=generic (jet "
                          "symmetries need jet constituents)", str(vc.k))  # fmt: skip
+    # the views are made of the transfer split only: a larger or unlabelled transfer set
+    # would mix augmented and plain jets (not built; refused rather than half-applied)
+    if transfer_splits(cfg) != ["transfer"]:
+        raise InputError("config: distillation.views.k", "0 when distillation.transfer_splits "
+                         "is not [transfer] (views are made of the transfer split only)",
+                         str(vc.k))  # fmt: skip
+    if unlabelled_on(cfg):
+        raise InputError("config: distillation.views.k", "0 when distillation.unlabelled.multiple "
+                         "> 0 (views of unlabelled jets are not built)", str(vc.k))  # fmt: skip
+    from jetdistill.learn.losses import LOSSES
+
+    if any(m in LOSSES and LOSSES[m].needs_features for m in cfg["distillation"]["methods"]):
+        raise InputError("config: distillation.views.k", "0 with a feature loss (the teacher's "
+                         "embedding is cached for the original jets only)", str(vc.k))  # fmt: skip
     readers = [*cfg["students"], *(m["model"] for t in used_teachers(cfg)
                                    for m in cfg["teachers"][t]["members"])]  # fmt: skip
     for name in readers:
@@ -691,6 +810,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
         _ref(f"distillation.teachers[{i}]", t, teacher_names(cfg))
     check_losses(cfg)
     check_views_config(cfg)
+    check_unlabelled(cfg)
     c = cfg["compression"]
     if c.get("enabled", True) and "kd" in c.get("modes", ()) and c.get("teacher"):
         _ref("compression.teacher", c["teacher"], teacher_names(cfg))

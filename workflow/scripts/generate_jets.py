@@ -11,4 +11,5 @@ generate_shard(
     snakemake.wildcards.cls,  # noqa: F821
     int(snakemake.wildcards.shard),  # noqa: F821
     GenerateConfig.from_dict(snakemake.params.generate),  # noqa: F821
+    stream=getattr(snakemake.params, "stream", ""),  # noqa: F821  (generate_unlabelled_jets)
 )

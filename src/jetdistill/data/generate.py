@@ -162,13 +162,16 @@ class GenerateConfig:
         return float(lo), float(hi)
 
 
-def shard_seed(base_seed: int, cls: str, shard: int) -> int:
+def shard_seed(base_seed: int, cls: str, shard: int, stream: str = "") -> int:
     """Pythia seed for one shard: a hash of (seed, class, shard) in Pythia's range [1, 900000000].
 
     Hashing (not seed + offsets) keeps shards of different classes and configs
-    from ever sharing a random stream.
+    from ever sharing a random stream. ``stream`` names another family of shards with the
+    same settings (``"unlabelled"``: the students' unlabelled transfer jets), hashed in so
+    that its shard 0 is not the labelled shard 0; ``""`` is the labelled data's (unchanged).
     """
-    digest = hashlib.sha256(f"jetdistill:{int(base_seed)}:{cls}:{int(shard)}".encode()).digest()
+    prefix = f"jetdistill:{stream}:" if stream else "jetdistill:"
+    digest = hashlib.sha256(f"{prefix}{int(base_seed)}:{cls}:{int(shard)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") % 900_000_000 + 1
 
 
@@ -789,9 +792,16 @@ class ShardWriter:
 
 
 def generate_shard(
-    out_path: str | os.PathLike[str], cls: str, shard: int, cfg: GenerateConfig | Mapping[str, Any]
+    out_path: str | os.PathLike[str],
+    cls: str,
+    shard: int,
+    cfg: GenerateConfig | Mapping[str, Any],
+    *,
+    stream: str = "",
 ) -> dict[str, Any]:
     """Generate ``cfg.jets_per_shard`` truth-matched ``cls`` jets into one hls4ml-layout file.
+
+    ``stream``: the shard family (:func:`shard_seed`; ``""`` the labelled data).
 
     Written atomically and in chunks of ``cfg.chunk_size`` jets. Returns stats
     (jets, events, efficiency, seconds, jets_per_s, seed), also stored as file attrs.
@@ -801,7 +811,7 @@ def generate_shard(
     if cls not in CLASS_NAMES:
         raise InputError("generate: class wildcard", f"one of {list(CLASS_NAMES)}", repr(cls))
     shard = int(shard)
-    seed = shard_seed(cfg.seed, cls, shard)
+    seed = shard_seed(cfg.seed, cls, shard, stream)
     settings = pythia_settings(cls, cfg, seed)
     t0 = time.perf_counter()
     py = make_pythia(settings)

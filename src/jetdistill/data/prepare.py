@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -511,3 +512,135 @@ def load_norm(path: str | os.PathLike[str]) -> dict[str, Any]:
         if key in d:
             d[key] = np.asarray(d[key], dtype=np.float64)
     return d
+
+
+# --------------------------------------------------------------------------- unlabelled jets
+def unlabelled_rows(
+    labels: np.ndarray,
+    transfer_labels: np.ndarray,
+    multiple: float,
+    n_classes: int,
+    *,
+    per_class: bool,
+    seed: int,
+) -> np.ndarray:
+    """Sorted rows of the unlabelled source the students get: ``multiple`` x the transfer set.
+
+    ``per_class`` (generated shards, one class each): of class ``k`` the first
+    ``multiple * n_transfer_k`` (rounded half up) rows in file order, i.e. the transfer set's class
+    mix, as the generator makes it; no label of a chosen jet is read to choose it beyond
+    its shard's class. Otherwise (files the user gives, whose labels a real unlabelled set
+    would not have): ``multiple * n_transfer`` rows of a permutation seeded by
+    ``seed``, whatever their labels. Either way a larger ``multiple`` keeps the rows of a
+    smaller one (the sets are nested), and too few jets is an InputError.
+    """
+    counts = np.bincount(np.asarray(transfer_labels, np.int64), minlength=n_classes)
+    if per_class:
+        rows = []
+        for k in range(n_classes):
+            want = math.floor(multiple * counts[k] + 0.5)  # half up
+            have = np.flatnonzero(labels == k)
+            if want > len(have):
+                raise InputError(
+                    "distillation.unlabelled.multiple",
+                    f"at most the {len(have)} unlabelled jets of class {k} generated",
+                    f"{multiple:g} x {counts[k]} transfer jets = {want}",
+                )
+            rows.append(have[:want])
+        return np.sort(np.concatenate(rows)).astype(np.int64)
+    want = math.floor(multiple * counts.sum() + 0.5)
+    if want > len(labels):
+        raise InputError(
+            "distillation.unlabelled.files",
+            f"at least {want} jets ({multiple:g} x {counts.sum()} transfer jets)",
+            f"{len(labels)} jets in the files",
+        )
+    perm = np.random.default_rng(seed).permutation(len(labels))
+    return np.sort(perm[:want]).astype(np.int64)
+
+
+def prepare_unlabelled_view(
+    splits_path: str | os.PathLike[str],
+    files: Sequence[str],
+    view: ViewConfig | Mapping[str, Any],
+    norm_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    data_cfg: Mapping[str, Any],
+    *,
+    multiple: float,
+    view_name: str = "",
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """The ``prepare_unlabelled_view`` rule: the students' unlabelled transfer jets in one view.
+
+    Why a rule of its own: the jets come from their own files (generated shards of another
+    seed stream, or files the user gives), so the labelled splits, their views and every job
+    built on them stay as they are. The view's selection is the same and its normalisation
+    is the one ``prepare_view`` fitted on teacher_train (``norm_path``, read, never refitted):
+    a student must see its unlabelled jets on the scale of its labelled ones.
+
+    The file has the layout of a split file (``X``, ``y``, ``index``; ``split`` attr
+    ``unlabelled``). ``y`` holds the files' truth labels, which only the solo-on-all upper
+    reference reads; ``index`` continues the labelled jets' global index (``n_labelled +
+    row``), so no unlabelled jet can be mistaken for a labelled one.
+    """
+    data_cfg = dict(data_cfg or {})
+    if not isinstance(view, ViewConfig):
+        view = ViewConfig.from_dict(view, view_name)
+    splits, labels, attrs = read_splits(splits_path)
+    if seed is None:
+        seed = int((data_cfg.get("splits") or {}).get("seed", attrs.get("seed", 0)))
+    kind = str(attrs["source"])
+    src = open_source(kind, files, data_cfg)
+    if list(src.class_names) != list(attrs["class_names"]):
+        raise InputError(
+            "distillation.unlabelled files: class names",
+            f"the labelled data's {list(attrs['class_names'])}",
+            str(list(src.class_names)),
+        )
+    overlap = sorted(
+        {os.path.realpath(f) for f in files} & {os.path.realpath(f) for f in attrs["files"]}
+    )
+    if overlap:
+        raise InputError(
+            "distillation.unlabelled files", "files that are not the labelled data's", str(overlap)
+        )
+    y_all = src.labels()
+    rows = unlabelled_rows(
+        y_all, labels[splits["transfer"]], multiple, len(src.class_names),
+        per_class=kind == "generate", seed=seed,
+    )  # fmt: skip
+    if view.level == "jet":
+        src = jet_level_source(src, view.features)
+    select = _Selector(src, view, seed)
+    norm = load_norm(norm_path)
+    if list(norm["features"]) != list(select.features):
+        raise InputError(
+            f"{norm_path}: features",
+            f"the view's features {select.features}",
+            str(norm["features"]),
+        )
+    offset = len(labels)
+    sample = (view.n_constituents, len(select.features)) if select.is_jet else src.sample_shape()
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
+        n = len(rows)
+        chunk = (max(1, min(1024, n)), *sample)
+        ds_x = f.create_dataset("X", shape=(n, *sample), dtype="f4", chunks=chunk)
+        f.create_dataset("y", data=y_all[rows].astype(np.int64))
+        f.create_dataset("index", data=(rows + offset).astype(np.int64))
+        f.attrs["features"] = json.dumps(select.features)
+        f.attrs["class_names"] = json.dumps(list(attrs["class_names"]))
+        f.attrs["view"] = json.dumps({"name": view_name, **asdict(view)})
+        f.attrs["split"] = "unlabelled"
+        f.attrs["multiple"] = float(multiple)
+        f.attrs["n_labelled_jets"] = offset
+        pos = 0
+        for g, block in src.iter_chunks(rows):
+            x, mask = select(block, g + offset)
+            ds_x[pos : pos + len(g)] = normalise(x, norm["center"], norm["scale"], mask)
+            pos += len(g)
+        if pos != n:
+            raise RuntimeError(f"unlabelled view {view_name}: wrote {pos} of {n} jets")
+    log.info("unlabelled view %s: %d jets (%g x %d transfer jets), index from %d",
+             view_name, len(rows), multiple, len(splits["transfer"]), offset)  # fmt: skip
+    return {"n": len(rows), "offset": offset}

@@ -242,6 +242,13 @@ class KDSetup:
                        self.fidelity_test, take(self.f_train), self.f_val,
                        None if self.tv_train is None else self.tv_train[:, rows])  # fmt: skip
 
+    def extend(self, t_extra: np.ndarray | None, fidelity_extra: np.ndarray) -> KDSetup:
+        """The same set-up with jets appended to the training set (the unlabelled transfer
+        jets): their teacher logits to train on (KD) and to measure fidelity against."""
+        t = None if self.t_train is None else np.concatenate([self.t_train, t_extra])
+        return KDSetup(self.loss_fn, t, self.t_val,
+                       np.concatenate([self.fidelity_train, fidelity_extra]), self.fidelity_test)  # fmt: skip
+
 
 def kd_setup(ctx: JobContext, kd: dict | None, train: Split, val: Split, test: Split, *,
              label_smoothing: float, parts: Mapping[str, Split] | None = None,
@@ -315,6 +322,34 @@ def fidelity(model: Any, train: Split, logits: np.ndarray, setup: KDSetup) -> di
         M.fidelity_metrics(predict_logits(model, train.X), setup.fidelity_train, prefix="train_")
     )
     return out
+
+
+def with_unlabelled(ctx: JobContext, kd: dict | None, train: Split, setup: KDSetup
+                    ) -> tuple[Split, KDSetup]:  # fmt: skip
+    """``train`` and ``setup`` with the unlabelled transfer jets appended, where the job has
+    them (``distillation.unlabelled``; else unchanged).
+
+    A KD student gets them with the label :data:`jetdistill.learn.losses.UNLABELLED`, so its
+    loss reads only the teacher's soft targets on them; the solo-on-all reference (no ``kd``)
+    gets their labels, the upper bound of what the jets could give. Either way the teacher's
+    logits on them join the fidelity reference (the jets the student trained on)."""
+    from jetdistill.learn.losses import UNLABELLED
+    from jetdistill.learn.softtargets import load_soft_targets
+
+    if "unlabelled" not in ctx.input:
+        return train, setup
+    u = load_split(ctx.input["unlabelled"])
+    if kd:
+        t_u = load_soft_targets(ctx.input["unlabelled_soft_targets"], "unlabelled", u.index)
+        y_u, setup = np.full_like(u.y, UNLABELLED), setup.extend(t_u, t_u)
+    else:
+        f_u = load_soft_targets(ctx.input["unlabelled_fidelity"], "unlabelled", u.index)
+        y_u, setup = u.y, setup.extend(None, f_u)
+    log.info("%d unlabelled transfer jets added to %d (%s)", len(u.y), len(train.y),
+             "teacher term only" if kd else "with their labels: solo_all")  # fmt: skip
+    merged = Split(np.concatenate([train.X, u.X]), np.concatenate([train.y, y_u]),
+                   np.concatenate([train.index, u.index]), train.attrs)  # fmt: skip
+    return merged, setup
 
 
 # --------------------------------------------------------------------------- outputs

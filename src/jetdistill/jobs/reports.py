@@ -58,7 +58,8 @@ def compare_students(ctx: JobContext) -> None:
     baselines = list(ctx.params.get("baselines") or [])
     auc = teachers["test_auc_mean"] if "test_auc_mean" in teachers else [np.nan] * len(teachers)
     teacher_auc = dict(zip(teachers["teacher"], auc, strict=True))
-    reference = compare.reference_table(df, teacher_acc, baselines, teacher_auc)
+    solo_all = C.records(ctx.input["solo_all"]) if ctx.input.get("solo_all") else None
+    reference = compare.reference_table(df, teacher_acc, baselines, teacher_auc, solo_all)
     df = df[~df["student"].isin(baselines)]  # plots and ROC: students only
     with C.job_run(ctx, name="comparison-kd-vs-solo", role="comparison", method="compare") as run:
         with atomic_path(ctx.output["table"]) as tmp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jetdistill.data.splits import subsample_rows
-from jetdistill.identity import KDJob, SoloJob
+from jetdistill.identity import KDJob, SoloAllJob, SoloJob
 from jetdistill.io import write_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
@@ -19,7 +19,8 @@ def train_student(ctx: JobContext) -> None:
     from jetdistill.learn.training import save_checkpoint
 
     spec, kd = ctx.params["model"], ctx.params.get("kd")
-    job = (KDJob if kd else SoloJob).from_wildcards(ctx.wildcards)
+    solo_all = not kd and "unlabelled" in ctx.input  # rule train_student_solo_all
+    job = (KDJob if kd else SoloAllJob if solo_all else SoloJob).from_wildcards(ctx.wildcards)
     seed = job.seed
     seed_everything(seed)
     parts, train = C.load_train(ctx)
@@ -38,10 +39,14 @@ def train_student(ctx: JobContext) -> None:
                        model=model)  # fmt: skip
     setup = setup.subset(rows)
     train = train.subset(rows)
-    name, method = job.run_name(), "kd" if kd else "solo"
+    n_labelled = len(train.y)
+    train, setup = C.with_unlabelled(ctx, kd, train, setup)
+    name, method = job.run_name(), job.method if solo_all else "kd" if kd else "solo"
     with C.job_run(ctx, name=name, role="student", method=method, tags=job.tags(fraction)) as run:
         run.log_params({"model": spec, "kd": kd or {"method": "none"},
                         "transfer_splits": "+".join(parts)})  # fmt: skip
+        if len(train.y) > n_labelled:
+            run.log_params({"n_unlabelled": len(train.y) - n_labelled})
         run.log_artifact(ctx.input["norm"], "data")
         result, logits, metrics = C.train_and_eval(
             run, model, train, val, test, train_cfg=ctx.params["train"], loss_fn=setup.loss_fn,
@@ -56,7 +61,7 @@ def train_student(ctx: JobContext) -> None:
         C.write_npy(logits.astype(np.float32), ctx.output["logits"])
         C.write_history(result.history, ctx.output["history"])
         extra = {**job.record(), "train_fraction": fraction, "n_train": len(train.y),
-                 "transfer_splits": "+".join(parts)}  # fmt: skip
+                 "transfer_splits": "+".join(parts), "n_unlabelled": len(train.y) - n_labelled}  # fmt: skip
         record = C.result_record(ctx, run, role="student", method=method, metrics=metrics,
                                  extra=extra)  # fmt: skip
         write_json(ctx.output["metrics"], record)

@@ -263,3 +263,24 @@ def combine_specialists(ctx: JobContext) -> None:
         record = C.result_record(ctx, run, role="teacher", method="specialists", metrics=metrics,
                                  extra={"teacher": teacher, "model": teacher})  # fmt: skip
         write_json(ctx.output["metrics"], record)
+
+
+def compute_unlabelled_soft_targets(ctx: JobContext) -> None:
+    """Run every member of a teacher once over the students' unlabelled jets and cache the
+    logits (``distillation.unlabelled``), in a file of their own: the labelled soft targets,
+    and every job that reads them, stay as they are. Not an MLflow run (a data job: the
+    teacher's accuracy on these jets is only logged)."""
+    from jetdistill.learn.models import load_model
+    from jetdistill.learn.softtargets import compute_soft_targets as compute
+
+    views: dict[str, Split] = {}
+    models = []
+    for ckpt in ctx.input["models"]:
+        model, meta = load_model(ckpt)
+        view = meta["view"]
+        if view not in views:
+            views[view] = C.load_split(ctx.input[view])
+        models.append((model, view))
+    splits = {"unlabelled": {v: (sp.X, sp.y, sp.index) for v, sp in views.items()}}
+    with atomic_path(ctx.output["soft_targets"]) as tmp:
+        compute(models, splits, tmp)

@@ -48,6 +48,13 @@ Conventions (all losses are batch means):
   CE + hint. It is the one *feature* loss (``needs_features``): it is called with
   ``features=(h_s, h_t)`` and owns parameters, so it is built with ``feature_dims``.
 
+Unlabelled jets (``distillation.unlabelled``): a jet whose label is :data:`UNLABELLED` (-1)
+counts in the teacher term only. The cross-entropy term is the mean over the *labelled* jets
+of the batch (0 for a batch without any), so ``alpha`` keeps its meaning: the weight of the
+label term against the teacher term, ``alpha * E_labelled[CE] + (1 - alpha) * E_all[KL]``.
+A loss that reads labels beyond that term (``dkd``: its target class) is registered with
+``unlabelled=False`` and refused at parse time when unlabelled jets are on.
+
 Feature losses: ``@register_loss(name, needs_features=True)`` registers
 ``fn(s, y, t, p, f: Features)``; :class:`BuiltLoss` then owns a :class:`HintProjector` (its
 ``module``) whose parameters the training loop optimises with the model's, and the loop
@@ -73,6 +80,9 @@ from jetdistill.errors import InputError
 log = logging.getLogger(__name__)
 
 LossFn = Callable[[Tensor, Tensor | None, Tensor | None], Tensor]
+
+#: The label of a jet the student must not learn labels from (unlabelled transfer jets).
+UNLABELLED = -1
 
 #: Added to the std in logit standardisation (as in Sun et al.'s reference code).
 LSD_EPS = 1e-7
@@ -146,6 +156,7 @@ class LossSpec:
     needs_teacher: bool
     summary: str
     needs_features: bool = False
+    unlabelled: bool = True
 
 
 #: name -> :class:`LossSpec`, filled by :func:`register_loss` in definition order.
@@ -158,6 +169,7 @@ def register_loss(
     defaults: Mapping[str, float] | None = None,
     needs_teacher: bool = True,
     needs_features: bool = False,
+    unlabelled: bool = True,
 ) -> Callable[[_RawLoss], _RawLoss]:
     """Register ``fn(student_logits, y, teacher_logits, p: LossParams) -> Tensor`` as ``name``.
 
@@ -165,6 +177,8 @@ def register_loss(
     default values, the only place they are declared. The first line of the function's
     docstring is the loss's one-line description (config/README.md documents each loss).
     ``needs_features``: ``fn`` takes a fifth argument, :class:`Features`.
+    ``unlabelled``: whether the loss can train on unlabelled jets (label :data:`UNLABELLED`),
+    i.e. it reads labels only through the masked cross-entropy term (:func:`_ce`).
     """
 
     def deco(fn: _RawLoss) -> _RawLoss:
@@ -172,8 +186,9 @@ def register_loss(
             raise ValueError(f"loss {name!r} is registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         LOSSES[name] = LossSpec(
-            name, fn, MappingProxyType(dict(defaults or {})), needs_teacher, summary, needs_features
-        )
+            name, fn, MappingProxyType(dict(defaults or {})), needs_teacher, summary,
+            needs_features, unlabelled,
+        )  # fmt: skip
         return fn
 
     return deco
@@ -206,11 +221,18 @@ def standardize_logits(logits: Tensor, eps: float = LSD_EPS) -> Tensor:
 
 
 def _ce(s: Tensor, y: Tensor | None, p: LossParams, name: str) -> Tensor:
+    """Cross entropy over the labelled jets of the batch (label :data:`UNLABELLED` masked):
+    their mean, or 0 (with the graph kept) when the batch holds none."""
     if y is None:
         raise InputError(
             f"loss {name!r}", "labels y (alpha > 0 needs the cross-entropy term)", "None"
         )
-    return F.cross_entropy(s, y, label_smoothing=p.label_smoothing)
+    labelled = y != UNLABELLED
+    if bool(labelled.all()):
+        return F.cross_entropy(s, y, label_smoothing=p.label_smoothing)
+    if not bool(labelled.any()):
+        return s.sum() * 0.0
+    return F.cross_entropy(s[labelled], y[labelled], label_smoothing=p.label_smoothing)
 
 
 def _need_teacher(t: Tensor | None, s: Tensor, name: str) -> Tensor:
@@ -237,7 +259,7 @@ def _mix(
 # --------------------------------------------------------------------------- the losses
 
 
-@register_loss("ce", needs_teacher=False)
+@register_loss("ce", needs_teacher=False, unlabelled=False)
 def loss_ce(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
     """Cross entropy with the labels (the solo baseline; the teacher is ignored)."""
     return _ce(s, y, p, "ce")
@@ -296,7 +318,7 @@ def dkd_terms(s: Tensor, t: Tensor, y: Tensor, temperature: float) -> tuple[Tens
     return tckd, nckd
 
 
-@register_loss("dkd", defaults={"alpha": 1.0, "beta": 8.0})
+@register_loss("dkd", defaults={"alpha": 1.0, "beta": 8.0}, unlabelled=False)
 def loss_dkd(s: Tensor, y: Tensor | None, t: Tensor | None, p: LossParams) -> Tensor:
     """Decoupled KD: alpha CE + T^2 (params.alpha TCKD + params.beta NCKD)."""
     t = _need_teacher(t, s, "dkd")

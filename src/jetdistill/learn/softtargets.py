@@ -319,6 +319,8 @@ def _open(path: str | os.PathLike[str]) -> Path:
             str(p), "a soft-target HDF5 file (run compute_soft_targets first)", "missing file"
         )
     return p
+
+
 def _member_view(split_views: Any, view: str | None, m: int) -> Any:
     """The augmented inputs (V, N, ...) member ``m`` (reading ``view``) runs on."""
     if not isinstance(split_views, Mapping):

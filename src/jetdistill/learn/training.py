@@ -637,6 +637,8 @@ def _fit_epochs(
     best_state: dict[str, Tensor] | None = None
     since_best = 0
     n_train = len(train_d)
+    # unlabelled transfer jets (label -1) never count as correct: accuracy is over labelled ones
+    n_labelled = int((train_d.y >= 0).sum()) if train_d.y is not None else 0
     total_train_time = 0.0
     t_start = time.perf_counter()
     log.info(
@@ -699,7 +701,7 @@ def _fit_epochs(
             "epoch": epoch,
             "train_loss": train_loss,
             "val_loss": val_loss,
-            "train_accuracy": float(correct) / n_train if train_d.y is not None else math.nan,
+            "train_accuracy": float(correct) / n_labelled if n_labelled else math.nan,
             "val_accuracy": val_acc,
             "lr": lr,
             "samples_per_s": n_train / max(train_time, 1e-12),

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 #: one KD configuration, seeds apart: the KD identity's record columns (jetdistill.identity)
 GROUP_KEYS: tuple[str, ...] = KDJob.record_keys()
+#: role of the solo-on-all reference's rows in :func:`reference_table`
+SOLO_ALL_ROLE = "solo on transfer + unlabelled jets, with labels (upper reference)"
+
 REQUIRED: tuple[str, ...] = ("student", "method", "seed", "test_accuracy")
 KD_REQUIRED: tuple[str, ...] = GROUP_KEYS[1:]
 DEFAULT_METRICS: tuple[str, ...] = (
@@ -221,9 +224,14 @@ def reference_table(
     teacher_acc: Mapping[str, float],
     baselines: Sequence[str] = (),
     teacher_auc: Mapping[str, float] | None = None,
+    solo_all: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """What the KD gains are measured against: every teacher, every baseline and every
     student trained alone, one row each (mean and std of test accuracy / mean AUC over seeds).
+
+    ``solo_all``: runs of the solo-on-all reference (``distillation.unlabelled``: a student
+    trained alone on the transfer set plus the unlabelled jets with their labels), one row per
+    student with the role :data:`SOLO_ALL_ROLE`: the most those jets could give a student.
 
     Why: a KD gain means little unless the teacher beats both the solo students and the
     physicist's obvious baseline (an MLP on jet mass, mMDT mass, multiplicity) on the same
@@ -237,15 +245,18 @@ def reference_table(
         for t, a in teacher_acc.items()
     ]  # fmt: skip
     solo = df[df["method"] == "solo"]
-    for model, sub in solo.groupby("student", sort=False):
+    groups = [(m, sub, "solo student") for m, sub in solo.groupby("student", sort=False)]
+    if solo_all is not None and not solo_all.empty:
+        groups += [(m, sub, SOLO_ALL_ROLE) for m, sub in solo_all.groupby("student", sort=False)]
+    for model, sub, role in groups:
         per_seed = _per_seed(sub, [m for m in ("test_accuracy", "test_auc_mean") if m in sub])
         acc = _stats(per_seed["test_accuracy"].to_numpy(float))
         auc = _stats(per_seed["test_auc_mean"].to_numpy(float)) if "test_auc_mean" in per_seed \
             else (math.nan, math.nan)  # fmt: skip
-        rows.append({"model": model, "role": "baseline" if model in baselines else "solo student",
+        rows.append({"model": model, "role": "baseline" if model in baselines else role,
                      "n_seeds": len(per_seed), "accuracy_mean": acc[0], "accuracy_std": acc[1],
                      "auc_mean": auc[0], "auc_std": auc[1]})  # fmt: skip
-    order = {"teacher": 0, "baseline": 1, "solo student": 2}
+    order = {"teacher": 0, "baseline": 1, "solo student": 2, SOLO_ALL_ROLE: 3}
     out = pd.DataFrame(rows, columns=["model", "role", "n_seeds", "accuracy_mean", "accuracy_std",
                                       "auc_mean", "auc_std"])  # fmt: skip
     return out.sort_values(["role", "accuracy_mean"], key=lambda c: c.map(order) if c.name == "role"
