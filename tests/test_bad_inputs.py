@@ -127,6 +127,13 @@ CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
     ("C31", {"distillation": {"loss_params": {"dkd": {"beta": -1}}}},
      ["distillation.loss_params.dkd.beta", ">= 0"]),
     ("C32", {"compression": {"kd": {"method": "ce"}}}, ["compression.kd.method", "'ce'"]),
+    ("Q01", {"compression": {"cost_penalties": [0.0, -0.1]}}, ["cost_penalties", "-0.1", "minimum of 0"]),
+    ("Q02", {"compression": {"cost_penalties": [0.0, "big"]}}, ["cost_penalties", "'big'", "number"]),
+    ("Q03", {"compression": {"cost_penalties": [float("inf")]}},
+     ["config: compression.cost_penalties[0]", "finite number >= 0", "inf"]),
+    ("Q04", {"fpga": {"targets": [{"student": "mlp", "mode": "kd", "bits": 6, "sparsity": 0.5,
+                                   "cost_penalty": 0.3}]}},
+     ["fpga.targets[0]", "compression grid", "cost_penalties", "'cost': '0.3'"]),
 ]  # fmt: skip
 
 
