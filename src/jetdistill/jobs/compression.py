@@ -44,12 +44,14 @@ def train_qat(ctx: JobContext) -> None:
     kd = q["kd"] if mode == "kd" else None
     setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing)
     task_loss, t_train, t_val = setup.loss_fn, setup.t_train, setup.t_val
-    # built after the float weights and activation scales are in place (one forward pass)
-    loss_fn = CostPenalty(qmodel, shape, num(job.cost)).wrap(task_loss)
+    # built after the float weights and activation scales are in place (one forward pass);
+    # at 0 not built at all, so a job without penalty runs exactly what it ran before
+    cost = num(job.cost)
+    loss_fn = CostPenalty(qmodel, shape, cost).wrap(task_loss) if cost > 0 else task_loss
     name = job.run_name()
     with C.job_run(ctx, name=name, role="student", method=f"qat_{mode}", tags=job.tags()) as run:
         run.log_params({"model": spec, "qat": q, "bits": bits, "sparsity": sparsity,
-                        "cost_penalty": num(job.cost)})  # fmt: skip
+                        "cost_penalty": cost})  # fmt: skip
         history: list[dict] = []
         pruner = None
         if sparsity > 0:
