@@ -171,6 +171,9 @@ def main() -> None:
     for seed in args.seeds:
         for penalty in args.penalties:
             model, row = train_point(penalty, seed, data, args)
+            ckpt = Path(args.out_dir) / f"p{penalty:g}_s{seed}" / "model_state.pt"
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), ckpt)
             row.update(hardware(model, row, data["test"][0], args))
             rows.append(row)
             print(json.dumps(row), flush=True)
