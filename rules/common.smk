@@ -31,6 +31,7 @@ wildcard_constraints:
     T=r"[0-9.e+-]+",
     alpha=r"[0-9.e+-]+",
     sparsity=r"[0-9.e+-]+",
+    cost=r"[0-9.e+-]+",
     mode=r"solo|kd",
     group=r"\d+",
     fraction=r"[0-9.e+-]+",

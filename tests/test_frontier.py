@@ -103,3 +103,30 @@ def test_frontier_labels_never_overlap_and_markers_name_the_student():
     assert set(floats_rows["student"]) == {"mlp16", "deepsets16"} and set(floats_rows["bits"]) == {
         "32"
     }
+
+
+def test_points_at_different_cost_penalties_are_separate_rows_with_their_own_luts():
+    """A QAT point is also its cost penalty: records without ``cost_penalty`` (written before
+    it existed) are the points at 0, and each FPGA estimate joins its own penalty's row."""
+    qat = _qat()
+    extra = qat[(qat["qat_mode"] == "kd") & (qat["sparsity"] == 0.8)].assign(
+        cost_penalty=0.01, test_accuracy=0.54
+    )
+    qat = pd.concat([qat, extra], ignore_index=True)  # the old rows: no cost_penalty (NaN)
+    fpga = pd.DataFrame([
+        {"student": "mlp", "qat_mode": "kd", "bits": "6", "sparsity": "0.8", "cost_penalty": "0",
+         "luts": 1200, "latency_cycles": 5},
+        {"student": "mlp", "qat_mode": "kd", "bits": "6", "sparsity": "0.8", "cost_penalty": "0.01",
+         "luts": 700, "latency_cycles": 4},
+    ])  # fmt: skip
+    t = frontier_table(qat, _floats(), fpga)
+    kd = t[(t["mode"] == "kd") & (t["sparsity"] == 0.8)].set_index("cost")
+    assert sorted(kd.index) == [0.0, 0.01]
+    assert kd.loc[0.0, "luts"] == 1200 and kd.loc[0.01, "luts"] == 700
+    assert np.isclose(kd.loc[0.01, "test_accuracy"], 0.54) and kd.loc[0.01, "n_seeds"] == 2
+    assert len(t[t["mode"] == "solo"]) == 2  # solo rows unchanged, at penalty 0
+    from jetdistill.report.frontier import readable_table
+    from jetdistill.report.tables import DASH
+
+    text = readable_table(t)
+    assert set(text["cost penalty"]) == {"0", "0.01", DASH}  # floats: no penalty column value

@@ -33,7 +33,7 @@ def test_wildcards_round_trip_through_text(job):
 def test_paths_and_log_stems_come_from_the_path_template():
     assert KD.path("R", paths.METRICS) == "R/students/kd/mlp/jedi/hinton/T4_a0.1/seed1/metrics.json"
     assert QAT.path("R", paths.METRICS, directory=QAT.HLS_DIR) == (
-        "R/fpga/mlp/kd/b6_s0.5/seed0/hls/metrics.json"
+        "R/fpga/mlp/kd/b6_s0.5_c0/seed0/hls/metrics.json"
     )
     assert I.KDJob.stem() == "{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}"
     assert paths.stem(paths.LC_SOLO_DIR) == "{student}_f{fraction}_seed{seed}"
@@ -47,8 +47,14 @@ def test_records_name_fields_once_and_parse_back():
     assert I.KDJob.from_record(rec) == KD
     assert I.QATJob.from_record(QAT.record()) == QAT
     assert I.KDJob.record_keys() == ("student", "teacher", "kd_method", "temperature", "alpha")
-    assert I.QATJob.record_keys() == ("student", "qat_mode", "bits", "sparsity")
-    assert QAT.key_values() == {"student": "mlp", "mode": "kd", "bits": 6, "sparsity": 0.5}
+    assert I.QATJob.record_keys() == ("student", "qat_mode", "bits", "sparsity", "cost_penalty")
+    assert QAT.key_values() == {"student": "mlp", "mode": "kd", "bits": 6, "sparsity": 0.5,
+                                "cost": 0.0}  # fmt: skip
+    # a record from before the cost penalty (no cost_penalty) is a point without penalty
+    old = {k: v for k, v in QAT.record().items() if k != "cost_penalty"}
+    assert I.QATJob.from_record(old) == QAT and QAT.cost == "0"
+    penalised = I.QATJob("mlp", "kd", 6, 0.5, 0, 0.010)
+    assert I.QATJob.from_record(penalised.record()) == penalised and penalised.cost == "0.01"
     # a solo record has the KD columns, empty: the comparison reads both alike
     assert {k: SOLO.record()[k] for k in I.KDJob.record_keys()[1:]} == dict.fromkeys(
         I.KDJob.record_keys()[1:]
@@ -62,7 +68,11 @@ def test_mlflow_names_are_the_ones_the_jobs_logged_before():
     assert QAT.fpga_run_name("hls") == "hls-kd-mlp-b6-s0.5"
     assert I.FloatFPGAJob("mlp", 0).run_name() == "hls-float-mlp-s0"
     assert QAT.fpga_tags() == {"model": "mlp", "student": "mlp", "qat_mode": "kd", "bits": "6",
-                               "sparsity": "0.5", "seed": "0"}  # fmt: skip
+                               "sparsity": "0.5", "seed": "0", "cost_penalty": "0"}  # fmt: skip
+    # a penalised point adds its strength to the names; without one they are unchanged
+    penalised = I.QATJob("mlp", "kd", 6, 0.5, 0, 0.01)
+    assert penalised.run_name() == "qat-kd-mlp-b6-s0.5-c0.01-seed0"
+    assert penalised.fpga_run_name("rtl") == "rtl-kd-mlp-b6-s0.5-c0.01"
     assert KD.tags(0.5)["kd_method"] == "hinton" and SOLO.tags()["teacher"] == ""
 
 

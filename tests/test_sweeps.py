@@ -97,6 +97,17 @@ def test_extending_compression_bits_plans_only_the_new_qat_jobs(e2e_workdir: Pat
     assert counts == {"train_qat": 4, "plot_frontier": 1, "summarize": 1, "all": 1}
 
 
+def test_extending_the_cost_penalties_plans_only_the_new_qat_jobs(e2e_workdir: Path):
+    """``compression.cost_penalties: [0.0, 0.01]``: the 4 points at 0 exist (their paths end in
+    ``_c0``), the 4 at 0.01 are new; the FPGA target stays at 0 (its ``cost_penalty`` default)."""
+    jobs = planned_jobs(e2e_workdir, config={"compression": {"cost_penalties": [0.0, 0.01]}})
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    assert counts == {"train_qat": 4, "plot_frontier": 1, "summarize": 1, "all": 1}
+    assert all("_c0.01/" in j["output"][0] for j in jobs if j["rule"] == "train_qat")
+
+
 def respelled(value):
     """``value`` with every mapping's keys in reverse order and every float that is an
     integer written as an int (4.0 -> 4): the same settings, spelled otherwise."""

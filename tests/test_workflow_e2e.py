@@ -118,7 +118,7 @@ def test_comparison_frontier_and_summary(e2e_workdir: Path):
 
 
 def test_fpga_stage_is_bit_exact(e2e_workdir: Path):
-    d = e2e_workdir / "results/fpga/mlp/kd/b6_s0.5/seed0"
+    d = e2e_workdir / "results/fpga/mlp/kd/b6_s0.5_c0/seed0"
     hls = json.loads((d / "hls/metrics.json").read_text())["metrics"]
     assert hls["hls_exact_fraction"] == 1.0
     rtl = json.loads((d / "rtl/metrics.json").read_text())["metrics"]

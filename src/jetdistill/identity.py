@@ -69,6 +69,8 @@ class Identity:
         wildcards = dict(wildcards.items())  # a Snakemake Wildcards object is a list
         values = {}
         for f in dataclasses.fields(cls):
+            if f.name not in wildcards and f.default is not dataclasses.MISSING:
+                continue  # a field added later with a default (QATJob.cost)
             v = wildcards[f.name]
             values[f.name] = int(v) if f.type in ("int", int) else str(v)
         return cls(**values)
@@ -235,30 +237,40 @@ class KDJob(Identity):
 @dataclass(frozen=True)
 class QATJob(Identity):
     """A point of the compression grid: a quantised (and maybe pruned) student, trained
-    solo or with KD (``mode``); also the identity of its FPGA conversions
-    (:attr:`HLS_DIR`, :attr:`RTL_DIR`)."""
+    solo or with KD (``mode``) with a hardware-cost penalty of strength ``cost``
+    (:mod:`jetdistill.compress.precision`; last, with a default, so the older positional
+    spelling still builds a point without penalty); also the identity of its FPGA
+    conversions (:attr:`HLS_DIR`, :attr:`RTL_DIR`)."""
 
     DIR: ClassVar[str] = paths.QAT_DIR
     HLS_DIR: ClassVar[str] = paths.HLS_DIR
     RTL_DIR: ClassVar[str] = paths.RTL_DIR
     FPGA_DIR: ClassVar[str] = paths.FPGA_DIR
-    RECORD_NAMES: ClassVar[Mapping[str, str]] = {"mode": "qat_mode"}
-    NUMBERS: ClassVar[tuple[str, ...]] = ("sparsity",)
+    RECORD_NAMES: ClassVar[Mapping[str, str]] = {"mode": "qat_mode", "cost": "cost_penalty"}
+    NUMBERS: ClassVar[tuple[str, ...]] = ("sparsity", "cost")
     student: str
     mode: str
     bits: int
     sparsity: str
     seed: int
+    cost: str = "0"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sparsity", fmt_num(self.sparsity))
+        # a record written before the penalty existed has no cost_penalty: no penalty
+        object.__setattr__(self, "cost", fmt_num(0 if self.cost is None else self.cost))
+
+    def _cost_part(self) -> str:
+        """``-c<cost>`` in run names, none at 0: the names runs without penalty had before."""
+        return "" if num(self.cost) == 0 else f"-c{self.cost}"
 
     def run_name(self) -> str:
-        return f"qat-{self.mode}-{self.student}-b{self.bits}-s{self.sparsity}-seed{self.seed}"
+        return (f"qat-{self.mode}-{self.student}-b{self.bits}-s{self.sparsity}{self._cost_part()}"
+                f"-seed{self.seed}")  # fmt: skip
 
     def fpga_run_name(self, tool: str) -> str:
         """``hls-...``/``rtl-...``: the conversion runs of this point."""
-        return f"{tool}-{self.mode}-{self.student}-b{self.bits}-s{self.sparsity}"
+        return f"{tool}-{self.mode}-{self.student}-b{self.bits}-s{self.sparsity}{self._cost_part()}"
 
     def fpga_tags(self) -> dict[str, str]:
         """Tags and record fields of this point's conversion jobs (text, as in the paths)."""

@@ -447,11 +447,12 @@ def qat_jobs(cfg: dict) -> list[QATJob]:
     if not c.get("enabled", True):
         return []
     return [
-        QATJob(s, mode, int(b), fmt_num(sp), int(seed))
-        for s, mode, b, sp, seed in itertools.product(
-            compression_students(cfg), c["modes"], c["bits"], c["sparsities"], c["seeds"]
+        QATJob(s, mode, int(b), fmt_num(sp), int(seed), fmt_num(cost))
+        for s, mode, b, sp, cost, seed in itertools.product(
+            compression_students(cfg), c["modes"], c["bits"], c["sparsities"],
+            c.get("cost_penalties", [0.0]), c["seeds"],
         )
-    ]
+    ]  # fmt: skip
 
 
 def kd_reference(cfg: dict, student: str, seed: int) -> KDJob:
@@ -466,11 +467,10 @@ def fpga_jobs(cfg: dict) -> list[QATJob]:
     if not f.get("enabled", True) or not cfg["compression"].get("enabled", True):
         return []
     return [
-        QATJob(
-            t["student"], t["mode"], int(t["bits"]), fmt_num(t["sparsity"]), int(t.get("seed", 0))
-        )
+        QATJob(t["student"], t["mode"], int(t["bits"]), fmt_num(t["sparsity"]), int(t.get("seed", 0)),
+               fmt_num(t.get("cost_penalty", 0.0)))
         for t in f["targets"]
-    ]
+    ]  # fmt: skip
 
 
 def float_fpga_jobs(cfg: dict) -> list[FloatFPGAJob]:
@@ -850,6 +850,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     check_transfer_splits(cfg)
     check_student_budget(cfg)
     if c.get("enabled", True):
+        check_cost_penalties(cfg)
         for i, s in enumerate(c.get("students", [])):
             _ref(f"compression.students[{i}]", s, cfg["students"])
         check_quant_students(cfg)
@@ -881,7 +882,8 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
         if j not in grid:
             raise InputError(
                 f"config: fpga.targets[{i}]",
-                "a point of the compression grid (compression.students x modes x bits x sparsities x seeds)",
+                "a point of the compression grid (compression.students x modes x bits x "
+                "sparsities x cost_penalties x seeds)",
                 str(as_wildcards(j)),
             )
     if cfg["fpga"].get("enabled", True):  # a disabled stage is not validated
@@ -919,6 +921,22 @@ def _chip_types_text(cfg: dict) -> str:
     hls, rtl = chip_model_types("hls4ml"), chip_model_types("rtl")
     off = "" if cfg["fpga"].get("rtl", True) else " (rtl is off: fpga.rtl is false)"
     return f"hls4ml: {hls}; rtl: {rtl}{off}"
+
+
+def check_cost_penalties(cfg: dict) -> None:
+    """``compression.cost_penalties``: a list of finite numbers >= 0 (the strengths of
+    :class:`jetdistill.compress.precision.CostPenalty`; 0 trains without the term). The
+    schema refuses negatives and non-numbers too; this also catches ``.inf``/``.nan`` and
+    callers that bypass the schema, and names the entry."""
+    values = cfg["compression"].get("cost_penalties", [0.0])
+    if not isinstance(values, list) or not values:
+        raise InputError("config: compression.cost_penalties", "a non-empty list of numbers >= 0",
+                         repr(values))  # fmt: skip
+    for i, v in enumerate(values):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not ok or not 0.0 <= float(v) < float("inf"):
+            raise InputError(f"config: compression.cost_penalties[{i}]", "a finite number >= 0",
+                             repr(v))  # fmt: skip
 
 
 def check_quant_students(cfg: dict) -> None:

@@ -10,7 +10,10 @@ from jetdistill.seeding import seed_everything
 
 
 def train_qat(ctx: JobContext) -> None:
-    """QAT of the Brevitas twin at ``bits``, pruned to ``sparsity`` first when it is > 0.
+    """QAT of the Brevitas twin at ``bits``, pruned to ``sparsity`` first when it is > 0,
+    with the hardware-cost term of strength ``cost`` (the wildcard; 0: none) added to the
+    loss throughout (:class:`jetdistill.compress.precision.CostPenalty`). In mode kd the
+    loss is the KD loss, pruning steps and final fine-tune alike.
 
     Params: ``model`` (the student's spec), ``train`` (training.qat) and ``qat`` (input and
     accumulator widths, ``pruning`` when it prunes, ``kd`` in mode kd; see
@@ -20,6 +23,7 @@ def train_qat(ctx: JobContext) -> None:
 
     from jetdistill.compress import quant
     from jetdistill.compress.cost import cost_metrics
+    from jetdistill.compress.precision import CostPenalty, precision_metrics
     from jetdistill.compress.prune import prune_and_retrain
     from jetdistill.learn.models import load_model
     from jetdistill.learn.training import save_checkpoint
@@ -39,17 +43,22 @@ def train_qat(ctx: JobContext) -> None:
     smoothing = float(ctx.params["train"].get("label_smoothing", 0.0))
     kd = q["kd"] if mode == "kd" else None
     setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing)
-    loss_fn, t_train, t_val = setup.loss_fn, setup.t_train, setup.t_val
+    task_loss, t_train, t_val = setup.loss_fn, setup.t_train, setup.t_val
+    # built after the float weights and activation scales are in place (one forward pass);
+    # at 0 not built at all, so a job without penalty runs exactly what it ran before
+    cost = num(job.cost)
+    loss_fn = CostPenalty(qmodel, shape, cost).wrap(task_loss) if cost > 0 else task_loss
     name = job.run_name()
     with C.job_run(ctx, name=name, role="student", method=f"qat_{mode}", tags=job.tags()) as run:
-        run.log_params({"model": spec, "qat": q, "bits": bits, "sparsity": sparsity})
+        run.log_params({"model": spec, "qat": q, "bits": bits, "sparsity": sparsity,
+                        "cost_penalty": cost})  # fmt: skip
         history: list[dict] = []
         pruner = None
         if sparsity > 0:
             p = q["pruning"]
             n = min(2048, len(train.y))
             obd_batch = (torch.as_tensor(train.X[:n]), torch.as_tensor(train.y[:n]),
-                         None if t_train is None else torch.as_tensor(t_train[:n]), loss_fn)  # fmt: skip
+                         None if t_train is None else torch.as_tensor(t_train[:n]), task_loss)  # fmt: skip
             pruner, history = prune_and_retrain(
                 qmodel, train.batches(t_train), val.batches(t_val), sparsity=sparsity,
                 steps=int(p["steps"]), epochs_per_step=int(p["epochs_per_step"]), scope=p["scope"],
@@ -64,6 +73,7 @@ def train_qat(ctx: JobContext) -> None:
         history.extend(result.history)
         metrics.update(C.fidelity(qmodel, train, logits, setup))
         metrics.update(cost_metrics(qmodel, shape))
+        metrics.update(precision_metrics(qmodel, shape))
         if pruner is not None:
             metrics["weight_sparsity"] = pruner.sparsity()
         run.log_metrics(metrics)

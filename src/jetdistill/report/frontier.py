@@ -16,7 +16,7 @@ from jetdistill.identity import KDJob, QATJob, fmt_num
 
 log = logging.getLogger(__name__)
 
-#: a QAT point's identity (jetdistill.identity.QATJob: student, mode, bits, sparsity), then
+#: a QAT point's identity (jetdistill.identity.QATJob: student, mode, bits, sparsity, cost), then
 #: what the frontier measures
 FRONTIER_COLUMNS = [
     *QATJob.key_fields(), "n_seeds", "test_accuracy", "test_accuracy_std", "test_auc_mean",
@@ -39,6 +39,19 @@ def _same_point(df: pd.DataFrame, point: dict) -> pd.Series:
     for col, value in point.items():
         mask &= df[col].map(text) == text(value)
     return mask
+
+
+def with_default_penalty(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the QAT records written before the cost penalty existed at penalty 0
+    (groupby would drop their missing ``cost_penalty``); float-conversion rows (no
+    ``bits``) are left without one."""
+    col = QATJob.record_name("cost")
+    df = df.copy()
+    if col not in df:
+        df[col] = np.nan
+    grid = df["bits"].notna() if "bits" in df else pd.Series(True, index=df.index)
+    df[col] = df[col].astype(object).where(df[col].notna() | ~grid, 0.0)
+    return df
 
 
 def _mean(df: pd.DataFrame, col: str) -> float:
@@ -77,7 +90,7 @@ def float_references(floats: pd.DataFrame, kd_reference: dict | None) -> pd.Data
 def frontier_table(
     qat: pd.DataFrame, floats: pd.DataFrame, fpga: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """One row per (student, mode, bits, sparsity) plus one per float student/method.
+    """One row per (student, mode, bits, sparsity, cost penalty) plus one per float student/method.
 
     ``floats`` holds the float students (method solo/kd); ``accuracy_drop`` of a QAT
     row is measured against the float student of the same mode (for KD: the mean of
@@ -88,6 +101,9 @@ def frontier_table(
     """
     rows: list[dict] = []
     keys = list(QATJob.record_keys())
+    qat = with_default_penalty(qat)
+    if fpga is not None and not fpga.empty:
+        fpga = with_default_penalty(fpga)
     has_fpga = fpga is not None and not fpga.empty and QATJob.record_name("mode") in fpga
     if has_fpga:
         fpga = fpga.dropna(subset=keys[1:])  # float conversions have no grid point
@@ -308,6 +324,7 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
                 "training": ("float " if is_float else "") + ("KD" if mode.endswith("kd") else "solo"),
                 "bits": "32" if is_float else num(r["bits"], ".0f"),
                 "sparsity (%)": num(100 * float(r["sparsity"]), ".0f"),
+                "cost penalty": DASH if is_float else num(r.get("cost", 0.0), "g"),
                 "seeds": num(r["n_seeds"], ".0f"),
                 "accuracy (%)": pct_pm(
                     r["test_accuracy"], r["test_accuracy_std"] if r["n_seeds"] > 1 else np.nan
@@ -323,6 +340,6 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 READABLE_COLUMNS = [
-    "student", "training", "bits", "sparsity (%)", "seeds", "accuracy (%)", "drop vs float (pts, ±SE)",
-    "BOPs", "BOPs reduction (×)", "LUTs", "latency (cycles)",
+    "student", "training", "bits", "sparsity (%)", "cost penalty", "seeds", "accuracy (%)",
+    "drop vs float (pts, ±SE)", "BOPs", "BOPs reduction (×)", "LUTs", "latency (cycles)",
 ]  # fmt: skip

@@ -200,10 +200,11 @@ def compression_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if df.empty:
         return pd.DataFrame(columns=COMPRESSION_COLUMNS)
-    for c in ("w_bits", "w_sparsity"):
+    for c in ("w_bits", "w_sparsity", "w_cost"):
         df[c] = pd.to_numeric(_col(df, c), errors="coerce")
-    for (student, method, bits, sparsity), g in df.groupby(
-        ["student", "method", "w_bits", "w_sparsity"], sort=True
+    df["w_cost"] = df["w_cost"].fillna(0.0)  # runs from before the cost penalty: none
+    for (student, method, bits, sparsity, cost), g in df.groupby(
+        ["student", "method", "w_bits", "w_sparsity", "w_cost"], sort=True
     ):
         dense = _mean(floats[floats["student"] == student], "bops") if len(floats) else math.nan
         bops = _mean(g, "bops")
@@ -213,6 +214,7 @@ def compression_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "training": "KD" if method == "qat_kd" else "solo",
                 "bits": f"{bits:g}",
                 "target sparsity (%)": f"{100 * sparsity:.0f}",
+                "cost penalty": f"{cost:g}",
                 "seeds": _seeds(g),
                 "accuracy (%)": pct_pm(_mean(g, "test_accuracy"), _std(g, "test_accuracy")),
                 "non-zero params": count(_mean(g, "nonzero_params")),
@@ -227,7 +229,7 @@ def compression_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 COMPRESSION_COLUMNS = [
-    "student", "training", "bits", "target sparsity (%)", "seeds", "accuracy (%)",
+    "student", "training", "bits", "target sparsity (%)", "cost penalty", "seeds", "accuracy (%)",
     "non-zero params", "size (kbit)", "BOPs", "BOPs reduction (×)",
 ]  # fmt: skip
 
@@ -242,16 +244,15 @@ def fpga_table(runs: pd.DataFrame) -> pd.DataFrame:
     df = _wild(runs[_col(runs, "method").isin(["hls", "rtl", "hls_float"])])
     if df.empty:
         return pd.DataFrame(columns=FPGA_COLUMNS)
-    for c in ("w_mode", "w_bits", "w_sparsity", "w_seed"):
+    cols = ["w_mode", "w_bits", "w_sparsity", "w_cost", "w_seed"]
+    for c in cols:
         if c not in df:
             df[c] = ""
-    df[["w_mode", "w_bits", "w_sparsity", "w_seed"]] = df[
-        ["w_mode", "w_bits", "w_sparsity", "w_seed"]
-    ].fillna("")
+    df[cols] = df[cols].fillna("")
     df["_float"] = df["method"] == "hls_float"
     rows = []
-    for (student, is_float, mode, bits, sparsity, seed), g in df.groupby(
-        ["student", "_float", "w_mode", "w_bits", "w_sparsity", "w_seed"], sort=True
+    for (student, is_float, mode, bits, sparsity, cost, seed), g in df.groupby(
+        ["student", "_float", *cols], sort=True
     ):
         hls = g[g["method"].isin(["hls", "hls_float"])]
         rtl = g[g["method"] == "rtl"]
@@ -264,7 +265,8 @@ def fpga_table(runs: pd.DataFrame) -> pd.DataFrame:
             {
                 "student": student,
                 "model": "float (ap_fixed)" if is_float else f"{'KD' if mode == 'kd' else 'solo'} "
-                f"{bits} b / {100 * float(sparsity or 0):.0f}%",
+                f"{bits} b / {100 * float(sparsity or 0):.0f}%"
+                + (f" / cost {cost}" if cost and float(cost) > 0 else ""),
                 "seed": seed or DASH,
                 # a float model in ap_fixed is never bit-exact: only its argmax agreement counts
                 "C-sim bit-exact (%)": DASH if is_float else pct(first(hls, "hls_exact_fraction")),
