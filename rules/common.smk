@@ -333,16 +333,12 @@ def all_qat_metrics():
 
 
 def all_fpga_metrics():
-    out = []
-    for j in plan.fpga_jobs(config):
-        # the backends the target's model type reaches (registry `chip` flags, fpga.rtl)
-        backends = plan.fpga_backends(config, j.student)
-        if "hls4ml" in backends:
-            out.append(j.path(R, P.METRICS, directory=j.HLS_DIR))
-        if "rtl" in backends:
-            out.append(j.path(R, P.METRICS, directory=j.RTL_DIR))
-    for j in plan.float_fpga_jobs(config):
-        out.append(j.path(R, P.METRICS))
+    """The conversions of fpga.targets (the backends each type reaches: registry `chip`
+    flags, fpga.rtl), the frontier's RTL estimates (fpga.frontier_seeds) and float students.
+    """
+    out = [j.path(R, P.METRICS, directory=j.HLS_DIR) for j in plan.hls_jobs(config)]
+    out += [j.path(R, P.METRICS, directory=j.RTL_DIR) for j in plan.rtl_jobs(config)]
+    out += [j.path(R, P.METRICS) for j in plan.float_fpga_jobs(config)]
     return out
 
 

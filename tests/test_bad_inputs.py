@@ -1047,6 +1047,8 @@ CHIP_CASES: list[tuple[str, dict, list[str]]] = [
     ("C49", _merge(_chip_target("ds"), {"models": {"ds": DS | {"view": "c3"}}, "views": {"c3": {
         "n_constituents": 3, "features": ["j1_ptrel", "j1_etarel", "j1_phirel"]}}}),
      ["config: models.ds.pooling (fpga.targets[0])", "a mean over 3 constituents", "power-of-two"]),
+    ("C50", {"fpga": {"frontier_seeds": [0, 3]}},
+     ["config: fpga.frontier_seeds[1]", "seeds among compression.seeds [0]", "got 3"]),
 ]  # fmt: skip
 
 

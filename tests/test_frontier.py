@@ -129,4 +129,107 @@ def test_points_at_different_cost_penalties_are_separate_rows_with_their_own_lut
     from jetdistill.report.tables import DASH
 
     text = readable_table(t)
-    assert set(text["cost penalty"]) == {"0", "0.01", DASH}  # floats: no penalty column value
+    assert set(text["cost"]) == {"0", "0.01", DASH}  # floats: no penalty value
+
+
+# ---------------------------------------------------------------- accuracy per LUT (issue 20)
+# Records written as the jobs write them (jetdistill.jobs.context.result_record: identity from
+# jetdistill.identity, metrics under "metrics") and read back by the rule's reader.
+def _write(path, record: dict) -> str:
+    from jetdistill.io import write_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
+    return str(path)
+
+
+#: (student, mode) -> QAT accuracy of seeds 0 and 1; RTL of seed 0: (Yosys LUTs, da4ml LUTs, FFs, cycles)
+_CHIP = {
+    ("mlp16", "solo"): ((0.610, 0.612), (24_000, 25_500, 3_800, 7)),
+    ("mlp16", "kd"): ((0.616, 0.620), (23_500, 25_100, 3_700, 7)),
+    ("set16", "solo"): ((0.650, 0.656), (10_400, 11_200, 2_600, 8)),
+    ("set16", "kd"): ((0.640, 0.646), (10_900, 11_600, 2_700, 8)),
+}
+
+
+def _chip_records(tmp_path, qat_cls=None, extra: dict | None = None):
+    """QAT (2 seeds), RTL (seed 0) and float (solo, KD) records of two chip students."""
+    from jetdistill.identity import KDJob, QATJob, SoloJob
+
+    qat_cls = qat_cls or QATJob
+    extra = extra or {}
+    qat, rtl, floats = [], [], []
+    for (student, mode), (accs, (luts, est, ffs, cyc)) in _CHIP.items():
+        for seed, acc in enumerate(accs):
+            job = qat_cls(student, mode, 5, "0.87", seed, **extra)
+            qat.append(_write(tmp_path / f"qat_{student}_{mode}_{seed}.json", {
+                "run_id": "r", "rule": "train_qat", "role": "student", "method": f"qat_{mode}",
+                **job.record(), "metrics": {"test_accuracy": acc, "test_auc_mean": 0.9, "bops": 1e5,
+                                            "params": 4517, "nonzero_params": 600, "size_bits": 3000}}))  # fmt: skip
+            if seed == 0:
+                rtl.append(_write(tmp_path / f"rtl_{student}_{mode}.json", {
+                    "run_id": "r", "rule": "estimate_rtl", "role": "student", "method": "rtl",
+                    **job.fpga_tags(), "metrics": {"luts": luts, "da4ml_cost_luts": float(est), "ffs": ffs,
+                                                   "latency_cycles": cyc, "latency_ns": 5.0 * cyc,
+                                                   "rtl_exact_fraction": 1.0}}))  # fmt: skip
+        for seed in (0, 1):
+            base = 0.60 if student == "mlp16" else 0.655
+            solo = SoloJob(student, seed)
+            floats.append(_write(tmp_path / f"solo_{student}_{seed}.json", {
+                "run_id": "r", "role": "student", "method": "solo", **solo.record(),
+                "metrics": {"test_accuracy": base, "bops": 5e6}}))  # fmt: skip
+            kd = KDJob(student, "jedi", "hinton", "4", "0.1", seed)
+            floats.append(_write(tmp_path / f"kd_{student}_{seed}.json", {
+                "run_id": "r", "role": "student", "method": "kd", **kd.record(),
+                "metrics": {"test_accuracy": base + 0.01, "bops": 5e6}}))  # fmt: skip
+    return qat, rtl, sorted(set(floats))
+
+
+def _chip_table(tmp_path, **kw) -> pd.DataFrame:
+    from jetdistill.jobs import context as C
+    from jetdistill.report import frontier
+
+    qat, rtl, floats = _chip_records(tmp_path, **kw)
+    ref = frontier.float_references(
+        C.records(floats), {"method": "hinton", "temperature": 4.0, "alpha": 0.1}
+    )
+    return frontier.frontier_table(C.records(qat), ref, C.records(rtl))
+
+
+def test_accuracy_per_lut_from_real_records(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from jetdistill.report.frontier import JEDI_LINEAR, frontier_figure, readable_table
+
+    t = _chip_table(tmp_path)
+    q = t[t["mode"].isin(["solo", "kd"])].set_index(["student", "mode"])
+    assert len(q) == 4
+    for key, ((a0, a1), (luts, est, ffs, cyc)) in _CHIP.items():
+        row = q.loc[key]
+        assert np.isclose(row["test_accuracy"], (a0 + a1) / 2)  # accuracy over both seeds
+        assert row["n_seeds"] == 2
+        # hardware of the converted seed 0: Yosys and da4ml LUTs kept apart
+        assert row["luts"] == luts and row["da4ml_luts"] == est and row["ffs"] == ffs
+        assert row["latency_cycles"] == cyc and row["latency_ns"] == 5.0 * cyc
+    # set16 KD: float KD 0.665 on both seeds, QAT 0.640/0.646 -> drop 0.022
+    assert np.isclose(q.loc[("set16", "kd"), "accuracy_drop"], 0.665 - 0.643)
+    readable = readable_table(t)
+    set_kd = readable[(readable["student"] == "set16") & (readable["training"] == "KD")].iloc[0]
+    assert set_kd["LUTs"] == "10,900" and set_kd["LUTs (da4ml)"] == "11,600"
+    assert set_kd["FFs"] == "2,700" and set_kd["latency (cycles, ns)"] == "8 (40 ns)"
+    anchor = readable.iloc[-1]
+    assert "JEDI-linear" in anchor["student"] and "public" in anchor["student"]
+    assert anchor["LUTs"] == "43,800" and anchor["FFs"] == "22,400"
+    assert anchor["accuracy (%)"] == "71.95" and anchor["latency (cycles, ns)"] == "19 (54 ns)"
+    assert "JEDI-linear" not in " ".join(readable_table(t, anchor=False)["student"])
+    fig = frontier_figure(t)
+    try:
+        assert len(fig.axes) == 3  # BOPs, Yosys LUTs, da4ml LUTs
+        for ax, col in ((fig.axes[1], "luts"), (fig.axes[2], "da4ml_luts")):
+            xs = sorted(x for line in ax.get_lines() for x in line.get_xdata())
+            assert xs == sorted([*q[col].tolist(), JEDI_LINEAR.luts])
+            legend = [tx.get_text() for tx in ax.get_legend().get_texts()]
+            assert any("JEDI-linear" in x and "public hls4ml data" in x for x in legend)
+            assert "set16 · QAT KD" in legend and "mlp16 · QAT solo" in legend
+    finally:
+        plt.close(fig)

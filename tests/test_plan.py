@@ -140,3 +140,33 @@ def test_every_settings_builder_is_canonical():
              plan.rtl_settings(cfg), plan.frontier_kd_reference(cfg),
              plan.qat_settings(cfg, "kd", "0.5"), plan.kd_settings(cfg, "hinton", "4", "0.1")]  # fmt: skip
     assert all(isinstance(s, plan.JobSettings) for s in built)
+
+
+def test_default_chip_students_and_the_frontier_rtl_jobs():
+    """mlp16 and set16 are default chip students; the set student reaches the chip through
+    RTL only, and fpga.frontier_seeds adds an RTL estimate for every QAT point of seed 0."""
+    cfg = load()
+    plan.check_config(cfg)
+    assert "set16" in cfg["students"] and cfg["compression"]["students"] == ["mlp16", "set16"]
+    assert plan.fpga_backends(cfg, "set16") == ("rtl",)
+    hls = plan.hls_jobs(cfg)
+    assert [(j.student, j.mode, j.bits, j.sparsity, j.seed) for j in hls] == [
+        ("mlp16", "kd", 5, "0.87", 0)
+    ]
+    rtl = plan.rtl_jobs(cfg)
+    # the two targets first, then the rest of the seed-0 grid: 2 students x 2 modes x 2 bits
+    assert [(j.student, j.mode, j.bits) for j in rtl[:2]] == [
+        ("mlp16", "kd", 5),
+        ("set16", "kd", 5),
+    ]
+    assert len(rtl) == len(set(rtl)) == 8
+    assert {j.seed for j in rtl} == {0}
+    assert set(rtl) == {j for j in plan.qat_jobs(cfg) if j.seed == 0}
+    # off: only the targets; no RTL at all with fpga.rtl false (the MLP keeps its hls4ml job)
+    only_targets = load(extra={"fpga": {"frontier_seeds": []}})
+    assert plan.rtl_jobs(only_targets) == rtl[:2]
+    no_rtl = load(extra={"fpga": {"rtl": False}})
+    assert plan.rtl_jobs(no_rtl) == [] and plan.hls_jobs(no_rtl) == hls
+    # two frontier seeds: the grid's points of both, the target not repeated
+    two = load(extra={"fpga": {"frontier_seeds": [0, 2]}})
+    assert len(plan.rtl_jobs(two)) == 16

@@ -40,6 +40,7 @@ EXTENDED = {
             {"student": "mlp", "mode": "solo", "bits": 5, "sparsity": 0.5, "seed": 0},
         ],
         "float_students": ["mlp", "mlp_b"],
+        "frontier_seeds": [0],
     },
     "learning_curve": {"fractions": [0.25, 0.5]},
 }
@@ -94,7 +95,7 @@ def test_extending_compression_bits_plans_only_the_new_qat_jobs(e2e_workdir: Pat
     counts: dict[str, int] = {}
     for j in jobs:
         counts[j["rule"]] = counts.get(j["rule"], 0) + 1
-    assert counts == {"train_qat": 4, "plot_frontier": 1, "summarize": 1, "all": 1}
+    assert counts == {"train_qat": 8, "plot_frontier": 1, "summarize": 1, "all": 1}
 
 
 def test_extending_the_cost_penalties_plans_only_the_new_qat_jobs(e2e_workdir: Path):
@@ -136,7 +137,7 @@ def test_a_config_written_back_otherwise_plans_only_the_new_points(e2e_workdir: 
     counts: dict[str, int] = {}
     for j in jobs:
         counts[j["rule"]] = counts.get(j["rule"], 0) + 1
-    assert counts == {"train_qat": 4, "plot_frontier": 1, "summarize": 1, "all": 1}, [
+    assert counts == {"train_qat": 8, "plot_frontier": 1, "summarize": 1, "all": 1}, [
         (j["rule"], j["reason"][:300]) for j in jobs if j["rule"] not in AGGREGATIONS
     ][:3]
     assert all("/b5_" in j["output"][0] for j in jobs if j["rule"] == "train_qat")
@@ -154,7 +155,7 @@ def test_a_changed_setting_reruns_exactly_the_jobs_it_affects(e2e_workdir: Path)
     counts: dict[str, int] = {}
     for j in jobs:
         counts[j["rule"]] = counts.get(j["rule"], 0) + 1
-    assert counts == {"train_qat": 4, "convert_hls": 1, "estimate_rtl": 1, "plot_frontier": 1,
+    assert counts == {"train_qat": 8, "convert_hls": 1, "estimate_rtl": 2, "plot_frontier": 1,
                       "summarize": 1, "all": 1}  # fmt: skip
     assert all("Params have changed" in j["reason"] for j in jobs if j["rule"] == "train_qat")
 

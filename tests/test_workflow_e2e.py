@@ -75,11 +75,11 @@ def test_mlflow_holds_every_job_with_tags_and_metrics(e2e_workdir: Path):
     finished = runs[runs["status"] == "FINISHED"]
     counts = finished["jetdistill.rule"].value_counts().to_dict()
     assert counts.get("train_teacher") == 2
-    assert counts.get("train_student_solo") == 4  # the student and the hlf_mlp baseline x 2 seeds
-    assert counts.get("distill_student") == 4
-    assert counts.get("train_qat") == 4
+    assert counts.get("train_student_solo") == 6  # mlp, the set student st, hlf_mlp x 2 seeds
+    assert counts.get("distill_student") == 8
+    assert counts.get("train_qat") == 8  # mlp and st x 2 modes x 2 sparsities
     assert counts.get("convert_hls") == 1
-    assert counts.get("estimate_rtl") == 1
+    assert counts.get("estimate_rtl") == 2  # both targets; st has no hls4ml path
     kd = finished[finished["jetdistill.rule"] == "distill_student"]
     assert set(kd["role"]) == {"student"} and set(kd["method"]) == {"kd"}
     assert kd["mlflow.parentRunId"].notna().all()
@@ -98,7 +98,7 @@ def test_mlflow_holds_every_job_with_tags_and_metrics(e2e_workdir: Path):
 def test_comparison_frontier_and_summary(e2e_workdir: Path):
     res = e2e_workdir / "results"
     table = pd.read_csv(res / "comparison/kd_vs_solo.csv")
-    assert len(table) == 2  # two temperatures
+    assert len(table) == 4  # two students x two temperatures
     for png in (
         "accuracy_vs_temperature",
         "accuracy_vs_alpha",
@@ -108,10 +108,17 @@ def test_comparison_frontier_and_summary(e2e_workdir: Path):
         assert (res / f"comparison/{png}.png").stat().st_size > 1000
     frontier = pd.read_csv(res / "compression/frontier.csv")
     q = frontier[frontier["mode"].isin(["solo", "kd"])]
-    assert len(q) == 4
-    dense = q[q.sparsity == 0.0]["bops"].to_numpy()
-    sparse = q[q.sparsity == 0.5]["bops"].to_numpy()
-    assert (sparse < dense.min()).all()
+    assert len(q) == 8
+    for _, g in q.groupby("student"):
+        dense = g[g.sparsity == 0.0]["bops"].to_numpy()
+        sparse = g[g.sparsity == 0.5]["bops"].to_numpy()
+        assert (sparse < dense.min()).all()
+    # the targets' RTL estimates joined to their points: Yosys and da4ml LUTs, latency
+    hw = q.dropna(subset=["luts"])
+    assert sorted(hw["student"]) == ["mlp", "st"] and set(hw["mode"]) == {"kd"}
+    assert (hw["luts"] > 0).all() and (hw["da4ml_luts"] > 0).all()
+    assert (hw["latency_ns"] == 5.0 * hw["latency_cycles"]).all()  # fpga.clock_period_ns 5
+    assert "JEDI-linear" in (res / "compression/frontier.md").read_text()
     summary = pd.read_csv(res / "summary.csv")
     assert len(summary) >= 2 + 1 + 2 + 4 + 4
     assert summary["test_accuracy"].notna().sum() >= 12
@@ -125,3 +132,15 @@ def test_fpga_stage_is_bit_exact(e2e_workdir: Path):
     assert rtl["rtl_exact_fraction"] == 1.0
     assert rtl["luts"] > 0 and rtl["latency_cycles"] >= 1
     assert np.isfinite(rtl["latency_ns"])
+
+
+def test_set_student_reaches_the_chip_through_rtl(e2e_workdir: Path):
+    """The set student's QAT twin (fine-tuned from its float KD student, pruned to 50%) through
+    da4ml, Verilator (bit-exact) and Yosys; no hls4ml job (the type's registry flags)."""
+    d = e2e_workdir / "results/fpga/st/kd/b6_s0.5/seed0"
+    assert not (d / "hls").exists()
+    rtl = json.loads((d / "rtl/metrics.json").read_text())["metrics"]
+    assert rtl["rtl_exact_fraction"] == 1.0 and rtl["rtl_emulation_exact_fraction"] == 1.0
+    assert rtl["rtl_verilator_samples"] > 0 and rtl["luts"] > 0 and rtl["latency_cycles"] >= 1
+    qat = json.loads((e2e_workdir / "results/qat/st/kd/b6_s0.5/seed0/metrics.json").read_text())
+    assert qat["metrics"]["weight_sparsity"] >= 0.45

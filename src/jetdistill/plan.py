@@ -473,6 +473,30 @@ def fpga_jobs(cfg: dict) -> list[QATJob]:
     ]  # fmt: skip
 
 
+def frontier_rtl_jobs(cfg: dict) -> list[QATJob]:
+    """QAT points that get an RTL estimate for the accuracy-per-LUT frontier: every point of
+    the compression grid at a seed of ``fpga.frontier_seeds`` whose student's type reaches
+    ``rtl`` (:func:`fpga_backends`), whatever its other fields (a new QATJob field is swept
+    here too). Empty when the stage is off or ``fpga.rtl`` is false."""
+    f = cfg["fpga"]
+    seeds = {int(s) for s in f.get("frontier_seeds") or []}
+    if not seeds or not f.get("enabled", True) or not f.get("rtl", True):
+        return []
+    return [j for j in qat_jobs(cfg) if j.seed in seeds and "rtl" in fpga_backends(cfg, j.student)]
+
+
+def rtl_jobs(cfg: dict) -> list[QATJob]:
+    """Every ``estimate_rtl`` job: the ``fpga.targets`` that reach ``rtl``, then the frontier's
+    points (:func:`frontier_rtl_jobs`), each once."""
+    targets = [j for j in fpga_jobs(cfg) if "rtl" in fpga_backends(cfg, j.student)]
+    return list(dict.fromkeys([*targets, *frontier_rtl_jobs(cfg)]))
+
+
+def hls_jobs(cfg: dict) -> list[QATJob]:
+    """Every ``convert_hls`` job: the ``fpga.targets`` whose type converts with hls4ml."""
+    return [j for j in fpga_jobs(cfg) if "hls4ml" in fpga_backends(cfg, j.student)]
+
+
 def float_fpga_jobs(cfg: dict) -> list[FloatFPGAJob]:
     f = cfg["fpga"]
     if not f.get("enabled", True):
@@ -889,6 +913,14 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     if cfg["fpga"].get("enabled", True):  # a disabled stage is not validated
         for i, s in enumerate(cfg["fpga"].get("float_students", [])):
             _ref(f"fpga.float_students[{i}]", s, cfg["students"])
+        if c.get("enabled", True):
+            for i, s in enumerate(cfg["fpga"].get("frontier_seeds") or []):
+                if s not in c["seeds"]:
+                    raise InputError(
+                        f"config: fpga.frontier_seeds[{i}]",
+                        f"seeds among compression.seeds {c['seeds']} (QAT points to estimate)",
+                        str(s),
+                    )
         check_chip_targets(cfg)
     lc = cfg.get("learning_curve") or {}
     if lc.get("enabled", False) and lc.get("student"):

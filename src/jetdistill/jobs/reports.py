@@ -36,7 +36,14 @@ FRONTIER_NOTES = (
         "Quantised students (QAT) per bit width x sparsity x {solo, KD} and the float students "
         "they start from. Accuracy in % (mean ± std over seeds); drop vs float in percentage "
         "points, paired by seed (± SE); BOPs (arXiv:1804.10969) and their reduction against the "
-        "float32 dense solo student; LUTs and cycles of the converted seed (RTL estimate)."
+        "float32 dense solo student; LUTs (Yosys synth_xilinx and da4ml's own estimate), FFs and "
+        "latency (cycles, ns at fpga.clock_period_ns) of the RTL estimate of the converted seed "
+        "(fpga.targets and fpga.frontier_seeds)."
+    ),
+    (
+        "JEDI-linear (last row, the star in the plot) is the published design on the PUBLIC hls4ml "
+        "jet data, not on this run's data, with Vivado post-route LUTs/FFs on a VU13P: an anchor, "
+        "not a like-for-like comparison."
     ),
 )
 

@@ -1,13 +1,19 @@
 """The accuracy-cost frontier of compressed students (bit width x sparsity x {solo, KD}).
 
 Joins QAT runs with their float references and, where converted, their FPGA
-estimates, so one table answers "what accuracy does each BOP/LUT buy".
+estimates, so one table answers "what accuracy does each BOP/LUT buy". A QAT point is
+grouped by every key field of :class:`jetdistill.identity.QATJob` (all but the seed), so a
+new sweep axis of the compression grid becomes a column of the table and a part of each
+point's label without a change here. The published JEDI-linear design
+(:data:`JEDI_LINEAR`) is drawn beside our points as an anchor: it is measured on the public
+hls4ml data, not on this workflow's data.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,13 +22,50 @@ from jetdistill.identity import KDJob, QATJob, fmt_num
 
 log = logging.getLogger(__name__)
 
-#: a QAT point's identity (jetdistill.identity.QATJob: student, mode, bits, sparsity, cost), then
-#: what the frontier measures
-FRONTIER_COLUMNS = [
-    *QATJob.key_fields(), "n_seeds", "test_accuracy", "test_accuracy_std", "test_auc_mean",
+#: what the frontier measures of a QAT point, after its identity (:func:`frontier_columns`)
+MEASURED_COLUMNS = [
+    "n_seeds", "test_accuracy", "test_accuracy_std", "test_auc_mean",
     "bops", "params", "nonzero_params", "size_bits", "float_accuracy", "accuracy_drop", "accuracy_drop_se",
-    "bops_reduction", "luts", "ffs", "latency_cycles", "latency_ns", "hls_exact_fraction", "rtl_exact_fraction",
+    "bops_reduction", "luts", "da4ml_luts", "ffs", "latency_cycles", "latency_ns", "hls_exact_fraction",
+    "rtl_exact_fraction",
 ]  # fmt: skip
+
+
+def frontier_columns() -> list[str]:
+    """A QAT point's identity (:meth:`jetdistill.identity.QATJob.key_fields`: student, mode,
+    bits, sparsity and any newer sweep axis), then :data:`MEASURED_COLUMNS`. A function, not a
+    constant, so the columns follow the identity as it is when the table is built."""
+    return [*QATJob.key_fields(), *MEASURED_COLUMNS]
+
+
+#: frontier column -> the conversion record's metric it averages (RTL: jetdistill.fpga.rtl)
+HARDWARE_COLUMNS: dict[str, str] = {
+    "luts": "luts", "da4ml_luts": "da4ml_cost_luts", "ffs": "ffs", "latency_cycles": "latency_cycles",
+    "latency_ns": "latency_ns", "hls_exact_fraction": "hls_exact_fraction",
+    "rtl_exact_fraction": "rtl_exact_fraction",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A published design drawn beside the frontier (not one of ours: other data, other tools)."""
+
+    name: str
+    accuracy: float
+    luts: float
+    ffs: float
+    latency_cycles: int
+    latency_ns: float
+    note: str
+
+
+#: JEDI-linear, 16 constituents x (pT, eta_rel, phi_rel): per-weight HGQ bit widths, da4ml,
+#: Vivado post-route on a VU13P at 354 MHz, 0 DSPs. Its accuracy is on the PUBLIC hls4ml jet
+#: data set, not on this workflow's data: an anchor, not a like-for-like comparison.
+JEDI_LINEAR = Anchor(
+    name="JEDI-linear 16x3", accuracy=0.7195, luts=43_800, ffs=22_400, latency_cycles=19,
+    latency_ns=54.0, note="public hls4ml data, Vivado post-route (VU13P), not our data",
+)  # fmt: skip
 
 
 def _same_point(df: pd.DataFrame, point: dict) -> pd.Series:
@@ -140,21 +183,15 @@ def frontier_table(
         row["bops_reduction"] = dense["bops"] / row["bops"] if dense and row["bops"] else np.nan
         if has_fpga:
             f = fpga[_same_point(fpga, dict(zip(keys, key, strict=True)))]
-            for c in (
-                "luts",
-                "ffs",
-                "latency_cycles",
-                "latency_ns",
-                "hls_exact_fraction",
-                "rtl_exact_fraction",
-            ):
-                row[c] = _mean(f, c)
+            for c, metric in HARDWARE_COLUMNS.items():
+                row[c] = _mean(f, metric)
         rows.append(row)
     table = pd.DataFrame(rows)
-    for c in FRONTIER_COLUMNS:
+    columns = frontier_columns()
+    for c in columns:
         if c not in table:
             table[c] = np.nan
-    return table[FRONTIER_COLUMNS].sort_values(
+    return table[columns].sort_values(
         ["student", "bops"], ascending=[True, False], ignore_index=True
     )
 
@@ -223,12 +260,69 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
+#: QAT key fields every label and table already shows in its own way
+_SHOWN_FIELDS = ("student", "mode", "bits", "sparsity")
+
+
+def extra_key_fields() -> list[str]:
+    """QAT key fields beyond student, mode, bits and sparsity (a newer sweep axis): shown as
+    ``name=value`` in labels and as their own column in the readable table."""
+    return [f for f in QATJob.key_fields() if f not in _SHOWN_FIELDS]
+
+
+def _value_text(v: object) -> str:
+    try:
+        return fmt_num(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def point_label(row: pd.Series, *, hardware: bool = False) -> str:
+    """``5b/87%`` (+ ``name=value`` of :func:`extra_key_fields`; + cycles and ns with
+    ``hardware``); ``float32`` for a float student."""
+    if str(row["mode"]).startswith("float"):
+        return "float32"
+    text = f"{int(row['bits'])}b/{float(row['sparsity']):.0%}"
+    for f in extra_key_fields():
+        if f in row and pd.notna(row[f]):
+            text += f", {f}={_value_text(row[f])}"
+    if hardware:
+        text += f", {row['latency_cycles']:.0f} cyc ({row['latency_ns']:.0f} ns)"
+    return text
+
+
+def _hardware_panel(ax, hw: pd.DataFrame, x: str, colors: dict, xlabel: str, title: str):
+    """Accuracy against one LUT count (``x``) with the JEDI-linear anchor; returns the points
+    and labels for :func:`place_labels`."""
+    pts, texts = [], []
+    for (student, mode), g in hw.groupby(["student", "mode"], sort=True):
+        ax.plot(g[x], g["test_accuracy"], MODE_MARKERS.get(mode, "x"), color=colors[str(student)],
+                label=f"{student} · {MODE_NAMES.get(mode, mode)}")  # fmt: skip
+        for _, r in g.iterrows():
+            pts.append((float(r[x]), float(r["test_accuracy"])))
+            texts.append(point_label(r, hardware=True))
+    a = JEDI_LINEAR
+    ax.plot([a.luts], [a.accuracy], "*", color="black", markersize=12,
+            label=f"{a.name}: {a.note}")  # fmt: skip
+    pts.append((a.luts, a.accuracy))
+    texts.append(f"{a.name} ({a.latency_cycles} cyc, {a.latency_ns:.0f} ns; public data)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (mean over seeds of the grid point)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    ax.margins(x=0.25, y=0.15)
+    return pts, texts
+
+
 def frontier_figure(table: pd.DataFrame):
-    """The frontier figure: accuracy vs BOPs and, for converted designs, vs LUTs.
+    """The frontier figure: accuracy vs BOPs and, for designs with an RTL estimate, vs LUTs
+    (Yosys ``synth_xilinx``) and vs da4ml's own LUT estimate.
 
     Colour = student, marker = training (QAT solo/KD, float solo/KD), so every marker says
-    which student it is; points carry bits/sparsity (and cycles on the LUT panel) where a
-    label fits without overlapping another.
+    which student it is; points carry bits/sparsity (and cycles/ns on the LUT panels) where a
+    label fits without overlapping another. The LUT panels mark JEDI-linear
+    (:data:`JEDI_LINEAR`, Vivado LUTs on the public data) as a black star.
     """
     import matplotlib
 
@@ -236,7 +330,8 @@ def frontier_figure(table: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     hw = table.dropna(subset=["luts"]) if "luts" in table else table.iloc[0:0]
-    ncols = 2 if not hw.empty else 1
+    est = table.dropna(subset=["da4ml_luts"]) if "da4ml_luts" in table else table.iloc[0:0]
+    ncols = 1 + (not hw.empty) + (not est.empty)
     fig, axes = plt.subplots(1, ncols, figsize=(7.5 * ncols, 6.5), squeeze=False)
     students = sorted(table["student"].astype(str).unique())
     colors = {st: plt.get_cmap("tab10")(i % 10) for i, st in enumerate(students)}
@@ -248,11 +343,7 @@ def frontier_figure(table: pd.DataFrame):
                     label=f"{student} · {MODE_NAMES.get(mode, mode)}")  # fmt: skip
         for _, r in g.iterrows():
             pts.append((float(r["bops"]), float(r["test_accuracy"])))
-            texts.append(
-                "float32"
-                if str(mode).startswith("float")
-                else f"{int(r['bits'])}b/{r['sparsity']:.0%}"
-            )
+            texts.append(point_label(r))
     ax.set_xscale("log")
     ax.set_xlabel("BOPs (arXiv:1804.10969), log scale")
     ax.set_ylabel("test accuracy (mean over seeds, error bar: std)")
@@ -262,25 +353,18 @@ def frontier_figure(table: pd.DataFrame):
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
     ax.margins(x=0.15, y=0.12)
     panels = [(ax, pts, texts)]
-    if not hw.empty:
-        ax2 = axes[0, 1]
-        pts2, texts2 = [], []
-        for (student, mode), g in hw.groupby(["student", "mode"], sort=True):
-            ax2.plot(g["luts"], g["test_accuracy"], MODE_MARKERS.get(mode, "x"), color=colors[str(student)],
-                     label=f"{student} · {MODE_NAMES.get(mode, mode)}")  # fmt: skip
-            for _, r in g.iterrows():
-                pts2.append((float(r["luts"]), float(r["test_accuracy"])))
-                texts2.append(f"{int(r['bits'])}b/{r['sparsity']:.0%}, {r['latency_cycles']:.0f} cyc "
-                              f"({r['latency_ns']:.0f} ns)")  # fmt: skip
-        ax2.set_xlabel("LUTs (Yosys synth_xilinx)")
-        ax2.set_ylabel("test accuracy (mean over seeds of the grid point)")
-        ax2.set_title("FPGA cost of the converted seed(s)")
-        ax2.grid(True, alpha=0.3)
-        ax2.legend(
-            fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False
-        )
-        ax2.margins(x=0.25, y=0.15)
-        panels.append((ax2, pts2, texts2))
+    col = 1
+    for frame, x, xlabel, title in (
+        (hw, "luts", "LUTs (Yosys synth_xilinx; JEDI-linear: Vivado)",
+         "Accuracy per LUT (RTL of the converted seed)"),
+        (est, "da4ml_luts", "LUTs, da4ml's own estimate (JEDI-linear: Vivado)",
+         "Accuracy per LUT (da4ml estimate)"),
+    ):  # fmt: skip
+        if frame.empty:
+            continue
+        a = axes[0, col]
+        col += 1
+        panels.append((a, *_hardware_panel(a, frame, x, colors, xlabel, title)))
     fig.tight_layout()
     for a, p_, t_ in panels:
         place_labels(a, p_, t_)
@@ -296,12 +380,14 @@ def plot_frontier(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     plt.close(fig)
 
 
-def readable_table(table: pd.DataFrame) -> pd.DataFrame:
+def readable_table(table: pd.DataFrame, *, anchor: bool = True) -> pd.DataFrame:
     """:func:`frontier_table` in a few formatted columns with units (for Markdown and HTML).
 
     Accuracy in percent (mean ± std over seeds), its drop against the float student of the
     same training in percentage points (± paired SE), cost as BOPs and its reduction
-    against the float32 dense solo student, and the hardware of the converted seed.
+    against the float32 dense solo student, and the hardware of the converted seed (Yosys
+    and da4ml LUTs, FFs, latency in cycles and ns). With ``anchor`` and any LUT figure, a last
+    row gives :data:`JEDI_LINEAR` (public data, Vivado), labelled as such.
     """
     from jetdistill.report.tables import DASH, compact, count, pct_pm
 
@@ -312,19 +398,21 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
             return DASH
         return format(v, fmt) if np.isfinite(v) else DASH
 
+    extra = extra_key_fields()
     rows = []
     for _, r in table.iterrows():
         mode = str(r["mode"])
         is_float = mode.startswith("float_")
         drop = num(100 * float(r["accuracy_drop"]), "+.2f")
         se = num(100 * float(r["accuracy_drop_se"]), ".2f")
+        cycles, ns = count(r["latency_cycles"]), num(r["latency_ns"], ".0f")
         rows.append(
             {
                 "student": r["student"],
                 "training": ("float " if is_float else "") + ("KD" if mode.endswith("kd") else "solo"),
                 "bits": "32" if is_float else num(r["bits"], ".0f"),
                 "sparsity (%)": num(100 * float(r["sparsity"]), ".0f"),
-                "cost penalty": DASH if is_float else num(r.get("cost", 0.0), "g"),
+                **{f: DASH if is_float or pd.isna(r.get(f)) else _value_text(r[f]) for f in extra},
                 "seeds": num(r["n_seeds"], ".0f"),
                 "accuracy (%)": pct_pm(
                     r["test_accuracy"], r["test_accuracy_std"] if r["n_seeds"] > 1 else np.nan
@@ -333,13 +421,22 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
                 "BOPs": compact(r["bops"]),
                 "BOPs reduction (×)": num(r["bops_reduction"], ".0f"),
                 "LUTs": count(r["luts"]),
-                "latency (cycles)": count(r["latency_cycles"]),
+                "LUTs (da4ml)": count(r["da4ml_luts"]),
+                "FFs": count(r["ffs"]),
+                "latency (cycles, ns)": DASH if cycles == DASH else f"{cycles} ({ns} ns)",
             }
         )  # fmt: skip
-    return pd.DataFrame(rows, columns=READABLE_COLUMNS)
+    if anchor and table["luts"].notna().any():
+        a = JEDI_LINEAR
+        rows.append({"student": f"{a.name} ({a.note})", "training": "HGQ (per-weight bits)",
+                     "accuracy (%)": f"{100 * a.accuracy:.2f}", "LUTs": count(a.luts),
+                     "FFs": count(a.ffs),
+                     "latency (cycles, ns)": f"{a.latency_cycles} ({a.latency_ns:.0f} ns)"})  # fmt: skip
+    columns = READABLE_COLUMNS[:4] + extra + READABLE_COLUMNS[4:]
+    return pd.DataFrame(rows, columns=columns).fillna(DASH)
 
 
 READABLE_COLUMNS = [
-    "student", "training", "bits", "sparsity (%)", "cost penalty", "seeds", "accuracy (%)",
-    "drop vs float (pts, ±SE)", "BOPs", "BOPs reduction (×)", "LUTs", "latency (cycles)",
+    "student", "training", "bits", "sparsity (%)", "seeds", "accuracy (%)", "drop vs float (pts, ±SE)",
+    "BOPs", "BOPs reduction (×)", "LUTs", "LUTs (da4ml)", "FFs", "latency (cycles, ns)",
 ]  # fmt: skip
