@@ -1299,3 +1299,6 @@ def test_unlabelled_settings_that_are_meant_to_work_pass(tmp_path: Path) -> None
 EXTRA_CASES.update(
     {c[0]: test_bad_unlabelled_setting_fails_while_parsing for c in UNLABELLED_CASES}
 )
+
+
+EXTRA_CASES.update({c[0]: test_bad_views_fail_while_parsing for c in VIEWS_CASES})
