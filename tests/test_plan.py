@@ -43,8 +43,8 @@ def test_default_config_is_valid_and_fills_defaults():
 def test_test_config_merged_over_default_is_valid():
     cfg = load("config.yaml", yaml.safe_load((REPO / "config" / "test.yaml").read_text()))
     plan.check_config(cfg)
-    assert len(plan.kd_jobs(cfg)) == 4  # 1 student x 1 teacher x 1 method x 2 T x 1 alpha x 2 seeds
-    assert len(plan.solo_jobs(cfg)) == 4  # the student and the hlf_mlp baseline x 2 seeds
+    assert len(plan.kd_jobs(cfg)) == 8  # 2 students (mlp, st) x 2 T x 2 seeds
+    assert len(plan.solo_jobs(cfg)) == 6  # the 2 students and the hlf_mlp baseline x 2 seeds
 
 
 @pytest.mark.parametrize(

@@ -234,7 +234,7 @@ def compute_soft_targets(
         n_views = len(xs[0])
         for v in range(n_views):
             z = np.stack(
-                [_predict(model, xs[m][v], batch_size) for m, (model, _) in enumerate(members)]
+                [_predict(model, xs[m][v], batch_size)[0] for m, (model, _) in enumerate(members)]
             )
             if z.shape[1:] != (len(checked[name][0]), n_classes) or not np.isfinite(z).all():
                 raise InputError(f"teacher on view {v} of split {name!r}",
