@@ -85,6 +85,11 @@ def _check(extra: dict, root: Path) -> None:
 
 
 MLP_TEACHER = {"teachers": {"jedi": {"members": [{"model": "mlp"}]}}}
+#: config/test.yaml without its set student (generic data takes MLPs only)
+MLP_STUDENTS_ONLY = {
+    "students": ["mlp"], "compression": {"students": ["mlp"]},
+    "fpga": {"targets": [{"student": "mlp", "mode": "kd", "bits": 6, "sparsity": 0.5, "seed": 0}]},
+}  # fmt: skip
 
 # id, bad input (merged over config/test.yaml), substrings the error must contain
 CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
@@ -118,7 +123,8 @@ CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
     ("C25", {"tracking": {"timeout_s": 0}}, ["timeout_s"]),
     ("C26", {"data": {"source": "hls4ml", "hls4ml": {"files": "/nonexistent/*_150p_*.h5"}}},
      ["data.hls4ml.files", "/nonexistent"]),
-    ("C27", {"data": {"source": "generic", "generic": {"file": "/nonexistent/digits.h5"}}, **MLP_TEACHER},
+    ("C27", {"data": {"source": "generic", "generic": {"file": "/nonexistent/digits.h5"}}, **MLP_TEACHER,
+             **MLP_STUDENTS_ONLY},
      ["/nonexistent/digits.h5", "data.generic.file"]),
     ("C28", {"data": {"source": "generic", "generic": {"file": str(REPO / "README.md")}}},
      ["models.jedinet.type", "mlp"]),
