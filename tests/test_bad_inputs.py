@@ -1043,7 +1043,7 @@ CHIP_CASES: list[tuple[str, dict, list[str]]] = [
     ("C44", {"students": ["mlp", "jedinet"], "compression": {"students": ["mlp", "jedinet"]}},
      ["config: compression.students[1]", "quantised twin", "'mlp'", "'set'",
       "'jedinet' (models.jedinet.type: interaction_network)"]),
-    ("C45", _merge(_chip_target("st"), {"models": {"st": {"type": "set", "view": "c4"}}}),
+    ("C45", _merge(_chip_target("st"), {"models": {"st": {"type": "set", "view": "c4", "context_pooling": "mean"}}}),
      ["config: models.st.context_pooling (fpga.targets[0])", "sum or max on a chip target",
       "divides by their count: a divider", "mask_padding: false", "got 'mean'"]),
     ("C46", _merge(_chip_target("st"), {"models": {"st": SETM}, "fpga": {"rtl": False}}),
