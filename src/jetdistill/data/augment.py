@@ -52,6 +52,7 @@ import numpy as np
 
 from jetdistill.data.kinematics import constituent_features, wrap_phi
 from jetdistill.data.layout import PARTICLE_FEATURES
+from jetdistill.data.prepare import _splitmix64  # the hash that splits jets, reused for draws
 from jetdistill.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -105,14 +106,6 @@ def check_transforms(names: Sequence[str], where: str) -> None:
 
 
 # --------------------------------------------------------------------------- random draws
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
 def hashed_uniform(
     seed: int, rows: np.ndarray, view: int, stream: int, slots: int = 1
 ) -> np.ndarray:
