@@ -144,8 +144,10 @@ def test_every_settings_builder_is_canonical():
 
 def test_default_chip_students_and_the_frontier_rtl_jobs():
     """mlp16 and set16 are default chip students; the set student reaches the chip through
-    RTL only, and fpga.frontier_seeds adds an RTL estimate for every QAT point of seed 0."""
-    cfg = load()
+    RTL only, and fpga.frontier_seeds adds an RTL estimate for every QAT point of seed 0
+    (off by default: a Yosys run per design)."""
+    assert load()["fpga"]["frontier_seeds"] == []
+    cfg = load(extra={"fpga": {"frontier_seeds": [0]}})
     plan.check_config(cfg)
     assert "set16" in cfg["students"] and cfg["compression"]["students"] == ["mlp16", "set16"]
     assert plan.fpga_backends(cfg, "set16") == ("rtl",)
@@ -165,7 +167,7 @@ def test_default_chip_students_and_the_frontier_rtl_jobs():
     # off: only the targets; no RTL at all with fpga.rtl false (the MLP keeps its hls4ml job)
     only_targets = load(extra={"fpga": {"frontier_seeds": []}})
     assert plan.rtl_jobs(only_targets) == rtl[:2]
-    no_rtl = load(extra={"fpga": {"rtl": False}})
+    no_rtl = load(extra={"fpga": {"rtl": False, "frontier_seeds": [0]}})
     assert plan.rtl_jobs(no_rtl) == [] and plan.hls_jobs(no_rtl) == hls
     # two frontier seeds: the grid's points of both, the target not repeated
     two = load(extra={"fpga": {"frontier_seeds": [0, 2]}})
