@@ -105,7 +105,7 @@ def test_extending_the_cost_penalties_plans_only_the_new_qat_jobs(e2e_workdir: P
     counts: dict[str, int] = {}
     for j in jobs:
         counts[j["rule"]] = counts.get(j["rule"], 0) + 1
-    assert counts == {"train_qat": 4, "plot_frontier": 1, "summarize": 1, "all": 1}
+    assert counts == {"train_qat": 8, "plot_frontier": 1, "summarize": 1, "all": 1}  # mlp and st
     assert all("_c0.01/" in j["output"][0] for j in jobs if j["rule"] == "train_qat")
 
 
@@ -178,8 +178,8 @@ def test_a_new_transfer_set_reruns_the_students_not_the_teacher(e2e_workdir: Pat
     for j in jobs:
         counts[j["rule"]] = counts.get(j["rule"], 0) + 1
     assert set(counts) <= STUDENT_AND_DOWNSTREAM, counts
-    assert counts["train_student_solo"] == 4  # mlp and hlf_mlp, seeds 0 and 1
-    assert counts["distill_student"] == 4  # T 1 and 4, seeds 0 and 1
+    assert counts["train_student_solo"] == 6  # mlp, st and hlf_mlp, seeds 0 and 1
+    assert counts["distill_student"] == 8  # mlp and st, T 1 and 4, seeds 0 and 1
     assert all("Params have changed" in j["reason"] for j in jobs
                if j["rule"] in ("train_student_solo", "distill_student"))  # fmt: skip
 
@@ -210,9 +210,9 @@ def test_unlabelled_jets_plan_their_data_the_kd_students_and_solo_all_only(e2e_w
         counts[j["rule"]] = counts.get(j["rule"], 0) + 1
     assert counts == {
         "generate_unlabelled_jets": 5, "prepare_unlabelled_view": 2,  # 5 classes; c4 + teacher
-        "compute_unlabelled_soft_targets": 1, "train_student_solo_all": 2,  # mlp x 2 seeds
-        "distill_student": 4, "distill_student_fraction": 1, "train_qat": 2, "convert_hls": 1,
-        "estimate_rtl": 1, "compare_students": 1, "plot_frontier": 1, "plot_learning_curve": 1,
+        "compute_unlabelled_soft_targets": 1, "train_student_solo_all": 4,  # mlp, st x 2 seeds
+        "distill_student": 8, "distill_student_fraction": 1, "train_qat": 4, "convert_hls": 1,
+        "estimate_rtl": 2, "compare_students": 1, "plot_frontier": 1, "plot_learning_curve": 1,
         "summarize": 1, "all": 1,
     }, counts  # fmt: skip
     assert all("/kd/" in j["output"][0] for j in jobs if j["rule"] == "train_qat")
