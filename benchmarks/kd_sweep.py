@@ -40,18 +40,24 @@ from jetdistill.seeding import seed_everything
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def student_setup(spec: dict, splits: dict, teacher: dict, seed: int, kd: tuple | None):
+    """A seeded student, its loss (CE, or Hinton at (T, alpha)) and the teacher's transfer and
+    val logits it trains against (None for solo); shared with kd_views.py."""
+    xtr, ytr = splits["transfer"]
+    seed_everything(seed)
+    model = build_model(spec, xtr.shape[1:], int(ytr.max()) + 1)
+    if kd is None:
+        return model, build_loss("ce"), None, None
+    loss = build_loss("hinton", temperature=kd[0], alpha=kd[1])
+    return model, loss, teacher["transfer"], teacher["val"]
+
+
 def train_one(
     spec: dict, splits: dict, teacher: dict, train_cfg: dict, seed: int, kd: tuple | None
 ) -> dict[str, float]:
     """Train one student (solo if ``kd`` is None, else Hinton at (T, alpha)); test metrics."""
     (xtr, ytr), (xva, yva), (xte, yte) = (splits[s] for s in ("transfer", "val", "test"))
-    seed_everything(seed)
-    model = build_model(spec, xtr.shape[1:], int(ytr.max()) + 1)
-    if kd is None:
-        loss, t_tr, t_va = build_loss("ce"), None, None
-    else:
-        loss = build_loss("hinton", temperature=kd[0], alpha=kd[1])
-        t_tr, t_va = teacher["transfer"], teacher["val"]
+    model, loss, t_tr, t_va = student_setup(spec, splits, teacher, seed, kd)
     cfg = TrainConfig.from_dict(train_cfg)
     fit(model, Batches.from_numpy(xtr, ytr, t_tr), Batches.from_numpy(xva, yva, t_va), cfg, loss,
         seed=seed)  # fmt: skip

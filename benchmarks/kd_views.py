@@ -31,16 +31,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from kd_sweep import student_setup  # benchmarks/ is on sys.path when run as a script
 
 from jetdistill import paths
 from jetdistill.data.augment import ViewReader, ViewsConfig, draw_transforms
 from jetdistill.data.prepare import load_split
-from jetdistill.learn.losses import build_loss
 from jetdistill.learn.metrics import fidelity_metrics
-from jetdistill.learn.models import build_model, load_model
+from jetdistill.learn.models import load_model
 from jetdistill.learn.softtargets import compute_soft_targets, load_soft_targets, load_view_logits
 from jetdistill.learn.training import Batches, TrainConfig, ViewBatches, fit, predict_logits
-from jetdistill.seeding import seed_everything
 
 
 def augmented(res: Path, view: str, split: str, cfg: ViewsConfig) -> np.ndarray:
@@ -55,13 +54,7 @@ def augmented(res: Path, view: str, split: str, cfg: ViewsConfig) -> np.ndarray:
 def train_one(spec: dict, data: dict, teacher: dict, train_cfg: dict, seed: int, kd: tuple | None,
               views: tuple | None) -> dict[str, float]:  # fmt: skip
     (xtr, ytr), (xva, yva), (xte, yte) = (data[s] for s in ("transfer", "val", "test"))
-    seed_everything(seed)
-    model = build_model(spec, xtr.shape[1:], int(ytr.max()) + 1)
-    if kd is None:
-        loss, t_tr, t_va = build_loss("ce"), None, None
-    else:
-        loss = build_loss("hinton", temperature=kd[0], alpha=kd[1])
-        t_tr, t_va = teacher["transfer"], teacher["val"]
+    model, loss, t_tr, t_va = student_setup(spec, data, teacher, seed, kd)
     train = Batches.from_numpy(xtr, ytr, t_tr)
     if views is not None:
         xv, tv = views
