@@ -407,3 +407,67 @@ def test_masked_set_student_rtl_simulation_is_bit_exact(tmp_path):
     )  # fmt: skip
     assert m["rtl_exact_fraction"] == 1.0 and m["rtl_verilator_samples"] == 300
     assert m["rtl_emulation_exact_fraction"] == 1.0 and m["dsps"] == 0
+
+
+# --------------------------------------------------------------------------- constant units
+# A hidden unit whose incoming weights are all zero (pruned, or driven to zero by the CSD
+# penalty) outputs a constant, relu(bias) on the activation grid. da4ml 0.6.0's adder-graph
+# solver gets the interval of a sum of such constants wrong when the steps differ and the
+# weight is negative (0.125 + 0.125 + 0.25 times -1/8 comes out as the constant 0), and the
+# pipeline then drops that output: the penalised and pruned mlp16 was off by 2^-6 in a logit.
+
+
+def _with_constants(consts: list[float], x_kif=(0, 3, 3)):
+    """A (1, len(consts) + 1) traced vector: da4ml constants, then one variable ``x``."""
+    from da4ml.trace import FixedVariableArray
+    from da4ml.trace.fixed_variable import FixedVariable
+
+    x = _fixed((1, 1), *x_kif)
+    hw = x.ravel()[0].hwconf
+    row = [FixedVariable.from_const(c, hwconf=hw) for c in consts] + [x.ravel()[0]]
+    return x, FixedVariableArray(np.array([row], dtype=object), None, hwconf=hw)
+
+
+@pytest.mark.parametrize("weight", [-0.125, -1.0, 0.5])
+def test_constant_inputs_of_a_matrix_product_are_exact(weight):
+    """Constants 1/8, 1/8, 1/4 (different steps) and one variable times a constant matrix."""
+    from da4ml.trace import comb_trace
+    from onnx import helper
+
+    x, h = _with_constants([0.125, 0.125, 0.25])
+    w = np.array([[weight, 0.0], [weight, 0.25], [weight, 0.0], [0.0, 1.5]])
+    state = rtl.TraceState(mw=None, values={"h": h, "w": w})
+    y = rtl.trace_node(helper.make_node("MatMul", ["h", "w"], ["y"], name="mm"), state)
+    comb = comb_trace(x.ravel(), y.ravel())
+    xs = np.arange(64).reshape(-1, 1) / 8  # every value of the unsigned 6-bit input
+    hs = np.concatenate([np.tile([0.125, 0.125, 0.25], (64, 1)), xs], axis=1)
+    assert np.array_equal(np.asarray(comb.predict(xs)), hs @ w)  # column 0: 0.5 x weight
+    # the same product with the constant matrix on the left (w^T @ h^T)
+    state.values.update(ht=h.T, wt=w.T)
+    yt = rtl.trace_node(helper.make_node("MatMul", ["wt", "ht"], ["yt"], name="mmt"), state)
+    assert yt.shape == (2, 1)
+    comb_t = comb_trace(x.ravel(), yt.ravel())
+    assert np.array_equal(np.asarray(comb_t.predict(xs)), hs @ w)
+
+
+def test_dead_hidden_units_with_a_bias_stay_bit_exact(tmp_path):
+    """A 3-4-2 twin whose hidden units 0-2 lost every incoming weight (relu(bias) = 1/8, 1/8,
+    1/4 on the activation grid) and whose first logit sums them with weight -1/4: da4ml's
+    emulation must reproduce Brevitas (it was off by 1/8 in that logit on every input)."""
+    from jetdistill.compress.quant import build_quant_model, calibrate, quant_layers
+
+    model = build_quant_model({"type": "mlp", "hidden": [4]}, (1, 3), 2, 6, 8)
+    calibrate(model, torch.randn(256, 1, 3, generator=torch.Generator().manual_seed(0)))
+    (_, first, _), (_, last, _) = quant_layers(model)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[0.0] * 3] * 3 + [[0.25, -0.5, 0.0]]))
+        first.bias.copy_(torch.tensor([0.125, 0.125, 0.25, 0.0]))
+        last.weight.copy_(torch.tensor([[-0.25, -0.25, -0.25, 0.0], [0.0, 0.25, 0.0, 1.0]]))
+        last.bias.zero_()
+    model.eval()
+    x = (1.5 * np.random.default_rng(3).normal(size=(400, 1, 3))).astype(np.float32)
+    ref = qonnx.torch_forward(model, x)
+    assert np.all(ref[:, 0] == -0.125)  # the constant logit -(1/8 + 1/8 + 1/4) / 4
+    assert len(np.unique(ref[:, 1])) > 10  # the live unit
+    m = rtl.estimate_rtl(model, (1, 3), x, tmp_path, yosys=False, verilator=False)
+    assert m["rtl_emulation_exact_fraction"] == 1.0 and m["rtl_emulation_max_abs_diff"] == 0.0

@@ -322,13 +322,91 @@ def _trace_quant(node: Any, state: TraceState) -> Any:
     return _as_float_const(out)
 
 
+def _constant_elements(value: Any) -> np.ndarray:
+    """Where a traced array holds constants (da4ml interval ``low == high``), same shape.
+
+    Such elements come from hidden units whose incoming weights are all zero (pruned, or
+    pulled to zero by the CSD penalty): their output is ``relu(bias)`` on the activation grid.
+    """
+    flat = [v.low == v.high for v in value._vars.ravel()]
+    return np.asarray(flat, dtype=bool).reshape(value.shape)
+
+
+def _exact_dot(values: Sequence[Any], w: np.ndarray) -> np.ndarray:
+    """``values @ w`` in exact rational arithmetic (every operand is a dyadic fraction),
+    returned as float64, refused if float64 cannot hold a result exactly."""
+    from fractions import Fraction
+
+    vals = [Fraction(v) for v in values]
+    out = []
+    for col in w.T:
+        total = sum((v * Fraction(float(c)) for v, c in zip(vals, col, strict=True)), Fraction(0))
+        if Fraction(float(total)) != total:
+            raise UnsupportedGraphError(f"a folded constant {total} is not exact in float64")
+        out.append(float(total))
+    return np.asarray(out, dtype=np.float64)
+
+
+def matmul_folding_constants(x: Any, w: np.ndarray) -> Any:
+    """``x @ w`` for a traced ``x`` of shape ``(..., n)`` and a constant matrix ``w`` ``(n, m)``,
+    with the constant elements of ``x`` folded into a constant offset at trace time.
+
+    Why: da4ml (0.6.0) builds each row's product with its adder-graph solver, which takes the
+    inputs as intervals. A constant input is an interval of width zero, and the solver gets
+    sums of such constants wrong when their steps differ and the weight is negative: the
+    constants 1/8, 1/8, 1/4 times -1/8 come out as the interval [0, 0] instead of -1/16, and
+    the pipeline then drops that output as a constant zero. Its own emulation and the Verilog
+    are then off by a fixed amount on every input (the penalised and pruned mlp16 was off by
+    2^-6 in one logit). Folding constants here is what a compiler does anyway: they need no
+    adders, only the sum of the constant terms of each output, added once (da4ml's exact
+    constant addition). Only the varying elements reach the solver; a row without any is a
+    row of da4ml constants.
+    """
+    from da4ml.trace import FixedVariableArray
+    from da4ml.trace.fixed_variable import FixedVariable
+
+    w = np.asarray(w, dtype=np.float64)
+    const = _constant_elements(x)
+    if not const.any():
+        return x @ w
+    if w.ndim != 2:
+        raise UnsupportedGraphError(
+            f"a product of a traced value with constant elements and a {w.ndim}-D constant"
+        )
+    n, m = w.shape
+    rows, const = x._vars.reshape(-1, n), const.reshape(-1, n)
+    hwconf = rows.ravel()[0].hwconf
+    out = np.empty((rows.shape[0], m), dtype=object)
+    for r, (row, c) in enumerate(zip(rows, const, strict=True)):
+        offset = _exact_dot([v.low for v in row[c]], w[c])
+        if c.all():
+            out[r] = [FixedVariable.from_const(v, hwconf=hwconf) for v in offset]
+            continue
+        live = FixedVariableArray(row[~c], x.solver_options, hwconf=x.hwconf) @ w[~c]
+        out[r] = (live + offset)._vars if c.any() else live._vars
+    return FixedVariableArray(out.reshape(*x.shape[:-1], m), x.solver_options, hwconf=x.hwconf)
+
+
+def _const_product(a: Any, b: Any, where: str) -> Any:
+    """``a @ b`` with exactly one operand traced (see :func:`matmul_folding_constants`)."""
+    if _is_const(a) == _is_const(b):
+        raise UnsupportedGraphError(f"{where}: exactly one operand must be constant")
+    if _is_const(b):
+        return matmul_folding_constants(a, b)
+    if b.ndim == 2:  # constant @ traced = (traced^T @ constant^T)^T
+        lead = a.shape[:-1]
+        at = np.asarray(a, dtype=np.float64).reshape(-1, a.shape[-1]).T
+        return matmul_folding_constants(b.T, at).T.reshape(*lead, b.shape[1])
+    if _constant_elements(b).any():
+        raise UnsupportedGraphError(f"{where}: a constant times a traced tensor of rank {b.ndim}")
+    return a @ b
+
+
 @register_rtl_op("MatMul")
 def _trace_matmul(node: Any, state: TraceState) -> Any:
-    """A constant matrix product: da4ml's multiplier-free adder graph."""
+    """A constant matrix product: da4ml's multiplier-free adder graph (constants folded)."""
     a, b = state.get(node.input[0]), state.get(node.input[1])
-    if _is_const(a) == _is_const(b):
-        raise UnsupportedGraphError(f"MatMul {node.name!r}: exactly one operand must be constant")
-    return a @ b
+    return _const_product(a, b, f"MatMul {node.name!r}")
 
 
 @register_rtl_op("Gemm")
@@ -339,7 +417,7 @@ def _trace_gemm(node: Any, state: TraceState) -> Any:
         raise UnsupportedGraphError(f"Gemm {node.name!r}: transA is not supported")
     if attrs.get("transB", 0):
         b = b.T
-    y = (a @ b) * float(attrs.get("alpha", 1.0))
+    y = _const_product(a, b, f"Gemm {node.name!r}") * float(attrs.get("alpha", 1.0))
     if len(node.input) > 2 and node.input[2]:
         y = y + state.get(node.input[2]) * float(attrs.get("beta", 1.0))
     return y
