@@ -448,6 +448,18 @@ def test_constant_inputs_of_a_matrix_product_are_exact(weight):
     assert yt.shape == (2, 1)
     comb_t = comb_trace(x.ravel(), yt.ravel())
     assert np.array_equal(np.asarray(comb_t.predict(xs)), hs @ w)
+    # per-constituent rows (1, 2, 4): the second row is all constants (a row of da4ml constants)
+    from da4ml.trace import FixedVariableArray
+
+    _, c = _with_constants([0.25, 0.375, 0.125, 0.5])
+    rows = np.stack([h._vars[0], c._vars[0, :4]])[None]
+    state.values["h3"] = FixedVariableArray(rows, None, hwconf=h.hwconf)
+    y3 = rtl.trace_node(helper.make_node("MatMul", ["h3", "w"], ["y3"], name="mm3"), state)
+    assert y3.shape == (1, 2, 2)
+    comb3 = comb_trace(x.ravel(), y3.ravel())
+    const_row = np.array([0.25, 0.375, 0.125, 0.5]) @ w
+    want = np.concatenate([hs @ w, np.tile(const_row, (64, 1))], axis=1)
+    assert np.array_equal(np.asarray(comb3.predict(xs)), want)
 
 
 def test_dead_hidden_units_with_a_bias_stay_bit_exact(tmp_path):
