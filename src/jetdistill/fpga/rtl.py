@@ -352,15 +352,17 @@ def matmul_folding_constants(x: Any, w: np.ndarray) -> Any:
     with the constant elements of ``x`` folded into a constant offset at trace time.
 
     Why: da4ml (0.6.0) builds each row's product with its adder-graph solver, which takes the
-    inputs as intervals. A constant input is an interval of width zero, and the solver gets
-    sums of such constants wrong when their steps differ and the weight is negative: the
-    constants 1/8, 1/8, 1/4 times -1/8 come out as the interval [0, 0] instead of -1/16, and
-    the pipeline then drops that output as a constant zero. Its own emulation and the Verilog
-    are then off by a fixed amount on every input (the penalised and pruned mlp16 was off by
-    2^-6 in one logit). Folding constants here is what a compiler does anyway: they need no
-    adders, only the sum of the constant terms of each output, added once (da4ml's exact
-    constant addition). Only the varying elements reach the solver; a row without any is a
-    row of da4ml constants.
+    inputs as intervals; a constant input is an interval of width zero. When the solver adds
+    two negative terms (``-a - b``) it emits an op that computes ``a + b`` (the sign goes to
+    the output) but labels it with the interval of ``-(a + b)``. For varying inputs that only
+    mirrors a range; for constants it is a wrong constant: 1/8, 1/8, 1/4 times -1/8 come out
+    as the interval [0, 0] instead of -1/16, and the solver's stage split then drops that
+    output as a constant zero. Its emulation and the Verilog are then off by a fixed amount
+    on every input (the penalised and pruned mlp16 was off by 2^-6 in one logit: 61 of the
+    64 units of its second hidden layer had lost every incoming weight). Folding constants
+    here is what a compiler does anyway: they need no adders, only the sum of the constant
+    terms of each output, added once (da4ml's exact constant addition). Only the varying
+    elements reach the solver; a row without any is a row of da4ml constants.
     """
     from da4ml.trace import FixedVariableArray
     from da4ml.trace.fixed_variable import FixedVariable
