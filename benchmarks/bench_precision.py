@@ -94,7 +94,7 @@ def train_point(
     if args.sparsity > 0:
         pruner, _ = prune_and_retrain(
             model, train, val, sparsity=args.sparsity, steps=args.prune_steps, epochs_per_step=2,
-            scope="global", criterion="magnitude", train_cfg=cfg, loss_fn=loss, seed=seed,
+            scope=args.scope, criterion="magnitude", train_cfg=cfg, loss_fn=loss, seed=seed,
         )  # fmt: skip
         hook = pruner.apply
     fit(model, train, val, TrainConfig.from_dict(cfg), loss, seed=seed, step_hook=hook)
@@ -157,6 +157,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--sparsity", type=float, default=0.0)
     p.add_argument("--prune-steps", type=int, default=3)
+    p.add_argument("--scope", choices=["global", "layer"], default="global", help="pruning scope")
     p.add_argument("--bits", type=int, default=5)
     p.add_argument("--input-bits", type=int, default=8)
     p.add_argument("--samples", type=int, default=2000, help="emulation / C-sim test jets")
