@@ -142,7 +142,8 @@ def chip_students(results: str | os.PathLike[str]) -> list[dict[str, Any]]:
             "accuracy": acc, "accuracy_mean": mean, "accuracy_std": std, "n_seeds": n,
             "luts": _int(m.get("luts")), "ffs": _int(m.get("ffs")),
             "cycles": _int(m.get("latency_cycles")), "da4ml_luts": _int(m.get("da4ml_cost_luts")),
-            "exact": m.get("rtl_exact_fraction"), "source": str(path),
+            "exact": m.get("rtl_exact_fraction"), "emulation_exact": m.get("rtl_emulation_exact_fraction"),
+            "source": str(path),
         })  # fmt: skip
     return sorted(rows, key=lambda r: (r["luts"] is None, r["luts"] or 0))
 
@@ -166,12 +167,22 @@ def _fmt(v: Any, spec: str) -> str:
     return format(v, spec)
 
 
+def _exact(r: dict[str, Any]) -> str:
+    """'emulation / Verilator' exact fractions of an HGQ point or a chip student's record."""
+    emu = r.get("emulation_exact_fraction", r.get("emulation_exact"))
+    ver = r.get("verilator_exact_fraction", r.get("exact"))
+    return f"{_fmt(emu, '.4f')} / {_fmt(ver, '.4f')}"
+
+
 def side_by_side(
     hgq: Sequence[dict[str, Any]], ours: Sequence[dict[str, Any]], tol: float = MATCH_TOL
 ) -> str:
     """Markdown: all designs sorted by LUTs, then each chip student against the best HGQ
     point within ``+tol`` of its LUTs (accuracy difference in points, ours minus HGQ)."""
-    head = "| design | test acc | LUTs (Yosys) | FFs | cycles | da4ml LUT est. |\n|---|---|---|---|---|---|"
+    head = (
+        "| design | test acc | LUTs (Yosys) | FFs | cycles | da4ml LUT est. | bit-exact (da4ml emulation / Verilator) |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     rows = [("HGQ " + p["name"], p) for p in hgq] + [("ours " + r["name"], r) for r in ours]
     for name, r in sorted(rows, key=lambda t: (t[1].get("luts") is None, t[1].get("luts") or 0)):
@@ -182,7 +193,7 @@ def side_by_side(
             )
         lines.append(
             f"| {name} | {acc} | {_fmt(r.get('luts'), 'd')} | {_fmt(r.get('ffs'), 'd')} | "
-            f"{_fmt(r.get('cycles'), 'd')} | {_fmt(r.get('da4ml_luts'), 'd')} |"
+            f"{_fmt(r.get('cycles'), 'd')} | {_fmt(r.get('da4ml_luts'), 'd')} | {_exact(r)} |"
         )
     lines += ["", f"| chip student | LUTs | acc | best HGQ point <= {1 + tol:.2f}x LUTs | its LUTs | its acc | ours - HGQ (pts) |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
