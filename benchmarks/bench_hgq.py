@@ -17,6 +17,11 @@ train on and puts it through the same open-source hardware flow:
    ``beta`` ramped log-linearly from ``beta/100`` to ``beta`` over the first half of the
    epochs, then held; the kept weights are those of the best validation accuracy among the
    epochs at the full ``beta`` (early stopping on val with a fixed cost weight);
+   ``--ramp`` is JEDI-linear's own recipe instead, shortened: ONE run whose beta rises
+   log-linearly from ``--betas[0]`` to ``--betas[-1]``, a cosine learning rate restarted every
+   ``--restart`` epochs, every epoch's (val accuracy, EBOPs) kept on a Pareto front, and one
+   design per ``--ebops-budgets`` value (the best-val checkpoint within it): the whole
+   frontier from one training, which is what a CPU affords;
 4. conversion: ``hgq.utils.trace_minmax`` on the training jets (integer bits of the wrapping
    activations), da4ml's HGQ2 tracer (``da4ml.converter.trace_model``), da4ml's integer
    emulation checked bit for bit against Keras on every test jet, Verilog with the
@@ -25,7 +30,7 @@ train on and puts it through the same open-source hardware flow:
    -flatten`` for LUT/FF counts (the project's own :func:`jetdistill.fpga.rtl.run_yosys` and
    :func:`~jetdistill.fpga.rtl.build_verilator_sim`); latency = pipeline stages + the input
    register, as in :func:`jetdistill.fpga.rtl.estimate_rtl`;
-5. one point per ``--betas`` value, then a table: every HGQ point and every chip student of
+5. one point per ``--betas`` value (or per budget with ``--ramp``), then a table: every HGQ point and every chip student of
    ``--results`` (``fpga/<student>/<mode>/b<bits>_s<sparsity>/seed<seed>/rtl/metrics.json``,
    with the test accuracy of the same seed's QAT model, and the mean over seeds from
    ``compression/frontier.csv`` where it exists), sorted by LUTs, and for each chip student
@@ -330,10 +335,11 @@ def pareto_front(checkpoints: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def pick_budgets(front: Sequence[dict[str, Any]], budgets: Sequence[float]) -> list[dict[str, Any]]:
-    """For each EBOPs budget the best-val checkpoint of ``front`` within it (each once)."""
+    """For each EBOPs budget the best-val checkpoint of ``front`` within it (each once); a
+    budget below every checkpoint gets the cheapest one, what the run reached."""
     out: list[dict[str, Any]] = []
     for b in sorted(budgets):
-        fit = [c for c in front if c["ebops"] <= b]
+        fit = [c for c in front if c["ebops"] <= b] or sorted(front, key=lambda c: c["ebops"])[:1]
         if fit:
             c = max(fit, key=lambda c: c["val_accuracy"])
             if all(c["epoch"] != o["epoch"] for o in out):
