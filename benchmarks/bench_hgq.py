@@ -519,6 +519,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(
+        "--models", type=Path, nargs="+", default=None,
+        help="no training: convert these saved .keras models (e.g. a --ramp run's pareto/epochN.keras)",
+    )  # fmt: skip
+    ap.add_argument(
         "--points", type=Path, nargs="+", default=None,
         help="no training: the HGQ points of earlier --json files, printed beside --ours",
     )  # fmt: skip
@@ -536,12 +540,15 @@ def run_ramp(
     lo, hi = args.betas[0], args.betas[-1]
     tag = f"w{args.width}_b{args.init_bits}_ramp{lo:g}-{hi:g}_e{args.epochs}_seed{args.seed}"
     work = args.work / tag
-    work.mkdir(parents=True, exist_ok=True)
+    (work / "pareto").mkdir(parents=True, exist_ok=True)
     fit, front = train_ramp(model, data, beta_lo=lo, beta_hi=hi, epochs=args.epochs,
                             warmup=args.warmup, lr=args.lr, batch=args.batch, restart=args.restart,
                             budget_s=args.train_budget_s)  # fmt: skip
     fit["pareto"] = [{k: v for k, v in c.items() if k != "weights"} for c in front]
     (work / "fit.json").write_text(json.dumps(fit))
+    for c in front:  # every front checkpoint, to convert later with --models
+        model.set_weights(c["weights"])
+        model.save(work / "pareto" / f"epoch{c['epoch']}.keras")
     log.info("Pareto front (epoch, val acc, EBOPs): %s",
              [(c["epoch"], round(c["val_accuracy"], 4), round(c["ebops"])) for c in front])  # fmt: skip
     points = []
@@ -563,6 +570,22 @@ def run_ramp(
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                              "versions": _versions(), "hgq": points}, indent=1))  # fmt: skip
+    return points
+
+
+def convert_saved(args: argparse.Namespace, data: dict) -> list:
+    """--models: the hardware flow for saved models (each into ``<model>.rtl/``)."""
+    import keras
+
+    points = []
+    for path in args.models:
+        model = keras.models.load_model(path)
+        name = f"{path.parent.parent.name} {path.stem}"
+        hw = convert(model, data["transfer"][0], *data["test"], path.with_suffix(".rtl") / "rtl",
+                     verilator_samples=args.verilator_samples, yosys=not args.no_yosys)  # fmt: skip
+        points.append({"name": name, "model": str(path), "accuracy": hw["test_accuracy"], **hw})
+        log.info("%s: test acc %.4f, %s LUTs, %s FFs, %s cycles", name, hw["test_accuracy"],
+                 hw.get("luts"), hw.get("ffs"), hw["cycles"])  # fmt: skip
     return points
 
 
@@ -591,9 +614,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     n_classes = int(max(int(y.max()) for _, y in data.values()) + 1)
     _, n_const, n_feat = data["transfer"][0].shape
     points = []
-    if args.ramp:
+    if args.models:
+        points = convert_saved(args, data)
+    elif args.ramp:
         points = run_ramp(args, data, n_const, n_feat, n_classes)
-    for beta in [] if args.ramp else args.betas:
+    for beta in [] if args.ramp or args.models else args.betas:
         keras.utils.set_random_seed(args.seed)
         model = build_jedi_linear(n_const, n_feat, n_classes, args.width, args.init_bits)
         name = f"jedi-linear w{args.width} beta={beta:g} seed{args.seed}"
