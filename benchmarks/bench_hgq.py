@@ -575,6 +575,7 @@ def run_ramp(
 
 def convert_saved(args: argparse.Namespace, data: dict) -> list:
     """--models: the hardware flow for saved models (each into ``<model>.rtl/``)."""
+    import hgq  # noqa: F401  (registers HGQ2's layers with Keras' deserialiser)
     import keras
 
     points = []
