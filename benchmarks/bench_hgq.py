@@ -17,6 +17,11 @@ train on and puts it through the same open-source hardware flow:
    ``beta`` ramped log-linearly from ``beta/100`` to ``beta`` over the first half of the
    epochs, then held; the kept weights are those of the best validation accuracy among the
    epochs at the full ``beta`` (early stopping on val with a fixed cost weight);
+   ``--ramp`` is JEDI-linear's own recipe instead, shortened: ONE run whose beta rises
+   log-linearly from ``--betas[0]`` to ``--betas[-1]``, a cosine learning rate restarted every
+   ``--restart`` epochs, every epoch's (val accuracy, EBOPs) kept on a Pareto front, and one
+   design per ``--ebops-budgets`` value (the best-val checkpoint within it): the whole
+   frontier from one training, which is what a CPU affords;
 4. conversion: ``hgq.utils.trace_minmax`` on the training jets (integer bits of the wrapping
    activations), da4ml's HGQ2 tracer (``da4ml.converter.trace_model``), da4ml's integer
    emulation checked bit for bit against Keras on every test jet, Verilog with the
@@ -25,7 +30,7 @@ train on and puts it through the same open-source hardware flow:
    -flatten`` for LUT/FF counts (the project's own :func:`jetdistill.fpga.rtl.run_yosys` and
    :func:`~jetdistill.fpga.rtl.build_verilator_sim`); latency = pipeline stages + the input
    register, as in :func:`jetdistill.fpga.rtl.estimate_rtl`;
-5. one point per ``--betas`` value, then a table: every HGQ point and every chip student of
+5. one point per ``--betas`` value (or per budget with ``--ramp``), then a table: every HGQ point and every chip student of
    ``--results`` (``fpga/<student>/<mode>/b<bits>_s<sparsity>/seed<seed>/rtl/metrics.json``,
    with the test accuracy of the same seed's QAT model, and the mean over seeds from
    ``compression/frontier.csv`` where it exists), sorted by LUTs, and for each chip student
@@ -51,6 +56,7 @@ import json
 import logging
 import math
 import os
+import resource
 import shutil
 import time
 from collections.abc import Sequence
@@ -141,7 +147,8 @@ def chip_students(results: str | os.PathLike[str]) -> list[dict[str, Any]]:
             "accuracy": acc, "accuracy_mean": mean, "accuracy_std": std, "n_seeds": n,
             "luts": _int(m.get("luts")), "ffs": _int(m.get("ffs")),
             "cycles": _int(m.get("latency_cycles")), "da4ml_luts": _int(m.get("da4ml_cost_luts")),
-            "exact": m.get("rtl_exact_fraction"), "source": str(path),
+            "exact": m.get("rtl_exact_fraction"), "emulation_exact": m.get("rtl_emulation_exact_fraction"),
+            "source": str(path),
         })  # fmt: skip
     return sorted(rows, key=lambda r: (r["luts"] is None, r["luts"] or 0))
 
@@ -165,12 +172,22 @@ def _fmt(v: Any, spec: str) -> str:
     return format(v, spec)
 
 
+def _exact(r: dict[str, Any]) -> str:
+    """'emulation / Verilator' exact fractions of an HGQ point or a chip student's record."""
+    emu = r.get("emulation_exact_fraction", r.get("emulation_exact"))
+    ver = r.get("verilator_exact_fraction", r.get("exact"))
+    return f"{_fmt(emu, '.4f')} / {_fmt(ver, '.4f')}"
+
+
 def side_by_side(
     hgq: Sequence[dict[str, Any]], ours: Sequence[dict[str, Any]], tol: float = MATCH_TOL
 ) -> str:
     """Markdown: all designs sorted by LUTs, then each chip student against the best HGQ
     point within ``+tol`` of its LUTs (accuracy difference in points, ours minus HGQ)."""
-    head = "| design | test acc | LUTs (Yosys) | FFs | cycles | da4ml LUT est. |\n|---|---|---|---|---|---|"
+    head = (
+        "| design | test acc | LUTs (Yosys) | FFs | cycles | da4ml LUT est. | bit-exact (da4ml emulation / Verilator) |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     rows = [("HGQ " + p["name"], p) for p in hgq] + [("ours " + r["name"], r) for r in ours]
     for name, r in sorted(rows, key=lambda t: (t[1].get("luts") is None, t[1].get("luts") or 0)):
@@ -181,7 +198,7 @@ def side_by_side(
             )
         lines.append(
             f"| {name} | {acc} | {_fmt(r.get('luts'), 'd')} | {_fmt(r.get('ffs'), 'd')} | "
-            f"{_fmt(r.get('cycles'), 'd')} | {_fmt(r.get('da4ml_luts'), 'd')} |"
+            f"{_fmt(r.get('cycles'), 'd')} | {_fmt(r.get('da4ml_luts'), 'd')} | {_exact(r)} |"
         )
     lines += ["", f"| chip student | LUTs | acc | best HGQ point <= {1 + tol:.2f}x LUTs | its LUTs | its acc | ours - HGQ (pts) |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -305,6 +322,82 @@ def train_point(model: Any, data: dict, *, beta: float, epochs: int, lr: float, 
             "train_cpu_s": cpu, "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()}}  # fmt: skip
 
 
+def pareto_front(checkpoints: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The checkpoints no other beats on both val accuracy (higher) and EBOPs (lower), as
+    JEDI-linear's ``ParetoFront`` callback keeps them; sorted by EBOPs."""
+    front = [
+        c for c in checkpoints
+        if not any(o["val_accuracy"] >= c["val_accuracy"] and o["ebops"] <= c["ebops"]
+                   and (o["val_accuracy"], o["ebops"]) != (c["val_accuracy"], c["ebops"])
+                   for o in checkpoints)
+    ]  # fmt: skip
+    return sorted(front, key=lambda c: c["ebops"])
+
+
+def pick_budgets(front: Sequence[dict[str, Any]], budgets: Sequence[float]) -> list[dict[str, Any]]:
+    """For each EBOPs budget the best-val checkpoint of ``front`` within it (each once); a
+    budget below every checkpoint gets the cheapest one, what the run reached."""
+    out: list[dict[str, Any]] = []
+    for b in sorted(budgets):
+        fit = [c for c in front if c["ebops"] <= b] or sorted(front, key=lambda c: c["ebops"])[:1]
+        if fit:
+            c = max(fit, key=lambda c: c["val_accuracy"])
+            if all(c["epoch"] != o["epoch"] for o in out):
+                out.append(c)
+    return out
+
+
+def train_ramp(
+    model: Any, data: dict, *, beta_lo: float, beta_hi: float, epochs: int, warmup: int,
+    lr: float, batch: int, restart: int, budget_s: float = 0.0,
+) -> tuple[dict, list[dict[str, Any]]]:  # fmt: skip
+    """JEDI-linear's own recipe, shortened: ONE run whose beta rises log-linearly from
+    ``beta_lo`` (held for ``warmup`` epochs) to ``beta_hi`` at the last epoch, a cosine
+    learning rate restarted every ``restart`` epochs, and every epoch's (val accuracy, EBOPs,
+    weights) kept, of which the Pareto front is returned. One training gives the whole
+    accuracy-cost frontier, which is what makes the anchor affordable on a CPU. ``budget_s``
+    (> 0): stop after the epoch that passes this many seconds of wall time (a shared machine)."""
+    import keras
+    from hgq.utils.sugar import BetaScheduler, FreeEBOPs, PieceWiseSchedule
+
+    sched = PieceWiseSchedule(
+        [(0, beta_lo, "constant"), (warmup, beta_lo, "log"), (max(warmup + 1, epochs - 1), beta_hi, "constant")]
+    )  # fmt: skip
+    ckpts: list[dict[str, Any]] = []
+
+    class Keep(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            log.info("epoch %d: beta %.2e lr %.2e loss %.3f acc %.4f val_acc %.4f ebops %d (%.0f s wall, %.0f s cpu)",
+                     epoch, logs.get("beta", 0), logs.get("learning_rate", 0), logs.get("loss", 0),
+                     logs.get("accuracy", 0), logs.get("val_accuracy", 0), logs.get("ebops", 0),
+                     time.perf_counter() - t0, time.process_time() - c0)  # fmt: skip
+            ckpts.append({"epoch": epoch, "val_accuracy": float(logs.get("val_accuracy", 0)),
+                          "ebops": float(logs.get("ebops", 0)), "beta": float(logs.get("beta", 0)),
+                          "weights": [w.copy() for w in self.model.get_weights()]})  # fmt: skip
+            if budget_s > 0 and time.perf_counter() - t0 > budget_s:
+                log.warning("wall budget of %.0f s spent: stopping after epoch %d", budget_s, epoch)
+                self.model.stop_training = True
+
+    lr_fn = lambda e: 1e-6 + 0.5 * (lr - 1e-6) * (1 + math.cos(math.pi * (e % restart) / restart))
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    x_tr, y_tr = data["transfer"]
+    t0, c0 = time.perf_counter(), time.process_time()
+    hist = model.fit(
+        x_tr, y_tr, batch_size=batch, epochs=epochs, validation_data=data["val"], verbose=0,
+        callbacks=[keras.callbacks.LearningRateScheduler(lr_fn), BetaScheduler(sched), FreeEBOPs(),
+                   Keep(), keras.callbacks.TerminateOnNaN()],
+    )  # fmt: skip
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    fit = {"train_wall_s": wall, "train_cpu_s": cpu, "epochs": epochs, "epochs_run": len(ckpts),
+           "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()}}  # fmt: skip
+    return fit, pareto_front(ckpts)
+
+
 # --------------------------------------------------------------------------- hardware
 def convert(
     model: Any, x_calib: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, prj_dir: Path,
@@ -321,7 +414,20 @@ def convert(
     out: dict[str, Any] = {}
     partial = prj_dir.parent / "hw.json"  # what is measured so far survives a killed run
 
-    def save() -> None:
+    def cpu_s() -> float:  # this process and its finished children (Verilator, g++, Yosys)
+        own, kids = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    c0 = c_stage = cpu_s()
+
+    def save(stage: str) -> None:
+        nonlocal c_stage
+        now = cpu_s()
+        out[f"{stage}_cpu_s"], out["convert_cpu_s"] = round(now - c_stage, 1), round(now - c0, 1)
+        c_stage = now
         partial.write_text(json.dumps(out, indent=1))
 
     t0 = time.perf_counter()
@@ -347,7 +453,7 @@ def convert(
                latency_ns=(n_stages + 1) * CLOCK_PERIOD_NS if n_stages else 0.0,
                da4ml_reg_bits=int(vm._pipe.reg_bits) if vm._pipe is not None else 0)  # fmt: skip
     out["rtl_codegen_s"] = round(time.perf_counter() - t0, 1)
-    save()
+    save("trace_emulation_codegen")
     if verilator_samples > 0:
         t0 = time.perf_counter()
         rtl.build_verilator_sim(vm, prj_dir, jobs=1)
@@ -358,13 +464,13 @@ def convert(
         )
         out["verilator_samples"] = k
         out["rtl_verilator_s"] = round(time.perf_counter() - t0, 1)
-        save()
+        save("verilator")
     if yosys:
         res = rtl.run_yosys(prj_dir, n_stages)
         res.pop("cells")
         out.update(luts=res["luts"], ffs=res["ffs"], dsps=res["dsps"], carry=res["carry"],
                    rtl_yosys_s=res["yosys_s"])  # fmt: skip
-        save()
+        save("yosys")
     return out
 
 
@@ -390,6 +496,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--betas", type=float, nargs="+", default=[3e-7, 1e-6, 3e-6],
                     help="EBOPs penalty weights, one design each")  # fmt: skip
+    ap.add_argument("--ramp", action="store_true",
+                    help="JEDI-linear's recipe: one run, beta rising from --betas[0] to --betas[-1], "
+                         "Pareto checkpoints; one design per --ebops-budgets value")  # fmt: skip
+    ap.add_argument("--warmup", type=int, default=5, help="--ramp: epochs at --betas[0]")
+    ap.add_argument("--restart", type=int, default=10, help="--ramp: cosine lr restart period (epochs)")  # fmt: skip
+    ap.add_argument("--train-budget-s", type=float, default=0.0,
+                    help="--ramp: stop training after this much wall time (0: no limit)")  # fmt: skip
+    ap.add_argument("--ebops-budgets", type=float, nargs="+", default=[30e3, 60e3, 100e3],
+                    help="--ramp: convert the best-val Pareto checkpoint within each EBOPs budget")  # fmt: skip
     ap.add_argument("--width", type=int, default=64, help="JEDI-linear's 16x3 model: 64")
     ap.add_argument("--init-bits", type=int, default=7, help="JEDI-linear: 7")
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -404,10 +519,75 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(
+        "--models", type=Path, nargs="+", default=None,
+        help="no training: convert these saved .keras models (e.g. a --ramp run's pareto/epochN.keras)",
+    )  # fmt: skip
+    ap.add_argument(
         "--points", type=Path, nargs="+", default=None,
         help="no training: the HGQ points of earlier --json files, printed beside --ours",
     )  # fmt: skip
     return ap.parse_args(argv)
+
+
+def run_ramp(
+    args: argparse.Namespace, data: dict, n_const: int, n_feat: int, n_classes: int
+) -> list:
+    """--ramp: one training, then one design per EBOPs budget from its Pareto front."""
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    model = build_jedi_linear(n_const, n_feat, n_classes, args.width, args.init_bits)
+    lo, hi = args.betas[0], args.betas[-1]
+    tag = f"w{args.width}_b{args.init_bits}_ramp{lo:g}-{hi:g}_e{args.epochs}_seed{args.seed}"
+    work = args.work / tag
+    (work / "pareto").mkdir(parents=True, exist_ok=True)
+    fit, front = train_ramp(model, data, beta_lo=lo, beta_hi=hi, epochs=args.epochs,
+                            warmup=args.warmup, lr=args.lr, batch=args.batch, restart=args.restart,
+                            budget_s=args.train_budget_s)  # fmt: skip
+    fit["pareto"] = [{k: v for k, v in c.items() if k != "weights"} for c in front]
+    (work / "fit.json").write_text(json.dumps(fit))
+    for c in front:  # every front checkpoint, to convert later with --models
+        model.set_weights(c["weights"])
+        model.save(work / "pareto" / f"epoch{c['epoch']}.keras")
+    log.info("Pareto front (epoch, val acc, EBOPs): %s",
+             [(c["epoch"], round(c["val_accuracy"], 4), round(c["ebops"])) for c in front])  # fmt: skip
+    points = []
+    for c in pick_budgets(front, args.ebops_budgets):
+        model.set_weights(c["weights"])
+        name = f"jedi-linear w{args.width} ramp beta {lo:g}-{hi:g} e{c['epoch']} seed{args.seed}"
+        sub = work / f"epoch{c['epoch']}"
+        sub.mkdir(parents=True, exist_ok=True)
+        model.save(sub / "model.keras")
+        hw = convert(model, data["transfer"][0], *data["test"], sub / "rtl",
+                     verilator_samples=args.verilator_samples, yosys=not args.no_yosys)  # fmt: skip
+        p = {"name": name, "beta": c["beta"], "epoch": c["epoch"], "best_val_accuracy": c["val_accuracy"],
+             "ebops_trained": c["ebops"], "accuracy": hw["test_accuracy"],
+             "train_wall_s": fit["train_wall_s"], "train_cpu_s": fit["train_cpu_s"], **hw}  # fmt: skip
+        log.info("%s: test acc %.4f, %s LUTs, %s FFs, %s cycles (emulation exact %.4f)", name,
+                 p["accuracy"], p.get("luts"), p.get("ffs"), p["cycles"], p["emulation_exact_fraction"])  # fmt: skip
+        points.append(p)
+        if args.json:  # each design as soon as it is measured
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                             "versions": _versions(), "hgq": points}, indent=1))  # fmt: skip
+    return points
+
+
+def convert_saved(args: argparse.Namespace, data: dict) -> list:
+    """--models: the hardware flow for saved models (each into ``<model>.rtl/``)."""
+    import hgq  # noqa: F401  (registers HGQ2's layers with Keras' deserialiser)
+    import keras
+
+    points = []
+    for path in args.models:
+        model = keras.models.load_model(path)
+        name = f"{path.parent.parent.name} {path.stem}"
+        hw = convert(model, data["transfer"][0], *data["test"], path.with_suffix(".rtl") / "rtl",
+                     verilator_samples=args.verilator_samples, yosys=not args.no_yosys)  # fmt: skip
+        points.append({"name": name, "model": str(path), "accuracy": hw["test_accuracy"], **hw})
+        log.info("%s: test acc %.4f, %s LUTs, %s FFs, %s cycles", name, hw["test_accuracy"],
+                 hw.get("luts"), hw.get("ffs"), hw["cycles"])  # fmt: skip
+    return points
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -427,11 +607,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.warning("Keras backend is %s, not torch", keras.backend.backend())
     data = {s: load_view(args.results, s) for s in ("transfer", "val", "test")}
     if args.train_limit:
-        data["transfer"] = tuple(a[: args.train_limit] for a in data["transfer"])
+        # a seeded random subset: the split is stored sorted by class
+        keep = np.random.default_rng(args.seed).permutation(len(data["transfer"][1]))[
+            : args.train_limit
+        ]
+        data["transfer"] = tuple(a[np.sort(keep)] for a in data["transfer"])
     n_classes = int(max(int(y.max()) for _, y in data.values()) + 1)
     _, n_const, n_feat = data["transfer"][0].shape
     points = []
-    for beta in args.betas:
+    if args.models:
+        points = convert_saved(args, data)
+    elif args.ramp:
+        points = run_ramp(args, data, n_const, n_feat, n_classes)
+    for beta in [] if args.ramp or args.models else args.betas:
         keras.utils.set_random_seed(args.seed)
         model = build_jedi_linear(n_const, n_feat, n_classes, args.width, args.init_bits)
         name = f"jedi-linear w{args.width} beta={beta:g} seed{args.seed}"

@@ -83,11 +83,15 @@ def test_best_within_picks_most_accurate_affordable_point(bench) -> None:
 def test_side_by_side_table(bench, tmp_path: Path) -> None:
     ours = bench.chip_students(_results(tmp_path, with_frontier=True))
     hgq = [{"name": "jedi-linear beta=1e-05", "luts": 20000, "ffs": 5000, "cycles": 9,
-            "da4ml_luts": 21000, "accuracy": 0.6312}]  # fmt: skip
+            "da4ml_luts": 21000, "accuracy": 0.6312, "emulation_exact_fraction": 1.0,
+            "verilator_exact_fraction": 0.995}]  # fmt: skip
     text = bench.side_by_side(hgq, ours)
     lines = text.splitlines()
     assert lines[2].startswith("| ours set16 solo b6 s0.5 seed0 | - | 9000 | 800 | 5 |")
-    assert lines[3] == "| HGQ jedi-linear beta=1e-05 | 0.6312 | 20000 | 5000 | 9 | 21000 |"
+    assert (
+        lines[3]
+        == "| HGQ jedi-linear beta=1e-05 | 0.6312 | 20000 | 5000 | 9 | 21000 | 1.0000 / 0.9950 |"
+    )
     assert "0.6160 (mean 0.6170 +- 0.0030, 3 seeds)" in text
     # mlp16 seed0 (24000 LUTs) against the HGQ point: 0.616 - 0.6312 = -1.52 points
     assert (
@@ -107,4 +111,8 @@ def test_main_prints_saved_points_beside_ours(bench, tmp_path: Path, capsys) -> 
     out = capsys.readouterr().out
     # 25000 <= 1.1 * 23000 = 25300: seed1 (0.620) is matched, +2.00 points over the HGQ point
     assert "| mlp16 kd b5 s0.87 seed1 | 23000 | 0.6200 | p | 25000 | 0.6000 | +2.00 |" in out
-    assert "| HGQ p | 0.6000 | 25000 | 1 | 8 | 1 |" in out
+    assert "| HGQ p | 0.6000 | 25000 | 1 | 8 | 1 | - / - |" in out
+    # ours: the RTL record's Verilator fraction, no emulation record
+    assert (
+        "| ours mlp16 kd b5 s0.87 seed1 | 0.6200 | 23000 | 3101 | 7 | 25000 | - / 1.0000 |" in out
+    )
