@@ -16,7 +16,8 @@ from :mod:`jetdistill.plan`), on a finished default run's views and soft targets
    ``synth_xilinx``) and, for types hls4ml converts, rule ``convert_hls`` (C simulation
    bit-exact), both with the config's ``fpga`` settings.
 
-A point is ``MODEL:BITS:INPUT_BITS:SPARSITY``; MODEL is a ``models`` entry of the config or a
+A point is ``MODEL:BITS:INPUT_BITS:SPARSITY[:COST]`` (COST: ``compression.cost_penalties``' strength, 0
+if not given); MODEL is a ``models`` entry of the config or a
 name given with ``--model NAME=JSON`` (a models block, view c16 by default). Every point runs
 in ``--modes`` x ``--seeds``. Results are appended to ``WORK/rows.jsonl`` (a point already
 there is not rerun), and the table printed at the end::
@@ -59,13 +60,15 @@ def load_config(path: Path) -> dict:
     return cfg
 
 
-def parse_point(text: str) -> tuple[str, int, int, float]:
-    """``MODEL:BITS:INPUT_BITS:SPARSITY`` -> its fields."""
+def parse_point(text: str) -> tuple[str, int, int, float, float]:
+    """``MODEL:BITS:INPUT_BITS:SPARSITY[:COST]`` -> its fields (cost penalty 0 if not given)."""
     try:
-        model, bits, ib, sp = text.split(":")
-        return model, int(bits), int(ib), float(sp)
+        model, bits, ib, sp, *cost = text.split(":")
+        if len(cost) > 1:
+            raise ValueError(text)
+        return model, int(bits), int(ib), float(sp), float(cost[0]) if cost else 0.0
     except ValueError as err:
-        raise SystemExit(f"point {text!r}: expected MODEL:BITS:INPUT_BITS:SPARSITY") from err
+        raise SystemExit(f"point {text!r}: expected MODEL:BITS:INPUT_BITS:SPARSITY[:COST]") from err
 
 
 def model_specs(cfg: dict, extra: Sequence[str]) -> dict[str, dict]:
@@ -147,14 +150,16 @@ class Search:
                             time.process_time() - t0)  # fmt: skip
         return out["model"]
 
-    def qat(self, name: str, bits: int, ib: int, sp: float, mode: str, seed: int) -> dict:
-        """Rule train_qat at one point (``input_bits`` ``ib``); its metrics record."""
+    def qat(
+        self, name: str, bits: int, ib: int, sp: float, cost: float, mode: str, seed: int
+    ) -> dict:
+        """Rule train_qat at one point (``input_bits`` ``ib``, penalty ``cost``); its record."""
         from jetdistill import plan
         from jetdistill.identity import QATJob, fmt_num
         from jetdistill.jobs.compression import train_qat
 
         cfg = {**self.cfg, "compression": {**self.cfg["compression"], "input_bits": ib}}
-        job = QATJob(name, mode, bits, fmt_num(sp), seed)
+        job = QATJob(name, mode, bits, fmt_num(sp), seed, fmt_num(cost))
         root = str(self.work / f"i{ib}")
         out = {k: job.path(root, f) for k, f in
                (("model", "model.pt"), ("metrics", "metrics.json"), ("history", "history.csv"))}  # fmt: skip
@@ -178,9 +183,16 @@ class Search:
         qmodel, meta = load_quant_model(model_path)
         x = load_split(self.views["test"]).X[: self.args.screen_samples]
         t0 = time.perf_counter()
-        m = rtl.estimate_rtl(qmodel, tuple(meta["input_shape"]), x, where,
-                             clock_period_ns=float(self.cfg["fpga"]["clock_period_ns"]),
-                             yosys=False, verilator=False)  # fmt: skip
+        shape = tuple(meta["input_shape"])
+        try:
+            m = rtl.estimate_rtl(qmodel, shape, x, where,
+                                 clock_period_ns=float(self.cfg["fpga"]["clock_period_ns"]),
+                                 yosys=False, verilator=False)  # fmt: skip
+        except rtl.RTLMismatchError as err:  # not a chip design: say so, with its cost
+            comb = rtl.trace_qonnx(rtl.export_clean_qonnx(qmodel, shape, where / "m.onnx"))
+            shutil.rmtree(where, ignore_errors=True)
+            return {"da4ml_luts": round(comb.cost), "emulation_exact": 0.0,
+                    "emulation_error": str(err)[:200], "emulation_samples": len(x)}  # fmt: skip
         shutil.rmtree(where, ignore_errors=True)
         return {"da4ml_luts": round(m["da4ml_cost_luts"]), "da4ml_reg_bits": m["da4ml_reg_bits"],
                 "latency_cycles": m["latency_cycles"], "emulation_exact": m["rtl_emulation_exact_fraction"],
@@ -214,7 +226,7 @@ class Search:
             out.update(hls_exact=h["hls_exact_fraction"], hls_samples=h["hls_n_samples"])
         return out
 
-    def lut_only(self, name: str, bits: int, ib: int, sp: float, seed: int) -> dict:
+    def lut_only(self, name: str, bits: int, ib: int, sp: float, cost: float, seed: int) -> dict:
         """No QAT: the KD float student's weights in the twin, pruned in one magnitude step
         (the library's Pruner) to ``sp``: da4ml's estimate of the shape, to pick QAT points."""
         import torch
@@ -255,19 +267,21 @@ class Search:
             return []
         return [json.loads(line) for line in self.rows_path.read_text().splitlines() if line]
 
-    def point(self, name: str, bits: int, ib: int, sp: float, mode: str, seed: int) -> dict:
+    def point(
+        self, name: str, bits: int, ib: int, sp: float, cost: float, mode: str, seed: int
+    ) -> dict:
         import torch
 
         from jetdistill.compress.quant import load_quant_model
         from jetdistill.learn.models import count_params, load_model
 
-        key = {"model": name, "bits": bits, "input_bits": ib, "sparsity": sp, "mode": mode,
-               "seed": seed}  # fmt: skip
-        old = [r for r in self.rows() if all(r.get(k) == v for k, v in key.items())]
+        key = {"model": name, "bits": bits, "input_bits": ib, "sparsity": sp, "cost": cost,
+               "mode": mode, "seed": seed}  # fmt: skip
+        old = [r for r in self.rows() if all(r.get(k, 0.0) == v for k, v in key.items())]
         if old and (not self.args.full or "yosys_luts" in old[-1]):
             return old[-1]
         c0, t0 = time.process_time(), time.perf_counter()
-        rec = self.qat(name, bits, ib, sp, mode, seed)
+        rec = self.qat(name, bits, ib, sp, cost, mode, seed)
         job, root = rec.pop("job"), rec.pop("root")
         fpath = self.float_student(name, mode, seed)
         fmetrics = json.loads((Path(fpath).parent / "metrics.json").read_text())["metrics"]
@@ -289,7 +303,7 @@ class Search:
         return row
 
 
-COLUMNS = ["model", "params", "bits", "input_bits", "sparsity", "mode", "seed", "nonzero_weights",
+COLUMNS = ["model", "params", "bits", "input_bits", "sparsity", "cost", "mode", "seed", "nonzero_weights",
            "accuracy", "float_accuracy", "drop_pts", "da4ml_luts", "da4ml_reg_bits", "latency_cycles",
            "emulation_exact", "yosys_luts", "yosys_ffs", "verilator_exact", "hls_exact",
            "qat_cpu_s"]  # fmt: skip
@@ -314,7 +328,7 @@ def summary(rows: list[dict]) -> str:
     """Mean ± std over seeds per (point, mode), and KD - solo paired by seed."""
     groups: dict[tuple, dict[str, dict[int, dict]]] = {}
     for r in rows:
-        k = (r["model"], r["bits"], r["input_bits"], r["sparsity"])
+        k = (r["model"], r["bits"], r["input_bits"], r["sparsity"], r.get("cost", 0.0))
         groups.setdefault(k, {}).setdefault(r["mode"], {})[r["seed"]] = r
     lines = ["| point | mode | seeds | accuracy | float | drop (pts) | da4ml LUTs | KD - solo (pts) |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -380,9 +394,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.table:
         for seed in args.seeds:
             for text in args.points:
-                name, bits, ib, sp = parse_point(text)
                 for mode in args.modes:
-                    row = s.point(name, bits, ib, sp, mode, seed)
+                    row = s.point(*parse_point(text), mode, seed)
                     print(json.dumps(row), flush=True)
     rows = s.rows()
     print(table(rows))
