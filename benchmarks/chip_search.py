@@ -309,14 +309,18 @@ COLUMNS = ["model", "params", "bits", "input_bits", "sparsity", "cost", "mode", 
            "qat_cpu_s"]  # fmt: skip
 
 
+#: columns printed with 4 decimals (fractions); other numbers as ``:g``, the drop in points .2f
+FRACTIONS = {"accuracy", "float_accuracy", "emulation_exact", "verilator_exact", "hls_exact"}
+
+
 def table(rows: list[dict]) -> str:
-    def cell(v: Any) -> str:
+    def cell(col: str, v: Any) -> str:
         if not isinstance(v, float):
             return "-" if v is None else str(v)
-        return f"{v:.4f}" if abs(v) < 1 else f"{v:g}"
+        return f"{v:.4f}" if col in FRACTIONS else f"{v:.2f}" if col == "drop_pts" else f"{v:g}"
 
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(cell(c, r.get(c)) for c in COLUMNS) + " |" for r in rows]
     return "\n".join(lines)
 
 
