@@ -141,6 +141,8 @@ CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
     ("Q04", {"fpga": {"targets": [{"student": "mlp", "mode": "kd", "bits": 6, "sparsity": 0.5,
                                    "cost_penalty": 0.3}]}},
      ["fpga.targets[0]", "compression grid", "cost_penalties", "'cost': '0.3'"]),
+    ("Q05", {"compression": {"points": [{"student": "jedinet", "bits": 4, "sparsity": 0.9}]}},
+     ["config: compression.points[0].student", "'jedinet'"]),
     ("C70", {"teachers": {"jedi": {"specialists": {"enabled": True, "groups": [["light_quark", "glun"]]}}}},
      ["config: teachers.jedi.specialists.groups", "class names among", "glun"]),
     ("C71", {"teachers": {"jedi": {"specialists": {"enabled": True, "n_groups": 3}}}},

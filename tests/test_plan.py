@@ -172,3 +172,24 @@ def test_default_chip_students_and_the_frontier_rtl_jobs():
     # two frontier seeds: the grid's points of both, the target not repeated
     two = load(extra={"fpga": {"frontier_seeds": [0, 2]}})
     assert len(plan.rtl_jobs(two)) == 16
+
+
+def test_compression_points_add_their_modes_and_seeds_only():
+    """``compression.points``: a chip design off the grid adds modes x seeds jobs (not a grid
+    dimension), once even where it repeats a grid point, and an FPGA target may name it."""
+    base = load()
+    grid = plan.qat_jobs(base)
+    c = base["compression"]
+    point = {"student": "mlp16", "bits": 4, "sparsity": 0.9}
+    on_grid = {"student": "mlp16", "bits": c["bits"][0], "sparsity": c["sparsities"][0]}
+    target = {"student": "mlp16", "mode": "kd", "bits": 4, "sparsity": 0.9, "seed": 0}
+    cfg = load(extra={"compression": {"points": [point, on_grid]},
+                      "fpga": {"targets": [*base["fpga"]["targets"], target]}})  # fmt: skip
+    plan.check_config(cfg)
+    jobs = plan.qat_jobs(cfg)
+    assert jobs[: len(grid)] == grid
+    extra = jobs[len(grid) :]
+    assert len(extra) == len(c["modes"]) * len(c["seeds"]) == 2 * 3
+    assert {(j.student, j.bits, j.sparsity, j.cost) for j in extra} == {("mlp16", 4, "0.9", "0")}
+    assert plan.QATJob("mlp16", "kd", 4, "0.9", 0) in plan.rtl_jobs(cfg)
+    assert plan.QATJob("mlp16", "kd", 4, "0.9", 0) in plan.hls_jobs(cfg)

@@ -443,16 +443,25 @@ def compression_teacher(cfg: dict) -> str:
 
 
 def qat_jobs(cfg: dict) -> list[QATJob]:
+    """The compression grid (students x modes x bits x sparsities x cost_penalties x seeds),
+    then ``compression.points`` in every mode and seed: a chip design off the grid (4-bit
+    weights at 90% sparsity, say) costs its own jobs only, not a grid dimension. Each once."""
     c = cfg["compression"]
     if not c.get("enabled", True):
         return []
-    return [
+    grid = [
         QATJob(s, mode, int(b), fmt_num(sp), int(seed), fmt_num(cost))
         for s, mode, b, sp, cost, seed in itertools.product(
             compression_students(cfg), c["modes"], c["bits"], c["sparsities"],
             c.get("cost_penalties", [0.0]), c["seeds"],
         )
     ]  # fmt: skip
+    points = [
+        QATJob(p["student"], mode, int(p["bits"]), fmt_num(p["sparsity"]), int(seed),
+               fmt_num(p.get("cost_penalty", 0.0)))
+        for p in c.get("points") or [] for mode in c["modes"] for seed in c["seeds"]
+    ]  # fmt: skip
+    return list(dict.fromkeys([*grid, *points]))
 
 
 def kd_reference(cfg: dict, student: str, seed: int) -> KDJob:
@@ -878,6 +887,8 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
         for i, s in enumerate(c.get("students", [])):
             _ref(f"compression.students[{i}]", s, cfg["students"])
         check_quant_students(cfg)
+        for i, p in enumerate(c.get("points") or []):
+            _ref(f"compression.points[{i}].student", p["student"], compression_students(cfg))
         if "kd" in c["modes"] and not cfg["distillation"].get("enabled", True):
             raise InputError(
                 "config: compression.modes", "no 'kd' mode when distillation.enabled is false"
@@ -907,7 +918,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
             raise InputError(
                 f"config: fpga.targets[{i}]",
                 "a point of the compression grid (compression.students x modes x bits x "
-                "sparsities x cost_penalties x seeds)",
+                "sparsities x cost_penalties x seeds) or of compression.points x modes x seeds",
                 str(as_wildcards(j)),
             )
     if cfg["fpga"].get("enabled", True):  # a disabled stage is not validated
