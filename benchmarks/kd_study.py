@@ -90,6 +90,10 @@ class Arm:
         key += f"_v{views_tag(self.views)}" if self.views else ""
         return key + (f"_u{self.unlabelled:g}" if self.unlabelled else "")
 
+    def solo_all_key(self, cfg: dict) -> str:
+        """The upper reference of the unlabelled jets: solo on them with their labels."""
+        return self.solo_key(cfg).replace("solo_", "solo_all_", 1) + f"_u{self.unlabelled:g}"
+
     def kd_settings(self) -> dict:
         """The ``kd`` param of rule distill_student (:func:`jetdistill.plan.kd_job_settings`)."""
         kd = {"method": self.method, "temperature": float(self.temperature),
@@ -191,6 +195,8 @@ def prepare_unlabelled(
     U.stage(run, work)
     if shards is not None:
         for f in sorted(shards.glob("*_[0-9]*.h5")):
+            if f.name.startswith("."):  # a shard still being written
+                continue
             dst = work / "raw" / f.name
             if not dst.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -207,9 +213,11 @@ def prepare_unlabelled(
 
 
 # --------------------------------------------------------------------------- one job
-def train_job(res: Path, cfg: dict, student: str, arm: Arm, seed: int, kd: bool,
+def train_job(res: Path, cfg: dict, student: str, arm: Arm, seed: int, mode: str,
               prepared: dict) -> dict:  # fmt: skip
-    """One student as rule distill_student (``kd``) / train_student_solo builds it."""
+    """One student as rule distill_student (``mode`` kd) / train_student_solo (solo) /
+    train_student_solo_all (solo_all: the unlabelled jets with their labels) builds it."""
+    kd = mode == "kd"
     spec = {"name": student, **cfg["models"][student]}
     view = spec["view"]
     epochs, patience = arm.budget(cfg)
@@ -219,9 +227,10 @@ def train_job(res: Path, cfg: dict, student: str, arm: Arm, seed: int, kd: bool,
     inputs = {s: paths.fill(res, paths.VIEW_SPLIT, view=view, split=s) for s in SPLITS}
     inputs.update(soft_targets=st, fidelity=st)
     kd_cfg = arm.kd_settings() if kd else None
-    if kd and arm.unlabelled:
+    if arm.unlabelled and mode != "solo":
         u = prepared["unlabelled"]
-        inputs.update(unlabelled=str(u / f"{view}.h5"), unlabelled_soft_targets=str(u / "soft_targets.h5"))  # fmt: skip
+        key = "unlabelled_soft_targets" if kd else "unlabelled_fidelity"
+        inputs.update({"unlabelled": str(u / f"{view}.h5"), key: str(u / "soft_targets.h5")})
     ctx = C.JobContext("kd_study", {"student": student, "seed": str(seed)}, inputs, {},
                        {"model": spec, "train": train_cfg, "kd": kd_cfg,
                         "transfer_splits": list(arm.splits)})  # fmt: skip
@@ -242,7 +251,7 @@ def train_job(res: Path, cfg: dict, student: str, arm: Arm, seed: int, kd: bool,
                  setup.loss_fn, seed=seed)  # fmt: skip
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     logits = predict_logits(model, test.X)
-    out = {"student": student, "seed": seed, "mode": "kd" if kd else "solo", "arm": asdict(arm),
+    out = {"student": student, "seed": seed, "mode": mode, "arm": asdict(arm),
            "kd": kd_cfg, "train": train_cfg, "n_train": len(train.y), "n_unlabelled": len(train.y) - n_labelled,
            "test_accuracy": float((logits.argmax(1) == test.y).mean()), "epochs_run": len(result.history),
            "best_epoch": result.best_epoch, "cpu_s": cpu, "wall_s": wall,
@@ -324,6 +333,14 @@ def table(out: Path, cfg: dict, names: list[str], table_: dict, students: list[s
                 f"({v(kd, 'best_epoch').mean() + 1:.0f}) | "
                 f"{v(solo, 'cpu_s').mean():.1f} / {v(kd, 'cpu_s').mean():.1f} |"
             )  # fmt: skip
+    for name in names:
+        arm = parse_arm(name, table_)
+        for student in students if arm.unlabelled else []:
+            ref = load(out, student, arm.solo_all_key(cfg), seeds)
+            if ref:
+                acc = np.array([r["test_accuracy"] for r in ref.values()])
+                rows.append(f"\n{name} {student}: solo on all jets with labels (upper reference), "
+                            f"seeds {sorted(ref)}: {acc.mean():.4f}")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -362,6 +379,11 @@ def main() -> None:
         default=None,
         help="existing generated shards of the unlabelled stream to copy first",
     )
+    ap.add_argument(
+        "--solo-all",
+        action="store_true",
+        help="unlabelled arms: also solo on the unlabelled jets with labels (upper reference)",
+    )
     ap.add_argument("--smoke-epochs", type=int, default=0, help="cap every budget (a smoke test)")
     ap.add_argument("--summarize", action="store_true", help="only print the table of --out")
     args = ap.parse_args()
@@ -387,7 +409,10 @@ def main() -> None:
     print(f"teacher test accuracy {t_acc:.4f}; {len(jobs)} (arm, student, seed) cells", flush=True)
     for name, student, seed in jobs:
         arm = arms[name]
-        for kd, key in ((False, arm.solo_key(cfg)), (True, arm.kd_key(cfg))):
+        modes = [("solo", arm.solo_key(cfg)), ("kd", arm.kd_key(cfg))]
+        if arm.unlabelled and args.solo_all:
+            modes.append(("solo_all", arm.solo_all_key(cfg)))
+        for mode, key in modes:
             path = record_path(args.out, student, key, seed)
             if path.exists():
                 continue
@@ -397,10 +422,10 @@ def main() -> None:
                     res, arm.views, {cfg["models"][s]["view"] for s in students}, args.out
                 )
                 p["views_dir"] = p["views_st"].parent
-            if kd and arm.unlabelled and "unlabelled" not in p:
+            if mode != "solo" and arm.unlabelled and "unlabelled" not in p:
                 p["unlabelled"] = prepare_unlabelled(res, Path(args.config), arm.unlabelled,
                                                      args.out / "unlabelled", args.unlabelled_shards)  # fmt: skip
-            rec = train_job(res, cfg, student, arm, seed, kd, p)
+            rec = train_job(res, cfg, student, arm, seed, mode, p)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(rec))
             print(f"{name} {student} seed {seed} {rec['mode']}: acc {rec['test_accuracy']:.4f}, "
