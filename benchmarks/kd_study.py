@@ -245,17 +245,32 @@ def train_job(res: Path, cfg: dict, student: str, arm: Arm, seed: int, mode: str
                        parts=parts, model=model)  # fmt: skip
     n_labelled = len(train.y)
     train, setup = C.with_unlabelled(ctx, kd_cfg, train, setup)
+    curve: list[dict] = []
+    eval_cpu = [0.0]
+
+    def on_epoch(epoch: int, rec: dict) -> None:
+        # test accuracy every 10 epochs and at the cap: the final weights' accuracy beside the
+        # restored best's (patience = cap never stops, so it is what patience 0 would keep)
+        if (epoch + 1) % 10 and epoch + 1 != epochs:
+            return
+        e0 = time.process_time()
+        acc = float((predict_logits(model, test.X).argmax(1) == test.y).mean())
+        curve.append({"epoch": epoch + 1, "test_accuracy": acc})
+        eval_cpu[0] += time.process_time() - e0
+
     c0, t0 = time.process_time(), time.perf_counter()
     result = fit(model, train.batches(setup.t_train, setup.f_train, setup.tv_train),
                  val.batches(setup.t_val, setup.f_val), TrainConfig.from_dict(train_cfg),
-                 setup.loss_fn, seed=seed)  # fmt: skip
-    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+                 setup.loss_fn, seed=seed, epoch_callback=on_epoch)  # fmt: skip
+    cpu, wall = time.process_time() - c0 - eval_cpu[0], time.perf_counter() - t0
     logits = predict_logits(model, test.X)
     out = {"student": student, "seed": seed, "mode": mode, "arm": asdict(arm),
            "kd": kd_cfg, "train": train_cfg, "n_train": len(train.y), "n_unlabelled": len(train.y) - n_labelled,
            "test_accuracy": float((logits.argmax(1) == test.y).mean()), "epochs_run": len(result.history),
            "best_epoch": result.best_epoch, "cpu_s": cpu, "wall_s": wall,
-           "val_loss": [h["val_loss"] for h in result.history]}  # fmt: skip
+           "val_loss": [h["val_loss"] for h in result.history], "curve": curve}  # fmt: skip
+    if len(result.history) == epochs:
+        out["final_test_accuracy"] = curve[-1]["test_accuracy"]
     out.update(C.fidelity(model, train, logits, setup))
     # the same reference jets for every arm: agreement on the labelled transfer jets
     tr = slice(0, len(parts["transfer"].y))
@@ -333,6 +348,22 @@ def table(out: Path, cfg: dict, names: list[str], table_: dict, students: list[s
                 f"({v(kd, 'best_epoch').mean() + 1:.0f}) | "
                 f"{v(solo, 'cpu_s').mean():.1f} / {v(kd, 'cpu_s').mean():.1f} |"
             )  # fmt: skip
+    for name in names:  # runs that reached their cap: the final weights beside the restored best
+        arm = parse_arm(name, table_)
+        for student in students:
+            solo = load(out, student, arm.solo_key(cfg), seeds)
+            kd = load(out, student, arm.kd_key(cfg), seeds)
+            ss = [s for s in sorted(set(solo) & set(kd))
+                  if "final_test_accuracy" in solo[s] and "final_test_accuracy" in kd[s]]  # fmt: skip
+            if name == "default" or not ss:
+                continue
+            a_s = np.array([solo[s]["final_test_accuracy"] for s in ss])
+            a_k = np.array([kd[s]["final_test_accuracy"] for s in ss])
+            d = 100 * (a_k - a_s)
+            se = f" ± {d.std(ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else ""
+            rows.append(f"\n{name} {student}: final weights (epoch {solo[ss[0]]['epochs_run']}, no "
+                        f"restore), seeds {ss}: solo {a_s.mean():.4f}, KD {a_k.mean():.4f}, "
+                        f"Δ {d.mean():+.2f}{se} pts")  # fmt: skip
     for name in names:
         arm = parse_arm(name, table_)
         for student in students if arm.unlabelled else []:
