@@ -82,7 +82,7 @@ def main() -> None:
     reader = ViewReader.open(r / "data" / "splits.h5", norm["view"], vdir / "norm.json",
                              view_name=args.view)  # fmt: skip
     X, y, index, _ = load_split(vdir / f"{args.split}.h5")
-    base = _predict(model, X, 256).argmax(1)
+    base = _predict(model, X, 256)[0].argmax(1)
     print(f"teacher {args.teacher}/{args.member} on {len(y)} {args.split} jets "
           f"(view file accuracy {np.mean(base == y):.4f})")  # fmt: skip
     print(
@@ -94,7 +94,7 @@ def main() -> None:
         xv, order = reader.views(args.split, CASES[name], 1)
         if not np.array_equal(order, index):
             raise SystemExit(f"{args.split}: augmented jets not in the view file's order")
-        pred = _predict(model, xv[0], 256).argmax(1)
+        pred = _predict(model, xv[0], 256)[0].argmax(1)
         acc, agree = float(np.mean(pred == y)), float(np.mean(pred == base))
         dx = float(np.abs(xv[0] - X).max())
         dt = time.perf_counter() - t0

@@ -45,6 +45,15 @@ def config(path: Path) -> dict:
     return cfg
 
 
+def stage(run: Path, work: Path) -> None:
+    """Copy what the study reads of a finished run (``COPY``) into ``work`` (never written to)."""
+    for rel in COPY:
+        dst = work / rel
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(run / rel, dst)
+
+
 def generate(cfg: dict, work: Path, multiple: float) -> list[str]:
     """The unlabelled shards a multiple needs (plan.unlabelled_shards), class-major."""
     from jetdistill import plan
@@ -191,11 +200,7 @@ def main() -> None:
         (work / "res").mkdir(parents=True, exist_ok=True)
         (work / "res" / f"{kind}_{m:g}_s{seed}.json").write_text(json.dumps(rec, indent=1))
         return
-    for rel in COPY:
-        dst = work / rel
-        if not dst.exists():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(args.run / rel, dst)
+    stage(args.run, work)
     for m in sorted(m for m in args.multiples if m > 0):
         prepare(cfg, work, m)
     for kind, m, seed in points(args.multiples, args.seeds):
