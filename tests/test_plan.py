@@ -156,12 +156,12 @@ def test_default_chip_students_and_the_frontier_rtl_jobs():
         ("mlp16", "kd", 5, "0.87", 0)
     ]
     rtl = plan.rtl_jobs(cfg)
-    # the two targets first, then the rest of the seed-0 grid: 2 students x 2 modes x 2 bits
+    # the two targets first, then the rest of the seed-0 grid: 2 students x 2 modes x 1 bits
     assert [(j.student, j.mode, j.bits) for j in rtl[:2]] == [
         ("mlp16", "kd", 5),
         ("set16", "kd", 5),
     ]
-    assert len(rtl) == len(set(rtl)) == 8
+    assert len(rtl) == len(set(rtl)) == 4
     assert {j.seed for j in rtl} == {0}
     assert set(rtl) == {j for j in plan.qat_jobs(cfg) if j.seed == 0}
     # off: only the targets; no RTL at all with fpga.rtl false (the MLP keeps its hls4ml job)
@@ -171,7 +171,7 @@ def test_default_chip_students_and_the_frontier_rtl_jobs():
     assert plan.rtl_jobs(no_rtl) == [] and plan.hls_jobs(no_rtl) == hls
     # two frontier seeds: the grid's points of both, the target not repeated
     two = load(extra={"fpga": {"frontier_seeds": [0, 2]}})
-    assert len(plan.rtl_jobs(two)) == 16
+    assert len(plan.rtl_jobs(two)) == 8
 
 
 def test_compression_points_add_their_modes_and_seeds_only():
