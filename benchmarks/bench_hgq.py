@@ -279,10 +279,34 @@ def ebops_of(model: Any) -> int:
     )
 
 
+def _compile_and_fit(
+    model: Any, data: dict, *, lr: float, lr_fn: Any, batch: int, epochs: int, beta: Any, keep: Any
+) -> tuple[Any, float, float]:
+    """Adam on cross-entropy with the learning-rate schedule ``lr_fn``, the ``beta`` schedule
+    callback, HGQ's EBOPs bookkeeping (``FreeEBOPs``, before ``keep`` reads the epoch's EBOPs)
+    and the checkpoint keeper ``keep``; returns the history, wall and CPU seconds."""
+    import keras
+    from hgq.utils.sugar import FreeEBOPs
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    x_tr, y_tr = data["transfer"]
+    t0, c0 = time.perf_counter(), time.process_time()
+    hist = model.fit(
+        x_tr, y_tr, batch_size=batch, epochs=epochs, validation_data=data["val"], verbose=0,
+        callbacks=[keras.callbacks.LearningRateScheduler(lr_fn), beta, FreeEBOPs(), keep,
+                   keras.callbacks.TerminateOnNaN()],
+    )  # fmt: skip
+    return hist, time.perf_counter() - t0, time.process_time() - c0
+
+
 def train_point(model: Any, data: dict, *, beta: float, epochs: int, lr: float, batch: int) -> dict:
     """Fit with the EBOPs penalty; keep the best-val epoch at full beta (see module doc)."""
     import keras
-    from hgq.utils.sugar import BetaScheduler, FreeEBOPs, PieceWiseSchedule
+    from hgq.utils.sugar import BetaScheduler, PieceWiseSchedule
 
     ramp = max(1, epochs // 2)
     sched = PieceWiseSchedule([(0, beta / 100, "log"), (ramp, beta, "constant")])
@@ -303,19 +327,8 @@ def train_point(model: Any, data: dict, *, beta: float, epochs: int, lr: float, 
 
     keep = KeepBest()
     lr_fn = lambda e: 0.5 * lr * (1 + math.cos(math.pi * e / epochs))
-    model.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    x_tr, y_tr = data["transfer"]
-    t0, c0 = time.perf_counter(), time.process_time()
-    hist = model.fit(
-        x_tr, y_tr, batch_size=batch, epochs=epochs, validation_data=data["val"], verbose=0,
-        callbacks=[keras.callbacks.LearningRateScheduler(lr_fn), BetaScheduler(sched), FreeEBOPs(),
-                   keep, keras.callbacks.TerminateOnNaN()],
-    )  # fmt: skip
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    hist, wall, cpu = _compile_and_fit(model, data, lr=lr, lr_fn=lr_fn, batch=batch,
+                                       epochs=epochs, beta=BetaScheduler(sched), keep=keep)  # fmt: skip
     if keep.weights is not None:
         model.set_weights(keep.weights)
     return {"best_epoch": keep.epoch, "best_val_accuracy": keep.best, "train_wall_s": wall,
@@ -358,7 +371,7 @@ def train_ramp(
     accuracy-cost frontier, which is what makes the anchor affordable on a CPU. ``budget_s``
     (> 0): stop after the epoch that passes this many seconds of wall time (a shared machine)."""
     import keras
-    from hgq.utils.sugar import BetaScheduler, FreeEBOPs, PieceWiseSchedule
+    from hgq.utils.sugar import BetaScheduler, PieceWiseSchedule
 
     sched = PieceWiseSchedule(
         [(0, beta_lo, "constant"), (warmup, beta_lo, "log"), (max(warmup + 1, epochs - 1), beta_hi, "constant")]
@@ -366,33 +379,25 @@ def train_ramp(
     ckpts: list[dict[str, Any]] = []
 
     class Keep(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
+
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
             log.info("epoch %d: beta %.2e lr %.2e loss %.3f acc %.4f val_acc %.4f ebops %d (%.0f s wall, %.0f s cpu)",
                      epoch, logs.get("beta", 0), logs.get("learning_rate", 0), logs.get("loss", 0),
                      logs.get("accuracy", 0), logs.get("val_accuracy", 0), logs.get("ebops", 0),
-                     time.perf_counter() - t0, time.process_time() - c0)  # fmt: skip
+                     time.perf_counter() - self.t0, time.process_time() - self.c0)  # fmt: skip
             ckpts.append({"epoch": epoch, "val_accuracy": float(logs.get("val_accuracy", 0)),
                           "ebops": float(logs.get("ebops", 0)), "beta": float(logs.get("beta", 0)),
                           "weights": [w.copy() for w in self.model.get_weights()]})  # fmt: skip
-            if budget_s > 0 and time.perf_counter() - t0 > budget_s:
+            if budget_s > 0 and time.perf_counter() - self.t0 > budget_s:
                 log.warning("wall budget of %.0f s spent: stopping after epoch %d", budget_s, epoch)
                 self.model.stop_training = True
 
     lr_fn = lambda e: 1e-6 + 0.5 * (lr - 1e-6) * (1 + math.cos(math.pi * (e % restart) / restart))
-    model.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    x_tr, y_tr = data["transfer"]
-    t0, c0 = time.perf_counter(), time.process_time()
-    hist = model.fit(
-        x_tr, y_tr, batch_size=batch, epochs=epochs, validation_data=data["val"], verbose=0,
-        callbacks=[keras.callbacks.LearningRateScheduler(lr_fn), BetaScheduler(sched), FreeEBOPs(),
-                   Keep(), keras.callbacks.TerminateOnNaN()],
-    )  # fmt: skip
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    hist, wall, cpu = _compile_and_fit(model, data, lr=lr, lr_fn=lr_fn, batch=batch,
+                                       epochs=epochs, beta=BetaScheduler(sched), keep=Keep())  # fmt: skip
     fit = {"train_wall_s": wall, "train_cpu_s": cpu, "epochs": epochs, "epochs_run": len(ckpts),
            "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()}}  # fmt: skip
     return fit, pareto_front(ckpts)

@@ -6,6 +6,7 @@ determinism tests all read from it, so CI runs the real DAG once.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +17,16 @@ import pytest
 from jetdistill import runtime
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ imported as a module (they are scripts, not a package);
+    registered in sys.modules first, because their dataclasses look their module up."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, mod)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def copy_workflow(dest: Path) -> Path:

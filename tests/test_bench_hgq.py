@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_hgq", REPO / "benchmarks/bench_hgq.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_hgq", mod)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("bench_hgq")
     assert "hgq" not in sys.modules  # the helpers do not import HGQ2
     return mod
 

@@ -6,7 +6,6 @@ case runs in a fresh interpreter, as a job does.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import platform
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import load_benchmark
 
 from jetdistill import runtime
 
@@ -118,11 +118,7 @@ def test_a_job_records_its_resources_beside_its_log(tmp_path: Path, outcome: str
 
 # --------------------------------------------------------------------------- bench_rules cpu
 def _bench_rules():
-    spec = importlib.util.spec_from_file_location("bench_rules", REPO / "benchmarks/bench_rules.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_rules", mod)  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_rules")
 
 
 def test_cpu_table_sums_job_records_per_rule(tmp_path: Path) -> None:

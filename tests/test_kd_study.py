@@ -4,12 +4,11 @@ arithmetic (hand-computed), without training anything."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = {
@@ -19,11 +18,7 @@ CFG = {
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("kd_study", REPO / "benchmarks/kd_study.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("kd_study", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("kd_study")
 
 
 @pytest.fixture()
