@@ -309,6 +309,14 @@ HEADER = (
 )
 
 
+def _paired(a: np.ndarray, b: np.ndarray) -> str:
+    """``a - b`` in points, paired by seed: mean ± standard error (the mean alone for one seed)."""
+    d = 100 * (a - b)
+    if len(d) < 2:
+        return f"{d.mean():+.2f}"
+    return f"{d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f}"
+
+
 def table(out: Path, cfg: dict, names: list[str], table_: dict, students: list[str],
           seeds: list[int], t_acc: float) -> str:  # fmt: skip
     rows = [HEADER]
@@ -329,19 +337,13 @@ def table(out: Path, cfg: dict, names: list[str], table_: dict, students: list[s
             def pm(x: np.ndarray) -> str:
                 return f"{x.mean():.4f} ± {x.std(ddof=1):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
 
-            def paired(a: np.ndarray, b: np.ndarray) -> str:
-                d = 100 * (a - b)
-                if len(d) < 2:
-                    return f"{d.mean():+.2f}"
-                return f"{d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f}"
-
             a_s, a_k = v(solo, "test_accuracy"), v(kd, "test_accuracy")
             gap = (a_k - a_s).mean() / (t_acc - a_s.mean())
             rs = sorted(set(ref) & set(kd))
-            vs_ref = "–" if name == "default" or not rs else paired(v(kd, "test_accuracy", rs), v(ref, "test_accuracy", rs))  # fmt: skip
+            vs_ref = "–" if name == "default" or not rs else _paired(v(kd, "test_accuracy", rs), v(ref, "test_accuracy", rs))  # fmt: skip
             rows.append(
                 f"| {name} | {student} | {','.join(map(str, ss))} | {pm(a_s)} | {pm(a_k)} | "
-                f"{paired(a_k, a_s)} | {100 * gap:.0f}% | {vs_ref} | "
+                f"{_paired(a_k, a_s)} | {100 * gap:.0f}% | {vs_ref} | "
                 f"{v(kd, 'train_agreement').mean():.3f} / {v(kd, 'test_agreement').mean():.3f} | "
                 f"{v(solo, 'train_agreement').mean():.3f} / {v(solo, 'test_agreement').mean():.3f} | "
                 f"{v(solo, 'epochs_run').mean():.0f} / {v(kd, 'epochs_run').mean():.0f} "
@@ -359,11 +361,9 @@ def table(out: Path, cfg: dict, names: list[str], table_: dict, students: list[s
                 continue
             a_s = np.array([solo[s]["final_test_accuracy"] for s in ss])
             a_k = np.array([kd[s]["final_test_accuracy"] for s in ss])
-            d = 100 * (a_k - a_s)
-            se = f" ± {d.std(ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else ""
             rows.append(f"\n{name} {student}: final weights (epoch {solo[ss[0]]['epochs_run']}, no "
                         f"restore), seeds {ss}: solo {a_s.mean():.4f}, KD {a_k.mean():.4f}, "
-                        f"Δ {d.mean():+.2f}{se} pts")  # fmt: skip
+                        f"Δ {_paired(a_k, a_s)} pts")  # fmt: skip
     for name in names:
         arm = parse_arm(name, table_)
         for student in students if arm.unlabelled else []:
