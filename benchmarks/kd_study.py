@@ -12,7 +12,11 @@ An arm changes one thing of the default distillation (Hinton T=4, alpha=0.1, the
 - ``views``: K consistent augmented views per transfer jet, the teacher's logits computed
   per view with the run's teacher (solo twin: the same views with labels, ``views.solo``);
 - ``unlabelled``: ``--unlabelled-multiple`` x the transfer set of generated unlabelled jets
-  for the KD student (teacher term only; the solo twin is the default arm's).
+  for the KD student (teacher term only; the solo twin is the default arm's); ``unlabelled@3``
+  names another multiple (3x) beside it;
+- ``specialists``: the KD student learns the run's ``jedi_spec`` soft targets (the generalist
+  combined with its specialists, Hinton et al. 2015 section 5: rule ``combine_specialists``
+  with ``teachers.jedi.specialists.enabled``); the solo twin is the default arm's.
 
 Arms combine with ``+`` (``patient+teacher_train``). Every job is built as rule
 ``distill_student`` / ``train_student_solo`` builds it (:mod:`jetdistill.jobs.context`:
@@ -71,6 +75,7 @@ class Arm:
     params: dict = field(default_factory=dict)
     views: dict | None = None
     unlabelled: float = 0.0
+    teacher: str = "jedi"  # the run's teacher whose cached soft targets the KD student learns
 
     def budget(self, cfg: dict) -> tuple[int, int]:
         d = cfg["training"]["distill"]
@@ -88,6 +93,7 @@ class Arm:
         own = "".join(f"_{k}{v:g}" for k, v in sorted(self.params.items()))
         key = f"kd_{self.method}_T{self.temperature:g}_a{self.alpha:g}{own}_e{e}p{p}_{'+'.join(self.splits)}"  # fmt: skip
         key += f"_v{views_tag(self.views)}" if self.views else ""
+        key += f"_t{self.teacher}" if self.teacher != "jedi" else ""
         return key + (f"_u{self.unlabelled:g}" if self.unlabelled else "")
 
     def solo_all_key(self, cfg: dict) -> str:
@@ -119,12 +125,16 @@ def arm_table(args: argparse.Namespace) -> dict[str, dict]:
         "hint": {"method": "hint"},
         "views": {"views": views},
         "unlabelled": {"unlabelled": args.unlabelled_multiple},
+        "specialists": {"teacher": "jedi_spec"},  # the workflow's teacher jedi_spec (Hinton sec. 5)
     }
 
 
 def parse_arm(name: str, table: dict[str, dict]) -> Arm:
     arm = Arm()
     for part in name.split("+"):
+        if part.startswith("unlabelled@"):  # another multiple beside --unlabelled-multiple's
+            arm = replace(arm, unlabelled=float(part.split("@", 1)[1]))
+            continue
         if part not in table:
             raise SystemExit(f"unknown arm {part!r}: one of {sorted(table)}")
         arm = replace(arm, **table[part])
@@ -223,7 +233,7 @@ def train_job(res: Path, cfg: dict, student: str, arm: Arm, seed: int, mode: str
     epochs, patience = arm.budget(cfg)
     role = "distill" if kd else "student"
     train_cfg = dict(cfg["training"][role], epochs=epochs, patience=patience)
-    st = str(prepared.get("views_st") or paths.fill(res, paths.SOFT_TARGETS, teacher="jedi"))
+    st = str(prepared.get("views_st") or paths.fill(res, paths.SOFT_TARGETS, teacher=arm.teacher))
     inputs = {s: paths.fill(res, paths.VIEW_SPLIT, view=view, split=s) for s in SPLITS}
     inputs.update(soft_targets=st, fidelity=st)
     kd_cfg = arm.kd_settings() if kd else None

@@ -284,6 +284,11 @@ def train_params(kind):
     return plan.job_settings(config["training"][kind])
 
 
+def student_train_params(kind):
+    """A student job's training settings: training.<kind> with training.per_student on top."""
+    return lambda w: plan.job_settings(plan.student_training(config, kind, w.student))
+
+
 def view_params(w):
     return plan.job_settings(config["views"][w.view])
 

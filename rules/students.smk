@@ -22,7 +22,7 @@ rule train_student_solo:
     params:
         **plan.solo_params(config),  # distillation.views when the solo twin sees them
         model=lambda w: model_params(w.student),
-        train=train_params("student"),
+        train=student_train_params("student"),
         transfer_splits=transfer_split_params(),
     script:
         "../workflow/scripts/train_student.py"
@@ -48,7 +48,7 @@ rule distill_student:
         runtime=120,
     params:
         model=lambda w: model_params(w.student),
-        train=train_params("distill"),
+        train=student_train_params("distill"),
         transfer_splits=transfer_split_params(),
         kd=kd_params,
     script:

@@ -1167,6 +1167,8 @@ KD_CASES: list[tuple[str, dict, list[str]]] = [
      ["config: training.distill.epochs", "same value as training.student.epochs (2)", "got 8"]),
     ("K08", {"training": {"student": {"patience": 3}}},
      ["config: training.distill.patience", "same value as training.student.patience (3)", "got 0"]),
+    ("K11", {"training": {"per_student": {"mpl": {"epochs": 3}}}},
+     ["config: training.per_student.mpl", "expected one of [", "got 'mpl' (did you mean 'mlp'?)"]),
 ]  # fmt: skip
 
 

@@ -193,3 +193,26 @@ def test_compression_points_add_their_modes_and_seeds_only():
     assert {(j.student, j.bits, j.sparsity, j.cost) for j in extra} == {("mlp16", 4, "0.9", "0")}
     assert plan.QATJob("mlp16", "kd", 4, "0.9", 0) in plan.rtl_jobs(cfg)
     assert plan.QATJob("mlp16", "kd", 4, "0.9", 0) in plan.hls_jobs(cfg)
+
+
+def test_per_student_training_overrides_both_roles_of_that_student_only() -> None:
+    cfg = {"training": {"student": {"epochs": 40, "patience": 6, "lr": 0.002},
+                        "distill": {"epochs": 40, "patience": 6, "lr": 0.002},
+                        "per_student": {"set16": {"epochs": 120, "patience": 120}}},
+           "models": {"mlp16": {}, "set16": {}}}  # fmt: skip
+    for role in ("student", "distill"):
+        assert plan.student_training(cfg, role, "set16") == {
+            "epochs": 120,
+            "patience": 120,
+            "lr": 0.002,
+        }
+        assert plan.student_training(cfg, role, "mlp16") == {
+            "epochs": 40,
+            "patience": 6,
+            "lr": 0.002,
+        }
+    assert cfg["training"]["student"]["epochs"] == 40  # the section itself is not changed
+    plan.check_per_student_training(cfg)
+    cfg["training"]["per_student"] = {"set61": {"epochs": 3}}
+    with pytest.raises(plan.InputError, match="did you mean 'set16'"):
+        plan.check_per_student_training(cfg)

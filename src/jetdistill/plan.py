@@ -882,6 +882,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     check_exclude_from_transfer(cfg)
     check_transfer_splits(cfg)
     check_student_budget(cfg)
+    check_per_student_training(cfg)
     if c.get("enabled", True):
         check_cost_penalties(cfg)
         for i, s in enumerate(c.get("students", [])):
@@ -1153,6 +1154,22 @@ def check_transfer_splits(cfg: dict) -> None:
 
 #: keys of ``training.student`` and ``training.distill`` that are a student's training budget
 BUDGET_KEYS: tuple[str, ...] = ("epochs", "patience")
+
+
+def student_training(cfg: dict, role: str, student: str) -> dict:
+    """``training.<role>`` (``student``: solo, ``distill``: KD) for one model, with its
+    ``training.per_student`` entry on top. Why per student: one schedule does not fit every
+    student (the set student still improves at epoch 40 where mlp16 has stopped at 18), and
+    the override applies to both roles, so a KD student and its solo twin keep one budget."""
+    own = (cfg["training"].get("per_student") or {}).get(student) or {}
+    return {**cfg["training"][role], **own}
+
+
+def check_per_student_training(cfg: dict) -> None:
+    """``training.per_student`` names defined models (an entry for a model the run does not
+    train is unused, like the model itself: a config that swaps the students keeps working)."""
+    for name in cfg["training"].get("per_student") or {}:
+        _ref(f"training.per_student.{name}", name, cfg["models"])
 
 
 def check_student_budget(cfg: dict) -> None:
