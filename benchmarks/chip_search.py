@@ -106,6 +106,12 @@ class Search:
         self.inputs = {**self.views, "fidelity": st, "soft_targets": st,
                        "norm": paths.fill(str(self.run), paths.VIEW_NORM, view=VIEW)}  # fmt: skip
         self.rows_path = self.work / "rows.jsonl"
+        # --unlabelled: a kd_study / kd_unlabelled preparation (its c16 view and the run's
+        # teacher on it): the KD float students and the KD QAT points learn those jets too,
+        # teacher term only (as rules distill_student and train_qat with distillation.unlabelled)
+        u = Path(args.unlabelled) if args.unlabelled else None
+        self.kd_extra = {} if u is None else {"unlabelled": str(u / f"{VIEW}.h5"),
+                                              "unlabelled_soft_targets": str(u / "soft_targets.h5")}  # fmt: skip
 
     # ------------------------------------------------------------------ jobs
     def ctx(self, rule: str, wildcards: dict, inputs: dict, outputs: dict, params: dict):
@@ -130,7 +136,7 @@ class Search:
         job = plan.kd_reference(self.cfg, name, seed) if mode == "kd" else SoloJob(name, seed)
         same = self.cfg["models"].get(name) == self.specs[name]
         done = Path(job.path(str(self.run), "model.pt"))
-        if same and done.exists():
+        if same and done.exists() and not (mode == "kd" and self.kd_extra):
             return str(done)
         out = {k: job.path(str(self.work), f) for k, f in
                (("model", "model.pt"), ("metrics", "metrics.json"), ("history", "history.csv"),
@@ -145,7 +151,8 @@ class Search:
                 params["kd"] = dict(plan.kd_job_settings(self.cfg, job))
             rule = "distill_student" if mode == "kd" else "train_student_solo"
             t0 = time.process_time()
-            train_student(self.ctx(rule, plan.as_wildcards(job), self.inputs, out, params))
+            inputs = {**self.inputs, **(self.kd_extra if mode == "kd" else {})}
+            train_student(self.ctx(rule, plan.as_wildcards(job), inputs, out, params))
             log.warning("float %s %s seed %d: %.0f CPU-s", mode, name, seed,
                             time.process_time() - t0)  # fmt: skip
         return out["model"]
@@ -168,6 +175,8 @@ class Search:
             inputs = {**self.inputs, "float_model": self.float_student(name, mode, seed)}
             if mode != "kd":
                 inputs.pop("soft_targets")
+            else:
+                inputs.update(self.kd_extra)
             params = {"model": self.spec(name), "train": dict(cfg["training"]["qat"]),
                       "qat": dict(plan.qat_settings(cfg, mode, sp))}  # fmt: skip
             train_qat(self.ctx("train_qat", plan.as_wildcards(job), inputs, out, params))
@@ -370,6 +379,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--modes", nargs="+", default=["kd"], choices=["kd", "solo"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--full", action="store_true", help="Verilator + Yosys (+ hls4ml C sim)")
+    ap.add_argument(
+        "--unlabelled",
+        default=None,
+        help="a prepared folder of unlabelled jets (c16.h5, soft_targets.h5) for mode kd",
+    )
     ap.add_argument(
         "--screen-samples",
         type=int,

@@ -6,6 +6,9 @@ An arm changes one thing of the default distillation (Hinton T=4, alpha=0.1, the
 
 - ``patient``: a long cap whose cosine decays over the whole cap, patience = cap (never cut
   early; the best-validation-loss weights are kept), the solo twin under the same budget;
+- ``nostop``: the same long cap with patience 0: the final weights are kept (Stanton et al.'s
+  fidelity on the training jets grows with training length; the restored best-validation
+  weights of ``patient`` hide that);
 - ``teacher_train``: the students learn from transfer + teacher_train (solo: the same jets);
 - ``dist`` / ``hint``: the DIST loss (``--dist-temperature``) / Hinton + FitNets hint on the
   teacher's cached embedding; the solo twin is the default arm's;
@@ -120,6 +123,7 @@ def arm_table(args: argparse.Namespace) -> dict[str, dict]:
     return {
         "default": {},
         "patient": {"epochs": args.patient_epochs, "patience": args.patient_epochs},
+        "nostop": {"epochs": args.patient_epochs, "patience": 0},
         "teacher_train": {"splits": ("transfer", "teacher_train")},
         "dist": {"method": "dist", "temperature": args.dist_temperature},
         "hint": {"method": "hint"},

@@ -214,7 +214,13 @@ def unlabelled_soft_target_inputs(w):
 def qat_inputs(w):
     inputs = student_inputs(w)
     if w.mode == "kd":
-        inputs["soft_targets"] = soft_targets(plan.compression_teacher(config))
+        teacher = plan.compression_teacher(config)
+        inputs["soft_targets"] = soft_targets(teacher)
+        if plan.unlabelled_on(config):  # KD stays on in QAT, on the same unlabelled jets
+            inputs["unlabelled"] = at(P.VIEW_UNLABELLED, view=view_of(w.student))
+            inputs["unlabelled_soft_targets"] = at(
+                P.UNLABELLED_SOFT_TARGETS, teacher=teacher
+            )
     if config["compression"]["init"] == "finetune":
         if w.mode == "kd":
             ref = plan.kd_reference(config, w.student, int(w.seed))

@@ -59,6 +59,21 @@ def test_arms_combine_with_plus(study, table):
         study.parse_arm("patience", table)
 
 
+def test_specialists_multiples_and_nostop_arms_have_their_own_jobs(study, table):
+    spec = study.parse_arm("specialists", table)
+    assert spec.teacher == "jedi_spec" and spec.solo_key(CFG) == "solo_e40p6_transfer"
+    assert spec.kd_key(CFG) == "kd_hinton_T4_a0.1_e40p6_transfer_tjedi_spec"
+    u3 = study.parse_arm("unlabelled@3", table)
+    assert u3.unlabelled == 3.0 and u3.kd_key(CFG).endswith("_u3")
+    assert study.parse_arm("unlabelled", table).kd_key(CFG).endswith("_u1")
+    assert study.parse_arm("patient+unlabelled@0.5", table).kd_key(CFG) == (
+        "kd_hinton_T4_a0.1_e120p120_transfer_u0.5"
+    )
+    nostop = study.parse_arm("nostop", table)
+    assert nostop.budget(CFG) == (120, 0)  # patience 0: the final weights, never restored
+    assert nostop.solo_key(CFG) == "solo_e120p0_transfer"
+
+
 def test_table_pairs_by_seed(study, table, tmp_path):
     def write(student: str, key: str, accs: list[float]) -> None:
         for seed, acc in enumerate(accs):

@@ -60,7 +60,9 @@ def planned_jobs(
     for line in text.splitlines():
         m = re.match(r"^(?:local)?rule (\w+):$", line)
         if m:
-            jobs.append({"rule": m.group(1), "output": [], "reason": ""})
+            jobs.append({"rule": m.group(1), "input": [], "output": [], "reason": ""})
+        elif jobs and line.startswith("    input: "):
+            jobs[-1]["input"] = line[len("    input: ") :].split(", ")
         elif jobs and line.startswith("    output: "):
             jobs[-1]["output"] = line[len("    output: ") :].split(", ")
         elif jobs and line.startswith("    reason: "):
@@ -216,5 +218,29 @@ def test_unlabelled_jets_plan_their_data_the_kd_students_and_solo_all_only(e2e_w
         "summarize": 1, "all": 1,
     }, counts  # fmt: skip
     assert all("/kd/" in j["output"][0] for j in jobs if j["rule"] == "train_qat")
+    for j in jobs:  # KD stays on in QAT, on the same unlabelled jets as the float KD student
+        if j["rule"] in ("train_qat", "distill_student"):
+            assert any("unlabelled" in f for f in j["input"]), j
     shards = [j["output"][0] for j in jobs if j["rule"] == "generate_unlabelled_jets"]
     assert all("data/raw/unlabelled/" in s and s.endswith("_0.h5") for s in shards), shards
+
+
+def test_qat_kd_learns_the_unlabelled_jets_too(e2e_workdir: Path, tmp_path: Path):
+    """A real run, on a copy of the finished tiny run, of one QAT + KD point with
+    distillation.unlabelled: the job appends the unlabelled jets (teacher term only) to its
+    labelled transfer jets, as the float KD student it fine-tunes from did."""
+    import json
+    import shutil
+
+    work = tmp_path / "wf"
+    shutil.copytree(e2e_workdir, work, symlinks=True)  # copy2 keeps mtimes: up to date
+    config = {"distillation": {"unlabelled": {"multiple": 1}}}
+    qat = next(j for j in planned_jobs(work, config=config) if j["rule"] == "train_qat")
+    metrics = next(f for f in qat["output"] if f.endswith("metrics.json"))
+    before = json.loads((work / metrics).read_text())
+    # the target first: --configfile takes every word after it
+    run_snakemake(work, metrics, "--cores", "2", "--configfile", "config/test.yaml", "extra.yaml",
+                  timeout=900)  # fmt: skip
+    after = json.loads((work / metrics).read_text())
+    assert before["n_unlabelled"] == 0 and after["n_unlabelled"] > 0
+    assert after["n_train"] == before["n_train"] + after["n_unlabelled"]

@@ -36,6 +36,8 @@ def test_study_gives_kd_and_solo_the_same_budget_and_jets() -> None:
     for key in plan.BUDGET_KEYS:
         assert tr["student"][key] == tr["distill"][key], key
     assert tr["distill"]["epochs"] > 40  # patient: longer than the default run's cap
+    for student in cfg["students"]:  # per-student budgets too: every student the same here
+        assert plan.student_training(cfg, "distill", student)["epochs"] == tr["distill"]["epochs"]
     assert plan.transfer_splits(cfg) == ["transfer", "teacher_train"]
 
 
@@ -48,7 +50,8 @@ def test_snakemake_dry_run_accepts_the_study_and_plans_its_grid(tmp_path: Path) 
     students, seeds = cfg["students"], cfg["seeds"]
     d = cfg["distillation"]
     n_kd = len(students) * len(d["methods"]) * len(d["temperatures"]) * len(d["alphas"])
-    assert counts["distill_student"] == n_kd * len(seeds) == 36
+    assert counts["distill_student"] == n_kd * len(d["teachers"]) * len(seeds) == 72
+    assert counts["train_specialist"] == 2 and counts["combine_specialists"] == 1
     assert counts["train_student_solo"] == (len(students) + 1) * len(seeds)  # + hlf_mlp
     assert counts["train_teacher"] == 1 and counts["compute_soft_targets"] == 1
     for rule in ("train_qat", "convert_hls", "estimate_rtl", "distill_student_fraction"):

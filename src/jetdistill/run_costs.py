@@ -9,7 +9,7 @@ what a job of its rule lasted before:
 1. this results directory's own benchmark files (``<results>/benchmarks/<rule>/...tsv``,
    the previous run on this machine: machines differ 3x, issue 22), else
 2. :data:`DEFAULT_COSTS`, the default run measured on an idle 2-core AMD EPYC VM
-   (benchmarks/README.md, 2026-11-30, commit a3a5970), else
+   (benchmarks/README.md, 2026-12-06, commit f017148), else
 3. :data:`UNKNOWN_JOB_S` for a rule neither knows (counted, and named in the message).
 
 It is an estimate: the wall time of a job on a busy machine or with other data sizes
@@ -39,28 +39,29 @@ class RuleCost:
     cpu_s: float | None = None
 
 
-#: Per-job means of the default run (``bench_rules.py summary`` of 2026-11-30, idle 2-core AMD
-#: EPYC, ``--cores 2``; rules the README's table groups share their group's mean).
+#: Per-job means of the default run (``bench_rules.py summary`` of the run of commit f017148,
+#: 2026-12-06, fresh clone, idle 2-core AMD EPYC, ``--cores 2``: 81 jobs, 30.6 min; mlp16 and
+#: set16 students, so a rule's mean mixes both: a run of other students differs).
 DEFAULT_COSTS: dict[str, RuleCost] = {
-    "init_tracking": RuleCost(5.2, 4.6),
-    "generate_jets": RuleCost(26.1, 15.1),
-    "split_data": RuleCost(3.3, 3.0),
-    "prepare_view": RuleCost(3.3, 3.0),
-    "train_teacher": RuleCost(293.0, 554.0),
-    "train_teacher_fraction": RuleCost(110.3, 160.7),
-    "compute_soft_targets": RuleCost(13.0, 17.0),
-    "train_student_solo": RuleCost(13.0, 11.9),
-    "distill_student": RuleCost(14.8, 13.6),
-    "train_student_solo_fraction": RuleCost(10.1, 9.3),
-    "distill_student_fraction": RuleCost(10.1, 9.3),
-    "train_qat": RuleCost(52.1, 41.4),
-    "convert_hls": RuleCost(13.0, 11.0),
-    "convert_hls_float": RuleCost(13.0, 11.0),
-    "estimate_rtl": RuleCost(77.0, 44.0),
-    "compare_students": RuleCost(5.2, 4.6),
-    "plot_frontier": RuleCost(5.2, 4.6),
-    "plot_learning_curve": RuleCost(5.2, 4.6),
-    "summarize": RuleCost(5.2, 4.6),
+    "init_tracking": RuleCost(2.1, 2.0),
+    "generate_jets": RuleCost(27.9, 15.0),
+    "split_data": RuleCost(1.3, 1.0),
+    "prepare_view": RuleCost(4.2, 3.6),
+    "train_teacher": RuleCost(227.7, 439.9),
+    "train_teacher_fraction": RuleCost(73.7, 102.8),
+    "compute_soft_targets": RuleCost(12.2, 16.7),
+    "train_student_solo": RuleCost(24.7, 22.1),
+    "distill_student": RuleCost(30.6, 28.3),
+    "train_student_solo_fraction": RuleCost(10.0, 8.8),
+    "distill_student_fraction": RuleCost(10.9, 10.2),
+    "train_qat": RuleCost(81.5, 65.5),
+    "convert_hls": RuleCost(18.1, 14.0),
+    "convert_hls_float": RuleCost(12.0, 10.2),
+    "estimate_rtl": RuleCost(216.1, 159.8),
+    "compare_students": RuleCost(8.4, 7.9),
+    "plot_frontier": RuleCost(5.7, 5.0),
+    "plot_learning_curve": RuleCost(5.8, 5.6),
+    "summarize": RuleCost(4.4, 4.0),
     "all": RuleCost(0.0, 0.0),
 }
 #: Wall seconds of a job of a rule no table knows (a student job's typical start-up + fit).

@@ -43,6 +43,10 @@ def train_qat(ctx: JobContext) -> None:
     smoothing = float(ctx.params["train"].get("label_smoothing", 0.0))
     kd = q["kd"] if mode == "kd" else None
     setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing)
+    # mode kd of a run with distillation.unlabelled: the same unlabelled jets as its float KD
+    # student (teacher term only), appended after the labelled ones (OBD's batch stays labelled)
+    n_labelled = len(train.y)
+    train, setup = C.with_unlabelled(ctx, kd, train, setup)
     task_loss, t_train, t_val = setup.loss_fn, setup.t_train, setup.t_val
     # built after the float weights and activation scales are in place (one forward pass);
     # at 0 not built at all, so a job without penalty runs exactly what it ran before
@@ -84,5 +88,6 @@ def train_qat(ctx: JobContext) -> None:
         save_checkpoint(qmodel, ctx.output["model"], meta)
         C.write_history(history, ctx.output["history"])
         record = C.result_record(ctx, run, role="student", method=f"qat_{mode}", metrics=metrics,
-                                 extra=job.record())  # fmt: skip
+                                 extra={**job.record(), "n_train": len(train.y),
+                                        "n_unlabelled": len(train.y) - n_labelled})  # fmt: skip
         write_json(ctx.output["metrics"], record)
