@@ -26,6 +26,11 @@ there is not rerun), and the table printed at the end::
         --model 'mlp64={"type": "mlp", "hidden": [64, 32]}' \\
         --points mlp16:4:6:0.9 mlp64:4:6:0.8 --modes kd --seeds 0 [--full]
 
+``--unlabelled DIR`` (a ``kd_study.py`` / ``kd_unlabelled.py`` preparation: ``c16.h5`` and the
+run's teacher's ``soft_targets.h5`` on it) gives the KD float students and the KD QAT points
+those jets too, teacher term only, as ``distillation.unlabelled`` does in the workflow; use
+its own ``--work`` folder (the rows do not record it).
+
 Columns: test accuracy of the QAT twin, of the float student it was fine-tuned from and the
 drop (points), da4ml's LUT estimate and register bits, latency (cycles at ``clock_period_ns``),
 the bit-exactness fractions, and with ``--full`` Yosys LUTs/FFs/carry.
