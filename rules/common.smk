@@ -216,7 +216,8 @@ def qat_inputs(w):
     if w.mode == "kd":
         teacher = plan.compression_teacher(config)
         inputs["soft_targets"] = soft_targets(teacher)
-        if plan.unlabelled_on(config):  # KD stays on in QAT, on the same unlabelled jets
+        # KD stays on in QAT, on the same unlabelled jets as the float KD student
+        if plan.unlabelled_on(config):
             inputs["unlabelled"] = at(P.VIEW_UNLABELLED, view=view_of(w.student))
             inputs["unlabelled_soft_targets"] = at(
                 P.UNLABELLED_SOFT_TARGETS, teacher=teacher
