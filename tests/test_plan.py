@@ -216,3 +216,5 @@ def test_per_student_training_overrides_both_roles_of_that_student_only() -> Non
     cfg["training"]["per_student"] = {"set61": {"epochs": 3}}
     with pytest.raises(plan.InputError, match="did you mean 'set16'"):
         plan.check_per_student_training(cfg)
+    cfg["replace"] = ["models"]  # the default's entries may outlive the models they name
+    plan.check_per_student_training(cfg)

@@ -1167,8 +1167,13 @@ def student_training(cfg: dict, role: str, student: str) -> dict:
 
 def check_per_student_training(cfg: dict) -> None:
     """``training.per_student`` names defined models (an entry for a model the run does not
-    train is unused, like the model itself: a config that swaps the students keeps working)."""
+    train is unused, like the model itself: a config that swaps the students keeps working).
+    With ``replace: [models]`` the default config's entries may name models the user's
+    config no longer defines (the default's ``set16``): those are unused, not typos."""
+    replaced = "models" in (cfg.get("replace") or [])
     for name in cfg["training"].get("per_student") or {}:
+        if replaced and name not in cfg["models"]:
+            continue
         _ref(f"training.per_student.{name}", name, cfg["models"])
 
 
