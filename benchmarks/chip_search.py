@@ -150,7 +150,7 @@ class Search:
             for p in out.values():
                 Path(p).parent.mkdir(parents=True, exist_ok=True)
             kind = "distill" if mode == "kd" else "student"
-            params = {"model": self.spec(name), "train": dict(self.cfg["training"][kind]),
+            params = {"model": self.spec(name), "train": plan.student_training(self.cfg, kind, name),
                       "transfer_splits": ["transfer"]}  # fmt: skip
             if mode == "kd":
                 params["kd"] = dict(plan.kd_job_settings(self.cfg, job))
@@ -409,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.smoke:
         for kind in ("student", "distill", "qat"):
             s.cfg["training"][kind]["epochs"] = 1
+        s.cfg["training"]["per_student"] = {}
         s.cfg["compression"]["pruning"].update(steps=1, epochs_per_step=1)
     if args.lut_only:
         for text in args.points:

@@ -2,7 +2,8 @@
 student solo and distilled, paired by seed, on a finished run's real teacher.
 
 An arm changes one thing of the default distillation (Hinton T=4, alpha=0.1, the
-``training.student``/``training.distill`` budget, the transfer jets only):
+``training.student``/``training.distill`` budget with the student's ``training.per_student``
+entry on top, the transfer jets only):
 
 - ``patient``: a long cap whose cosine decays over the whole cap, patience = cap (never cut
   early; the best-validation-loss weights are kept), the solo twin under the same budget;
@@ -55,7 +56,7 @@ import numpy as np
 import torch
 import yaml
 
-from jetdistill import paths
+from jetdistill import paths, plan
 from jetdistill.jobs import context as C
 from jetdistill.learn.losses import loss_params
 from jetdistill.learn.training import TrainConfig, fit, predict_logits
@@ -80,28 +81,32 @@ class Arm:
     unlabelled: float = 0.0
     teacher: str = "jedi"  # the run's teacher whose cached soft targets the KD student learns
 
-    def budget(self, cfg: dict) -> tuple[int, int]:
-        d = cfg["training"]["distill"]
+    def budget(self, cfg: dict, student: str) -> tuple[int, int]:
+        """(epochs, patience): the arm's, else the student's as the workflow gives it
+        (``training.distill`` with its ``training.per_student`` entry on top)."""
+        d = plan.student_training(cfg, "distill", student)
         e = self.epochs or int(d["epochs"])
         return e, int(d["patience"]) if self.patience is None else self.patience
 
-    def solo_key(self, cfg: dict) -> str:
+    def solo_key(self, cfg: dict, student: str) -> str:
         """The solo twin's identity: what it depends on (budget, training jets, views)."""
-        e, p = self.budget(cfg)
+        e, p = self.budget(cfg, student)
         key = f"solo_e{e}p{p}_{'+'.join(self.splits)}"
         return key + (f"_v{views_tag(self.views)}" if self.views else "")
 
-    def kd_key(self, cfg: dict) -> str:
-        e, p = self.budget(cfg)
+    def kd_key(self, cfg: dict, student: str) -> str:
+        e, p = self.budget(cfg, student)
         own = "".join(f"_{k}{v:g}" for k, v in sorted(self.params.items()))
         key = f"kd_{self.method}_T{self.temperature:g}_a{self.alpha:g}{own}_e{e}p{p}_{'+'.join(self.splits)}"  # fmt: skip
         key += f"_v{views_tag(self.views)}" if self.views else ""
         key += f"_t{self.teacher}" if self.teacher != "jedi" else ""
         return key + (f"_u{self.unlabelled:g}" if self.unlabelled else "")
 
-    def solo_all_key(self, cfg: dict) -> str:
+    def solo_all_key(self, cfg: dict, student: str) -> str:
         """The upper reference of the unlabelled jets: solo on them with their labels."""
-        return self.solo_key(cfg).replace("solo_", "solo_all_", 1) + f"_u{self.unlabelled:g}"
+        return (
+            self.solo_key(cfg, student).replace("solo_", "solo_all_", 1) + f"_u{self.unlabelled:g}"
+        )
 
     def kd_settings(self) -> dict:
         """The ``kd`` param of rule distill_student (:func:`jetdistill.plan.kd_job_settings`)."""
@@ -234,9 +239,9 @@ def train_job(res: Path, cfg: dict, student: str, arm: Arm, seed: int, mode: str
     kd = mode == "kd"
     spec = {"name": student, **cfg["models"][student]}
     view = spec["view"]
-    epochs, patience = arm.budget(cfg)
+    epochs, patience = arm.budget(cfg, student)
     role = "distill" if kd else "student"
-    train_cfg = dict(cfg["training"][role], epochs=epochs, patience=patience)
+    train_cfg = dict(plan.student_training(cfg, role, student), epochs=epochs, patience=patience)
     st = str(prepared.get("views_st") or paths.fill(res, paths.SOFT_TARGETS, teacher=arm.teacher))
     inputs = {s: paths.fill(res, paths.VIEW_SPLIT, view=view, split=s) for s in SPLITS}
     inputs.update(soft_targets=st, fidelity=st)
@@ -338,9 +343,9 @@ def table(out: Path, cfg: dict, names: list[str], table_: dict, students: list[s
     for name in names:
         arm = parse_arm(name, table_)
         for student in students:
-            solo = load(out, student, arm.solo_key(cfg), seeds)
-            kd = load(out, student, arm.kd_key(cfg), seeds)
-            ref = load(out, student, base.kd_key(cfg), seeds)
+            solo = load(out, student, arm.solo_key(cfg, student), seeds)
+            kd = load(out, student, arm.kd_key(cfg, student), seeds)
+            ref = load(out, student, base.kd_key(cfg, student), seeds)
             ss = sorted(set(solo) & set(kd))
             if not ss:
                 continue
@@ -367,8 +372,8 @@ def table(out: Path, cfg: dict, names: list[str], table_: dict, students: list[s
     for name in names:  # runs that reached their cap: the final weights beside the restored best
         arm = parse_arm(name, table_)
         for student in students:
-            solo = load(out, student, arm.solo_key(cfg), seeds)
-            kd = load(out, student, arm.kd_key(cfg), seeds)
+            solo = load(out, student, arm.solo_key(cfg, student), seeds)
+            kd = load(out, student, arm.kd_key(cfg, student), seeds)
             ss = [s for s in sorted(set(solo) & set(kd))
                   if "final_test_accuracy" in solo[s] and "final_test_accuracy" in kd[s]]  # fmt: skip
             if name == "default" or not ss:
@@ -381,7 +386,7 @@ def table(out: Path, cfg: dict, names: list[str], table_: dict, students: list[s
     for name in names:
         arm = parse_arm(name, table_)
         for student in students if arm.unlabelled else []:
-            ref = load(out, student, arm.solo_all_key(cfg), seeds)
+            ref = load(out, student, arm.solo_all_key(cfg, student), seeds)
             if ref:
                 acc = np.array([r["test_accuracy"] for r in ref.values()])
                 rows.append(f"\n{name} {student}: solo on all jets with labels (upper reference), "
@@ -438,6 +443,7 @@ def main() -> None:
     if args.smoke_epochs:
         for role in ("student", "distill"):
             cfg["training"][role].update(epochs=args.smoke_epochs, patience=args.smoke_epochs)
+        cfg["training"]["per_student"] = {}  # the cap applies to every student
         args.patient_epochs = args.smoke_epochs + 1
     students = args.students or list(cfg["students"])
     res = Path(args.results)
@@ -454,9 +460,9 @@ def main() -> None:
     print(f"teacher test accuracy {t_acc:.4f}; {len(jobs)} (arm, student, seed) cells", flush=True)
     for name, student, seed in jobs:
         arm = arms[name]
-        modes = [("solo", arm.solo_key(cfg)), ("kd", arm.kd_key(cfg))]
+        modes = [("solo", arm.solo_key(cfg, student)), ("kd", arm.kd_key(cfg, student))]
         if arm.unlabelled and args.solo_all:
-            modes.append(("solo_all", arm.solo_all_key(cfg)))
+            modes.append(("solo_all", arm.solo_all_key(cfg, student)))
         for mode, key in modes:
             path = record_path(args.out, student, key, seed)
             if path.exists():

@@ -12,7 +12,11 @@ from conftest import load_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = {
-    "training": {"distill": {"epochs": 40, "patience": 6}, "student": {"epochs": 40, "patience": 6}}
+    "training": {
+        "distill": {"epochs": 40, "patience": 6},
+        "student": {"epochs": 40, "patience": 6},
+        "per_student": {"set16": {"epochs": 120, "patience": 120}},
+    }
 }
 
 
@@ -30,23 +34,34 @@ def table(study):
 
 def test_arms_share_the_default_solo_twin_only_where_it_is_the_same_job(study, table):
     arm = {n: study.parse_arm(n, table) for n in table}
-    solo = {n: a.solo_key(CFG) for n, a in arm.items()}
+    solo = {n: a.solo_key(CFG, "mlp16") for n, a in arm.items()}
     # a loss or unlabelled jets change only the KD student: its solo twin is the default's
     assert solo["dist"] == solo["hint"] == solo["unlabelled"] == solo["default"]
     assert solo["default"] == "solo_e40p6_transfer"
     # a budget, the training jets or views change the solo twin too (equal budget, same jets)
     assert len({solo[n] for n in ("default", "patient", "teacher_train", "views")}) == 4
     assert solo["patient"] == "solo_e120p120_transfer"
-    kd = {a.kd_key(CFG) for a in arm.values()}
+    kd = {a.kd_key(CFG, "mlp16") for a in arm.values()}
     assert len(kd) == len(arm)
-    assert arm["default"].kd_key(CFG) == "kd_hinton_T4_a0.1_e40p6_transfer"
+    assert arm["default"].kd_key(CFG, "mlp16") == "kd_hinton_T4_a0.1_e40p6_transfer"
+
+
+def test_the_default_arm_takes_the_students_own_budget(study, table):
+    """training.per_student applies as in the workflow: the default arm of set16 is the run's
+    120-epoch set16 job, not the 40-epoch base; an arm's own budget still wins."""
+    default, nostop = study.parse_arm("default", table), study.parse_arm("nostop", table)
+    assert default.budget(CFG, "set16") == (120, 120)
+    assert default.solo_key(CFG, "set16") == "solo_e120p120_transfer"
+    assert default.kd_key(CFG, "set16") == "kd_hinton_T4_a0.1_e120p120_transfer"
+    assert default.budget(CFG, "mlp16") == (40, 6)
+    assert nostop.budget(CFG, "set16") == (120, 0)
 
 
 def test_arms_combine_with_plus(study, table):
     both = study.parse_arm("patient+teacher_train", table)
-    assert both.budget(CFG) == (120, 120)
+    assert both.budget(CFG, "mlp16") == (120, 120)
     assert both.splits == ("transfer", "teacher_train")
-    assert both.solo_key(CFG) == "solo_e120p120_transfer+teacher_train"
+    assert both.solo_key(CFG, "mlp16") == "solo_e120p120_transfer+teacher_train"
     assert both.kd_settings() == {
         "method": "hinton",
         "temperature": 4.0,
@@ -61,17 +76,17 @@ def test_arms_combine_with_plus(study, table):
 
 def test_specialists_multiples_and_nostop_arms_have_their_own_jobs(study, table):
     spec = study.parse_arm("specialists", table)
-    assert spec.teacher == "jedi_spec" and spec.solo_key(CFG) == "solo_e40p6_transfer"
-    assert spec.kd_key(CFG) == "kd_hinton_T4_a0.1_e40p6_transfer_tjedi_spec"
+    assert spec.teacher == "jedi_spec" and spec.solo_key(CFG, "mlp16") == "solo_e40p6_transfer"
+    assert spec.kd_key(CFG, "mlp16") == "kd_hinton_T4_a0.1_e40p6_transfer_tjedi_spec"
     u3 = study.parse_arm("unlabelled@3", table)
-    assert u3.unlabelled == 3.0 and u3.kd_key(CFG).endswith("_u3")
-    assert study.parse_arm("unlabelled", table).kd_key(CFG).endswith("_u1")
-    assert study.parse_arm("patient+unlabelled@0.5", table).kd_key(CFG) == (
+    assert u3.unlabelled == 3.0 and u3.kd_key(CFG, "mlp16").endswith("_u3")
+    assert study.parse_arm("unlabelled", table).kd_key(CFG, "mlp16").endswith("_u1")
+    assert study.parse_arm("patient+unlabelled@0.5", table).kd_key(CFG, "mlp16") == (
         "kd_hinton_T4_a0.1_e120p120_transfer_u0.5"
     )
     nostop = study.parse_arm("nostop", table)
-    assert nostop.budget(CFG) == (120, 0)  # patience 0: the final weights, never restored
-    assert nostop.solo_key(CFG) == "solo_e120p0_transfer"
+    assert nostop.budget(CFG, "mlp16") == (120, 0)  # patience 0: the final weights, never restored
+    assert nostop.solo_key(CFG, "mlp16") == "solo_e120p0_transfer"
 
 
 def test_table_pairs_by_seed(study, table, tmp_path):
@@ -84,9 +99,9 @@ def test_table_pairs_by_seed(study, table, tmp_path):
             p.write_text(json.dumps(rec))
 
     default, dist = study.parse_arm("default", table), study.parse_arm("dist", table)
-    write("mlp16", default.solo_key(CFG), [0.60, 0.61, 0.62])
-    write("mlp16", default.kd_key(CFG), [0.63, 0.63, 0.65])
-    write("mlp16", dist.kd_key(CFG), [0.64, 0.62, 0.65])
+    write("mlp16", default.solo_key(CFG, "mlp16"), [0.60, 0.61, 0.62])
+    write("mlp16", default.kd_key(CFG, "mlp16"), [0.63, 0.63, 0.65])
+    write("mlp16", dist.kd_key(CFG, "mlp16"), [0.64, 0.62, 0.65])
     rows = study.table(tmp_path, CFG, ["default", "dist"], table, ["mlp16"], [0, 1, 2], 0.7254)
     row_default, row_dist = rows.splitlines()[2:]
     cells = [c.strip() for c in row_default.split("|")[1:-1]]
