@@ -50,7 +50,7 @@ def test_snakemake_dry_run_accepts_the_study_and_plans_its_grid(tmp_path: Path) 
     students, seeds = cfg["students"], cfg["seeds"]
     d = cfg["distillation"]
     n_kd = len(students) * len(d["methods"]) * len(d["temperatures"]) * len(d["alphas"])
-    assert counts["distill_student"] == n_kd * len(d["teachers"]) * len(seeds) == 72
+    assert counts["distill_student"] == n_kd * len(d["teachers"]) * len(seeds) == 96
     assert counts["train_specialist"] == 2 and counts["combine_specialists"] == 1
     assert counts["train_student_solo"] == (len(students) + 1) * len(seeds)  # + hlf_mlp
     assert counts["train_teacher"] == 1 and counts["compute_soft_targets"] == 1
