@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_snakemake
-from test_resume import clone_run, stable_record
+from conftest import clone_run, run_snakemake
+from test_resume import stable_record
 
 pytestmark = pytest.mark.slow
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_snakemake, snakemake_env
+from conftest import clone_run, run_snakemake, snakemake_env
 
 pytestmark = pytest.mark.slow
 
@@ -44,15 +44,6 @@ KILL_RULE = "distill_student"
 START_TIMEOUT_S = 900
 #: Keys of metrics.json that measure the machine, not the model.
 VOLATILE = ("run_id", "train_seconds", "samples_per_s")
-
-
-def clone_run(src: Path, dst: Path) -> Path:
-    """Copy a finished workflow directory (results, .snakemake metadata, MLflow store).
-
-    ``copy2`` keeps modification times, so Snakemake sees the copy as up to date.
-    """
-    shutil.copytree(src, dst, symlinks=True)
-    return dst
 
 
 def stable_record(path: Path) -> dict:

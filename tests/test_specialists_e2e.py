@@ -8,13 +8,12 @@ two specialists, their combination and two hint KD students), on the tiny run's 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 import yaml
-from conftest import run_snakemake
+from conftest import clone_run, run_snakemake
 
 OVERLAY = {
     "teachers": {"jedi": {"specialists": {"enabled": True, "epochs": 1, "combine_steps": 200}}},
@@ -23,8 +22,7 @@ OVERLAY = {
 
 
 def test_specialists_and_hint_run_on_the_tiny_run(e2e_workdir: Path, tmp_path: Path):
-    work = tmp_path / "work"
-    shutil.copytree(e2e_workdir, work, symlinks=True)
+    work = clone_run(e2e_workdir, tmp_path / "work")
     (work / "overlay.yaml").write_text(yaml.safe_dump(OVERLAY))
     res = work / "results"
     targets = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_snakemake
+from conftest import clone_run, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -230,10 +230,8 @@ def test_qat_kd_learns_the_unlabelled_jets_too(e2e_workdir: Path, tmp_path: Path
     distillation.unlabelled: the job appends the unlabelled jets (teacher term only) to its
     labelled transfer jets, as the float KD student it fine-tunes from did."""
     import json
-    import shutil
 
-    work = tmp_path / "wf"
-    shutil.copytree(e2e_workdir, work, symlinks=True)  # copy2 keeps mtimes: up to date
+    work = clone_run(e2e_workdir, tmp_path / "wf")
     config = {"distillation": {"unlabelled": {"multiple": 1}}}
     qat = next(j for j in planned_jobs(work, config=config) if j["rule"] == "train_qat")
     metrics = next(f for f in qat["output"] if f.endswith("metrics.json"))
