@@ -190,12 +190,12 @@ class Search:
     # ------------------------------------------------------------------ hardware
     def screen(self, model_path: str, where: Path) -> dict[str, Any]:
         """da4ml's estimate: trace, emulation bit-exact on test jets, pipelined latency."""
-        from jetdistill.compress.quant import load_quant_model
+        from jetdistill.compress.quant import chip_inputs, load_quant_model
         from jetdistill.fpga import rtl
         from jetdistill.jobs.context import load_split
 
         qmodel, meta = load_quant_model(model_path)
-        x = load_split(self.views["test"]).X[: self.args.screen_samples]
+        x = chip_inputs(load_split(self.views["test"]).X[: self.args.screen_samples], meta)
         t0 = time.perf_counter()
         shape = tuple(meta["input_shape"])
         try:
@@ -272,7 +272,7 @@ class Search:
         acc = float((predict_logits(q.eval(), test.X).argmax(1) == test.y).mean())
         row = {"model": name, "bits": bits, "input_bits": ib, "sparsity": sp, "accuracy": acc}
         if self.args.screen_samples > 0:
-            row.update(self.screen(str(path), self.work / "screen"))
+            row.update(self.screen(str(path), self.work / f"screen_{os.getpid()}"))
         return row
 
     # ------------------------------------------------------------------ rows
@@ -307,9 +307,12 @@ class Search:
                                           if isinstance(m, torch.nn.Linear))),
                "accuracy": m["test_accuracy"], "float_accuracy": fmetrics["test_accuracy"],
                "drop_pts": round(100 * (fmetrics["test_accuracy"] - m["test_accuracy"]), 2),
-               "best_epoch": m.get("best_epoch"),
+               "best_epoch": m.get("best_epoch"), "float_agreement": m.get("float_test_agreement"),
+               "kd_targets": self.cfg["compression"].get("kd_targets", "teacher") if mode == "kd" else None,
+               "input_scaling": self.cfg["compression"].get("input_scaling", "tensor"),
+               "activation_bits": self.cfg["compression"].get("activation_bits") or bits,
                "qat_cpu_s": round(time.process_time() - c0, 1), "qat_wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
-        row.update(self.screen(job.path(root, "model.pt"), self.work / "screen"))
+        row.update(self.screen(job.path(root, "model.pt"), self.work / f"screen_{os.getpid()}"))
         if self.args.full:
             row.update(self.full(job, root, name))
         with open(self.rows_path, "a") as fh:
@@ -318,13 +321,14 @@ class Search:
 
 
 COLUMNS = ["model", "params", "bits", "input_bits", "sparsity", "cost", "mode", "seed", "nonzero_weights",
-           "accuracy", "float_accuracy", "drop_pts", "da4ml_luts", "da4ml_reg_bits", "latency_cycles",
+           "accuracy", "float_accuracy", "drop_pts", "float_agreement", "da4ml_luts", "da4ml_reg_bits", "latency_cycles",
            "emulation_exact", "yosys_luts", "yosys_ffs", "verilator_exact", "hls_exact",
            "qat_cpu_s"]  # fmt: skip
 
 
 #: columns printed with 4 decimals (fractions); other numbers as ``:g``, the drop in points .2f
-FRACTIONS = {"accuracy", "float_accuracy", "emulation_exact", "verilator_exact", "hls_exact"}
+FRACTIONS = {"accuracy", "float_accuracy", "float_agreement", "emulation_exact",
+             "verilator_exact", "hls_exact"}  # fmt: skip
 
 
 def table(rows: list[dict]) -> str:
@@ -401,6 +405,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="no QAT: da4ml's estimate of the pruned KD float weights (pick points)",
     )
+    ap.add_argument(
+        "--kd-targets",
+        choices=["teacher", "float_student"],
+        default=None,
+        help="compression.kd_targets of the KD QAT points (default: the config's); use its own --work",
+    )
+    ap.add_argument(
+        "--input-scaling",
+        choices=["tensor", "per_input"],
+        default=None,
+        help="compression.input_scaling of the QAT points (default: the config's); own --work",
+    )
+    ap.add_argument(
+        "--activation-bits",
+        type=int,
+        default=None,
+        help="compression.activation_bits (BITS is then the weights' width only); own --work",
+    )
     ap.add_argument("--table", action="store_true", help="print the rows so far and exit")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -411,6 +433,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             s.cfg["training"][kind]["epochs"] = 1
         s.cfg["training"]["per_student"] = {}
         s.cfg["compression"]["pruning"].update(steps=1, epochs_per_step=1)
+    if args.kd_targets:
+        s.cfg["compression"]["kd_targets"] = args.kd_targets
+    if args.input_scaling:
+        s.cfg["compression"]["input_scaling"] = args.input_scaling
+    if args.activation_bits:
+        s.cfg["compression"]["activation_bits"] = args.activation_bits
     if args.lut_only:
         for text in args.points:
             print(json.dumps(s.lut_only(*parse_point(text), args.seeds[0])), flush=True)

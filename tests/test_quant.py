@@ -461,3 +461,41 @@ def test_set_twin_qonnx_export_matches_brevitas_exactly(pool: str, mask: bool, t
     assert mask_ops <= ops if mask else not (mask_ops & ops)
     x = _jets(24, 20)
     _assert_onnx_matches_brevitas(mw, q, x)
+
+
+@pytest.mark.parametrize("spec", [MLP, SET | {"pooling": "sum", "context_pooling": "sum"}])
+def test_activation_bits_apart_from_weight_bits(spec: dict, tmp_path) -> None:
+    """``act_bits`` (``compression.activation_bits``): every hidden activation (and a set
+    twin's pools, with their sum's extra bits) on its own width, the weights on ``bits``;
+    the checkpoint rebuilds the same twin; a width outside 2..16 names the field."""
+    from brevitas.nn import QuantLinear, QuantReLU
+
+    from jetdistill.compress.quant import checkpoint_meta, load_quant_model
+    from jetdistill.learn.training import save_checkpoint
+
+    torch.manual_seed(0)
+    q = calibrate(build_quant_model(spec, SHAPE, 5, 6, 8, act_bits=4), _jets(512, 3))
+    relus = {
+        n: float(m.act_quant.bit_width()) for n, m in q.named_modules() if isinstance(m, QuantReLU)
+    }
+    weights = {
+        round(float(m.quant_weight().bit_width)) for m in q.modules() if isinstance(m, QuantLinear)
+    }
+    assert weights == {6}
+    pools = {n for n in relus if n.endswith("pool_quant")}
+    assert {relus[n] for n in set(relus) - pools} == {4.0}
+    assert all(relus[n] == 4.0 + 4 for n in pools)  # sum over 16 constituents: 4 more bits
+    meta = checkpoint_meta(
+        spec, SHAPE, 5, bits=6, input_bits=8, bias_bits=16, sparsity=0.0, act_bits=4
+    )
+    assert meta["act_bits"] == 4
+    save_checkpoint(q, str(tmp_path / "q.pt"), meta)
+    back, _ = load_quant_model(tmp_path / "q.pt")
+    x = _jets(64, 4)
+    with torch.no_grad():
+        assert torch.equal(back(x), q.eval()(x))
+    # the same width for both is not recorded: older checkpoints and new ones read alike
+    assert "act_bits" not in checkpoint_meta(spec, SHAPE, 5, bits=6, input_bits=8, bias_bits=16,
+                                             sparsity=0.0, act_bits=6)  # fmt: skip
+    with pytest.raises(InputError, match="activation_bits"):
+        build_quant_model(spec, SHAPE, 5, 6, 8, act_bits=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import clone_run, run_snakemake
@@ -242,3 +243,81 @@ def test_qat_kd_learns_the_unlabelled_jets_too(e2e_workdir: Path, tmp_path: Path
     after = json.loads((work / metrics).read_text())
     assert before["n_unlabelled"] == 0 and after["n_unlabelled"] > 0
     assert after["n_train"] == before["n_train"] + after["n_unlabelled"]
+
+
+def test_qat_kd_on_the_float_students_logits_reruns_only_the_kd_qat_points(
+    e2e_workdir: Path, tmp_path: Path
+):
+    """compression.kd_targets: float_student changes what the QAT + KD jobs learn from (the
+    float KD student they fine-tune from, not the teacher): exactly those jobs rerun, with
+    what is built from them; the solo QAT points and everything upstream stay. One of them,
+    run for real on a copy of the tiny run, says how much of its float student it kept."""
+    import json
+
+    config = {"compression": {"kd_targets": "float_student"}}
+    jobs = planned_jobs(e2e_workdir, config=config)
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    assert set(counts) <= {"train_qat", "convert_hls", "estimate_rtl"} | AGGREGATIONS, counts
+    qat = [j for j in jobs if j["rule"] == "train_qat"]
+    assert len(qat) == 4 and all("/kd/" in j["output"][0] for j in qat), counts  # mlp, st x 2
+    assert all("Params have changed" in j["reason"] for j in qat)
+
+    work = clone_run(e2e_workdir, tmp_path / "wf")
+    job = next(j for j in planned_jobs(work, config=config) if j["rule"] == "train_qat")
+    metrics = next(f for f in job["output"] if f.endswith("metrics.json"))
+    before = json.loads((work / metrics).read_text())["metrics"]
+    run_snakemake(work, metrics, "--cores", "2", "--configfile", "config/test.yaml", "extra.yaml",
+                  timeout=900)  # fmt: skip
+    after = json.loads((work / metrics).read_text())["metrics"]
+    assert 0.0 < after["float_test_agreement"] <= 1.0
+    # it learned other targets: its test metrics moved (the teacher-fidelity ones stay defined)
+    assert [k for k in before if k.startswith("test_") and after.get(k) != before[k]]
+    assert "train_agreement" in after and "test_kl_teacher" in after
+
+
+def test_per_input_formats_rerun_every_qat_point_and_stay_bit_exact_on_the_chip(
+    e2e_workdir: Path, tmp_path: Path
+):
+    """compression.input_scaling: per_input puts every QAT point behind per-input (set
+    student: per-feature) power-of-two gains, and activation_bits 5 gives the 6-bit FPGA
+    targets 5-bit activations: every QAT point reruns, with its FPGA jobs. Run for real on a
+    copy of the tiny run: the checkpoints carry the gains and widths, and the FPGA jobs feed
+    the chip the formatted inputs, so hls4ml's C simulation and da4ml's RTL (emulation and
+    Verilator) still reproduce the Brevitas twin bit for bit, MLP and set student alike."""
+    import json
+
+    from jetdistill.learn.training import checkpoint_meta
+
+    config = {"compression": {"input_scaling": "per_input", "activation_bits": 5}}
+    jobs = planned_jobs(e2e_workdir, config=config)
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    assert counts == {"train_qat": 8, "convert_hls": 1, "estimate_rtl": 2, "plot_frontier": 1,
+                      "summarize": 1, "all": 1}  # fmt: skip
+
+    work = clone_run(e2e_workdir, tmp_path / "wf")
+    fpga = [
+        j for j in planned_jobs(work, config=config) if j["rule"] in ("convert_hls", "estimate_rtl")
+    ]
+    targets = [next(f for f in j["output"] if f.endswith("metrics.json")) for j in fpga]
+    run_snakemake(work, *targets, "--cores", "2", "--configfile", "config/test.yaml", "extra.yaml",
+                  timeout=1500)  # fmt: skip
+    gains = []
+    for j, target in zip(fpga, targets, strict=True):
+        m = json.loads((work / target).read_text())["metrics"]
+        model = next(f for f in j["input"] if f.endswith("model.pt"))
+        meta = checkpoint_meta(work / model)
+        assert (meta["bits"], meta["act_bits"]) == (6, 5)
+        gain = np.asarray(meta["input_gain"])
+        # the set student's gains are per feature (shared by its per-constituent layers)
+        assert gain.shape == ((1, 3) if "/st/" in model else (4, 3)), (model, gain.shape)
+        gains.append(gain)
+        if j["rule"] == "convert_hls":
+            assert m["hls_exact_fraction"] == 1.0, m
+        else:
+            assert m["rtl_emulation_exact_fraction"] == 1.0, m
+            assert m["rtl_exact_fraction"] == 1.0, m
+    assert any(g.max() > 1 for g in gains)  # the c4 view's inputs do differ in range

@@ -727,11 +727,18 @@ def qat_settings(cfg: dict, mode: str, sparsity: float | str) -> JobSettings:
         "input_bits": int(c["input_bits"]),
         "accumulator_bits": int(c["accumulator_bits"]),
     }
+    # non-default values only, so the jobs of earlier runs keep their settings
+    if c.get("input_scaling", "tensor") != "tensor":
+        out["input_scaling"] = c["input_scaling"]
+    if c.get("activation_bits") is not None:
+        out["activation_bits"] = int(c["activation_bits"])
     if float(sparsity) > 0:
         out["pruning"] = dict(c["pruning"])
     if mode == "kd":
         kd = c["kd"]
         out["kd"] = kd_settings(cfg, kd["method"], kd["temperature"], kd["alpha"])
+        if c.get("kd_targets", "teacher") != "teacher":
+            out["kd_targets"] = c["kd_targets"]
     return job_settings(out)
 
 
@@ -906,6 +913,12 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
                     "(init=finetune starts from that float KD student)",
                     str(ref_kd),
                 )
+        if c.get("kd_targets", "teacher") == "float_student" and c["init"] != "finetune":
+            raise InputError(
+                "config: compression.kd_targets",
+                "teacher (float_student reads the float student that init: finetune starts from)",
+                f"float_student with compression.init: {c['init']}",
+            )
         for s in c["seeds"]:
             if c["init"] == "finetune" and s not in cfg["seeds"]:
                 raise InputError(

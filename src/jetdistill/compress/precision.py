@@ -31,9 +31,12 @@ Units: ``strength`` is the loss added per 1000 digit-bits (at 8-bit inputs ~1000
 are ~840 LUTs of da4ml's estimate), so ``loss = task_loss + strength * digit_bits / 1000``.
 
 Not done here (and why): per-feature input bit widths would need a per-channel input
-``Quant`` node, whose tensor bit width hls4ml's QONNX reader refuses; activation integer
-bits are already fitted per layer to observed ranges by the twins' calibrated power-of-two
-activation scales (:func:`jetdistill.compress.quant.calibrate`).
+``Quant`` node, whose tensor bit width hls4ml's QONNX reader refuses. Per-input *ranges*
+are fitted instead, outside the graph (``compression.input_scaling: per_input``,
+:func:`jetdistill.compress.quant.fit_input_gain`): a power-of-two gain per input, which on
+the chip is only each input's fixed-point format. Activation integer bits are already
+fitted per layer to observed ranges by the twins' calibrated power-of-two activation
+scales (:func:`jetdistill.compress.quant.calibrate`).
 """
 
 from __future__ import annotations

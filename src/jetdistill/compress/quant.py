@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from brevitas.inject.enum import FloatToIntImplType
 from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
@@ -88,7 +89,8 @@ class FixedPointBias(IntBias):
 class QuantConfig:
     """Bit widths of a quantised twin.
 
-    ``bits``: weights and hidden activations; ``input_bits``: the input quantiser;
+    ``bits``: weights and hidden activations; ``activation_bits``: the hidden activations
+    instead, when given (``compression.activation_bits``); ``input_bits``: the input quantiser;
     ``accumulator_bits``: bit width of the biases (which live at the accumulator scale);
     the accumulator itself is sized by hls4ml.
     """
@@ -96,10 +98,14 @@ class QuantConfig:
     bits: int = 6
     input_bits: int = 8
     accumulator_bits: int = 16
+    activation_bits: int | None = None
 
     def validate(self, where: str = "compression") -> None:
-        for key, lo, hi in (("bits", 2, 16), ("input_bits", 2, 16), ("accumulator_bits", 8, 32)):
+        for key, lo, hi in (("bits", 2, 16), ("input_bits", 2, 16), ("accumulator_bits", 8, 32),
+                            ("activation_bits", 2, 16)):  # fmt: skip
             v = getattr(self, key)
+            if key == "activation_bits" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise InputError(f"{where}.{key}", f"an integer in [{lo}, {hi}]", repr(v))
 
@@ -139,8 +145,10 @@ def _quant_stack(
     *,
     final_activation: bool,
     dropout: float = 0.0,
+    act_bits: int | None = None,
 ) -> list[nn.Module]:
-    """``QuantLinear -> [Dropout] -> QuantReLU`` per width (last Linear bare unless asked).
+    """``QuantLinear -> [Dropout] -> QuantReLU`` per width (last Linear bare unless asked);
+    ``bits``-bit weights, ``act_bits``-bit activations (``bits`` when None).
 
     Dropout sits *before* the activation quantiser so the ReLU output stays on its grid
     (dropout rescales by ``1/(1-p)``); in eval mode both orders are the identity.
@@ -152,7 +160,7 @@ def _quant_stack(
         if i < len(widths) - 1 or final_activation:
             if dropout > 0.0:
                 layers.append(nn.Dropout(dropout))
-            layers.append(quant_relu(bits))
+            layers.append(quant_relu(act_bits or bits))
         prev = width
     return layers
 
@@ -178,16 +186,24 @@ class QuantMLP(nn.Sequential):
         input_bits: int,
         bias_bits: int = 16,
         dropout: float = 0.0,
+        act_bits: int | None = None,
     ) -> None:
         in_dim = 1
         for d in input_shape:
             in_dim *= int(d)
         body = _quant_stack(
-            in_dim, [*hidden, n_classes], bits, bias_bits, final_activation=False, dropout=dropout
+            in_dim,
+            [*hidden, n_classes],
+            bits,
+            bias_bits,
+            final_activation=False,
+            dropout=dropout,
+            act_bits=act_bits,
         )
         super().__init__(nn.Flatten(), quant_input(input_bits), *body)
         self.input_shape = tuple(int(d) for d in input_shape)
         self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
+        self.act_bits = act_bits or bits
 
 
 class QuantDeepSets(nn.Module):
@@ -210,6 +226,7 @@ class QuantDeepSets(nn.Module):
         bits: int,
         input_bits: int,
         bias_bits: int = 16,
+        act_bits: int | None = None,
     ) -> None:
         super().__init__()
         self.n_constituents = n_constituents
@@ -217,14 +234,25 @@ class QuantDeepSets(nn.Module):
         self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
         self.quant_in = quant_input(input_bits)
         self.phi = nn.Sequential(
-            *_quant_stack(n_features, list(phi_hidden), bits, bias_bits, final_activation=True)
+            *_quant_stack(
+                n_features,
+                list(phi_hidden),
+                bits,
+                bias_bits,
+                final_activation=True,
+                act_bits=act_bits,
+            )
         )
-        self.pool_quant = quant_relu(
-            bits
-        )  # pooled ReLU outputs are >= 0: ReLU is the identity here
+        # pooled ReLU outputs are >= 0: ReLU is the identity here
+        self.pool_quant = quant_relu(act_bits or bits)
         self.rho = nn.Sequential(
             *_quant_stack(
-                phi_hidden[-1], [*rho_hidden, n_classes], bits, bias_bits, final_activation=False
+                phi_hidden[-1],
+                [*rho_hidden, n_classes],
+                bits,
+                bias_bits,
+                final_activation=False,
+                act_bits=act_bits,
             )
         )
 
@@ -254,14 +282,14 @@ class QuantContext(nn.Module):
 
     def __init__(
         self, in_dim: int, out_dim: int, *, pooling: str, n_constituents: int, bits: int,
-        bias_bits: int,
+        bias_bits: int, act_bits: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
         self.pooling = pooling
         self.local = quant_linear(in_dim, out_dim, bits, bias_bits)
         self.context = quant_linear(in_dim, out_dim, bits, bias_bits)
-        self.pool_quant = pool_quantiser(pooling, n_constituents, bits)
-        self.act = quant_relu(bits)
+        self.pool_quant = pool_quantiser(pooling, n_constituents, act_bits or bits)
+        self.act = quant_relu(act_bits or bits)
 
     def forward(self, h: QuantTensor, mask: Tensor | None) -> QuantTensor:
         hv = h.value if isinstance(h, QuantTensor) else h  # plain tensors while calibrating
@@ -323,7 +351,7 @@ class QuantSetStudent(nn.Module):
         self, n_constituents: int, n_features: int, n_classes: int, *, phi_hidden: Sequence[int],
         context_widths: Sequence[int], context_pooling: str, pooling: str,
         rho_hidden: Sequence[int], mask_padding: bool, bits: int, input_bits: int,
-        bias_bits: int = 16,
+        bias_bits: int = 16, act_bits: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
         self.n_constituents, self.n_features = n_constituents, n_features
@@ -332,19 +360,33 @@ class QuantSetStudent(nn.Module):
         self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
         self.quant_in = quant_input(input_bits)
         self.phi = nn.Sequential(
-            *_quant_stack(n_features, list(phi_hidden), bits, bias_bits, final_activation=True)
+            *_quant_stack(
+                n_features,
+                list(phi_hidden),
+                bits,
+                bias_bits,
+                final_activation=True,
+                act_bits=act_bits,
+            )
         )
         prev, layers = phi_hidden[-1], []
         for width in context_widths:
             layers.append(QuantContext(prev, width, pooling=context_pooling,
                                        n_constituents=n_constituents, bits=bits,
-                                       bias_bits=bias_bits))  # fmt: skip
+                                       bias_bits=bias_bits, act_bits=act_bits))  # fmt: skip
             prev = width
         self.context = nn.ModuleList(layers)
         self.embedding_dim = prev
-        self.pool_quant = pool_quantiser(pooling, n_constituents, bits)
+        self.pool_quant = pool_quantiser(pooling, n_constituents, act_bits or bits)
         self.rho = nn.Sequential(
-            *_quant_stack(prev, [*rho_hidden, n_classes], bits, bias_bits, final_activation=False)
+            *_quant_stack(
+                prev,
+                [*rho_hidden, n_classes],
+                bits,
+                bias_bits,
+                final_activation=False,
+                act_bits=act_bits,
+            )
         )
 
     def embed(self, x: Tensor) -> QuantTensor:
@@ -373,8 +415,10 @@ def build_quant_model(
     *,
     bias_bits: int = 16,
     name: str | None = None,
+    act_bits: int | None = None,
 ) -> nn.Module:
-    """Quantised twin of the ``models.<name>`` block ``spec`` (a type with a registered twin).
+    """Quantised twin of the ``models.<name>`` block ``spec`` (a type with a registered twin):
+    ``bits``-bit weights, ``act_bits``-bit hidden activations (``bits`` when None).
 
     The spec is validated by :func:`jetdistill.learn.models.resolve_spec`; twin-specific limits
     (ReLU only; BatchNorm only via folding in :func:`load_float_weights`) raise InputError.
@@ -382,7 +426,8 @@ def build_quant_model(
     from jetdistill.learn.models import MODEL_REGISTRY, resolve_spec
 
     prefix = f"models.{name}" if name else "model spec"
-    QuantConfig(bits=bits, input_bits=input_bits, accumulator_bits=bias_bits).validate(prefix)
+    QuantConfig(bits=bits, input_bits=input_bits, accumulator_bits=bias_bits,
+                activation_bits=act_bits).validate(prefix)  # fmt: skip
     params = resolve_spec(spec, name=name)
     mtype = params.pop("type")
     twin = MODEL_REGISTRY[mtype].quant_twin
@@ -403,7 +448,7 @@ def build_quant_model(
     module, func = twin.split(":")
     build = getattr(importlib.import_module(module), func)
     model = build(shape, n_classes, bits=bits, input_bits=input_bits, bias_bits=bias_bits,
-                  prefix=prefix, **params)  # fmt: skip
+                  prefix=prefix, act_bits=act_bits, **params)  # fmt: skip
     log.info("built quantised %s twin: %d-bit weights/activations, %d-bit input, %d-bit bias",
              mtype, bits, input_bits, bias_bits)  # fmt: skip
     return model
@@ -418,26 +463,29 @@ def quant_model_types() -> tuple[str, ...]:
 
 def build_quant_mlp(shape: tuple[int, ...], n_classes: int, *, bits: int, input_bits: int,
                     bias_bits: int, prefix: str, hidden: Sequence[int], dropout: float,
-                    batch_norm: bool, activation: str) -> nn.Module:  # fmt: skip
+                    batch_norm: bool, activation: str, act_bits: int | None = None) -> nn.Module:  # fmt: skip
     """Twin of ``type: mlp`` (registered in :data:`jetdistill.learn.models.MODEL_REGISTRY`)."""
     if batch_norm:
         log.info("%s: batch_norm is folded into the Linear layers by load_float_weights", prefix)
     return QuantMLP(shape, n_classes, hidden=hidden, bits=bits, input_bits=input_bits,
-                    bias_bits=bias_bits, dropout=dropout)  # fmt: skip
+                    bias_bits=bias_bits, dropout=dropout, act_bits=act_bits)  # fmt: skip
 
 
 def build_quant_deepsets(shape: tuple[int, ...], n_classes: int, *, bits: int, input_bits: int,
                          bias_bits: int, prefix: str, phi_hidden: Sequence[int],
-                         rho_hidden: Sequence[int], pooling: str, activation: str) -> nn.Module:  # fmt: skip
+                         rho_hidden: Sequence[int], pooling: str, activation: str,
+                         act_bits: int | None = None) -> nn.Module:  # fmt: skip
     """Twin of ``type: deepsets``."""
     return QuantDeepSets(shape[0], shape[1], n_classes, phi_hidden=phi_hidden, rho_hidden=rho_hidden,
-                         pooling=pooling, bits=bits, input_bits=input_bits, bias_bits=bias_bits)  # fmt: skip
+                         pooling=pooling, bits=bits, input_bits=input_bits, bias_bits=bias_bits,
+                         act_bits=act_bits)  # fmt: skip
 
 
 def build_quant_set(shape: tuple[int, ...], n_classes: int, *, bits: int, input_bits: int,
                     bias_bits: int, prefix: str, phi_hidden: Sequence[int],
                     context_widths: Sequence[int], context_pooling: str, pooling: str,
-                    rho_hidden: Sequence[int], activation: str, mask_padding: bool) -> nn.Module:  # fmt: skip
+                    rho_hidden: Sequence[int], activation: str, mask_padding: bool,
+                    act_bits: int | None = None) -> nn.Module:  # fmt: skip
     """Twin of ``type: set``. ``mean`` pools need a divider on a chip (see :func:`pool_quantiser`)."""
     if pooling == "mean" or (context_pooling == "mean" and len(context_widths) > 0):
         log.info("%s: mean pooling is bit-exact in QAT but needs a divide by the constituent "
@@ -445,7 +493,8 @@ def build_quant_set(shape: tuple[int, ...], n_classes: int, *, bits: int, input_
     return QuantSetStudent(shape[0], shape[1], n_classes, phi_hidden=phi_hidden,
                            context_widths=context_widths, context_pooling=context_pooling,
                            pooling=pooling, rho_hidden=rho_hidden, mask_padding=mask_padding,
-                           bits=bits, input_bits=input_bits, bias_bits=bias_bits)  # fmt: skip
+                           bits=bits, input_bits=input_bits, bias_bits=bias_bits,
+                           act_bits=act_bits)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- introspection
@@ -529,19 +578,77 @@ def _linears_from_state(state: Mapping[str, Tensor]) -> list[tuple[Tensor, Tenso
     return pairs
 
 
+# --------------------------------------------------------------------------- input formats
+#: the |x| percentile each input's range is fitted to by :func:`fit_input_gain`
+GAIN_PERCENTILE = 99.9
+
+
+def fit_input_gain(
+    x: np.ndarray, *, per_feature: bool, percentile: float = GAIN_PERCENTILE, max_log2: int = 8
+) -> np.ndarray:
+    """Power-of-two gains that give every input the same fixed-point range, fitted to ``x``.
+
+    Why: the twin's input quantiser is one per-tensor ``ap_fixed`` (hls4ml's QONNX reader takes
+    no per-channel input ``Quant``), whose range the widest input sets. On the default c16
+    view the leading constituent's pT reaches 18 while the trailing ones stay below 1 and most
+    eta/phi values within 0.5, so at 8 bits (step 1/8) those inputs keep a few levels:
+    measured (2026-12-06, mlp32 KD float students, 16-bit weights and activations) the 8-bit
+    input alone cost 4-5 points before QAT, 0.5 with these gains. The gain of input ``k`` is
+    ``2**floor(log2(a_max / a_k))``, ``a_k`` its ``percentile`` of ``|x|``: every input then
+    spans (a_max/2, a_max], one per-tensor format fits them all, and on the chip the gain is
+    only the choice of each input's fixed-point format (which bits of the upstream value are
+    wired in, no logic). Inputs that are always zero keep gain 1; gains are capped at
+    ``2**max_log2``.
+
+    ``per_feature``: one gain per feature, shared by every constituent (a set model's
+    per-constituent layers share their weights), shape ``(1, F)``; else one per input,
+    shape ``x.shape[1:]``.
+    """
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    if per_feature:
+        a = np.percentile(x.reshape(-1, x.shape[-1]), percentile, axis=0)[None, :]
+    else:
+        a = np.percentile(x, percentile, axis=0)
+    amax = float(a.max())
+    if amax <= 0:
+        return np.ones_like(a, dtype=np.float32)
+    e = np.where(a > 0, np.floor(np.log2(amax / np.where(a > 0, a, 1.0))), 0.0)
+    return (2.0 ** np.clip(e, 0, max_log2)).astype(np.float32)
+
+
+def shares_input_weights(spec: Mapping[str, Any]) -> bool:
+    """Whether a model type's first layer is shared by every constituent (a set model):
+    then its inputs can only be formatted per feature (:func:`fit_input_gain`)."""
+    from jetdistill.learn.models import MODEL_REGISTRY
+
+    return bool(MODEL_REGISTRY[spec["type"]].set_input)
+
+
+def chip_inputs(x: np.ndarray, meta: Mapping[str, Any]) -> np.ndarray:
+    """``x`` as a QAT checkpoint's chip receives it: times its ``input_gain`` when it has one
+    (exact in float32: the gains are powers of two)."""
+    g = meta.get("input_gain")
+    if g is None:
+        return x
+    return (np.asarray(x, dtype=np.float32) * np.asarray(g, dtype=np.float32)).astype(np.float32)
+
+
 @torch.no_grad()
 def load_float_weights(
     qmodel: nn.Module,
     float_model_or_state: nn.Module | Mapping[str, Tensor],
     *,
     calib_x: Tensor | None = None,
+    input_gain: np.ndarray | None = None,
 ) -> nn.Module:
     """Initialise the twin from a trained float student (fine-tuning start point).
 
     Linear weights/biases are copied in forward order, BatchNorm folded into the Linear
     before it. Counts and shapes must match exactly (InputError otherwise). With
-    ``calib_x`` the activation scales are calibrated on it (:func:`calibrate`); else they
-    initialise from the first training batches.
+    ``input_gain`` (:func:`fit_input_gain`; the twin will see ``x * input_gain``) the first
+    layer's input columns are divided by it, so the twin starts as the same function. With
+    ``calib_x`` (already scaled) the activation scales are calibrated on it
+    (:func:`calibrate`); else they initialise from the first training batches.
     """
     if isinstance(float_model_or_state, nn.Module):
         src = _linears_from_module(float_model_or_state)
@@ -566,6 +673,12 @@ def load_float_weights(
                              str(tuple(w.shape)))  # fmt: skip
         layer.weight.copy_(w.to(layer.weight))
         layer.bias.copy_(b.to(layer.bias))
+    if input_gain is not None:
+        g = torch.as_tensor(np.asarray(input_gain, dtype=np.float32).reshape(-1))
+        if g.numel() != dst[0].weight.shape[1]:
+            raise InputError("load_float_weights input_gain",
+                             f"{dst[0].weight.shape[1]} gains (the first layer's inputs)", str(g.numel()))  # fmt: skip
+        dst[0].weight.div_(g.to(dst[0].weight))
     log.info("loaded %d float Linear layers into the quantised twin", len(dst))
     if calib_x is not None:
         calibrate(qmodel, calib_x)
@@ -596,13 +709,21 @@ def calibrate(qmodel: nn.Module, x: Tensor, batch_size: int = 1024) -> nn.Module
 def checkpoint_meta(
     spec: Mapping[str, Any], input_shape: Sequence[int], n_classes: int, *, bits: int,
     input_bits: int, bias_bits: int, sparsity: float, name: str | None = None,
+    input_gain: np.ndarray | None = None, act_bits: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """What :func:`load_quant_model` needs to rebuild a QAT student: the float model's
     metadata (:func:`jetdistill.learn.models.checkpoint_meta`) plus the quantiser widths,
-    stored in its checkpoint so the FPGA jobs need no compression settings."""
+    stored in its checkpoint so the FPGA jobs need no compression settings; with
+    ``input_gain``, the input formatting (:func:`chip_inputs`) the twin was trained behind."""
     from jetdistill.learn.models import checkpoint_meta as float_meta
 
+    extra: dict[str, Any] = (
+        {} if input_gain is None else {"input_gain": np.asarray(input_gain).tolist()}
+    )
+    if act_bits is not None and int(act_bits) != int(bits):
+        extra["act_bits"] = int(act_bits)
     return {
+        **extra,
         **float_meta(spec, input_shape, n_classes, name=name),
         "kind": "quant",
         "bits": int(bits),
@@ -622,6 +743,7 @@ def load_quant_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str,
     if meta.get("kind") != "quant":
         raise InputError(str(path), "a quantised (QAT) checkpoint", f"kind {meta.get('kind')!r}")
     model = build_quant_model(meta["spec"], meta["input_shape"], meta["n_classes"], meta["bits"],
-                              meta["input_bits"], bias_bits=meta["bias_bits"], name=meta["name"])  # fmt: skip
+                              meta["input_bits"], bias_bits=meta["bias_bits"], name=meta["name"],
+                              act_bits=meta.get("act_bits"))  # fmt: skip
     load_checkpoint(model, path)
     return model.eval(), meta

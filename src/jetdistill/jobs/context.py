@@ -324,8 +324,8 @@ def fidelity(model: Any, train: Split, logits: np.ndarray, setup: KDSetup) -> di
     return out
 
 
-def with_unlabelled(ctx: JobContext, kd: dict | None, train: Split, setup: KDSetup
-                    ) -> tuple[Split, KDSetup]:  # fmt: skip
+def with_unlabelled(ctx: JobContext, kd: dict | None, train: Split, setup: KDSetup, *,
+                    input_gain: np.ndarray | None = None) -> tuple[Split, KDSetup]:  # fmt: skip
     """``train`` and ``setup`` with the unlabelled transfer jets appended, where the job has
     them (``distillation.unlabelled``; else unchanged).
 
@@ -339,6 +339,8 @@ def with_unlabelled(ctx: JobContext, kd: dict | None, train: Split, setup: KDSet
     if "unlabelled" not in ctx.input:
         return train, setup
     u = load_split(ctx.input["unlabelled"])
+    if input_gain is not None:  # formatted like the labelled jets they join
+        u = with_gain(u, input_gain)
     if kd:
         t_u = load_soft_targets(ctx.input["unlabelled_soft_targets"], "unlabelled", u.index)
         y_u, setup = np.full_like(u.y, UNLABELLED), setup.extend(t_u, t_u)
@@ -350,6 +352,43 @@ def with_unlabelled(ctx: JobContext, kd: dict | None, train: Split, setup: KDSet
     merged = Split(np.concatenate([train.X, u.X]), np.concatenate([train.y, y_u]),
                    np.concatenate([train.index, u.index]), train.attrs)  # fmt: skip
     return merged, setup
+
+
+def with_gain(split: Split, gain: np.ndarray) -> Split:
+    """``split`` with its inputs (and augmented views) times per-input ``gain``
+    (:func:`jetdistill.compress.quant.fit_input_gain`)."""
+    from dataclasses import replace
+
+    g = np.asarray(gain, dtype=np.float32)
+    views = None if split.views is None else (split.views * g).astype(np.float32)
+    return replace(split, X=(split.X * g).astype(np.float32), views=views)
+
+
+def float_student_targets(ctx: JobContext, model: Any, *splits: Split,
+                          input_gain: np.ndarray | None = None) -> list[np.ndarray]:  # fmt: skip
+    """The float student's logits on each split: a QAT job's KD targets with
+    ``compression.kd_targets: float_student`` (its input ``float_model``, the student it
+    fine-tunes from; absent with ``compression.init: scratch``, which the config check rejects).
+    Splits formatted with ``input_gain`` are divided by it first (exact: powers of two)."""
+    from jetdistill.errors import InputError
+    from jetdistill.learn.training import predict_logits
+
+    if model is None or "float_model" not in ctx.input:
+        raise InputError(f"rule {ctx.rule}", "input float_model (compression.kd_targets: "
+                         "float_student needs compression.init: finetune)", "none")  # fmt: skip
+    model.eval()
+    g = None if input_gain is None else np.asarray(input_gain, dtype=np.float32)
+    return [
+        predict_logits(model, s.X if g is None else (s.X / g).astype(np.float32)) for s in splits
+    ]
+
+
+def float_agreement(model: Any, test: Split, logits: np.ndarray) -> float:
+    """Fraction of test jets on which a compressed student's class is its float student's."""
+    from jetdistill.learn.training import predict_logits
+
+    model.eval()
+    return float((predict_logits(model, test.X).argmax(1) == logits.argmax(1)).mean())
 
 
 # --------------------------------------------------------------------------- outputs

@@ -15,13 +15,14 @@ from jetdistill.jobs.context import JobContext
 
 
 def _quant_setup(ctx: JobContext, settings: dict):
-    from jetdistill.compress.quant import load_quant_model
+    from jetdistill.compress.quant import chip_inputs, load_quant_model
 
     qmodel, meta = load_quant_model(ctx.input["model"])
     test = C.load_split(ctx.input["test"])
     n = min(int(settings["test_samples"]), len(test.y))
     job = QATJob.from_wildcards(ctx.wildcards)
-    return qmodel, tuple(meta["input_shape"]), test.X[:n], job
+    # the inputs as the chip receives them (per-input formats of compression.input_scaling)
+    return qmodel, tuple(meta["input_shape"]), chip_inputs(test.X[:n], meta), job
 
 
 def convert_hls(ctx: JobContext) -> None:
