@@ -18,6 +18,9 @@ def test_chip_study_plans_its_design(tmp_path: Path) -> None:
     study = yaml.safe_load((REPO / STUDY).read_text())
     assert study["distillation"]["unlabelled"]["multiple"] == 10
     assert study["compression"]["students"] == study["students"] == ["mlp32"]
+    c = study["compression"]
+    assert (c["bits"], c["activation_bits"], c["cost_penalties"]) == ([6], 5, [0.003])
+    assert (c["input_scaling"], c["kd_targets"]) == ("per_input", "float_student")
     work = copy_workflow(tmp_path)
     proc = run_snakemake(work, "-n", "--configfile", STUDY, timeout=600)
     text = proc.stdout + proc.stderr
@@ -28,4 +31,5 @@ def test_chip_study_plans_its_design(tmp_path: Path) -> None:
     assert counts["convert_hls"] == 1 and counts["estimate_rtl"] == 1
     assert counts["compute_unlabelled_soft_targets"] == 1
     assert "results/students/kd/mlp32/" in text
+    assert "b6_s0.3_c0.003" in text  # the QAT point and its FPGA target
     assert "learning_curve" not in text
