@@ -165,6 +165,16 @@ def _quant_stack(
     return layers
 
 
+def _quant_phi(
+    n_features: int, phi_hidden: Sequence[int], bits: int, bias_bits: int, act_bits: int | None
+) -> nn.Sequential:
+    """The per-constituent MLP of the set twins: every layer activated, its output on a grid."""
+    layers = _quant_stack(
+        n_features, list(phi_hidden), bits, bias_bits, final_activation=True, act_bits=act_bits
+    )
+    return nn.Sequential(*layers)
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -233,16 +243,7 @@ class QuantDeepSets(nn.Module):
         self.pooling = pooling
         self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
         self.quant_in = quant_input(input_bits)
-        self.phi = nn.Sequential(
-            *_quant_stack(
-                n_features,
-                list(phi_hidden),
-                bits,
-                bias_bits,
-                final_activation=True,
-                act_bits=act_bits,
-            )
-        )
+        self.phi = _quant_phi(n_features, phi_hidden, bits, bias_bits, act_bits)
         # pooled ReLU outputs are >= 0: ReLU is the identity here
         self.pool_quant = quant_relu(act_bits or bits)
         self.rho = nn.Sequential(
@@ -359,16 +360,7 @@ class QuantSetStudent(nn.Module):
         self.mask_padding = mask_padding
         self.bits, self.input_bits, self.bias_bits = bits, input_bits, bias_bits
         self.quant_in = quant_input(input_bits)
-        self.phi = nn.Sequential(
-            *_quant_stack(
-                n_features,
-                list(phi_hidden),
-                bits,
-                bias_bits,
-                final_activation=True,
-                act_bits=act_bits,
-            )
-        )
+        self.phi = _quant_phi(n_features, phi_hidden, bits, bias_bits, act_bits)
         prev, layers = phi_hidden[-1], []
         for width in context_widths:
             layers.append(QuantContext(prev, width, pooling=context_pooling,
