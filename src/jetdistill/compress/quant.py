@@ -620,9 +620,12 @@ def chip_inputs(x: np.ndarray, meta: Mapping[str, Any]) -> np.ndarray:
     """``x`` as a QAT checkpoint's chip receives it: times its ``input_gain`` when it has one
     (exact in float32: the gains are powers of two)."""
     g = meta.get("input_gain")
-    if g is None:
-        return x
-    return (np.asarray(x, dtype=np.float32) * np.asarray(g, dtype=np.float32)).astype(np.float32)
+    return x if g is None else apply_input_gain(x, g)
+
+
+def apply_input_gain(x: np.ndarray, gain: Any) -> np.ndarray:
+    """``x * gain`` in float32 (exact: the gains of :func:`fit_input_gain` are powers of two)."""
+    return (np.asarray(x, dtype=np.float32) * np.asarray(gain, dtype=np.float32)).astype(np.float32)
 
 
 @torch.no_grad()

@@ -359,9 +359,10 @@ def with_gain(split: Split, gain: np.ndarray) -> Split:
     (:func:`jetdistill.compress.quant.fit_input_gain`)."""
     from dataclasses import replace
 
-    g = np.asarray(gain, dtype=np.float32)
-    views = None if split.views is None else (split.views * g).astype(np.float32)
-    return replace(split, X=(split.X * g).astype(np.float32), views=views)
+    from jetdistill.compress.quant import apply_input_gain
+
+    views = None if split.views is None else apply_input_gain(split.views, gain)
+    return replace(split, X=apply_input_gain(split.X, gain), views=views)
 
 
 def float_student_targets(ctx: JobContext, model: Any, *splits: Split,
