@@ -227,6 +227,140 @@ def test_config_comments_hold_no_measured_results(path: Path):
     assert not bad, bad
 
 
+# --------------------------------------------------------------------------- prose docs
+#: the reference docs and configs a reader who was never here must be able to follow: no diary
+#: words, no issue numbers, no commit hashes (history goes to CHANGELOG.md, by date)
+PROSE_DOCS = sorted(
+    {
+        REPO / "README.md",
+        REPO / "CHANGELOG.md",
+        REPO / "benchmarks/README.md",
+        *REPO.glob("docs/*.md"),
+        *(p for p in REPO.glob("config/**/*") if p.suffix in (".md", ".yaml", ".yml")),
+    }
+)
+DIARY = re.compile(
+    r"\bsessions?\b"  # a work period of someone
+    r"|\bissue[ -]?#?\d+"  # an issue tracker number
+    r"|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b",  # a commit hash (letters and digits)
+    re.IGNORECASE,
+)
+#: Markdown files whose relative links are checked
+MARKDOWN = [p for p in PROSE_DOCS if p.suffix == ".md" and p.exists()]
+
+
+def _diary_hits(path: Path) -> list[str]:
+    hits = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        for m in DIARY.finditer(line):
+            hits.append(f"{path.relative_to(REPO)}:{i}: {m.group(0)!r} in {line.strip()[:100]}")
+    return hits
+
+
+def test_docs_and_configs_hold_no_diary_words_issue_numbers_or_hashes():
+    bad = [hit for path in PROSE_DOCS if path.exists() for hit in _diary_hits(path)]
+    hint = "write what changed and why, not who worked on it when (dates go to CHANGELOG.md)"
+    assert not bad, hint + ":\n" + "\n".join(bad)
+
+
+def test_the_diary_check_sees_what_it_should():
+    bad = ["in the third session", "see issue 21", "issue #3", "commit f017148", "Sessions"]
+    good = ["the default run", "da4ml 0.6.0", "1,000,000 jets", "2026-12-06", "effaced"]
+    assert all(DIARY.search(s) for s in bad), [s for s in bad if not DIARY.search(s)]
+    assert not any(DIARY.search(s) for s in good), [s for s in good if DIARY.search(s)]
+
+
+def test_readme_is_reference_not_a_diary():
+    text = (REPO / "README.md").read_text()
+    lines = text.splitlines()
+    assert len(lines) < 250, f"README.md has {len(lines)} lines; history goes to CHANGELOG.md"
+    dated = [ln for ln in lines if re.match(r"^#+ .*\bUpdate 20", ln)]
+    assert not dated, f"README.md has dated update sections (CHANGELOG.md holds them): {dated}"
+
+
+def test_quick_start_commands_exist():
+    text = (REPO / "README.md").read_text()
+    for cmd in ("bash scripts/run.sh", "bash scripts/test.sh"):
+        assert cmd in text, f"README.md lost its quick-start command {cmd!r}"
+        assert (REPO / cmd.split()[1]).is_file(), cmd
+
+
+def test_every_study_config_has_its_readme_with_its_command():
+    studies = sorted(REPO.glob("config/studies/*.yaml"))
+    assert studies
+    for cfg in studies:
+        doc = cfg.with_suffix(".md")
+        assert doc.is_file(), f"{cfg.relative_to(REPO)} has no {doc.name} beside it"
+        text = doc.read_text()
+        assert f"--configfile config/studies/{cfg.name}" in text, f"{doc.name} lacks its command"
+        assert doc.name in (REPO / "config/studies/README.md").read_text(), doc.name
+
+
+#: benchmark scripts whose studies are becoming config/studies/ configs: not documented as tools
+RETIRING = {"bench_precision.py"}
+
+
+def test_benchmarks_readme_documents_every_benchmark_script():
+    text = (REPO / "benchmarks/README.md").read_text()
+    scripts = [*sorted(REPO.glob("benchmarks/bench_*.py")), REPO / "benchmarks/compare_results.py"]
+    scripts = [p for p in scripts if p.name not in RETIRING]
+    headings = re.findall(r"^## `(\w+\.py)`", text, flags=re.MULTILINE)
+    missing = [p.name for p in scripts if p.name not in headings]
+    assert not missing, f"benchmarks/README.md has no section for {missing}"
+    named = set(re.findall(r"benchmarks/(\w+\.py)", text)) | set(headings)
+    absent = sorted(n for n in named if not (REPO / "benchmarks" / n).is_file())
+    assert not absent, f"benchmarks/README.md names scripts that do not exist: {absent}"
+
+
+def _outside_fences(text: str) -> list[str]:
+    out, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            out.append(line)
+    return out
+
+
+def github_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings (lowercase, punctuation dropped,
+    spaces to hyphens, ``-1``, ``-2`` for repeats)."""
+    seen: dict[str, int] = {}
+    for line in _outside_fences(text):
+        m = re.match(r"^#{1,6} +(.*?) *#*$", line)
+        if not m:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        if n:
+            seen[f"{slug}-{n}"] = 1
+    return set(seen)
+
+
+def test_github_anchors_follow_githubs_rules():
+    text = "# A `b.py`: c, d's e\n## A `b.py`: c, d's e\n```\n# not a heading\n```\n"
+    assert github_anchors(text) == {"a-bpy-c-ds-e", "a-bpy-c-ds-e-1"}
+
+
+@pytest.mark.parametrize("path", MARKDOWN, ids=lambda p: str(p.relative_to(REPO)))
+def test_relative_links_resolve(path: Path):
+    """Every relative link of the docs names an existing file, and an anchor one of its headings."""
+    bad = []
+    for line in _outside_fences(path.read_text()):
+        for target in re.findall(r"\]\(([^)\s]+)\)", line):
+            if re.match(r"^[a-z]+:", target):
+                continue  # https:, mailto:
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            if not dest.exists():
+                bad.append(f"{target}: no such file")
+            elif anchor and dest.suffix == ".md" and anchor not in github_anchors(dest.read_text()):
+                bad.append(f"{target}: no heading with that anchor")
+    assert not bad, f"{path.relative_to(REPO)}: {bad}"
+
+
 # --------------------------------------------------------------------------- layer diagram
 # docs/ARCHITECTURE.md "Layers of the library" is derived from the import statements: its
 # mermaid block is exactly what `python tests/test_docs.py --print` prints (`--write` puts it
