@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from jetdistill.errors import InputError
-from jetdistill.tracking import config, parents, query, runs, store
+from jetdistill.tracking import config, parents, query, runs, store, tags
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,7 @@ def test_unknown_experiment_is_an_input_error(store_root: Path) -> None:
 
 def test_invocation_id_generated_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(config.ENV_INVOCATION, "")
-    first = parents.invocation_id()
-    assert first and parents.invocation_id() == first
+    first = tags.invocation_id()
+    assert first and tags.invocation_id() == first
     monkeypatch.setenv(config.ENV_INVOCATION, "given")
-    assert parents.invocation_id() == "given"
+    assert tags.invocation_id() == "given"

@@ -31,10 +31,10 @@ def start_invocation(tracking_cfg: dict, config: dict[str, Any] | None = None) -
     cfg = TrackingConfig.from_dict(tracking_cfg)
     # bounded by tracking.timeout_s, and before MLflow is imported (seconds on a busy node)
     probe.check(cfg)
-    from jetdistill.tracking import parents, store
+    from jetdistill.tracking import parents, store, tags
 
     os.environ[ENV_EXPERIMENT] = json.dumps(_marker(cfg, store.init_store(cfg)), sort_keys=True)
-    inv = parents.invocation_id()
+    inv = tags.invocation_id()
     run_id = parents.ensure_parent_run(cfg, inv)
     parents.claim_invocation(cfg, run_id)
     parents.close_orphaned_invocations(cfg, inv)

@@ -16,7 +16,6 @@ import os
 import random
 import socket
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,35 +23,18 @@ from urllib.parse import unquote
 
 from jetdistill.errors import InputError
 from jetdistill.tracking import store
-from jetdistill.tracking.config import ENV_INVOCATION, ENV_PARENT_RUN, TrackingConfig
+from jetdistill.tracking.config import ENV_PARENT_RUN, TrackingConfig
+from jetdistill.tracking.tags import (
+    TAG_ERROR,
+    TAG_HOST,
+    TAG_INVOCATION,
+    TAG_KIND,
+    TAG_PID,
+    TAG_PROJECT,
+    quote,
+)
 
 logger = logging.getLogger(__name__)
-
-TAG_INVOCATION = "jetdistill.invocation"
-TAG_KIND = "jetdistill.kind"  # "invocation" (parent) or "job"
-TAG_PARENT = "mlflow.parentRunId"
-TAG_PROJECT = "jetdistill.project"  # parent runs: the project root, host and pid of snakemake
-TAG_HOST = "jetdistill.host"
-TAG_PID = "jetdistill.pid"
-TAG_ERROR = "jetdistill.error"
-
-
-def quote(s: str) -> str:
-    """``s`` as the inside of a single-quoted MLflow filter string."""
-    return s.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def invocation_id() -> str:
-    """The id shared by every job of one ``snakemake`` invocation.
-
-    The Snakefile sets ``JETDISTILL_INVOCATION_ID`` once; outside Snakemake a new
-    id is generated and exported so later calls in this process agree.
-    """
-    val = os.environ.get(ENV_INVOCATION, "").strip()
-    if not val:
-        val = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        os.environ[ENV_INVOCATION] = val
-    return val
 
 
 def ensure_parent_run(cfg: TrackingConfig, invocation: str) -> str:
@@ -141,9 +123,7 @@ def log_invocation_config(cfg: TrackingConfig, run_id: str, config: Mapping[str,
 
     Jobs log only the settings they use (their params); the whole config, which says how
     to rerun everything, belongs to the invocation."""
-    from jetdistill.tracking.runs import JobRun
-
-    JobRun(cfg, store.client(cfg), run_id).log_dict(dict(config), "config/resolved_config.json")
+    store.log_dict(cfg, store.client(cfg), run_id, dict(config), "config/resolved_config.json")
 
 
 def claim_invocation(cfg: TrackingConfig, run_id: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from jetdistill.tracking import parents, store
+from jetdistill.tracking import store, tags
 from jetdistill.tracking.config import TrackingConfig
 
 _SEARCH_PAGE = 1000
@@ -37,9 +37,9 @@ def search(
     exp_id = store.experiment_id(cfg, mc)
     clauses = []
     if invocation_id:
-        clauses.append(f"tags.`{parents.TAG_INVOCATION}` = '{parents.quote(invocation_id)}'")
+        clauses.append(f"tags.`{tags.TAG_INVOCATION}` = '{tags.quote(invocation_id)}'")
     if not include_parents:
-        clauses.append(f"tags.`{parents.TAG_KIND}` = 'job'")
+        clauses.append(f"tags.`{tags.TAG_KIND}` = 'job'")
     if filter:
         clauses.append(filter)  # MLflow filters only support AND: plain concatenation
     flt = " and ".join(clauses)

@@ -25,7 +25,6 @@ and fails on Brevitas quantised modules).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import math
@@ -40,6 +39,7 @@ from typing import Any
 from jetdistill.errors import InputError
 from jetdistill.tracking import parents, store, uris
 from jetdistill.tracking.config import TrackingConfig
+from jetdistill.tracking.tags import TAG_ERROR, TAG_INVOCATION, TAG_KIND, TAG_PARENT, invocation_id
 
 logger = logging.getLogger(__name__)
 
@@ -127,18 +127,6 @@ def _metric_value(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, (Path, set, frozenset)):
-        return str(o) if isinstance(o, Path) else sorted(o)
-    if dataclasses.is_dataclass(o) and not isinstance(o, type):
-        return dataclasses.asdict(o)
-    return str(o)
 
 
 # --------------------------------------------------------------------------- job runs
@@ -239,21 +227,7 @@ class JobRun:
 
     def log_dict(self, obj: Any, name: str) -> None:
         """Log ``obj`` as ``name`` (``.json``, ``.yaml``/``.yml``; subfolders allowed)."""
-        suffix = Path(name).suffix.lower()
-        plain = uris.scrub_obj(json.loads(json.dumps(obj, default=_json_default)))
-        if suffix == ".json":
-            text = json.dumps(plain, indent=2, sort_keys=True) + "\n"
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            text = yaml.safe_dump(plain, sort_keys=False)
-        else:
-            raise InputError(f"log_dict name {name!r}", "a .json, .yaml or .yml file name")
-        sub = str(Path(name).parent)
-        with tempfile.TemporaryDirectory(prefix="jetdistill-art-") as tmp:
-            f = Path(tmp) / Path(name).name
-            f.write_text(text)
-            self.log_artifact(f, None if sub in ("", ".") else sub)
+        store.log_dict(self._cfg, self._client, self.run_id, obj, name)
 
     def log_state_dict(
         self, model: Any, card: Mapping[str, Any] | None = None, name: str = "model"
@@ -295,7 +269,7 @@ class JobRun:
                 "sha256": hashlib.sha256((d / "state_dict.pt").read_bytes()).hexdigest(),
             }
             (d / "model_card.json").write_text(
-                json.dumps(full, indent=2, sort_keys=True, default=_json_default) + "\n"
+                json.dumps(full, indent=2, sort_keys=True, default=store.json_default) + "\n"
             )
             self.log_artifacts(d, name)
         return f"{self.artifact_uri.rstrip('/')}/{name}"
@@ -326,13 +300,13 @@ def job_run(
     """
     mc = store.client(cfg)
     exp_id = store.experiment_id(cfg, mc)
-    inv = parents.invocation_id()
+    inv = invocation_id()
     all_tags: dict[str, str] = {
-        parents.TAG_INVOCATION: inv,
+        TAG_INVOCATION: inv,
         TAG_RULE: rule,
         TAG_WILDCARDS: json.dumps({str(k): str(v) for k, v in wildcards.items()}, sort_keys=True),
-        parents.TAG_KIND: "job",
-        parents.TAG_PARENT: parents.parent_run_id(cfg, inv),
+        TAG_KIND: "job",
+        TAG_PARENT: parents.parent_run_id(cfg, inv),
         "role": role,
         "method": method,
     }
@@ -345,7 +319,7 @@ def job_run(
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         with contextlib.suppress(Exception):
-            handle.set_tags({parents.TAG_ERROR: f"{type(exc).__name__}: {exc}"})
+            handle.set_tags({TAG_ERROR: f"{type(exc).__name__}: {exc}"})
         try:
             store.call(cfg, lambda: mc.set_terminated(run.info.run_id, status), "set_terminated")
         except Exception:

@@ -26,11 +26,14 @@ their params), :mod:`.query` (search and read-back).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import math
 import os
 import random
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -52,6 +55,7 @@ from mlflow.utils.validation import (
 )
 
 from jetdistill.errors import InputError
+from jetdistill.tracking import uris
 from jetdistill.tracking.config import TrackingConfig
 from jetdistill.tracking.deadline import within
 
@@ -165,6 +169,42 @@ def log_batch(
         for chunk in _chunks(rows, MAX_PARAMS_TAGS_PER_BATCH):
             call(cfg, lambda c=chunk, k=kind: mlflow_client.log_batch(run_id, **{k: c}),
                  f"log_batch {run_id}")  # fmt: skip
+
+
+def json_default(o: Any) -> Any:
+    """``json.dumps`` fallback for what params, cards and configs hold (arrays, paths, sets)."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (Path, set, frozenset)):
+        return str(o) if isinstance(o, Path) else sorted(o)
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return dataclasses.asdict(o)
+    return str(o)
+
+
+def log_dict(
+    cfg: TrackingConfig, mlflow_client: MlflowClient, run_id: str, obj: Any, name: str
+) -> None:
+    """Log ``obj`` as the artifact ``name`` (``.json``, ``.yaml``/``.yml``; subfolders allowed),
+    every URI credential in it masked (:func:`jetdistill.tracking.uris.scrub_obj`)."""
+    suffix = Path(name).suffix.lower()
+    plain = uris.scrub_obj(json.loads(json.dumps(obj, default=json_default)))
+    if suffix == ".json":
+        text = json.dumps(plain, indent=2, sort_keys=True) + "\n"
+    elif suffix in (".yaml", ".yml"):
+        import yaml
+
+        text = yaml.safe_dump(plain, sort_keys=False)
+    else:
+        raise InputError(f"log_dict name {name!r}", "a .json, .yaml or .yml file name")
+    sub = str(Path(name).parent)
+    with tempfile.TemporaryDirectory(prefix="jetdistill-art-") as tmp:
+        f = Path(tmp) / Path(name).name
+        f.write_text(text)
+        call(cfg, lambda: mlflow_client.log_artifact(run_id, str(f), None if sub in ("", ".") else sub),
+             "log_artifact")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- set-up
