@@ -139,9 +139,9 @@ def test_generic_labels_out_of_range(tmp_path: Path) -> None:
     x, y = generic_arrays(30, k=3)
     y[7] = 5
     p = write_generic_file(tmp_path / "g.h5", x, y)
-    src = open_source("generic", [str(p)], {"generic": {"class_names": ["a", "b", "c"]}})
+    # found when the file is opened (the labels are read then), before any later stage
     with pytest.raises(InputError, match=r"g\.h5: dataset 'labels'.*\[0, 3\).*5 at row 7"):
-        src.labels()
+        open_source("generic", [str(p)], {"generic": {"class_names": ["a", "b", "c"]}})
 
 
 def test_generic_missing_configured_key(tmp_path: Path) -> None:

@@ -7,9 +7,18 @@ files) does not fit in memory twice, so everything is read in chunks of
 
 Validation happens when a source is opened, before any compute: every problem
 raises :class:`~jetdistill.errors.InputError` naming the file and dataset/key.
-Value checks (NaN/inf) need a pass over the data and are done chunk-wise by
+Value checks need a pass over the data and are done chunk-wise by
 :meth:`Source.check_values` (called by the split stage) and again on the
-columns actually read while preparing a view.
+columns actually read while preparing a view: NaN/inf in the file, finite values too large for
+float32 (the views are float32: 1e300 would become inf there, so it is named as an overflow,
+not as NaN/inf), and, in the value scan, jets with no constituent (every row zero) or a file
+whose samples are all zero. Messages list the first few bad rows with their values, never all
+of them (:func:`~jetdistill.errors.first_few`).
+
+Generic labels are checked when the source is opened: every label out of range is an error
+naming the file, dataset, row and value. Without ``data.generic.class_names`` the number of
+classes is the largest label + 1, at most :data:`MAX_CLASSES`: one stray label of 10**6 would
+otherwise make a million empty classes (a MemoryError for 10**9).
 
 Constituent features are read by name, never by position: a jet file must carry the
 layout's 16 ``jetConstituentList`` columns, each named by ``particleFeatureNames``
@@ -43,13 +52,17 @@ from jetdistill.data.layout import (
     column_names,
     particle_layout_problems,
 )
-from jetdistill.errors import InputError
+from jetdistill.errors import LIST_FIRST, InputError, first_few
 
 log = logging.getLogger(__name__)
 
 JET_KINDS: tuple[str, ...] = ("generate", "hls4ml")
 KINDS: tuple[str, ...] = (*JET_KINDS, "generic")
 DEFAULT_CHUNK = 10000
+#: Most classes generic labels may imply without ``data.generic.class_names`` (largest label + 1).
+MAX_CLASSES = 1000
+#: Largest finite float32: a larger |value| read from a float64 file becomes inf in a view.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _decode(names: np.ndarray) -> list[str]:
@@ -89,15 +102,49 @@ def _read(ds: h5py.Dataset, sel: Any, where: str) -> np.ndarray:
         ) from None
 
 
-def _check_finite(x: np.ndarray, where: str, row0: int) -> None:
+def _files_brief(files: Sequence[str]) -> str:
+    """The files, or the first few of many (a message must not grow with the file list)."""
+    return first_few(list(files), what="files")
+
+
+def _positions(bad: np.ndarray, values: np.ndarray, rows: np.ndarray) -> str:
+    """``row R[ column C] = value`` for the first few True entries of ``bad`` (``rows``: the
+    file row of each row of ``values``)."""
+    out = []
+    for idx in np.argwhere(bad)[:LIST_FIRST]:
+        pos = f"row {int(rows[idx[0]])}"
+        if len(idx) > 1:
+            pos += f" column {int(idx[1])}" if len(idx) == 2 else f" at {[int(i) for i in idx[1:]]}"
+        out.append(f"{pos} = {values[tuple(idx)].item()!r}")
+    return first_few(out, int(bad.sum()), "bad values")
+
+
+def _check_finite(x: np.ndarray, where: str, rows: np.ndarray) -> None:
+    """NaN/inf in the file, then finite values too large for float32 (``x`` as read, before
+    any cast: a float64 1e300 must be named as what it is, not as the inf it would become).
+    ``rows``: the file row of each row of ``x``."""
+    if x.dtype.kind != "f" or not len(x):
+        return  # integers: finite, and even uint64 fits float32's range
     bad = ~np.isfinite(x)
+    span = f"rows {int(rows[0])}-{int(rows[-1])}"
     if bad.any():
-        first = int(np.argwhere(bad)[0][0])
+        first = int(rows[np.argwhere(bad)[0][0]])
         raise InputError(
             where,
             "finite values (no NaN/inf)",
-            f"{int(bad.sum())} non-finite values, first at row {row0 + first}",
+            f"{int(bad.sum())} NaN/inf value(s) in the file in {span}, first at row "
+            f"{first}: {_positions(bad, x, rows)}",
         )
+    if x.dtype.itemsize > 4:
+        with np.errstate(invalid="ignore"):
+            over = np.abs(x) > FLOAT32_MAX
+        if over.any():
+            raise InputError(
+                where,
+                "values that fit float32, |x| <= 3.4e38 (the views are float32)",
+                f"{int(over.sum())} value(s) in {span} that overflow float32 (|x| > 3.4e38): "
+                f"{_positions(over, x, rows)}",
+            )
 
 
 @dataclass
@@ -146,13 +193,23 @@ class Source:
                     parts.append(self._read_labels(i, f))
             y = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
             counts = np.bincount(y, minlength=len(self.class_names))
-            for k, c in enumerate(counts):
-                if c == 0:
-                    raise InputError(
-                        f"{', '.join(self.files)}: labels of class '{self.class_names[k]}'",
-                        "at least one jet of every class",
-                        f"0 jets (counts per class {dict(zip(self.class_names, counts.tolist(), strict=True))})",
+            empty = [self.class_names[k] for k in np.flatnonzero(counts == 0)]
+            if empty:
+                what = f"class '{empty[0]}'" + (
+                    f" and {len(empty) - 1} other classes" if len(empty) > 1 else ""
+                )
+                if len(counts) <= 20:
+                    per_class = dict(zip(self.class_names, counts.tolist(), strict=True))
+                    detail = f"counts per class {per_class}"
+                else:  # a listing per class would grow with the number of classes
+                    detail = f"{len(empty)} of {len(counts)} classes empty: " + first_few(
+                        [repr(c) for c in empty], what="empty classes"
                     )
+                raise InputError(
+                    f"{_files_brief(self.files)}: labels of {what}",
+                    "at least one jet of every class",
+                    f"0 jets ({detail})",
+                )
             self._labels = y
         return self._labels
 
@@ -164,8 +221,20 @@ class Source:
 
         ``rows``: sorted global indices (None = all). Files are read in blocks of
         ``chunk_size`` rows and only the requested rows are kept, so memory is
-        bounded by one block whatever the number of files or jets.
+        bounded by one block whatever the number of files or jets. ``check_finite``: NaN/inf
+        and float32 overflow are InputErrors naming the file, dataset, row and value.
         """
+        for i, local, raw in self._raw_chunks(rows):
+            if check_finite:
+                _check_finite(raw, f"{self.files[i]}: dataset '{self.sample_key}'", local)
+            with np.errstate(over="ignore"):  # only reached unchecked
+                block = raw.astype(np.float32, copy=False)
+            yield local + self.offsets[i], block
+
+    def _raw_chunks(
+        self, rows: np.ndarray | None = None
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(file number, file rows, samples as stored) chunk by chunk (see :meth:`iter_chunks`)."""
         offsets = self.offsets
         if rows is not None:
             rows = np.asarray(rows, dtype=np.int64)
@@ -195,15 +264,11 @@ class Source:
                         if sel.size == 0:
                             continue
                         start, stop = int(sel[0]), int(sel[-1]) + 1
-                    block = _read(
-                        ds, np.s_[start:stop], f"{path}: dataset '{self.sample_key}'"
-                    ).astype(np.float32, copy=False)
+                    block = _read(ds, np.s_[start:stop], f"{path}: dataset '{self.sample_key}'")
                     local = np.arange(start, stop) if sel is None else sel
                     if sel is not None:
                         block = block[sel - start]
-                    if check_finite:
-                        _check_finite(block, f"{path}: dataset '{self.sample_key}'", start)
-                    yield local + lo, block
+                    yield i, local, block
 
     def read_rows(self, rows: np.ndarray, check_finite: bool = True) -> np.ndarray:
         """Samples of the given sorted global rows, concatenated (use for small subsets only)."""
@@ -213,9 +278,32 @@ class Source:
         return np.concatenate(parts)
 
     def check_values(self) -> None:
-        """Chunk-wise NaN/inf check of every sample; InputError names the file, dataset and row."""
-        for _ in self.iter_chunks(None, check_finite=True):
-            pass
+        """Chunk-wise value scan of every sample; an InputError names the file, dataset, rows
+        and values: NaN/inf, float32 overflow (:meth:`iter_chunks`) and empty samples
+        (:meth:`_empty_rows_problem`), counted over each whole file."""
+        empty: list[np.ndarray] = []
+        n_empty, current = 0, 0
+        for i, local, raw in self._raw_chunks(None):
+            if i != current:
+                self._empty_rows_problem(current, n_empty, empty)
+                empty, n_empty, current = [], 0, i
+            _check_finite(raw, f"{self.files[i]}: dataset '{self.sample_key}'", local)
+            zero = ~np.any(raw.reshape(len(raw), -1) != 0, axis=1)
+            if zero.any():
+                n_empty += int(zero.sum())
+                if len(empty) < LIST_FIRST:
+                    empty.append(local[zero][:LIST_FIRST])
+        self._empty_rows_problem(current, n_empty, empty)
+
+    def _empty_rows_problem(self, i: int, n_empty: int, first: list[np.ndarray]) -> None:
+        """Generic data: a file whose every sample is zero carries nothing to learn (a blank
+        image or a zero row alone is data, so only a whole file of them is refused)."""
+        if n_empty and n_empty == self.rows_per_file[i]:
+            raise InputError(
+                f"{self.files[i]}: dataset '{self.sample_key}'",
+                "samples that are not all zero",
+                f"all {n_empty} samples are zero (every value of the dataset is 0)",
+            )
 
 
 @dataclass
@@ -249,6 +337,18 @@ class JetSource(Source):
                 )
             cols.append(columns.index(name))
         return cols
+
+    def _empty_rows_problem(self, i: int, n_empty: int, first: list[np.ndarray]) -> None:
+        """A jet whose every constituent row is zero has no constituent: all padding, nothing
+        a tagger could classify (real and generated jets have at least one)."""
+        if n_empty:
+            rows = np.concatenate(first).tolist()
+            raise InputError(
+                f"{self.files[i]}: dataset '{self.sample_key}'",
+                "jets with at least one constituent (a row that is not all zero)",
+                f"{n_empty} of {self.rows_per_file[i]} jets with every constituent zero, rows "
+                + first_few(rows, n_empty, "empty jets"),
+            )
 
     def _read_labels(self, i: int, f: h5py.File) -> np.ndarray:
         path = self.files[i]
@@ -308,30 +408,73 @@ class GenericSource(Source):
         path = self.files[i]
         ds = _dataset(f, path, self.labels_key)
         raw = _read(ds, Ellipsis, f"{path}: dataset '{self.labels_key}'")
-        where = f"{path}: dataset '{self.labels_key}'"
-        k = len(self.class_names)
-        if raw.ndim == 2:
-            ok = np.isin(raw, (0, 1)).all(axis=1) & (raw.sum(axis=1) == 1)
-            if raw.shape[1] != k or not ok.all():
-                r = int(np.flatnonzero(~ok)[0]) if not ok.all() else 0
-                raise InputError(
-                    where,
-                    f"integer labels (N,) or one-hot labels (N, {k})",
-                    f"shape {raw.shape}, row {r}: {raw[r].tolist()}",
-                )
-            return raw.argmax(axis=1).astype(np.int64)
-        if raw.ndim != 1:
-            raise InputError(where, "integer labels of shape (N,)", f"shape {raw.shape}")
-        if not np.all(np.isfinite(raw)) or not np.all(np.asarray(raw) == np.round(raw)):
-            raise InputError(where, "integer labels", "non-integer values")
-        y = raw.astype(np.int64)
-        bad = (y < 0) | (y >= k)
-        if bad.any():
-            r = int(np.flatnonzero(bad)[0])
+        return _generic_labels(raw, f"{path}: dataset '{self.labels_key}'", self.class_names)
+
+
+def _brief_names(names: Sequence[str]) -> str:
+    """Class names for a message: all of a few, the first 10 of many."""
+    if len(names) <= 10:
+        return str(list(names))
+    return "[" + ", ".join(repr(n) for n in names[:10]) + f", ...] ({len(names)} classes)"
+
+
+def _generic_labels(raw: np.ndarray, where: str, class_names: Sequence[str] | None) -> np.ndarray:
+    """Validated int64 labels of one generic file (``raw`` as stored: (N,) integers or
+    (N, K) one-hot). ``class_names`` None: the classes are not declared, so the labels must be
+    in [0, MAX_CLASSES). Every bad row is counted; the message names the first few with
+    their values."""
+    declared = class_names is not None
+    k = len(class_names) if class_names is not None else MAX_CLASSES
+    how = (
+        f"(classes {_brief_names(class_names)})"
+        if class_names is not None
+        else f"(without data.generic.class_names the number of classes is the largest label "
+        f"+ 1, at most {MAX_CLASSES}; to use more, or to name them, declare "
+        "data.generic.class_names)"
+    )
+    if raw.ndim == 2:
+        if raw.shape[1] != k if declared else raw.shape[1] > MAX_CLASSES:
             raise InputError(
-                where, f"labels in [0, {k}) (classes {self.class_names})", f"{y[r]} at row {r}"
+                where,
+                f"integer labels (N,) or one-hot labels (N, {k if declared else 'K'}) {how}",
+                f"shape {raw.shape}",
             )
-        return y
+        ok = np.isin(raw, (0, 1)).all(axis=1) & (raw.sum(axis=1) == 1)
+        if not ok.all():
+            bad = np.flatnonzero(~ok)
+            rows = [f"row {r}: {raw[r].tolist()}" for r in bad[:LIST_FIRST]]
+            raise InputError(
+                where,
+                f"integer labels (N,) or one-hot labels (N, {raw.shape[1]}) with exactly one 1 "
+                "per row",
+                f"shape {raw.shape}, " + first_few(rows, len(bad), "bad rows"),
+            )
+        return raw.argmax(axis=1).astype(np.int64)
+    if raw.ndim != 1:
+        raise InputError(where, "integer labels of shape (N,)", f"shape {raw.shape}")
+    if raw.dtype.kind not in "biuf":
+        raise InputError(where, "integer labels", f"dtype {raw.dtype}")
+    with np.errstate(invalid="ignore"):
+        frac = ~np.isfinite(raw) | (raw != np.round(raw)) if raw.dtype.kind == "f" else None
+    if frac is not None and frac.any():
+        bad = np.flatnonzero(frac)
+        rows = [f"{raw[r].item()!r} at row {r}" for r in bad[:LIST_FIRST]]
+        raise InputError(
+            where,
+            "integer labels",
+            f"{len(bad)} non-integer values: " + first_few(rows, len(bad), "bad rows"),
+        )
+    with np.errstate(invalid="ignore"):
+        out = (raw < 0) | (raw >= k)
+    if out.any():
+        bad = np.flatnonzero(out)
+        rows = [f"{raw[r].item():.15g} at row {r}" for r in bad[:LIST_FIRST]]
+        raise InputError(
+            where,
+            f"labels in [0, {k}) {how}",
+            f"{len(bad)} label(s) out of range: " + first_few(rows, len(bad), "bad rows"),
+        )
+    return raw.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- opening
@@ -396,9 +539,15 @@ def _jet_source(kind: str, files: list[str], class_names: list[str], chunk: int)
 
 
 def _generic_source(files: list[str], g: Mapping[str, Any], chunk: int) -> GenericSource:
+    """Open generic files: shapes and labels are checked here, before any other stage runs.
+
+    Labels are read whole (one integer per sample) and validated against the declared
+    ``class_names``, or, without them, against :data:`MAX_CLASSES`, so the number of classes
+    never comes from an unchecked value.
+    """
     fkey = g.get("features_key", "features")
     lkey = g.get("labels_key", "labels")
-    names = list(g.get("class_names") or [])
+    declared = list(g.get("class_names") or [])
     rows, shape, max_label = [], None, -1
     for path in files:
         with _open_h5(path) as f:
@@ -408,7 +557,15 @@ def _generic_source(files: list[str], g: Mapping[str, Any], chunk: int) -> Gener
                 raise InputError(
                     f"{path}: dataset '{fkey}'", "shape (N, D, ...) with N >= 1", str(x.shape)
                 )
-            if y.shape[0] != x.shape[0] or y.ndim not in (1, 2):
+            if 0 in x.shape[1:]:
+                want = ", ".join("D" if i == 0 else f"D{i + 1}" for i in range(x.ndim - 1))
+                raise InputError(
+                    f"{path}: dataset '{fkey}'",
+                    f"a non-empty feature array of shape ({x.shape[0]}, {want}) with every D >= 1"
+                    + (f" (as {shape} in {files[0]})" if shape is not None else ""),
+                    f"shape {x.shape}: no features",
+                )
+            if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
                 raise InputError(
                     f"{path}: dataset '{lkey}'",
                     f"shape ({x.shape[0]},) matching '{fkey}'",
@@ -424,15 +581,14 @@ def _generic_source(files: list[str], g: Mapping[str, Any], chunk: int) -> Gener
                     f"per-sample shape {shape} as in {files[0]}",
                     str(x.shape[1:]),
                 )
-            if y.ndim == 2:
-                max_label = max(max_label, y.shape[1] - 1)
-            else:
-                yy = _read(y, Ellipsis, f"{path}: dataset '{lkey}'")
-                if yy.size and np.all(np.isfinite(yy)):
-                    max_label = max(max_label, int(np.max(yy)))
+            raw = _read(y, Ellipsis, f"{path}: dataset '{lkey}'")
+            labels = _generic_labels(raw, f"{path}: dataset '{lkey}'", declared or None)
+            if raw.ndim == 2:
+                max_label = max(max_label, raw.shape[1] - 1)
+            elif labels.size:
+                max_label = max(max_label, int(labels.max()))
             rows.append(int(x.shape[0]))
-    if not names:
-        names = [f"class_{k}" for k in range(max(max_label + 1, 2))]
+    names = declared or [f"class_{k}" for k in range(max(max_label + 1, 2))]
     assert shape is not None
     return GenericSource(
         kind="generic", files=files, rows_per_file=rows, class_names=names, chunk_size=chunk,
@@ -469,18 +625,30 @@ class JetLevelSource(Source):
         self, rows: np.ndarray | None = None, check_finite: bool = True
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         starts = self.offsets
-        for g, block in super().iter_chunks(rows, check_finite=False):
+        for i, local, block in self._raw_chunks(rows):
             x = block[:, self.columns]
-            if check_finite and not np.isfinite(x).all():
-                r, c = (int(v[0]) for v in np.nonzero(~np.isfinite(x)))
-                i = int(np.searchsorted(starts, g[r], side="right") - 1)
-                raise InputError(
-                    f"{self.files[i]}: dataset '{DS_JETS}' column '{self.names[c]}'",
-                    "finite values (generated files compute the substructure columns only "
-                    "with data.generate.substructure: true)",
-                    f"{x[r, c]} at row {int(g[r] - starts[i])}",
-                )
-            yield g, x
+            if check_finite and x.dtype.kind == "f":
+                bad = ~np.isfinite(x)
+                with np.errstate(invalid="ignore"):
+                    over = np.abs(x) > FLOAT32_MAX
+                if bad.any() or over.any():
+                    r, c = (int(v[0]) for v in np.nonzero(bad if bad.any() else over))
+                    raise InputError(
+                        f"{self.files[i]}: dataset '{DS_JETS}' column '{self.names[c]}'",
+                        "finite values (generated files compute the substructure columns only "
+                        "with data.generate.substructure: true)"
+                        if bad.any()
+                        else "values that fit float32, |x| <= 3.4e38 (the views are float32)",
+                        f"{x[r, c].item()!r} at row {int(local[r])}"
+                        + ("" if bad.any() else " (overflows float32 (|x| > 3.4e38))"),
+                    )
+            with np.errstate(over="ignore"):
+                yield local + starts[i], x.astype(np.float32, copy=False)
+
+    def check_values(self) -> None:
+        """NaN/inf and float32 overflow of the selected columns (the others may hold NaN)."""
+        for _ in self.iter_chunks(None, check_finite=True):
+            pass
 
 
 def jet_level_source(src: Source, features: Sequence[str]) -> JetLevelSource:
