@@ -5,7 +5,10 @@ to a temporary sibling and renamed into place only once complete: a killed job
 leaves no file that could be mistaken for a result.
 
 A full disk (or quota, or file-size limit) is reported as one
-:class:`OutputWriteError` naming the file, and the temporary files are removed. HDF5 needs
+:class:`OutputWriteError` naming the file ("disk full (no space left on device)"), and the
+temporary files are removed. A library that hides the errno (C++ streams say only "iostream
+error") is caught by measuring the free space of the output's file system when its write
+fails. HDF5 needs
 more than that: once a write has failed inside the HDF5 library, closing the file (or the
 interpreter's exit, which closes it) crashes the process with SIGSEGV, and h5py reports
 the failure only as "Exception ignored" noise from object destructors, in the middle of a
@@ -43,17 +46,51 @@ _ACTIVE_TEMPS: dict[Path, Path] = {}  # temporary path -> final path, while bein
 _HOOK_INSTALLED = False
 
 
+#: what each "no room" errno means for the user (the OS's own words in parentheses)
+_REASONS: dict[int, str] = {
+    errno.ENOSPC: "disk full (no space left on device)",
+    errno.EDQUOT: "disk quota exceeded (disk full for this user)",
+    errno.EFBIG: "File too large (file-size limit, e.g. ulimit -f)",
+}
+#: Below this many free bytes on the output's file system, a write error that carries no errno
+#: (a C++ library's "basic_ios::clear: iostream error") is reported as a full disk.
+LOW_SPACE_BYTES = 1 << 20
+
+
 class OutputWriteError(JetDistillError, OSError):
     """An output could not be written (disk full, quota, file-size limit)."""
 
-    def __init__(self, path: str | os.PathLike[str], code: int) -> None:
-        reason = os.strerror(code)
+    def __init__(self, path: str | os.PathLike[str], code: int, detail: str = "") -> None:
+        reason = _REASONS.get(code, os.strerror(code))
         super().__init__(
             code,
-            f"cannot write {path}: {reason} (disk full, quota or file-size limit); "
+            f"cannot write {path}: {reason}{detail}; "
             "the temporary file was removed and no output was written",
         )
         self.path = str(path)
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Bytes an unprivileged write could still use on the file system of ``path``."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return int(st.f_bavail) * int(st.f_frsize)
+
+
+def _low_space(exc: BaseException, tmp: Path) -> tuple[int, str] | None:
+    """(ENOSPC, detail) when a write error without an errno happened on a (nearly) full file
+    system: libraries that write through C++ streams (torch.save to a path) report a full
+    disk only as "basic_ios::clear: iostream error". Measured before the temporary is removed
+    (removing it frees the space again)."""
+    if not isinstance(exc, (OSError, RuntimeError)) or isinstance(exc, JetDistillError):
+        return None
+    free = free_bytes(tmp.parent)
+    if free is None or free >= LOW_SPACE_BYTES:
+        return None
+    cause = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    return errno.ENOSPC, f" ({free} bytes free on its file system after the write failed: {cause})"
 
 
 def space_errno(exc: BaseException | None) -> int | None:
@@ -212,14 +249,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, final)
     except BaseException as exc:
+        code, detail = space_errno(exc), ""
+        if code is None and (low := _low_space(exc, tmp_path)) is not None:
+            code, detail = low
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
-        code = space_errno(exc)
         if code is None or isinstance(exc, OutputWriteError):
             raise
         if _open_hdf5_files():
             _abort_on_write_error(final, code)
-        raise OutputWriteError(final, code) from None
+        raise OutputWriteError(final, code, detail) from exc if detail else None
     finally:
         _ACTIVE_TEMPS.pop(tmp_path, None)
 

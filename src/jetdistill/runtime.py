@@ -5,6 +5,7 @@ runs (tests, benchmarks)."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import json
 import logging
@@ -260,9 +261,7 @@ def _write_usage() -> None:
     try:
         u = resource_usage()
         rec = {**asdict(u), "sys_share": round(u.sys_share, 4) if u.user_s > 0 else None}
-        tmp = _USAGE_TARGET.with_name(f".{_USAGE_TARGET.name}.tmp")
-        tmp.write_text(json.dumps(rec, indent=1) + "\n")
-        os.replace(tmp, _USAGE_TARGET)
+        _write_record(_USAGE_TARGET, json.dumps(rec, indent=1) + "\n")
         if not u.failed:
             logging.getLogger(__name__).info(
                 "resources: wall %.1f s, user %.1f s, system %.1f s (%.1f%% of user), "
@@ -272,6 +271,22 @@ def _write_usage() -> None:
             )  # fmt: skip
     except Exception as exc:  # noqa: BLE001  (a record must never fail a finished job)
         logging.getLogger(__name__).debug("no resource record at %s: %s", _USAGE_TARGET, exc)
+
+
+def _write_record(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary sibling, rename it onto ``path``; on any failure (a full
+    disk, the usual reason a job failed) remove the temporary, so no ``.tmp`` is left behind.
+
+    Not :func:`jetdistill.io.atomic_path`: this runs at exit, where a write error must never
+    end the process (atomic_path exits at once if HDF5 files are still open)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 # --------------------------------------------------------------------------- scratch workflows

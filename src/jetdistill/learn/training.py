@@ -22,6 +22,7 @@ Design choices:
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -796,8 +797,13 @@ def save_checkpoint(
     state: dict[str, Any] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if meta is not None:
         state = {"state_dict": state, CHECKPOINT_META: json.loads(json.dumps(dict(meta)))}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    # serialised in memory, written by Python: torch.save to a path writes through a C++
+    # stream, which reports a full disk only as "basic_ios::clear: iostream error" (no errno),
+    # while a Python write raises OSError(ENOSPC), which atomic_path names as a full disk
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(buf.getbuffer())
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict, dict]:
