@@ -345,6 +345,15 @@ def fit_normalisation(
             v = v[rng.random(len(v)) < keep_p]
         vals.append(v.reshape(-1, x.shape[-1]))
     values = np.concatenate(vals) if vals else np.zeros((0, len(select.features)))
+    if not len(values):
+        files = ", ".join(source.files[:3]) + (" ..." if len(source.files) > 3 else "")
+        cut = f" with pT >= views.min_pt = {select.view.min_pt:g}" if select.view.min_pt else ""
+        raise InputError(
+            f"{files}: dataset '{source.sample_key}' ({len(rows)} teacher_train jets)",
+            f"at least one real constituent{cut} to fit the normalisation",
+            "none (every constituent of these jets is zero"
+            + (" or below the cut)" if cut else ")"),
+        )
     center, scale, stats = fit_scaling(values, method, quantiles)
     stats["centred_only"] = [select.features[i] for i in stats.pop("centred_only")]
     if stats["centred_only"]:
