@@ -59,6 +59,14 @@ def _own_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(tracking.ENV_INVOCATION, "")
     monkeypatch.setenv(tracking.ENV_PARENT_RUN, "")
     monkeypatch.setenv(uris.ENV_SECRET_URI, "")
+    for name in (uris.ENV_USERNAME, uris.ENV_PASSWORD, uris.ENV_TOKEN):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _server_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials where MLflow reads them (they may not be in tracking.uri)."""
+    monkeypatch.setenv(uris.ENV_USERNAME, "bob")
+    monkeypatch.setenv(uris.ENV_PASSWORD, SECRET)
 
 
 # --------------------------------------------------------------------------- config cases
@@ -361,19 +369,20 @@ def _refused_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unresponsive_tracking_server_fails_the_probe_in_its_timeout(silent_server: int) -> None:
+def test_unresponsive_tracking_server_fails_the_probe_in_its_timeout(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from jetdistill.tracking.config import TrackingConfig
     from jetdistill.tracking.probe import check as probe
 
-    cfg = TrackingConfig.from_dict(
-        {"uri": f"http://bob:{SECRET}@127.0.0.1:{silent_server}", "timeout_s": 2}
-    )
+    _server_password(monkeypatch)
+    cfg = TrackingConfig.from_dict({"uri": f"http://127.0.0.1:{silent_server}", "timeout_s": 2})
     t0 = time.monotonic()
     with pytest.raises(InputError, match=r"config: tracking\.uri.*no answer after") as info:
         probe(cfg)
     assert time.monotonic() - t0 < 6
     assert "tracking.timeout_s" in str(info.value)
-    assert SECRET not in str(info.value) and "bob:***@" not in str(info.value)
+    assert SECRET not in str(info.value) and "bob" not in str(info.value)
 
 
 def test_refused_tracking_port_fails_at_once() -> None:
@@ -399,11 +408,12 @@ def test_sqlite_store_that_cannot_be_created_fails_the_probe(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_snakemake_with_unresponsive_server_fails_within_60s(
-    silent_server: int, tmp_path: Path
+    silent_server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real workflow: onstart probes the server once; no job starts, no 20-minute hang."""
     work = copy_workflow(tmp_path / "proj")
-    uri = f"http://bob:{SECRET}@127.0.0.1:{silent_server}"
+    _server_password(monkeypatch)  # snakemake_env() passes it on
+    uri = f"http://127.0.0.1:{silent_server}"
     extra = tmp_path / "tracking.yaml"  # outside the project, like a user's own config file
     extra.write_text(yaml.safe_dump({"tracking": {"uri": uri, "timeout_s": 5}}))
     # what parsing the workflow alone costs on this machine now (a loaded CI box is slow)
@@ -471,15 +481,16 @@ def dribbling_server() -> Iterator[int]:
 
 @pytest.mark.parametrize("call", ["probe", "init_store", "job_run"])
 def test_slow_tracking_server_fails_each_call_within_its_timeout(
-    dribbling_server: int, call: str
+    dribbling_server: int, call: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The onstart probe and the MLflow calls jobs make, each bounded by tracking.timeout_s."""
     from jetdistill.tracking import probe, runs, store
     from jetdistill.tracking.config import TrackingConfig
 
     timeout = 4.0  # > DRIBBLE_S: no single socket read ever waits this long
+    _server_password(monkeypatch)
     cfg = TrackingConfig.from_dict(
-        {"uri": f"http://bob:{SECRET}@127.0.0.1:{dribbling_server}", "timeout_s": timeout}
+        {"uri": f"http://127.0.0.1:{dribbling_server}", "timeout_s": timeout}
     )
     calls = {
         "probe": lambda: probe.check(cfg),
@@ -510,7 +521,7 @@ def test_credentials_are_masked_in_params_tags_artifacts_and_marker(tmp_path: Pa
 
     cfg = TrackingConfig.from_dict({"experiment": "mask"}, root=tmp_path)
     init_store(cfg)
-    uri = f"http://alice:{SECRET}@tracking.example:5000"
+    uri = f"http://alice:{SECRET}@tracking.example:5000"  # text a job logs, not tracking.uri
     config = {"tracking": {"uri": uri}, "note": f"see {uri}/#/experiments"}
     with job_run(cfg, name="mask", rule="r", wildcards={}, role="test", method="m",
                  tags={"source": uri}) as run:  # fmt: skip
@@ -519,13 +530,12 @@ def test_credentials_are_masked_in_params_tags_artifacts_and_marker(tmp_path: Pa
         run_id = run.run_id
     info = run_info(cfg, run_id)
     dumped = json.dumps(info)
-    assert SECRET not in dumped and "alice:***@tracking.example" in dumped
+    assert SECRET not in dumped and "http://***@tracking.example" in dumped
     art = download_artifacts(cfg, run_id, "config/resolved_config.json", tmp_path / "dl")
-    assert SECRET not in art.read_text() and "alice:***@" in art.read_text()
-    # the marker file written by rule init_tracking
-    db_uri = f"postgresql://alice:{SECRET}@db.example/mlflow"
-    masked = TrackingConfig.from_dict({"uri": db_uri}).display_uri
-    assert masked == "postgresql://alice:***@db.example/mlflow"
+    assert SECRET not in art.read_text() and "http://***@" in art.read_text()
+    # the marker file written by rule init_tracking (a database user name is masked too)
+    masked = TrackingConfig.from_dict({"uri": "postgresql://alice@db.example/mlflow"}).display_uri
+    assert masked == "postgresql://***@db.example/mlflow"
     marker = tmp_path / "experiment.json"
     tracking_params = {"uri": cfg.uri, "experiment": "mask",
                        "artifact_location": str(tmp_path / "mlruns")}  # fmt: skip
@@ -536,15 +546,18 @@ def test_credentials_are_masked_in_params_tags_artifacts_and_marker(tmp_path: Pa
 
 
 def test_protect_keeps_the_secret_in_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library caller that skipped the config checks: the config still gets the masked URI,
+    and building the settings from it refuses it, naming MLflow's variables."""
     from jetdistill.tracking.config import TrackingConfig
 
     shown = uris.protect({"uri": f"http://alice:{SECRET}@127.0.0.1:5000", "experiment": "x"})
-    assert shown["uri"] == "http://alice:***@127.0.0.1:5000"
+    assert shown["uri"] == "http://***@127.0.0.1:5000"
     assert os.environ[uris.ENV_SECRET_URI].endswith("@127.0.0.1:5000")
-    cfg = TrackingConfig.from_dict(shown)  # what a job does with the masked params
-    assert cfg.uri == "http://127.0.0.1:5000"  # credentials travel as MLflow's env vars
-    assert (cfg.username, cfg.password) == ("alice", SECRET)
-    assert SECRET not in repr(cfg) and SECRET not in cfg.display_uri
+    with pytest.raises(
+        InputError, match=r"config: tracking\.uri.*MLFLOW_TRACKING_PASSWORD"
+    ) as info:
+        TrackingConfig.from_dict(shown)
+    assert SECRET not in str(info.value)
 
 
 def _start_mlflow_server(workdir: Path, port: int) -> subprocess.Popen:
@@ -581,8 +594,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
-def test_password_in_tracking_uri_never_reaches_a_file(tmp_path: Path) -> None:
-    """Real server, real Snakemake (the tracking rule and its parent run): grep every file."""
+def test_password_in_tracking_uri_never_reaches_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real server, real Snakemake (the tracking rule and its parent run): a password in
+    tracking.uri is refused; given as MLFLOW_TRACKING_PASSWORD it is in no file."""
     srv = tmp_path / "srv"
     srv.mkdir()
     port = _refused_port()
@@ -590,13 +606,22 @@ def test_password_in_tracking_uri_never_reaches_a_file(tmp_path: Path) -> None:
     try:
         _wait_for(f"http://127.0.0.1:{port}", server, srv / "server.log")
         work = copy_workflow(tmp_path / "proj")
-        uri = f"http://alice:{SECRET}@127.0.0.1:{port}"
         extra = tmp_path / "tracking.yaml"  # outside the project and the server's folder
+        uri = f"http://alice:{SECRET}@127.0.0.1:{port}"
         extra.write_text(yaml.safe_dump({"tracking": {"uri": uri, "experiment": "masked"}}))
+        proc = run_snakemake(work, "results/tracking/experiment.json", "--cores", "1",
+                             "--configfile", "config/test.yaml", str(extra), timeout=600,
+                             check=False)  # fmt: skip
+        assert proc.returncode != 0 and "config: tracking.uri" in proc.stderr, proc.stderr[-3000:]
+        assert SECRET not in proc.stdout + proc.stderr
+        uri = f"http://127.0.0.1:{port}"
+        extra.write_text(yaml.safe_dump({"tracking": {"uri": uri, "experiment": "masked"}}))
+        monkeypatch.setenv(uris.ENV_USERNAME, "alice")  # snakemake_env() passes them on
+        monkeypatch.setenv(uris.ENV_PASSWORD, SECRET)
         proc = run_snakemake(work, "results/tracking/experiment.json", "--cores", "1",
                              "--configfile", "config/test.yaml", str(extra), timeout=600)  # fmt: skip
         marker = json.loads((work / "results" / "tracking" / "experiment.json").read_text())
-        assert marker["uri"] == f"http://alice:***@127.0.0.1:{port}"
+        assert marker["uri"] == uri
         assert SECRET not in proc.stdout + proc.stderr
         leaks = [p for p in [*work.rglob("*"), *srv.rglob("*")]
                  if p.is_file() and SECRET.encode() in p.read_bytes()]  # fmt: skip

@@ -3,6 +3,7 @@ names and records all come from it, and it parses back from wildcards and record
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 
@@ -97,12 +98,15 @@ def test_prepare_config_is_the_one_parse_time_step(monkeypatch: pytest.MonkeyPat
     from test_plan import REPO, SCHEMA
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg.setdefault("tracking", {})["uri"] = "postgresql://me:secret@db:5432/mlflow"
     monkeypatch.setenv(plan.ENV_INVOCATION, "inv-kept")
     monkeypatch.delenv(uris.ENV_TRACKING, raising=False)
     monkeypatch.delenv(uris.ENV_SECRET_URI, raising=False)
+    bad = copy.deepcopy(cfg)  # a secret in tracking.uri is refused while parsing, masked
+    bad.setdefault("tracking", {})["uri"] = "postgresql://me:secret@db:5432/mlflow"
+    with pytest.raises(plan.InputError, match=r"config: tracking\.uri") as info:
+        plan.prepare_config(bad, {}, lambda c: validate(c, str(SCHEMA)))
+    assert "secret" not in str(info.value)
+    cfg.setdefault("tracking", {})["uri"] = "postgresql://me@db:5432/mlflow"
     env = plan.prepare_config(cfg, {}, lambda c: validate(c, str(SCHEMA)))
-    assert "secret" not in cfg["tracking"]["uri"]
     assert json.loads(os.environ[uris.ENV_TRACKING]) == cfg["tracking"]
     assert env[plan.ENV_INVOCATION] == "inv-kept"
-    assert os.environ[uris.ENV_SECRET_URI] == "postgresql://me:secret@db:5432/mlflow"

@@ -25,6 +25,34 @@ ENV_INVOCATION = "JETDISTILL_INVOCATION_ID"
 ENV_PARENT_RUN = "JETDISTILL_PARENT_RUN_ID"
 ENV_EXPERIMENT = "JETDISTILL_EXPERIMENT_ID"
 
+#: what ``tracking.experiment`` may be: it names the folder ``<artifact_location>/<experiment>``
+#: of a SQLite store's artifacts, so ``..``, a path (``/``, a backslash), a hidden name, NUL or a
+#: newline would put them elsewhere (``..``: the project root) or break the folder name
+EXPERIMENT_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_. -]{0,199}"
+
+
+def check_settings(tracking: Mapping[str, Any] | None) -> None:
+    """Parse-time checks of ``config["tracking"]`` the schema cannot express; InputError if bad.
+
+    ``uri`` must hold no secret (:func:`jetdistill.tracking.uris.check_uri`: the message
+    names ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``/``TOKEN`` and masks the secret);
+    ``experiment`` must match :data:`EXPERIMENT_PATTERN`. The Snakefile's config check and
+    :meth:`TrackingConfig.from_dict` both call it.
+    """
+    d = tracking or {}
+    uri = d.get("uri")
+    if isinstance(uri, str):
+        uris.check_uri(uri)
+    name = d.get("experiment")
+    if isinstance(name, str) and not re.fullmatch(EXPERIMENT_PATTERN, name):
+        raise InputError(
+            "config: tracking.experiment",
+            f"a name matching {EXPERIMENT_PATTERN} (letters, digits, '_', '-', '.', spaces; "
+            "not starting with '.', '-' or a space: it names a folder under "
+            "tracking.artifact_location)",
+            repr(name),
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class TrackingConfig:
@@ -33,7 +61,9 @@ class TrackingConfig:
     ``uri`` is a SQLAlchemy store (``sqlite:///...``, ``postgresql://...``) or an
     ``http(s)://`` tracking server. ``artifact_location`` is only used when this
     process creates the experiment in a database store (a server chooses its own,
-    usually the proxied ``mlflow-artifacts:/``).
+    usually the proxied ``mlflow-artifacts:/``). A server's credentials are never part of
+    ``uri``: MLflow reads them from ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``/``TOKEN``
+    (:func:`jetdistill.tracking.uris.server_credentials`).
     """
 
     uri: str = "sqlite:///mlflow.db"
@@ -44,10 +74,6 @@ class TrackingConfig:
     timeout_s: float = 15.0
     #: the project root the relative paths were resolved against
     root: str = ""
-    #: HTTP basic-auth credentials taken out of an ``http://user:password@host`` URI; they
-    #: reach MLflow through ``MLFLOW_TRACKING_USERNAME/PASSWORD``, never through the URI
-    username: str | None = dataclasses.field(default=None, repr=False)
-    password: str | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_dict(
@@ -70,28 +96,21 @@ class TrackingConfig:
         for k, v in d.items():
             if not isinstance(v, str) or not v.strip():
                 raise InputError(f"config: tracking.{k}", "a non-empty string", repr(v))
+        check_settings(d)
         base = Path(root if root is not None else os.getcwd()).resolve()
-        # a masked URI (config after uris.protect) is swapped back for the real one here only
-        uri = resolve_store_uri(uris.reveal(d.get("uri", cls.uri)), base)
-        user = password = None
-        if uri.startswith(("http://", "https://")):
-            uri, user, password = uris.split_credentials(uri)
+        uri = resolve_store_uri(d.get("uri", cls.uri), base)
         art = resolve_artifact_location(d.get("artifact_location", cls.artifact_location), base)
         return cls(uri=uri, artifact_location=art, experiment=d.get("experiment", cls.experiment),
-                   timeout_s=float(timeout), root=str(base), username=user, password=password)  # fmt: skip
+                   timeout_s=float(timeout), root=str(base))  # fmt: skip
 
     @property
     def display_uri(self) -> str:
-        """The URI with any password masked: the only form that may be logged or stored."""
-        if self.username is not None and "://" in self.uri:
-            scheme, rest = self.uri.split("://", 1)
-            return f"{scheme}://{self.username}:{uris.MASK}@{rest}"
+        """The URI with any user-info masked: the only form that may be logged or stored."""
         return uris.mask(self.uri)
 
     @property
     def where(self) -> str:
-        """How an error about the store names it: the config key and the URI (as the probe does:
-        no credentials, not even the user name)."""
+        """How an error about the store names it: the config key and the masked URI."""
         return f"config: tracking.uri ({uris.mask(self.uri)})"
 
     @property

@@ -36,28 +36,20 @@ _DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 def check(cfg: TrackingConfig) -> None:
     """Check once, within ``cfg.timeout_s``, that the store of ``cfg`` answers; InputError if not."""
-    check_store(cfg.uri, timeout_s=cfg.timeout_s, experiment=cfg.experiment,
-                username=cfg.username, password=cfg.password)  # fmt: skip
+    check_store(cfg.uri, timeout_s=cfg.timeout_s, experiment=cfg.experiment)
 
 
-def check_store(
-    uri: str,
-    *,
-    timeout_s: float,
-    experiment: str,
-    username: str | None = None,
-    password: str | None = None,
-) -> None:
+def check_store(uri: str, *, timeout_s: float, experiment: str) -> None:
     """Check once, within ``timeout_s``, that the store at ``uri`` answers; InputError if not.
 
-    ``http(s)``: an MLflow API call must get an answer (a missing experiment is fine);
-    SQLite: the database or the folder to create it in must be writable; other databases:
-    the port must accept a TCP connection. Credentials are passed separately so that the
-    URI in messages never holds them.
+    ``http(s)``: an MLflow API call must get an answer (a missing experiment is fine), sent
+    with the credentials MLflow would send (:func:`jetdistill.tracking.uris.server_credentials`);
+    SQLite: the database or the folder to create it in must be writable, and an existing
+    file must be an SQLite database; other databases: the port must accept a TCP connection.
     """
     where = f"config: tracking.uri ({uris.mask(uri)})"
     if uri.startswith(("http://", "https://")):
-        _check_http(uri, timeout_s, experiment, username, password, where)
+        _check_http(uri, timeout_s, experiment, where)
     elif uri.startswith("sqlite:///"):
         db = Path(unquote(uri[len("sqlite:///") :]))
         folder = next((p for p in (db.parent, *db.parent.parents) if p.exists()), Path("/"))
@@ -67,6 +59,8 @@ def check_store(
         target = db if db.exists() else folder
         if not os.access(target, os.W_OK):
             raise InputError(where, expected, f"{target} is not writable")
+        if db.is_file():
+            check_sqlite_file(db, where)
     else:
         parts = urlsplit(uri)
         port = parts.port or _DB_PORTS.get(parts.scheme.split("+")[0], 0)
@@ -81,16 +75,41 @@ def check_store(
                 ) from None
 
 
-def _check_http(
-    uri: str, timeout_s: float, experiment: str, username: str | None, password: str | None,
-    where: str,
-) -> None:  # fmt: skip
+#: the first 16 bytes of every SQLite 3 database file (an empty file is a new database too)
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def not_sqlite_message(db: Path) -> str:
+    """The ``got`` part of the error for a file that is not an SQLite database: what to do."""
+    return (f"{db} is not an SQLite database (damaged, or another kind of file): move it away "
+            f"(to {db.name}.broken, say) and rerun to start a new store, or point tracking.uri "
+            "at another file")  # fmt: skip
+
+
+def check_sqlite_file(db: Path, where: str) -> None:
+    """InputError naming ``db`` if it is neither empty nor an SQLite 3 database.
+
+    Why here: SQLAlchemy reports such a file as ``file is not a database`` with no path, in
+    a traceback from the middle of MLflow's store set-up."""
+    try:
+        with open(db, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise InputError(where, "a readable SQLite database", f"{db}: {exc.strerror}") from None
+    if head and head != SQLITE_HEADER:
+        raise InputError(where, "an SQLite database", not_sqlite_message(db))
+
+
+def _check_http(uri: str, timeout_s: float, experiment: str, where: str) -> None:
     query = urllib.parse.urlencode({"experiment_name": experiment})
     url = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
     req = urllib.request.Request(url, headers={"Accept": "application/json"})
-    if username is not None:
-        token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
+    creds = uris.server_credentials()  # as MLflow's client sends them: basic auth, else token
+    if "username" in creds and "password" in creds:
+        basic = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
+        req.add_header("Authorization", f"Basic {basic}")
+    elif "token" in creds:
+        req.add_header("Authorization", f"Bearer {creds['token']}")
     expected = f"an MLflow server answering within {timeout_s:g} s (tracking.timeout_s)"
     t0 = time.monotonic()
 
@@ -106,8 +125,9 @@ def _check_http(
         if exc.code == 404 and "RESOURCE_DOES_NOT_EXIST" in body:
             return  # the server answers; the experiment is created later by init_store
         if exc.code in (401, 403):
-            raise InputError(where, "credentials the server accepts (http://user:password@host or "
-                             "MLFLOW_TRACKING_USERNAME/PASSWORD)", f"HTTP {exc.code}") from None  # fmt: skip
+            raise InputError(where, "credentials the server accepts (MLFLOW_TRACKING_USERNAME and "
+                             "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN, or "
+                             "~/.mlflow/credentials)", f"HTTP {exc.code}") from None  # fmt: skip
         raise InputError(where, expected, f"HTTP {exc.code} from {uris.mask(url)}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -9,8 +9,10 @@ package makes goes through :func:`client` and :func:`call`, which guarantee:
   read, 7 retries) turned an unresponsive server into a ~20 minute silent hang.
 * **No lost writes.** SQLite serialises writers; MLflow sets ``busy_timeout`` but a
   busy cluster can still raise ``database is locked``. :func:`call` retries those with
-  exponential backoff and jitter; :func:`log_batch` sends metrics/params/tags in as few
-  transactions as possible.
+  exponential backoff and jitter for :data:`LOCK_RETRY_S` (opening the store included),
+  then fails with an error naming ``tracking.uri`` and the file; :func:`log_batch` sends
+  metrics/params/tags in as few transactions as possible. A file that is not an SQLite
+  database fails at once, naming the file and what to do.
 * **One store initialisation.** Creating a fresh SQLite store runs the Alembic
   migrations; two processes doing that at once race ("table already exists"). The
   store and the experiment are created once per invocation by :func:`init_store`, in
@@ -27,6 +29,7 @@ their params), :mod:`.query` (search and read-back).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -58,6 +61,7 @@ from jetdistill.errors import InputError
 from jetdistill.tracking import uris
 from jetdistill.tracking.config import TrackingConfig
 from jetdistill.tracking.deadline import within
+from jetdistill.tracking.probe import not_sqlite_message
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +80,12 @@ LIMITS = {
 #: Without it the UI treats a new experiment as a GenAI app (traces overview first).
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_ML = "custom_model_development"
+
+#: seconds :func:`call` keeps retrying a locked SQLite store (each try also waits SQLite's own
+#: busy timeout: 5 s while the store opens, MLflow's 20 s afterwards) before it gives up;
+#: the environment variable below overrides it (tests shorten it)
+LOCK_RETRY_S = 60.0
+ENV_LOCK_RETRY_S = "JETDISTILL_TRACKING_LOCK_RETRY_S"
 
 #: environment values this module set (a user's own MLFLOW_HTTP_* settings are never overridden)
 _OWN_ENV: dict[str, str] = {}
@@ -99,11 +109,10 @@ def client(cfg: TrackingConfig) -> MlflowClient:
         _set_env("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, math.ceil(cfg.timeout_s))))
         _set_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
         _set_env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-        if cfg.username is not None:
-            _set_env("MLFLOW_TRACKING_USERNAME", cfg.username)
-        if cfg.password is not None:
-            _set_env("MLFLOW_TRACKING_PASSWORD", cfg.password)
-    return MlflowClient(tracking_uri=cfg.uri)
+        return MlflowClient(tracking_uri=cfg.uri)
+    # a database store is opened (its tables checked, a new one migrated) right here, so a
+    # locked or damaged file fails here: retried and reported like any other call
+    return call(cfg, lambda: MlflowClient(tracking_uri=cfg.uri), "open the store")
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -119,27 +128,61 @@ def _is_transient(exc: BaseException) -> bool:
     )
 
 
-def call(cfg: TrackingConfig, fn: Callable[[], T], what: str, attempts: int = 10,
-         base: float = 0.2) -> T:  # fmt: skip
+def lock_retry_s() -> float:
+    """:data:`LOCK_RETRY_S`, or the number of seconds in ``JETDISTILL_TRACKING_LOCK_RETRY_S``."""
+    try:
+        return float(os.environ.get(ENV_LOCK_RETRY_S) or LOCK_RETRY_S)
+    except ValueError:
+        return LOCK_RETRY_S
+
+
+def _is_not_a_database(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return "file is not a database" in text or "file is encrypted or is not a database" in text
+
+
+def _first_line(exc: BaseException) -> str:
+    return uris.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+
+
+def _db_path(cfg: TrackingConfig) -> Path | None:
+    return Path(unquote(cfg.uri[len("sqlite:///") :])) if cfg.is_sqlite else None
+
+
+def call(cfg: TrackingConfig, fn: Callable[[], T], what: str, base: float = 0.2) -> T:
     """``fn()`` against the store of ``cfg``: bounded for a server, lock-retried for SQLite.
 
     Server: the whole call, MLflow's HTTP retries included, gets ``cfg.timeout_s``; then a
     :class:`~jetdistill.tracking.deadline.TrackingTimeout` names ``tracking.uri``.
-    SQLite: lock errors are retried with exponential backoff and jitter (the failed
-    transaction was rolled back, so a retry cannot duplicate rows); ~10 attempts cover about
-    a minute of contention on top of MLflow's own 20 s ``busy_timeout``.
+    Database: lock errors are retried with exponential backoff and jitter (the failed
+    transaction was rolled back, so a retry cannot duplicate rows) for :func:`lock_retry_s`
+    seconds in all, then an InputError names ``tracking.uri`` and the file. A SQLite file
+    that is not a database is an InputError at once.
     """
     if cfg.is_server:
         return within(cfg.timeout_s, fn, where=cfg.where, what=what)
-    for i in range(attempts):
+    limit, t0 = lock_retry_s(), time.monotonic()
+    for i in itertools.count():
         try:
             return fn()
         except Exception as exc:
-            if i == attempts - 1 or not _is_transient(exc):
+            db = _db_path(cfg)
+            if db is not None and _is_not_a_database(exc):
+                raise InputError(cfg.where, "an SQLite database", not_sqlite_message(db)) from None
+            if not _is_transient(exc):
                 raise
-            delay = min(base * 2**i, 10.0) * (0.5 + random.random())
+            waited = time.monotonic() - t0
+            delay = min(base * 2**i, 5.0) * (0.5 + random.random())
+            if waited + delay > limit:
+                raise InputError(
+                    cfg.where,
+                    f"a store that no other process keeps locked (retried for {limit:g} s)",
+                    f"{db or cfg.display_uri} still locked after {waited:.0f} s ({what}): another "
+                    "process holds a write lock on it (a sqlite3 shell, a database browser, a "
+                    "stuck job); end it and rerun",
+                ) from None
             logger.warning(
-                "%s: transient store error (%s); retry %d in %.1fs", what, exc, i + 1, delay
+                "%s: store locked (%s); retry %d in %.1fs", what, _first_line(exc), i + 1, delay
             )
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -284,21 +327,23 @@ def _check_artifact_location(cfg: TrackingConfig, exp_id: str, actual: str) -> N
     expected = _expected_artifact_location(cfg)
     if actual == expected or not actual.startswith("file:"):
         return
-    db = Path(unquote(cfg.uri[len("sqlite:///") :])) if cfg.is_sqlite else None
+    db = _db_path(cfg)
     if db is not None and cfg.root and db.resolve().is_relative_to(Path(cfg.root)):
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(cfg.uri)
-        try:
-            with engine.begin() as conn:
-                conn.execute(
-                    text(
-                        "UPDATE experiments SET artifact_location = :loc WHERE experiment_id = :id"
-                    ),
-                    {"loc": expected, "id": int(exp_id)},
-                )
-        finally:
-            engine.dispose()
+        def move() -> None:
+            engine = create_engine(cfg.uri)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        text("UPDATE experiments SET artifact_location = :loc "
+                             "WHERE experiment_id = :id"),
+                        {"loc": expected, "id": int(exp_id)},
+                    )  # fmt: skip
+            finally:
+                engine.dispose()
+
+        call(cfg, move, "move the experiment's artifact location")
         logger.warning(
             "experiment %r stored its artifacts in %s, outside this project (a copied project?); "
             "new runs now store them in %s", cfg.experiment, actual, expected,
