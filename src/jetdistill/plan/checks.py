@@ -38,6 +38,7 @@ from jetdistill.plan.grid import (
     teacher_names,
     used_views,
 )
+from jetdistill.tracking.config import check_settings as check_tracking_settings
 
 
 # --------------------------------------------------------------------------- checks
@@ -61,6 +62,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     against which ``results`` must stay unless ``allow_results_outside_project`` is set.
     """
     check_results_dir(cfg, root)
+    check_tracking_settings(cfg.get("tracking"))  # a secret in tracking.uri, the experiment name
     check_generated_strings(cfg)
     check_model_blocks(cfg)
     views, models, teachers = cfg["views"], cfg["models"], cfg["teachers"]
