@@ -81,7 +81,8 @@ def test_bv01_label_of_a_million_without_class_names_is_named_not_a_million_clas
     path = _generic(tmp_path, y=_labels_with(r17=10**6))
     msg = _check_fails(
         "generic", path, {},
-        ["dataset 'labels'", f"[0, {MAX_CLASSES})", "1000000 at row 17", "data.generic.class_names"],
+        ["dataset 'labels'", f"[0, {MAX_CLASSES})", "1000000 at row 17",
+         "data.generic.class_names"],
     )  # fmt: skip
     assert "class_4" not in msg  # no listing of (a million) classes
 

@@ -137,7 +137,7 @@ def _check_finite(x: np.ndarray, where: str, rows: np.ndarray) -> None:
         )
     if x.dtype.itemsize > 4:
         with np.errstate(invalid="ignore"):
-            over = np.abs(x) > FLOAT32_MAX
+            over = (x > FLOAT32_MAX) | (x < -FLOAT32_MAX)  # no |x| temporary of the block
         if over.any():
             raise InputError(
                 where,
@@ -630,7 +630,7 @@ class JetLevelSource(Source):
             if check_finite and x.dtype.kind == "f":
                 bad = ~np.isfinite(x)
                 with np.errstate(invalid="ignore"):
-                    over = np.abs(x) > FLOAT32_MAX
+                    over = (x > FLOAT32_MAX) | (x < -FLOAT32_MAX)  # no |x| temporary of the block
                 if bad.any() or over.any():
                     r, c = (int(v[0]) for v in np.nonzero(bad if bad.any() else over))
                     raise InputError(
