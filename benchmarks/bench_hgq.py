@@ -1,8 +1,9 @@
 """The JEDI-linear anchor on our data: HGQ2 on the default run's 16x3 view, da4ml, Yosys.
 
-Issue 20 compares our chip students with JEDI-linear (public hls4ml data: 0.7195 at 43.8k
-LUTs, 19 cycles). Our data differ, so this trains the same recipe on the jets our students
-train on and puts it through the same open-source hardware flow:
+JEDI-linear is the published reference for a jet tagger on a chip (public hls4ml data: 0.7195
+at 43.8k LUTs, 19 cycles), but our data differ, so its numbers cannot be set next to our chip
+students as they are. This trains the same recipe on the jets our students train on and puts
+it through the same open-source hardware flow:
 
 1. data: the default run's ``c16`` view (first 16 constituents x (pT_rel, eta_rel, phi_rel),
    normalised as the workflow normalises them), ``transfer`` to train (the students' split),
@@ -27,8 +28,8 @@ train on and puts it through the same open-source hardware flow:
    emulation checked bit for bit against Keras on every test jet, Verilog with the
    project's settings (``latency_cutoff`` 5 adder levels per stage, 5 ns clock), a Verilator
    simulation checked on ``--verilator-samples`` jets and Yosys ``synth_xilinx -family xcup
-   -flatten`` for LUT/FF counts (the project's own :func:`jetdistill.fpga.rtl.run_yosys` and
-   :func:`~jetdistill.fpga.rtl.build_verilator_sim`); latency = pipeline stages + the input
+   -flatten`` for LUT/FF counts (the project's own :func:`jetdistill.fpga.eda.run_yosys` and
+   :func:`~jetdistill.fpga.eda.build_verilator_sim`); latency = pipeline stages + the input
    register, as in :func:`jetdistill.fpga.rtl.estimate_rtl`;
 5. one point per ``--betas`` value (or per budget with ``--ramp``), then a table: every HGQ point and every chip student of
    ``--results`` (``fpga/<student>/<mode>/b<bits>_s<sparsity>/seed<seed>/rtl/metrics.json``,
@@ -414,7 +415,7 @@ def convert(
     from da4ml.trace import HWConfig, comb_trace
     from hgq.utils import trace_minmax
 
-    from jetdistill.fpga import rtl
+    from jetdistill.fpga import eda
 
     out: dict[str, Any] = {}
     partial = prj_dir.parent / "hw.json"  # what is measured so far survives a killed run
@@ -450,7 +451,7 @@ def convert(
     out["da4ml_luts"] = round(float(comb.cost))
     t0 = time.perf_counter()
     shutil.rmtree(prj_dir, ignore_errors=True)
-    vm = VerilogModel(comb, rtl.PROJECT, prj_dir, latency_cutoff=LATENCY_CUTOFF,
+    vm = VerilogModel(comb, eda.PROJECT, prj_dir, latency_cutoff=LATENCY_CUTOFF,
                       clock_period=CLOCK_PERIOD_NS, part_name="xcvu13p-flga2577-2-e")  # fmt: skip
     vm.write()
     n_stages = len(vm._pipe.solutions) if vm._pipe is not None else 0
@@ -461,7 +462,7 @@ def convert(
     save("trace_emulation_codegen")
     if verilator_samples > 0:
         t0 = time.perf_counter()
-        rtl.build_verilator_sim(vm, prj_dir, jobs=1)
+        eda.build_verilator_sim(vm, prj_dir, jobs=1)
         k = min(verilator_samples, n)
         y_rtl = np.asarray(vm.predict(x_test[:k].reshape(k, -1), n_threads=1), dtype=np.float64)
         out["verilator_exact_fraction"] = float(
@@ -471,7 +472,7 @@ def convert(
         out["rtl_verilator_s"] = round(time.perf_counter() - t0, 1)
         save("verilator")
     if yosys:
-        res = rtl.run_yosys(prj_dir, n_stages)
+        res = eda.run_yosys(prj_dir, n_stages)
         res.pop("cells")
         out.update(luts=res["luts"], ffs=res["ffs"], dsps=res["dsps"], carry=res["carry"],
                    rtl_yosys_s=res["yosys_s"])  # fmt: skip

@@ -14,7 +14,7 @@ import torch
 from conftest_quant import INPUT_SHAPE, quant_mlp, sample_inputs
 from torch import nn
 
-from jetdistill.fpga import qonnx, rtl
+from jetdistill.fpga import eda, qonnx, rtl, rtl_ops
 
 needs_tools = pytest.mark.skipif(
     shutil.which("yosys") is None or shutil.which("verilator") is None,
@@ -84,9 +84,9 @@ def test_round_half_even_activation_is_rejected(tmp_path):
 
 def test_missing_tools_name_the_install_command(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(rtl.ToolNotFoundError, match=r"verilator.*apt-get install yosys verilator"):
+    with pytest.raises(eda.ToolNotFoundError, match=r"verilator.*apt-get install yosys verilator"):
         rtl.estimate_rtl(None, INPUT_SHAPE, sample_inputs(10), tmp_path)
-    with pytest.raises(rtl.ToolNotFoundError, match=r"yosys.*apt-get install yosys verilator"):
+    with pytest.raises(eda.ToolNotFoundError, match=r"yosys.*apt-get install yosys verilator"):
         rtl.estimate_rtl(None, INPUT_SHAPE, sample_inputs(10), tmp_path, verilator=False)
 
 
@@ -108,10 +108,10 @@ def test_parse_yosys_stat():
      MUXF7                          30
 
 """
-    m = rtl.parse_yosys_stat(text)
+    m = eda.parse_yosys_stat(text)
     assert (m["luts"], m["ffs"], m["dsps"], m["carry"]) == (86 + 1205 + 98, 389, 2, 425)
-    with pytest.raises(rtl.ToolFailedError):
-        rtl.parse_yosys_stat("nothing here")
+    with pytest.raises(eda.ToolFailedError):
+        eda.parse_yosys_stat("nothing here")
 
 
 # --------------------------------------------------------------------------- op registry
@@ -120,7 +120,7 @@ def test_unregistered_op_names_the_node_and_lists_the_registered_ops():
 
     node = helper.make_node("Softsign", ["x"], ["y"], name="act3")
     with pytest.raises(qonnx.UnsupportedGraphError) as err:
-        rtl.trace_node(node, rtl.TraceState(mw=None))
+        rtl_ops.trace_node(node, rtl_ops.TraceState(mw=None))
     msg = str(err.value)
     assert "Softsign" in msg and "'act3'" in msg and "@register_rtl_op" in msg
     assert all(op in msg for op in ("MatMul", "Quant", "Relu", "Reshape"))
@@ -128,14 +128,14 @@ def test_unregistered_op_names_the_node_and_lists_the_registered_ops():
 
 def test_an_op_registered_twice_is_an_error():
     with pytest.raises(ValueError, match="MatMul"):
-        rtl.register_rtl_op("MatMul")(lambda node, state: None)
-    assert rtl.RTL_OPS["MatMul"].__name__ == "_trace_matmul"  # the first handler stays
+        rtl_ops.register_rtl_op("MatMul")(lambda node, state: None)
+    assert rtl_ops.RTL_OPS["MatMul"].__name__ == "_trace_matmul"  # the first handler stays
 
 
 def test_every_registered_handler_traces_a_node_of_its_op():
     """The tracer dispatches by ONNX op type only (no if/elif elsewhere)."""
     assert set(qonnx.SHAPE_OPS) | {"Quant", "MatMul", "Gemm", "Add", "Sub", "Mul", "Relu"} <= set(
-        rtl.RTL_OPS
+        rtl_ops.RTL_OPS
     )
 
 
@@ -231,10 +231,10 @@ def _fixed(shape: tuple[int, ...], k: int, i: int, f: int):
 def test_reducing_the_batch_axis_is_rejected():
     from onnx import helper
 
-    state = rtl.TraceState(mw=None, values={"x": _fixed((1, 4, 3), 1, 3, 2)})
+    state = rtl_ops.TraceState(mw=None, values={"x": _fixed((1, 4, 3), 1, 3, 2)})
     node = helper.make_node("ReduceMax", ["x"], ["y"], name="pool0", axes=[0, 1], keepdims=0)
     with pytest.raises(qonnx.UnsupportedGraphError, match=r"pool0.*batch axis"):
-        rtl.trace_node(node, state)
+        rtl_ops.trace_node(node, state)
 
 
 def test_mul_by_a_zero_one_mask_is_a_multiplexer_and_other_products_are_rejected():
@@ -242,8 +242,8 @@ def test_mul_by_a_zero_one_mask_is_a_multiplexer_and_other_products_are_rejected
     from onnx import helper
 
     x, mask = _fixed((1, 4, 3), 1, 3, 2), _fixed((1, 4, 1), 0, 1, 0)
-    state = rtl.TraceState(mw=None, values={"x": x, "mask": mask})
-    y = rtl.trace_node(helper.make_node("Mul", ["mask", "x"], ["y"], name="m"), state)
+    state = rtl_ops.TraceState(mw=None, values={"x": x, "mask": mask})
+    y = rtl_ops.trace_node(helper.make_node("Mul", ["mask", "x"], ["y"], name="m"), state)
     ports = FixedVariableArray(np.concatenate([x._vars.ravel(), mask._vars.ravel()]), None)
     comb = comb_trace(ports, y.ravel())
     rng = np.random.default_rng(0)
@@ -251,7 +251,7 @@ def test_mul_by_a_zero_one_mask_is_a_multiplexer_and_other_products_are_rejected
     out = np.asarray(comb.predict(np.concatenate([xs, ms], axis=1)))
     assert np.array_equal(out, (xs.reshape(300, 4, 3) * ms[:, :, None]).reshape(300, -1))
     with pytest.raises(qonnx.UnsupportedGraphError, match="variable x variable"):
-        rtl.trace_node(helper.make_node("Mul", ["x", "x"], ["z"], name="sq"), state)
+        rtl_ops.trace_node(helper.make_node("Mul", ["x", "x"], ["z"], name="sq"), state)
 
 
 @needs_tools
@@ -328,16 +328,16 @@ def test_unmasked_mean_over_sixteen_constituents_is_a_shift(tmp_path):
 def test_unknown_op_inside_a_graph_names_the_model():
     from onnx import helper
 
-    state = rtl.TraceState(
+    state = rtl_ops.TraceState(
         mw=None, values={"x": _fixed((1, 4, 3), 1, 3, 2)}, model="QuantFoo 'bar'"
     )
     with pytest.raises(
         qonnx.UnsupportedGraphError, match=r"Softsign \(node 'act3' of QuantFoo 'bar'\)"
     ):
-        rtl.trace_node(helper.make_node("Softsign", ["x"], ["y"], name="act3"), state)
+        rtl_ops.trace_node(helper.make_node("Softsign", ["x"], ["y"], name="act3"), state)
     # a handler's own refusal gets the model prepended
     with pytest.raises(qonnx.UnsupportedGraphError, match=r"QuantFoo 'bar'.*variable x variable"):
-        rtl.trace_node(helper.make_node("Mul", ["x", "x"], ["z"], name="sq"), state)
+        rtl_ops.trace_node(helper.make_node("Mul", ["x", "x"], ["z"], name="sq"), state)
 
 
 def _comb_of(node, x_kif=(1, 3, 2), shape=(1, 4, 3), extra=None):
@@ -345,8 +345,8 @@ def _comb_of(node, x_kif=(1, 3, 2), shape=(1, 4, 3), extra=None):
     from da4ml.trace import comb_trace
 
     x = _fixed(shape, *x_kif)
-    state = rtl.TraceState(mw=None, values={"x": x, **(extra or {})})
-    y = rtl.trace_node(node, state)
+    state = rtl_ops.TraceState(mw=None, values={"x": x, **(extra or {})})
+    y = rtl_ops.trace_node(node, state)
     return comb_trace(x.ravel(), y.ravel()), y
 
 
@@ -356,7 +356,7 @@ def test_mask_chain_ops_are_exact():
     from onnx import helper
 
     x = _fixed((1, 4, 3), 1, 3, 2)
-    state = rtl.TraceState(mw=None, values={"x": x, "zero": np.zeros(())})
+    state = rtl_ops.TraceState(mw=None, values={"x": x, "zero": np.zeros(())})
     chain = [
         helper.make_node("Equal", ["x", "zero"], ["e"], name="eq"),
         helper.make_node("Not", ["e"], ["n"], name="not"),
@@ -366,9 +366,9 @@ def test_mask_chain_ops_are_exact():
         helper.make_node("Cast", ["b"], ["m"], name="cf", to=1),
     ]
     for node in chain:
-        state.values[node.output[0]] = rtl.trace_node(node, state)
+        state.values[node.output[0]] = rtl_ops.trace_node(node, state)
     m = state.values["m"]
-    assert m.shape == (1, 4, 1) and rtl._is_mask(m)
+    assert m.shape == (1, 4, 1) and rtl_ops._is_mask(m)
     comb = comb_trace(x.ravel(), m.ravel())
     rng = np.random.default_rng(0)
     xs = rng.integers(-32, 32, size=(500, 12)) / 4 * (rng.random((500, 12)) < 0.3)
@@ -436,15 +436,15 @@ def test_constant_inputs_of_a_matrix_product_are_exact(weight):
 
     x, h = _with_constants([0.125, 0.125, 0.25])
     w = np.array([[weight, 0.0], [weight, 0.25], [weight, 0.0], [0.0, 1.5]])
-    state = rtl.TraceState(mw=None, values={"h": h, "w": w})
-    y = rtl.trace_node(helper.make_node("MatMul", ["h", "w"], ["y"], name="mm"), state)
+    state = rtl_ops.TraceState(mw=None, values={"h": h, "w": w})
+    y = rtl_ops.trace_node(helper.make_node("MatMul", ["h", "w"], ["y"], name="mm"), state)
     comb = comb_trace(x.ravel(), y.ravel())
     xs = np.arange(64).reshape(-1, 1) / 8  # every value of the unsigned 6-bit input
     hs = np.concatenate([np.tile([0.125, 0.125, 0.25], (64, 1)), xs], axis=1)
     assert np.array_equal(np.asarray(comb.predict(xs)), hs @ w)  # column 0: 0.5 x weight
     # the same product with the constant matrix on the left (w^T @ h^T)
     state.values.update(ht=h.T, wt=w.T)
-    yt = rtl.trace_node(helper.make_node("MatMul", ["wt", "ht"], ["yt"], name="mmt"), state)
+    yt = rtl_ops.trace_node(helper.make_node("MatMul", ["wt", "ht"], ["yt"], name="mmt"), state)
     assert yt.shape == (2, 1)
     comb_t = comb_trace(x.ravel(), yt.ravel())
     assert np.array_equal(np.asarray(comb_t.predict(xs)), hs @ w)
@@ -454,7 +454,7 @@ def test_constant_inputs_of_a_matrix_product_are_exact(weight):
     _, c = _with_constants([0.25, 0.375, 0.125, 0.5])
     rows = np.stack([h._vars[0], c._vars[0, :4]])[None]
     state.values["h3"] = FixedVariableArray(rows, None, hwconf=h.hwconf)
-    y3 = rtl.trace_node(helper.make_node("MatMul", ["h3", "w"], ["y3"], name="mm3"), state)
+    y3 = rtl_ops.trace_node(helper.make_node("MatMul", ["h3", "w"], ["y3"], name="mm3"), state)
     assert y3.shape == (1, 2, 2)
     comb3 = comb_trace(x.ravel(), y3.ravel())
     const_row = np.array([0.25, 0.375, 0.125, 0.5]) @ w
