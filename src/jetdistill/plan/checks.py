@@ -24,6 +24,13 @@ from jetdistill.plan.checks_stages import (
     check_unlabelled,
     check_views_config,
 )
+from jetdistill.plan.checks_values import (
+    check_finite,
+    check_job_paths,
+    check_names,
+    check_pthat_window,
+    check_unique_values,
+)
 from jetdistill.plan.grid import (
     BUDGET_KEYS,
     SPLITS,
@@ -61,6 +68,9 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     ``root``: the project directory Snakemake runs in (default: the current directory),
     against which ``results`` must stay unless ``allow_results_outside_project`` is set.
     """
+    check_finite(cfg)  # first: NaN compares false, so it passes every later range check
+    check_names(cfg)
+    check_unique_values(cfg)
     check_results_dir(cfg, root)
     check_tracking_settings(cfg.get("tracking"))  # a secret in tracking.uri, the experiment name
     check_generated_strings(cfg)
@@ -100,6 +110,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
             raise InputError(
                 "config: data.generate.pt_min", f"< pt_max ({g['pt_max']})", str(g["pt_min"])
             )
+        check_pthat_window(cfg)
     sp = data["splits"]
     total = sum(sp[s] for s in SPLITS)
     if sp["overlap_transfer_with_teacher"]:
@@ -173,6 +184,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     lc = cfg.get("learning_curve") or {}
     if lc.get("enabled", False) and lc.get("student"):
         _ref("learning_curve.student", lc["student"], cfg["students"])
+    check_job_paths(cfg)  # last: it expands the grid the checks above have validated
 
 
 def check_losses(cfg: dict) -> None:
