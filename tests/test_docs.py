@@ -296,14 +296,9 @@ def test_every_study_config_has_its_readme_with_its_command():
         assert doc.name in (REPO / "config/studies/README.md").read_text(), doc.name
 
 
-#: benchmark scripts whose studies are becoming config/studies/ configs: not documented as tools
-RETIRING = {"bench_precision.py"}
-
-
 def test_benchmarks_readme_documents_every_benchmark_script():
     text = (REPO / "benchmarks/README.md").read_text()
     scripts = [*sorted(REPO.glob("benchmarks/bench_*.py")), REPO / "benchmarks/compare_results.py"]
-    scripts = [p for p in scripts if p.name not in RETIRING]
     headings = re.findall(r"^## `(\w+\.py)`", text, flags=re.MULTILINE)
     missing = [p.name for p in scripts if p.name not in headings]
     assert not missing, f"benchmarks/README.md has no section for {missing}"
