@@ -21,7 +21,7 @@ from pathlib import Path
 TIMING = ("seconds", "per_s", "_s")
 #: wildcards added to a family later, at the value that means "as before" (a QAT point
 #: without a cost penalty): a run from before they existed matches one at that value
-DEFAULT_WILDCARDS = {"cost": "0"}
+DEFAULT_WILDCARDS = {"cost": "0", "arm": "default"}
 
 
 def _is_timing(key: str) -> bool:

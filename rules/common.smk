@@ -20,6 +20,9 @@ plan.prepare_config(
 
 R = config["results"]
 SPLITS = plan.SPLITS
+#: a study's tables go to results/studies/<study>/ (schema key ``study``): its jobs share the
+#: results folder they run in, its reports never overwrite another config's
+STUDY = config.get("study") or ""
 
 
 wildcard_constraints:
@@ -35,6 +38,8 @@ wildcard_constraints:
     mode=r"solo|kd",
     group=r"\d+",
     fraction=r"[0-9.e+-]+",
+    arm=r"[a-z][a-z0-9-]*",
+    mult=r"[0-9.e+-]+",
 
 
 def start_invocation():
@@ -69,6 +74,16 @@ def end_invocation(success):
 def out(*parts):
     """A rule's input/output path under results/, wildcards left in."""
     return P.template(R, *parts)
+
+
+def report_out(*parts):
+    """An aggregation's output: under studies/<study>/ for a study, else the run's own."""
+    return out(*(("studies", STUDY) if STUDY else ()), *parts)
+
+
+def report_log(rule):
+    """An aggregation's log (a study's own, so that it never overwrites the run's)."""
+    return logfile(rule, STUDY or None), benchfile(rule, STUDY or None)
 
 
 def at(*parts, **wildcards):
@@ -165,68 +180,89 @@ def augmented_input(w):
     return {"augmented": at(P.VIEW_AUG, view=view_of(w.student), split="transfer")}
 
 
-def student_inputs(w):
-    splits = (*plan.transfer_splits(config), "val", "test")
+def arm_of(w):
+    """The arm of a student job (distillation.arms); jobs without the wildcard (learning
+    curves) are the default arm's."""
+    return dict(w.items()).get("arm", plan.DEFAULT_ARM)
+
+
+def arm_config(w):
+    """The config as the student job of these wildcards reads it (its arm's settings)."""
+    return plan.arm_config(config, arm_of(w))
+
+
+def unlabelled_files_of(cfg, student, teacher):
+    """A student's unlabelled jets and ``teacher``'s logits on them, at ``cfg``'s multiple."""
+    mult = plan.multiple_text(plan.unlabelled_multiple(cfg))
+    return (
+        at(P.VIEW_UNLABELLED, view=view_of(student), mult=mult),
+        at(P.UNLABELLED_SOFT_TARGETS, teacher=teacher, mult=mult),
+    )
+
+
+def student_inputs(w, cfg=None):
+    cfg = cfg or arm_config(w)
+    splits = (*plan.transfer_splits(cfg), "val", "test")
     files = view_files(view_of(w.student), splits)
-    if plan.solo_views(config, w.student):
+    if plan.solo_views(cfg, w.student):
         files.update(augmented_input(w))
     return {
         **files,
-        "fidelity": soft_targets(plan.fidelity_teacher(config)),
+        "fidelity": soft_targets(
+            plan.fidelity_teacher(config)
+        ),  # one reference, all arms
         "tracking": tracking_marker(),
     }
 
 
 def kd_inputs(w):
-    views = augmented_input(w) if plan.views_settings(config) is not None else {}
-    files = {**student_inputs(w), **views, "soft_targets": soft_targets(w.teacher)}
-    if plan.unlabelled_on(
-        config
-    ):  # distillation.unlabelled: teacher term only on these
-        files["unlabelled"] = at(P.VIEW_UNLABELLED, view=view_of(w.student))
-        files["unlabelled_soft_targets"] = at(
-            P.UNLABELLED_SOFT_TARGETS, teacher=w.teacher
-        )
+    cfg = arm_config(w)
+    views = augmented_input(w) if plan.views_settings(cfg) is not None else {}
+    files = {**student_inputs(w, cfg), **views, "soft_targets": soft_targets(w.teacher)}
+    if plan.unlabelled_on(cfg):  # distillation.unlabelled: teacher term only on these
+        jets, logits = unlabelled_files_of(cfg, w.student, w.teacher)
+        files.update(unlabelled=jets, unlabelled_soft_targets=logits)
     return files
 
 
 def solo_all_inputs(w):
     """The solo-on-all reference: the solo student's inputs plus the unlabelled jets (with
     their labels) and the fidelity teacher's logits on them."""
-    teacher = plan.fidelity_teacher(config)
-    return {
-        **student_inputs(w),
-        "unlabelled": at(P.VIEW_UNLABELLED, view=view_of(w.student)),
-        "unlabelled_fidelity": at(P.UNLABELLED_SOFT_TARGETS, teacher=teacher),
-    }
+    cfg = arm_config(w)
+    jets, logits = unlabelled_files_of(cfg, w.student, plan.fidelity_teacher(config))
+    return {**student_inputs(w, cfg), "unlabelled": jets, "unlabelled_fidelity": logits}
 
 
 def unlabelled_soft_target_inputs(w):
     members = config["teachers"][w.teacher]["members"]
     views = sorted({view_of(m["model"]) for m in members})
     return {
-        **{v: at(P.VIEW_UNLABELLED, view=v) for v in views},
+        **{v: at(P.VIEW_UNLABELLED, view=v, mult=w.mult) for v in views},
         "models": teacher_member_models(w.teacher),
         "tracking": tracking_marker(),
     }
 
 
+def compression_config():
+    """The config as the compression stage reads it: its arm's (compression.arm)."""
+    return plan.arm_config(config, plan.compression_arm(config))
+
+
 def qat_inputs(w):
-    inputs = student_inputs(w)
+    cfg = compression_config()
+    inputs = student_inputs(w, cfg)
     if w.mode == "kd":
         teacher = plan.compression_teacher(config)
         inputs["soft_targets"] = soft_targets(teacher)
         # KD stays on in QAT, on the same unlabelled jets as the float KD student
-        if plan.unlabelled_on(config):
-            inputs["unlabelled"] = at(P.VIEW_UNLABELLED, view=view_of(w.student))
-            inputs["unlabelled_soft_targets"] = at(
-                P.UNLABELLED_SOFT_TARGETS, teacher=teacher
-            )
+        if plan.unlabelled_on(cfg):
+            jets, logits = unlabelled_files_of(cfg, w.student, teacher)
+            inputs.update(unlabelled=jets, unlabelled_soft_targets=logits)
     if config["compression"]["init"] == "finetune":
         if w.mode == "kd":
             ref = plan.kd_reference(config, w.student, int(w.seed))
         else:
-            ref = plan.SoloJob.from_wildcards(w)
+            ref = plan.solo_reference(config, w.student, int(w.seed))
         inputs["float_model"] = ref.path(R, P.MODEL)
     return inputs
 
@@ -292,8 +328,11 @@ def train_params(kind):
 
 
 def student_train_params(kind):
-    """A student job's training settings: training.<kind> with training.per_student on top."""
-    return lambda w: plan.job_settings(plan.student_training(config, kind, w.student))
+    """A student job's training settings: training.<kind> with training.per_student on top,
+    as its arm gives them."""
+    return lambda w: plan.job_settings(
+        plan.student_training(arm_config(w), kind, w.student)
+    )
 
 
 def view_params(w):
@@ -305,14 +344,19 @@ def tracking_params():
 
 
 def transfer_split_params():
-    """The splits a float student trains on (plan.transfer_splits): a param, so changing
-    them reruns the students only."""
-    return plan.transfer_splits(config)
+    """The splits a float student trains on (plan.transfer_splits, its arm's): a param, so
+    changing them reruns the students only."""
+    return lambda w: plan.transfer_splits(arm_config(w))
 
 
 def kd_params(w):
     """The KD loss of one distillation job: its identity plus its method's own settings."""
-    return plan.kd_job_settings(config, plan.KDJob.from_wildcards(w))
+    return plan.kd_job_settings(arm_config(w), plan.KDJob.from_wildcards(w))
+
+
+def solo_arm_param(w):
+    """The arm whose solo jobs are this KD student's twins (recorded for the comparison)."""
+    return plan.solo_arm(config, arm_of(w), w.student)
 
 
 def qat_params(w):
@@ -367,11 +411,11 @@ def all_model_metrics():
 
 
 def final_outputs():
-    outs = [out(P.SUMMARY_CSV), out(P.SUMMARY_MD)]
+    outs = [report_out(P.SUMMARY_CSV), report_out(P.SUMMARY_MD)]
     if plan.kd_jobs(config):
-        outs.append(out(P.COMPARISON_DIR, "kd_vs_solo.csv"))
+        outs.append(report_out(P.COMPARISON_DIR, "kd_vs_solo.csv"))
     if plan.qat_jobs(config):
-        outs.append(out(P.COMPRESSION_DIR, "frontier.csv"))
+        outs.append(report_out(P.COMPRESSION_DIR, "frontier.csv"))
     if plan.learning_curve_points(config):
-        outs.append(out(P.LC_DIR, "learning_curve.csv"))
+        outs.append(report_out(P.LC_DIR, "learning_curve.csv"))
     return outs

@@ -5,43 +5,43 @@ rule compare_students:
     input:
         unpack(comparison_inputs),
     output:
-        table=out(P.COMPARISON_DIR, "kd_vs_solo.csv"),
-        reference=out(P.COMPARISON_DIR, "reference.csv"),
-        markdown=out(P.COMPARISON_DIR, "kd_vs_solo.md"),
+        table=report_out(P.COMPARISON_DIR, "kd_vs_solo.csv"),
+        reference=report_out(P.COMPARISON_DIR, "reference.csv"),
+        markdown=report_out(P.COMPARISON_DIR, "kd_vs_solo.md"),
         html=report(
-            out(P.COMPARISON_DIR, "kd_vs_solo.html"),
+            report_out(P.COMPARISON_DIR, "kd_vs_solo.html"),
             category="Distillation",
             subcategory="Tables",
             caption="../report/kd_vs_solo.rst",
         ),
         acc_vs_T=report(
-            out(P.COMPARISON_DIR, "accuracy_vs_temperature.png"),
+            report_out(P.COMPARISON_DIR, "accuracy_vs_temperature.png"),
             category="Distillation",
             subcategory="Plots",
             caption="../report/accuracy_vs_temperature.rst",
         ),
         acc_vs_alpha=report(
-            out(P.COMPARISON_DIR, "accuracy_vs_alpha.png"),
+            report_out(P.COMPARISON_DIR, "accuracy_vs_alpha.png"),
             category="Distillation",
             subcategory="Plots",
             caption="../report/accuracy_vs_alpha.rst",
         ),
         agreement=report(
-            out(P.COMPARISON_DIR, "agreement_vs_accuracy.png"),
+            report_out(P.COMPARISON_DIR, "agreement_vs_accuracy.png"),
             category="Distillation",
             subcategory="Plots",
             caption="../report/agreement_vs_accuracy.rst",
         ),
         roc=report(
-            out(P.COMPARISON_DIR, "roc_teacher_solo_kd.png"),
+            report_out(P.COMPARISON_DIR, "roc_teacher_solo_kd.png"),
             category="Distillation",
             subcategory="Plots",
             caption="../report/roc.rst",
         ),
     log:
-        logfile("compare_students"),
+        report_log("compare_students")[0],
     benchmark:
-        benchfile("compare_students")
+        report_log("compare_students")[1]
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -64,24 +64,24 @@ rule plot_frontier:
         fpga=all_fpga_metrics(),
         tracking=tracking_marker(),
     output:
-        table=out(P.COMPRESSION_DIR, "frontier.csv"),
-        markdown=out(P.COMPRESSION_DIR, "frontier.md"),
+        table=report_out(P.COMPRESSION_DIR, "frontier.csv"),
+        markdown=report_out(P.COMPRESSION_DIR, "frontier.md"),
         html=report(
-            out(P.COMPRESSION_DIR, "frontier.html"),
+            report_out(P.COMPRESSION_DIR, "frontier.html"),
             category="Compression",
             subcategory="Tables",
             caption="../report/frontier_table.rst",
         ),
         plot=report(
-            out(P.COMPRESSION_DIR, "frontier.png"),
+            report_out(P.COMPRESSION_DIR, "frontier.png"),
             category="Compression",
             subcategory="Plots",
             caption="../report/frontier.rst",
         ),
     log:
-        logfile("plot_frontier"),
+        report_log("plot_frontier")[0],
     benchmark:
-        benchfile("plot_frontier")
+        report_log("plot_frontier")[1]
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -99,18 +99,18 @@ rule summarize:
         metrics=all_model_metrics(),
         tracking=tracking_marker(),
     output:
-        csv=out(P.SUMMARY_CSV),
-        markdown=out(P.SUMMARY_MD),
+        csv=report_out(P.SUMMARY_CSV),
+        markdown=report_out(P.SUMMARY_MD),
         html=report(
-            out(P.SUMMARY_HTML),
+            report_out(P.SUMMARY_HTML),
             category="Summary",
             subcategory="Tables",
             caption="../report/summary.rst",
         ),
     log:
-        logfile("summarize"),
+        report_log("summarize")[0],
     benchmark:
-        benchfile("summarize")
+        report_log("summarize")[1]
     conda:
         "../envs/train.yaml"
     threads: 1

@@ -112,13 +112,13 @@ rule prepare_unlabelled_view:
     input:
         splits=out(P.SPLITS),
         norm=out(P.VIEW_NORM),  # the labelled view's normalisation, never refitted
-        files=plan.unlabelled_files(config, R),
+        files=lambda w: plan.unlabelled_files(config, R, float(w.mult)),
     output:
         unlabelled=out(P.VIEW_UNLABELLED),
     log:
-        logfile("prepare_unlabelled_view", "{view}"),
+        logfile("prepare_unlabelled_view", "{view}_x{mult}"),
     benchmark:
-        benchfile("prepare_unlabelled_view", "{view}")
+        benchfile("prepare_unlabelled_view", "{view}_x{mult}")
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -129,6 +129,6 @@ rule prepare_unlabelled_view:
         view=view_params,
         view_name=lambda w: w.view,
         data=plan.data_settings(config),
-        unlabelled=plan.unlabelled_settings(config),
+        unlabelled=lambda w: plan.unlabelled_settings(config, float(w.mult)),
     script:
         "../workflow/scripts/prepare_unlabelled_view.py"

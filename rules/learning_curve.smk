@@ -51,24 +51,24 @@ rule plot_learning_curve:
         unpack(learning_curve_inputs),
         tracking=tracking_marker(),
     output:
-        table=out(P.LC_DIR, "learning_curve.csv"),
-        markdown=out(P.LC_DIR, "learning_curve.md"),
+        table=report_out(P.LC_DIR, "learning_curve.csv"),
+        markdown=report_out(P.LC_DIR, "learning_curve.md"),
         html=report(
-            out(P.LC_DIR, "learning_curve.html"),
+            report_out(P.LC_DIR, "learning_curve.html"),
             category="Learning curve",
             subcategory="Tables",
             caption="../report/learning_curve.rst",
         ),
         plot=report(
-            out(P.LC_DIR, "learning_curve.png"),
+            report_out(P.LC_DIR, "learning_curve.png"),
             category="Learning curve",
             subcategory="Plots",
             caption="../report/learning_curve.rst",
         ),
     log:
-        logfile("plot_learning_curve"),
+        report_log("plot_learning_curve")[0],
     benchmark:
-        benchfile("plot_learning_curve")
+        report_log("plot_learning_curve")[1]
     conda:
         "../envs/train.yaml"
     threads: 1

@@ -51,6 +51,7 @@ rule distill_student:
         train=student_train_params("distill"),
         transfer_splits=transfer_split_params(),
         kd=kd_params,
+        solo_arm=solo_arm_param,
     script:
         "../workflow/scripts/train_student.py"
 

@@ -136,9 +136,9 @@ rule compute_unlabelled_soft_targets:
     output:
         soft_targets=out(P.UNLABELLED_SOFT_TARGETS),
     log:
-        logfile("compute_unlabelled_soft_targets", "{teacher}"),
+        logfile("compute_unlabelled_soft_targets", "{teacher}_x{mult}"),
     benchmark:
-        benchfile("compute_unlabelled_soft_targets", "{teacher}")
+        benchfile("compute_unlabelled_soft_targets", "{teacher}_x{mult}")
     priority: 10
     conda:
         "../envs/train.yaml"

@@ -32,11 +32,13 @@ def test_wildcards_round_trip_through_text(job):
 
 
 def test_paths_and_log_stems_come_from_the_path_template():
-    assert KD.path("R", paths.METRICS) == "R/students/kd/mlp/jedi/hinton/T4_a0.1/seed1/metrics.json"
-    assert QAT.path("R", paths.METRICS, directory=QAT.HLS_DIR) == (
-        "R/fpga/mlp/kd/b6_s0.5_c0/seed0/hls/metrics.json"
+    assert KD.path("R", paths.METRICS) == (
+        "R/students/kd/mlp/jedi/hinton/T4_a0.1/default/seed1/metrics.json"
     )
-    assert I.KDJob.stem() == "{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}"
+    assert QAT.path("R", paths.METRICS, directory=QAT.HLS_DIR) == (
+        "R/fpga/mlp/kd/b6_s0.5_c0/default/seed0/hls/metrics.json"
+    )
+    assert I.KDJob.stem() == "{student}_{teacher}_{method}_T{T}_a{alpha}_{arm}_seed{seed}"
     assert paths.stem(paths.LC_SOLO_DIR) == "{student}_f{fraction}_seed{seed}"
     assert paths.stem(paths.TEACHER_DIR) == "{teacher}_member{member}"
 
@@ -44,22 +46,29 @@ def test_paths_and_log_stems_come_from_the_path_template():
 def test_records_name_fields_once_and_parse_back():
     rec = KD.record()
     assert rec == {"model": "mlp", "student": "mlp", "teacher": "jedi", "kd_method": "hinton",
-                   "temperature": 4.0, "alpha": 0.1, "seed": 1}  # fmt: skip
+                   "temperature": 4.0, "alpha": 0.1, "seed": 1, "arm": "default"}  # fmt: skip
     assert I.KDJob.from_record(rec) == KD
     assert I.QATJob.from_record(QAT.record()) == QAT
-    assert I.KDJob.record_keys() == ("student", "teacher", "kd_method", "temperature", "alpha")
-    assert I.QATJob.record_keys() == ("student", "qat_mode", "bits", "sparsity", "cost_penalty")
+    assert I.KDJob.record_keys() == (
+        "student", "teacher", "kd_method", "temperature", "alpha", "arm",
+    )  # fmt: skip
+    # a record from before arms (no arm) is the default arm's
+    assert I.KDJob.from_record({k: v for k, v in rec.items() if k != "arm"}) == KD
+    assert I.QATJob.record_keys() == (
+        "student", "qat_mode", "bits", "sparsity", "cost_penalty", "arm",
+    )  # fmt: skip
     assert QAT.key_values() == {"student": "mlp", "mode": "kd", "bits": 6, "sparsity": 0.5,
-                                "cost": 0.0}  # fmt: skip
+                                "cost": 0.0, "arm": "default"}  # fmt: skip
     # a record from before the cost penalty (no cost_penalty) is a point without penalty
     old = {k: v for k, v in QAT.record().items() if k != "cost_penalty"}
     assert I.QATJob.from_record(old) == QAT and QAT.cost == "0"
     penalised = I.QATJob("mlp", "kd", 6, 0.5, 0, 0.010)
     assert I.QATJob.from_record(penalised.record()) == penalised and penalised.cost == "0.01"
-    # a solo record has the KD columns, empty: the comparison reads both alike
-    assert {k: SOLO.record()[k] for k in I.KDJob.record_keys()[1:]} == dict.fromkeys(
-        I.KDJob.record_keys()[1:]
-    )
+    # a solo record has the KD columns, empty: the comparison reads both alike; the arm is
+    # the solo job's own
+    kd_only = [k for k in I.KDJob.record_keys()[1:] if k != "arm"]
+    assert {k: SOLO.record()[k] for k in kd_only} == dict.fromkeys(kd_only)
+    assert SOLO.record()["arm"] == "default"
 
 
 def test_mlflow_names_are_the_ones_the_jobs_logged_before():
@@ -69,7 +78,7 @@ def test_mlflow_names_are_the_ones_the_jobs_logged_before():
     assert QAT.fpga_run_name("hls") == "hls-kd-mlp-b6-s0.5"
     assert I.FloatFPGAJob("mlp", 0).run_name() == "hls-float-mlp-s0"
     assert QAT.fpga_tags() == {"model": "mlp", "student": "mlp", "qat_mode": "kd", "bits": "6",
-                               "sparsity": "0.5", "seed": "0", "cost_penalty": "0"}  # fmt: skip
+                               "sparsity": "0.5", "seed": "0", "cost_penalty": "0", "arm": "default"}  # fmt: skip
     # a penalised point adds its strength to the names; without one they are unchanged
     penalised = I.QATJob("mlp", "kd", 6, 0.5, 0, 0.01)
     assert penalised.run_name() == "qat-kd-mlp-b6-s0.5-c0.01-seed0"

@@ -32,6 +32,7 @@ reports all read it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -47,6 +48,16 @@ def fmt_num(x: float | str) -> str:
 def num(x: float | str) -> float:
     """The value of a swept number held as text (``"4"`` -> ``4.0``)."""
     return float(x)
+
+
+#: The arm every run has (``distillation.arms``): the config's own settings, the reference the
+#: other arms are compared with; baselines, learning curves and float FPGA students use it.
+DEFAULT_ARM = "default"
+
+
+def arm_part(arm: str) -> str:
+    """``-<arm>`` in run names, none for the default arm: the names runs had before arms."""
+    return "" if arm == DEFAULT_ARM else f"-{arm}"
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,10 @@ class Identity:
         values = {}
         for f in dataclasses.fields(cls):
             v = record.get(cls.record_name(f.name), 0 if f.name == "seed" else None)
+            if (
+                v is None or (isinstance(v, float) and math.isnan(v))
+            ) and f.default is not dataclasses.MISSING:
+                v = f.default  # a record from before the field existed (no arm: the default)
             values[f.name] = int(v) if f.type in ("int", int) else v
         return cls(**values)
 
@@ -170,19 +185,22 @@ class SoloJob(Identity):
     DIR: ClassVar[str] = paths.SOLO_DIR
     student: str
     seed: int
+    #: the arm of the study (``distillation.arms``) whose settings the job trains with; last,
+    #: with a default, so a job of a config without arms is the ``default`` arm's
+    arm: str = DEFAULT_ARM
 
     method: ClassVar[str] = "solo"
 
     def run_name(self) -> str:
-        return f"solo-{self.student}-s{self.seed}"
+        return f"solo-{self.student}-s{self.seed}{arm_part(self.arm)}"
 
     def tags(self, fraction: float = 1.0) -> dict[str, Any]:
         return {"model": self.student, "student": self.student, "seed": self.seed,
-                "train_fraction": fraction, "teacher": "", "kd_method": ""}  # fmt: skip
+                "train_fraction": fraction, "teacher": "", "kd_method": "", "arm": self.arm}  # fmt: skip
 
     def record(self) -> dict[str, Any]:
         """As a KD record, with no KD configuration (the comparison reads both alike)."""
-        none = dict.fromkeys(KDJob.record_keys()[1:])
+        none = dict.fromkeys(k for k in KDJob.record_keys()[1:] if k != "arm")
         return {**super().record(), **none}
 
     def common_params(self) -> dict[str, Any]:
@@ -199,7 +217,7 @@ class SoloAllJob(SoloJob):
     method: ClassVar[str] = "solo_all"
 
     def run_name(self) -> str:
-        return f"solo_all-{self.student}-s{self.seed}"
+        return f"solo_all-{self.student}-s{self.seed}{arm_part(self.arm)}"
 
 
 @dataclass(frozen=True)
@@ -215,6 +233,7 @@ class KDJob(Identity):
     T: str
     alpha: str
     seed: int
+    arm: str = DEFAULT_ARM  # as SoloJob.arm
 
     def __post_init__(self) -> None:  # one spelling of each number, however it was given
         object.__setattr__(self, "T", fmt_num(self.T))
@@ -223,11 +242,13 @@ class KDJob(Identity):
     def run_name(self) -> str:
         return (
             f"kd-{self.student}-s{self.seed}-{self.teacher}-{self.method}-T{self.T}-a{self.alpha}"
+            f"{arm_part(self.arm)}"
         )
 
     def tags(self, fraction: float = 1.0) -> dict[str, Any]:
         return {"model": self.student, "student": self.student, "seed": self.seed,
-                "train_fraction": fraction, "teacher": self.teacher, "kd_method": self.method}  # fmt: skip
+                "train_fraction": fraction, "teacher": self.teacher, "kd_method": self.method,
+                "arm": self.arm}  # fmt: skip
 
     def common_params(self) -> dict[str, Any]:
         return {"student": self.student, "seed": self.seed, "bits": 32, "sparsity": 0.0,
@@ -254,6 +275,8 @@ class QATJob(Identity):
     sparsity: str
     seed: int
     cost: str = "0"
+    #: the arm (``compression.arm``) whose float students and jets the point starts from
+    arm: str = DEFAULT_ARM
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sparsity", fmt_num(self.sparsity))
@@ -266,11 +289,12 @@ class QATJob(Identity):
 
     def run_name(self) -> str:
         return (f"qat-{self.mode}-{self.student}-b{self.bits}-s{self.sparsity}{self._cost_part()}"
-                f"-seed{self.seed}")  # fmt: skip
+                f"{arm_part(self.arm)}-seed{self.seed}")  # fmt: skip
 
     def fpga_run_name(self, tool: str) -> str:
         """``hls-...``/``rtl-...``: the conversion runs of this point."""
-        return f"{tool}-{self.mode}-{self.student}-b{self.bits}-s{self.sparsity}{self._cost_part()}"
+        return (f"{tool}-{self.mode}-{self.student}-b{self.bits}-s{self.sparsity}"
+                f"{self._cost_part()}{arm_part(self.arm)}")  # fmt: skip
 
     def fpga_tags(self) -> dict[str, str]:
         """Tags and record fields of this point's conversion jobs (text, as in the paths)."""

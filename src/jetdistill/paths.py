@@ -24,7 +24,8 @@ VIEW_AUG = "data/augmented/{view}/{split}.h5"
 #: the students' unlabelled transfer jets (``distillation.unlabelled``): their own shards and,
 #: per view, one file normalised with the view's norm.json
 RAW_UNLABELLED_SHARD = "data/raw/unlabelled/{cls}_{shard}.h5"
-VIEW_UNLABELLED = VIEW_DIR + "/unlabelled.h5"
+#: ``{mult}``: the multiple of the transfer set (arms may differ in it; canonical text, ``3``)
+VIEW_UNLABELLED = VIEW_DIR + "/unlabelled_x{mult}.h5"
 
 # --------------------------------------------------------------------------- models
 #: every model directory holds these files (the ones its rule declares)
@@ -41,12 +42,12 @@ SPECIALIST_DIR = "teachers/{teacher}/specialist{group}"
 SOFT_TARGETS = "soft_targets/{teacher}.h5"
 SOFT_TARGET_METRICS = "soft_targets/{teacher}.metrics.json"
 #: not under soft_targets/: ``soft_targets/{teacher}.h5`` would match it too (teacher "unlabelled/x")
-UNLABELLED_SOFT_TARGETS = "soft_targets_unlabelled/{teacher}.h5"
-SOLO_DIR = "students/solo/{student}/seed{seed}"
-SOLO_ALL_DIR = "students/solo_all/{student}/seed{seed}"
-KD_DIR = "students/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/seed{seed}"
-QAT_DIR = "qat/{student}/{mode}/b{bits}_s{sparsity}_c{cost}/seed{seed}"
-FPGA_DIR = "fpga/{student}/{mode}/b{bits}_s{sparsity}_c{cost}/seed{seed}"
+UNLABELLED_SOFT_TARGETS = "soft_targets_unlabelled/x{mult}/{teacher}.h5"
+SOLO_DIR = "students/solo/{student}/{arm}/seed{seed}"
+SOLO_ALL_DIR = "students/solo_all/{student}/{arm}/seed{seed}"
+KD_DIR = "students/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/{arm}/seed{seed}"
+QAT_DIR = "qat/{student}/{mode}/b{bits}_s{sparsity}_c{cost}/{arm}/seed{seed}"
+FPGA_DIR = "fpga/{student}/{mode}/b{bits}_s{sparsity}_c{cost}/{arm}/seed{seed}"
 HLS_DIR = FPGA_DIR + "/hls"
 RTL_DIR = FPGA_DIR + "/rtl"
 HLS_FLOAT_DIR = "fpga/float/{student}/seed{seed}"

@@ -44,7 +44,9 @@ def train_student(ctx: JobContext) -> None:
     name, method = job.run_name(), job.method if solo_all else "kd" if kd else "solo"
     with C.job_run(ctx, name=name, role="student", method=method, tags=job.tags(fraction)) as run:
         run.log_params({"model": spec, "kd": kd or {"method": "none"},
-                        "transfer_splits": "+".join(parts)})  # fmt: skip
+                        "transfer_splits": "+".join(parts), "arm": job.arm})  # fmt: skip
+        if kd:  # the arm whose solo jobs are this KD student's twins (plan.solo_arm)
+            run.log_params({"solo_arm": ctx.params.get("solo_arm", job.arm)})
         if len(train.y) > n_labelled:
             run.log_params({"n_unlabelled": len(train.y) - n_labelled})
         run.log_artifact(ctx.input["norm"], "data")
@@ -62,6 +64,8 @@ def train_student(ctx: JobContext) -> None:
         C.write_history(result.history, ctx.output["history"])
         extra = {**job.record(), "train_fraction": fraction, "n_train": len(train.y),
                  "transfer_splits": "+".join(parts), "n_unlabelled": len(train.y) - n_labelled}  # fmt: skip
+        if kd:
+            extra["solo_arm"] = ctx.params.get("solo_arm", job.arm)
         record = C.result_record(ctx, run, role="student", method=method, metrics=metrics,
                                  extra=extra)  # fmt: skip
         write_json(ctx.output["metrics"], record)

@@ -5,6 +5,8 @@ The JSON schema checks types, ranges and enums; this package checks what a schem
 lists into the concrete job grid. Keeping it here, not in the rule files, makes a sweep a
 config change and lets the grid be unit-tested. By concern:
 
+- :mod:`.arms`          the arms of a study (``distillation.arms``): named overlays of the
+  student jobs' settings, one sweep axis (``arm_names``, ``arm_config``, ``check_arms``)
 - :mod:`.grid`          which jobs a config asks for (``solo_jobs``, ``kd_jobs``, ``qat_jobs``,
   ``fpga_jobs``, ``learning_curve_points``, ...), the teachers and splits they use and the
   data stage's input files (``source_files``, ``unlabelled_files``)
@@ -16,7 +18,7 @@ config change and lets the grid be unit-tested. By concern:
 - :mod:`.checks_stages` the checks of the stages: specialists, unlabelled jets, views,
   compression and FPGA targets
 
-Imports go one way: ``settings`` reads ``grid``; ``checks_stages`` reads ``grid``;
+Imports go one way: ``grid`` reads ``arms``; ``settings`` reads ``grid``; ``checks_stages`` reads ``grid``;
 ``checks`` reads ``grid`` and ``checks_stages``; ``load`` reads ``checks``. Every public
 name is re-exported here, so ``from jetdistill import plan; plan.X`` works for all of them
 (and for the job identities of :mod:`jetdistill.identity` and ``InputError``).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from jetdistill.errors import InputError
 from jetdistill.identity import (
+    DEFAULT_ARM,
     CurvePoint,
     FloatFPGAJob,
     KDJob,
@@ -35,7 +38,16 @@ from jetdistill.identity import (
     TeacherMember,
     fmt_num,
 )
+from jetdistill.plan.arms import (
+    ARM_KEYS,
+    arm_config,
+    arm_names,
+    check_arms,
+    compression_arm,
+    multiple_text,
+)
 from jetdistill.plan.checks import (
+    check_arm_students,
     check_config,
     check_exclude_from_transfer,
     check_generated_strings,
@@ -82,7 +94,9 @@ from jetdistill.plan.grid import (
     qat_jobs,
     rtl_jobs,
     solo_all_jobs,
+    solo_arm,
     solo_jobs,
+    solo_reference,
     source_files,
     specialist_groups_count,
     specialist_teachers,
@@ -92,6 +106,7 @@ from jetdistill.plan.grid import (
     transfer_splits,
     unlabelled_files,
     unlabelled_multiple,
+    unlabelled_multiples,
     unlabelled_on,
     unlabelled_shards,
     used_teachers,
@@ -130,7 +145,9 @@ from jetdistill.plan.settings import (
 )
 
 __all__ = [
+    "ARM_KEYS",
     "BUDGET_KEYS",
+    "DEFAULT_ARM",
     "ENV_INVOCATION",
     "HLS_KEYS",
     "REPLACEABLE",
@@ -148,9 +165,13 @@ __all__ = [
     "SoloJob",
     "TeacherMember",
     "apply_replace",
+    "arm_config",
+    "arm_names",
     "as_wildcards",
     "baselines",
     "canonical_text",
+    "check_arm_students",
+    "check_arms",
     "check_chip_targets",
     "check_config",
     "check_cost_penalties",
@@ -169,6 +190,7 @@ __all__ = [
     "check_views_config",
     "chip_model_types",
     "coerce_cli_numbers",
+    "compression_arm",
     "compression_students",
     "compression_teacher",
     "data_settings",
@@ -191,6 +213,7 @@ __all__ = [
     "learning_curve_points",
     "member",
     "member_teachers",
+    "multiple_text",
     "prepare_config",
     "qat_job_settings",
     "qat_jobs",
@@ -200,8 +223,10 @@ __all__ = [
     "shard_settings",
     "soft_target_params",
     "solo_all_jobs",
+    "solo_arm",
     "solo_jobs",
     "solo_params",
+    "solo_reference",
     "solo_views",
     "source_files",
     "specialist_combine_settings",
@@ -215,6 +240,7 @@ __all__ = [
     "transfer_splits",
     "unlabelled_files",
     "unlabelled_multiple",
+    "unlabelled_multiples",
     "unlabelled_on",
     "unlabelled_settings",
     "unlabelled_shards",

@@ -16,6 +16,7 @@ from typing import Any
 from jetdistill.data.layout import CLASS_NAMES, JET_FEATURES, LABEL_COLUMNS, PARTICLE_FEATURES
 from jetdistill.errors import InputError
 from jetdistill.identity import fmt_num
+from jetdistill.plan.arms import arm_config, arm_names, check_arms
 from jetdistill.plan.checks_stages import (
     check_chip_targets,
     check_cost_penalties,
@@ -62,6 +63,23 @@ def _ref(where: str, name: str, known: Any) -> None:
         )
 
 
+def check_arm_students(cfg: dict, arm: str) -> None:
+    """The student checks on the config as ``arm``'s jobs read it; the error names the arm."""
+    c = arm_config(cfg, arm)
+    try:
+        for i, t in enumerate(c["distillation"].get("teachers", [])):
+            _ref(f"distillation.teachers[{i}]", t, teacher_names(c))
+        check_losses(c)
+        check_unlabelled(c)
+        check_transfer_splits(c)
+        check_student_budget(c)
+        check_per_student_training(c)
+    except InputError as err:
+        where = err.where.removeprefix("config: ")
+        raise InputError(f"config: distillation.arms.{arm} (as {where})", err.expected,
+                         err.got) from err  # fmt: skip
+
+
 def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> None:
     """Cross-reference checks the schema cannot express; raises InputError naming the field.
 
@@ -75,6 +93,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     check_tracking_settings(cfg.get("tracking"))  # a secret in tracking.uri, the experiment name
     check_generated_strings(cfg)
     check_model_blocks(cfg)
+    check_arms(cfg)
     views, models, teachers = cfg["views"], cfg["models"], cfg["teachers"]
     data = cfg["data"]
     # only what the DAG uses is cross-checked: entries of the default config that a user's
@@ -124,6 +143,8 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
     check_transfer_splits(cfg)
     check_student_budget(cfg)
     check_per_student_training(cfg)
+    for arm in arm_names(cfg)[1:]:
+        check_arm_students(cfg, arm)
     if c.get("enabled", True):
         check_cost_penalties(cfg)
         for i, s in enumerate(c.get("students", [])):

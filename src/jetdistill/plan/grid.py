@@ -29,6 +29,7 @@ from jetdistill.identity import (  # the grid's element types (jetdistill.plan r
     TeacherMember,
     fmt_num,
 )
+from jetdistill.plan.arms import arm_config, arm_names, compression_arm
 
 SPLITS: tuple[str, ...] = ("teacher_train", "transfer", "val", "test")
 
@@ -145,10 +146,10 @@ def baselines(cfg: dict) -> list[str]:
 def used_teachers(cfg: dict) -> list[str]:
     """Teachers the DAG builds: those of ``distillation.teachers`` (every teacher when that list
     is empty; only the first, the fidelity reference, when distillation is off) and
-    ``compression.teacher`` when QAT+KD runs. Other entries of ``teachers`` are ignored, so a
+    ``compression.teacher`` when QAT+KD runs; every arm's (``distillation.arms``). Other entries of ``teachers`` are ignored, so a
     user config can add its own teacher without removing the defaults."""
     used = (
-        distill_teachers(cfg)
+        [t for a in arm_names(cfg) for t in distill_teachers(arm_config(cfg, a))]
         if cfg["distillation"].get("enabled", True)
         else [fidelity_teacher(cfg)]
     )
@@ -158,32 +159,67 @@ def used_teachers(cfg: dict) -> list[str]:
     return list(dict.fromkeys(used))
 
 
+def solo_arm(cfg: dict, arm: str, student: str, *, unlabelled: bool = False) -> str:
+    """The arm whose solo job is ``arm``'s solo twin of ``student``: the first arm (``default``
+    first) whose solo settings (the budget and training jets a solo job reads; with
+    ``unlabelled``, for the solo-on-all reference, the unlabelled multiple too) equal ``arm``'s.
+    Why: an arm that changes only what a solo student never reads (a loss, unlabelled jets)
+    must not train the same solo student again."""
+    from jetdistill.plan.settings import canonical_text  # settings reads this module
+
+    if arm == arm_names(cfg)[0]:
+        return arm  # the default arm comes first: its own twin, whatever the others say
+
+    def key(a: str) -> str:
+        c = arm_config(cfg, a)
+        k: dict[str, Any] = {"train": student_training(c, "student", student),
+                             "splits": transfer_splits(c)}  # fmt: skip
+        if unlabelled:
+            k["unlabelled"] = unlabelled_multiple(c)
+        return canonical_text(k)
+
+    mine = key(arm)
+    return next((a for a in arm_names(cfg) if key(a) == mine), arm)
+
+
 def solo_jobs(cfg: dict) -> list[SoloJob]:
-    """Students and baselines trained alone (same rule, same budget), over ``seeds``."""
-    models = list(dict.fromkeys([*cfg["students"], *baselines(cfg)]))
-    return [SoloJob(s, int(seed)) for s in models for seed in cfg["seeds"]]
+    """Students trained alone in every arm with solo settings of its own (:func:`solo_arm`),
+    and baselines in the default arm, over ``seeds``."""
+    jobs = [SoloJob(s, int(seed), arm) for arm in arm_names(cfg) for s in cfg["students"]
+            if solo_arm(cfg, arm, s) == arm for seed in cfg["seeds"]]  # fmt: skip
+    jobs += [SoloJob(b, int(seed)) for b in baselines(cfg) for seed in cfg["seeds"]]
+    return list(dict.fromkeys(jobs))
 
 
 def kd_jobs(cfg: dict) -> list[KDJob]:
-    d = cfg["distillation"]
-    if not d.get("enabled", True):
+    """Every arm's KD grid (students x teachers x methods x temperatures x alphas x seeds,
+    the lists as the arm gives them)."""
+    if not cfg["distillation"].get("enabled", True):
         return []
-    return [
-        KDJob(s, t, m, fmt_num(T), fmt_num(a), int(seed))
-        for s, t, m, T, a, seed in itertools.product(
-            cfg["students"], distill_teachers(cfg), d["methods"], d["temperatures"], d["alphas"],
-            cfg["seeds"],
-        )
-    ]  # fmt: skip
+    jobs = []
+    for arm in arm_names(cfg):
+        c = arm_config(cfg, arm)
+        d = c["distillation"]
+        jobs += [
+            KDJob(s, t, m, fmt_num(T), fmt_num(a), int(seed), arm)
+            for s, t, m, T, a, seed in itertools.product(
+                c["students"], distill_teachers(c), d["methods"], d["temperatures"], d["alphas"],
+                c["seeds"],
+            )
+        ]  # fmt: skip
+    return jobs
 
 
 def solo_all_jobs(cfg: dict) -> list[SoloAllJob]:
     """The upper reference of unlabelled transfer jets: every student trained alone on the
-    transfer set plus the unlabelled jets *with* their labels, over ``seeds`` (none while
-    ``distillation.unlabelled.multiple`` is 0)."""
-    if not unlabelled_on(cfg):
-        return []
-    return [SoloAllJob(s, int(seed)) for s in cfg["students"] for seed in cfg["seeds"]]
+    transfer set plus the unlabelled jets *with* their labels, over ``seeds``, in every arm
+    with unlabelled jets (and solo-on-all settings of its own)."""
+    return [
+        SoloAllJob(s, int(seed), arm)
+        for arm in arm_names(cfg) if unlabelled_on(arm_config(cfg, arm))
+        for s in cfg["students"] if solo_arm(cfg, arm, s, unlabelled=True) == arm
+        for seed in cfg["seeds"]
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- unlabelled jets
@@ -210,27 +246,37 @@ def unlabelled_on(cfg: dict) -> bool:
     return unlabelled_multiple(cfg) > 0
 
 
-def unlabelled_shards(cfg: dict) -> int:
-    """Generated unlabelled shards per class: enough for ``multiple`` x the most transfer jets a
-    class can get (its fraction of ``shards * jets_per_shard``, rounded up by one)."""
+def unlabelled_multiples(cfg: dict) -> list[float]:
+    """The unlabelled multiples of the run's arms (each > 0, once): one view and one
+    soft-target file each (``{mult}`` in their paths)."""
+    return sorted({unlabelled_multiple(arm_config(cfg, a)) for a in arm_names(cfg)} - {0.0})
+
+
+def unlabelled_shards(cfg: dict, multiple: float | None = None) -> int:
+    """Generated unlabelled shards per class: enough for ``multiple`` (default: the config's)
+    x the most transfer jets a class can get (its fraction of ``shards * jets_per_shard``,
+    rounded up by one). A smaller multiple reads the first shards of a larger one's."""
     g, sp = cfg["data"]["generate"], cfg["data"]["splits"]
     per_class = int(g["jets_per_shard"]) * int(g["shards"])
-    need = math.ceil(unlabelled_multiple(cfg) * (float(sp["transfer"]) * per_class + 1))
+    m = unlabelled_multiple(cfg) if multiple is None else float(multiple)
+    need = math.ceil(m * (float(sp["transfer"]) * per_class + 1))
     return max(1, math.ceil(need / int(g["jets_per_shard"])))
 
 
-def unlabelled_files(cfg: dict, results: str) -> list[str]:
-    """Input files of the unlabelled views, in the order that defines their rows: the
-    generated unlabelled shards (class-major, as :func:`source_files`), or the files
-    ``distillation.unlabelled.files`` names (a directory or glob, as ``data.hls4ml.files``)."""
-    if not unlabelled_on(cfg):
+def unlabelled_files(cfg: dict, results: str, multiple: float | None = None) -> list[str]:
+    """Input files of the unlabelled view at ``multiple`` (default: the config's), in the order
+    that defines their rows: the generated unlabelled shards (class-major, as
+    :func:`source_files`), or the files ``distillation.unlabelled.files`` names (a directory or
+    glob, as ``data.hls4ml.files``)."""
+    m = unlabelled_multiple(cfg) if multiple is None else float(multiple)
+    if m <= 0:
         return []
     if cfg["data"]["source"] == "generate":
         g = cfg["data"]["generate"]
         return [
             paths.fill(results, paths.RAW_UNLABELLED_SHARD, cls=cls, shard=shard)
             for cls in g["classes"]
-            for shard in range(unlabelled_shards(cfg))
+            for shard in range(unlabelled_shards(cfg, m))
         ]
     pattern = str(cfg["distillation"]["unlabelled"].get("files") or "")
     if os.path.isdir(pattern):
@@ -256,8 +302,9 @@ def qat_jobs(cfg: dict) -> list[QATJob]:
     c = cfg["compression"]
     if not c.get("enabled", True):
         return []
+    carm = compression_arm(cfg)
     grid = [
-        QATJob(s, mode, int(b), fmt_num(sp), int(seed), fmt_num(cost))
+        QATJob(s, mode, int(b), fmt_num(sp), int(seed), fmt_num(cost), carm)
         for s, mode, b, sp, cost, seed in itertools.product(
             compression_students(cfg), c["modes"], c["bits"], c["sparsities"],
             c.get("cost_penalties", [0.0]), c["seeds"],
@@ -265,17 +312,24 @@ def qat_jobs(cfg: dict) -> list[QATJob]:
     ]  # fmt: skip
     points = [
         QATJob(p["student"], mode, int(p["bits"]), fmt_num(p["sparsity"]), int(seed),
-               fmt_num(p.get("cost_penalty", 0.0)))
+               fmt_num(p.get("cost_penalty", 0.0)), carm)
         for p in c.get("points") or [] for mode in c["modes"] for seed in c["seeds"]
     ]  # fmt: skip
     return list(dict.fromkeys([*grid, *points]))
 
 
 def kd_reference(cfg: dict, student: str, seed: int) -> KDJob:
-    """The float KD student a QAT+KD job fine-tunes from (same student, seed, KD settings)."""
+    """The float KD student a QAT+KD job fine-tunes from (same student, seed, KD settings, in
+    the arm of ``compression.arm``)."""
     kd = cfg["compression"]["kd"]
     return KDJob(student, compression_teacher(cfg), kd["method"], fmt_num(kd["temperature"]),
-                 fmt_num(kd["alpha"]), int(seed))  # fmt: skip
+                 fmt_num(kd["alpha"]), int(seed), compression_arm(cfg))  # fmt: skip
+
+
+def solo_reference(cfg: dict, student: str, seed: int) -> SoloJob:
+    """The float solo student a solo QAT job fine-tunes from: the solo twin of
+    :func:`kd_reference` (its arm's solo job, :func:`solo_arm`)."""
+    return SoloJob(student, int(seed), solo_arm(cfg, compression_arm(cfg), student))
 
 
 def fpga_jobs(cfg: dict) -> list[QATJob]:
@@ -284,7 +338,7 @@ def fpga_jobs(cfg: dict) -> list[QATJob]:
         return []
     return [
         QATJob(t["student"], t["mode"], int(t["bits"]), fmt_num(t["sparsity"]), int(t.get("seed", 0)),
-               fmt_num(t.get("cost_penalty", 0.0)))
+               fmt_num(t.get("cost_penalty", 0.0)), compression_arm(cfg))
         for t in f["targets"]
     ]  # fmt: skip
 

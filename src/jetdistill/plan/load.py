@@ -97,6 +97,7 @@ def prepare_config(
     if schema_path is not None:
         coerce_cli_numbers(cfg, schema_path, cli_cfg)
     validate(cfg)
+    validate_arms(cfg, validate)
     check_config(cfg)
     cfg["tracking"] = uris.protect(cfg["tracking"])  # the real URI: JETDISTILL_TRACKING_URI
     os.environ[uris.ENV_TRACKING] = json.dumps(cfg["tracking"])
@@ -105,6 +106,20 @@ def prepare_config(
         datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8],
     )
     return {k: os.environ[k] for k in (uris.ENV_TRACKING, ENV_INVOCATION)}
+
+
+def validate_arms(cfg: dict, validate: Callable[[dict], None]) -> None:
+    """Each arm's config (:func:`jetdistill.plan.arms.arm_config`) against the schema too: an
+    arm's settings are merged over the checked config, so their types, ranges and keys are
+    checked as the config's own are; the error names the arm."""
+    from jetdistill.plan.arms import arm_config, arm_names
+
+    for arm in arm_names(cfg)[1:]:
+        try:
+            validate(arm_config(cfg, arm))
+        except Exception as err:  # noqa: BLE001  (Snakemake's WorkflowError wraps jsonschema's)
+            raise InputError(f"config: distillation.arms.{arm}", "settings the schema accepts "
+                             "(workflow/schemas/config.schema.yaml)", str(err))  # fmt: skip
 
 
 #: Number literals as a config file writes them (YAML 1.1 wants a dot in 1.0e-3; 1e-3 counts too).

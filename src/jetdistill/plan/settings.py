@@ -233,8 +233,9 @@ def specialist_combine_settings(cfg: dict, generalist: str) -> JobSettings:
     return job_settings({"active_top": sp["active_top"], "steps": sp["combine_steps"]})
 
 
-def unlabelled_settings(cfg: dict) -> JobSettings:
-    """What an unlabelled view depends on besides its inputs: the multiple and the seed that
-    picks rows of user files."""
-    return job_settings({"multiple": unlabelled_multiple(cfg),
+def unlabelled_settings(cfg: dict, multiple: float | None = None) -> JobSettings:
+    """What an unlabelled view depends on besides its inputs: the multiple (default: the
+    config's; an arm's otherwise) and the seed that picks rows of user files."""
+    m = unlabelled_multiple(cfg) if multiple is None else float(multiple)
+    return job_settings({"multiple": m,
                          "seed": int(cfg["data"]["splits"]["seed"])})  # fmt: skip

@@ -35,7 +35,7 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from jetdistill.errors import InputError
-from jetdistill.identity import KDJob
+from jetdistill.identity import DEFAULT_ARM, KDJob
 from jetdistill.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,9 @@ GROUP_KEYS: tuple[str, ...] = KDJob.record_keys()
 SOLO_ALL_ROLE = "solo on transfer + unlabelled jets, with labels (upper reference)"
 
 REQUIRED: tuple[str, ...] = ("student", "method", "seed", "test_accuracy")
-KD_REQUIRED: tuple[str, ...] = GROUP_KEYS[1:]
+#: the arm is optional: rows without one (records from before arms, hand-made tables) are the
+#: default arm's
+KD_REQUIRED: tuple[str, ...] = tuple(k for k in GROUP_KEYS[1:] if k != "arm")
 DEFAULT_METRICS: tuple[str, ...] = (
     "test_accuracy",
     "test_auc_mean",
@@ -103,6 +105,7 @@ def _validate(df: pd.DataFrame) -> pd.DataFrame:
     for c in KD_REQUIRED:
         if c not in df.columns:
             df[c] = np.nan
+    df["arm"] = df["arm"].fillna(DEFAULT_ARM) if "arm" in df.columns else DEFAULT_ARM
     for c in KDJob.record_numbers():
         try:
             df[c] = pd.to_numeric(df[c])
@@ -116,10 +119,24 @@ def _validate(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _solo_rows(solo: pd.DataFrame, student: str, teacher: str) -> pd.DataFrame:
+def solo_arm_of(kd_rows: pd.DataFrame, arm: str) -> str:
+    """The arm of a KD configuration's solo twin: the ``solo_arm`` its jobs recorded (an arm
+    whose settings differ only in what the solo student never reads shares the solo jobs of
+    the first arm with the same solo settings), else the KD arm itself."""
+    if "solo_arm" in kd_rows.columns:
+        given = kd_rows["solo_arm"].dropna().astype(str).unique()
+        if len(given) == 1:
+            return str(given[0])
+    return arm
+
+
+def _solo_rows(
+    solo: pd.DataFrame, student: str, teacher: str, arm: str = DEFAULT_ARM
+) -> pd.DataFrame:
     rows = solo[solo["student"] == student]
     if rows.empty:
         return rows
+    rows = rows[rows["arm"] == arm]
     same_teacher = rows["teacher"] == teacher
     if same_teacher.any():
         return rows[same_teacher]
@@ -164,7 +181,9 @@ def comparison_table(
     for keys, kd_rows in kd.groupby(list(GROUP_KEYS), sort=True):
         row: dict[str, Any] = dict(zip(GROUP_KEYS, keys, strict=True))
         k = _per_seed(kd_rows, metrics)
-        s = _per_seed(_solo_rows(solo, row["student"], row["teacher"]), metrics)
+        twin = solo_arm_of(kd_rows, row["arm"])
+        row["solo_arm"] = twin
+        s = _per_seed(_solo_rows(solo, row["student"], row["teacher"], twin), metrics)
         seeds = k.index.intersection(s.index)
         if len(seeds) == 0:
             log.warning("no seed has both a solo and a KD run for %s", row)
@@ -206,17 +225,26 @@ def comparison_table(
     columns = _table_columns(metrics) + [f"teacher_recall_{c}" for c in omitted]
     table = pd.DataFrame(rows, columns=columns)
     if omitted:
-        table.insert(len(GROUP_KEYS) + 1, "omitted", ",".join(omitted))
+        table.insert(len(GROUP_KEYS) + 2, "omitted", ",".join(omitted))
     return table
 
 
 def _table_columns(metrics: Sequence[str]) -> list[str]:
-    cols = [*GROUP_KEYS, "n_seeds"]
+    cols = [*GROUP_KEYS, "solo_arm", "n_seeds"]
     for m in metrics:
         name = _short(m)
         cols += [f"{w}_{name}_{stat}" for w in ("solo", "kd") for stat in ("mean", "std")]
         cols += [f"diff_{name}_mean", f"diff_{name}_se"]
     return [*cols, "teacher_accuracy", "gap_closed", "solo_mean", "kd_mean", "diff_mean", "diff_se"]
+
+
+def _by_arm(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Rows grouped by model and arm, named ``student`` in the default arm and
+    ``student [arm]`` in another (an arm with solo settings of its own)."""
+    arms = rows["arm"].fillna(DEFAULT_ARM) if "arm" in rows.columns else DEFAULT_ARM
+    rows = rows.assign(arm=arms)
+    return [(m if a == DEFAULT_ARM else f"{m} [{a}]", sub)
+            for (m, a), sub in rows.groupby(["student", "arm"], sort=False)]  # fmt: skip
 
 
 def reference_table(
@@ -245,9 +273,9 @@ def reference_table(
         for t, a in teacher_acc.items()
     ]  # fmt: skip
     solo = df[df["method"] == "solo"]
-    groups = [(m, sub, "solo student") for m, sub in solo.groupby("student", sort=False)]
+    groups = [(m, sub, "solo student") for m, sub in _by_arm(solo)]
     if solo_all is not None and not solo_all.empty:
-        groups += [(m, sub, SOLO_ALL_ROLE) for m, sub in solo_all.groupby("student", sort=False)]
+        groups += [(m, sub, SOLO_ALL_ROLE) for m, sub in _by_arm(solo_all)]
     for model, sub, role in groups:
         per_seed = _per_seed(sub, [m for m in ("test_accuracy", "test_auc_mean") if m in sub])
         acc = _stats(per_seed["test_accuracy"].to_numpy(float))
@@ -329,7 +357,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 #: seeds); "epochs" the epochs each ran before early stopping (mean over seeds), solo / KD: at
 #: an equal budget (same cap and patience) a KD student that runs longer is a patient one.
 READABLE_HEADERS = [
-    "student", "teacher", "KD", "T", "α", "seeds", "teacher acc", "solo acc", "KD acc",
+    "student", "arm", "teacher", "KD", "T", "α", "seeds", "teacher acc", "solo acc", "KD acc",
     "Δacc KD−solo (pts, ±SE)", "gap closed", "solo AUC", "KD AUC", "solo agree", "KD agree",
     "solo train agree", "KD train agree", "KD test KL (nats)", "KD train KL (nats)",
     "epochs solo / KD",
@@ -356,7 +384,7 @@ def _readable_rows(table: pd.DataFrame) -> list[list[str]]:
         g = r.get
         gap = g("gap_closed", math.nan)
         cells = [
-            str(r["student"]), str(r["teacher"]), str(r["kd_method"]), f"{r['temperature']:g}",
+            str(r["student"]), str(r.get("arm", DEFAULT_ARM)), str(r["teacher"]), str(r["kd_method"]), f"{r['temperature']:g}",
             f"{r['alpha']:g}", str(int(r["n_seeds"])), _fmt(g("teacher_accuracy", math.nan)),
             _pm(g("solo_accuracy_mean"), g("solo_accuracy_std")),
             _pm(g("kd_accuracy_mean"), g("kd_accuracy_std")),
@@ -394,7 +422,7 @@ def _omitted_markdown(table: pd.DataFrame) -> str:
         g = r.get
         for c in classes:
             cells = [
-                str(r["student"]), str(r["teacher"]), str(r["kd_method"]), f"{r['temperature']:g}",
+                str(r["student"]), str(r.get("arm", DEFAULT_ARM)), str(r["teacher"]), str(r["kd_method"]), f"{r['temperature']:g}",
                 f"{r['alpha']:g}", c, _fmt(g(f"teacher_recall_{c}", math.nan)),
                 _pm(g(f"solo_recall_{c}_mean"), g(f"solo_recall_{c}_std")),
                 _pm(g(f"kd_recall_{c}_mean"), g(f"kd_recall_{c}_std")),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jetdistill.identity import KDJob, QATJob, fmt_num
+from jetdistill.identity import DEFAULT_ARM, KDJob, QATJob, fmt_num
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ def _same_point(df: pd.DataFrame, point: dict) -> pd.Series:
 
 
 def with_default_penalty(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with the QAT records written before the cost penalty existed at penalty 0
+    """``df`` with the QAT records written before the cost penalty existed at penalty 0 (and
+    before arms in the default arm)
     (groupby would drop their missing ``cost_penalty``); float-conversion rows (no
     ``bits``) are left without one."""
     col = QATJob.record_name("cost")
@@ -94,6 +95,9 @@ def with_default_penalty(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = np.nan
     grid = df["bits"].notna() if "bits" in df else pd.Series(True, index=df.index)
     df[col] = df[col].astype(object).where(df[col].notna() | ~grid, 0.0)
+    # and those written before arms in the default arm
+    arm = df["arm"] if "arm" in df else pd.Series(np.nan, index=df.index, dtype=object)
+    df["arm"] = arm.astype(object).where(arm.notna() | ~grid, DEFAULT_ARM)
     return df
 
 
