@@ -16,7 +16,7 @@ from snakemake.utils import validate
 from jetdistill import plan
 from jetdistill.compress import quant
 from jetdistill.errors import InputError
-from jetdistill.jobs import context as C
+from jetdistill.learn import kd_data as C
 from jetdistill.learn.models import build_model
 from jetdistill.learn.training import predict_logits
 
@@ -76,8 +76,7 @@ def test_float_student_targets_are_the_float_students_logits_on_each_split():
     model = build_model({"type": "mlp", "hidden": [8]}, (4, 3), 5)
     model.train()  # the targets are eval-mode logits whatever mode the model is left in
     train, val = _split(64, 1), _split(16, 2)
-    ctx = C.JobContext("train_qat", {}, {"float_model": "model.pt"}, {}, {})
-    t_train, t_val = C.float_student_targets(ctx, model, train, val)
+    t_train, t_val = C.float_student_targets(model, train, val)
     assert t_train.shape == (64, 5) and t_val.shape == (16, 5)
     np.testing.assert_allclose(t_val, predict_logits(model.eval(), val.X), rtol=0, atol=0)
     assert not np.allclose(t_train[:16], t_val)  # each split its own jets
@@ -87,9 +86,8 @@ def test_float_student_targets_are_the_float_students_logits_on_each_split():
 
 
 def test_float_student_targets_without_a_float_student_name_the_setting():
-    ctx = C.JobContext("train_qat", {}, {}, {}, {})
     with pytest.raises(InputError, match=r"train_qat.*kd_targets: float_student.*init: finetune"):
-        C.float_student_targets(ctx, None, _split(4, 0))
+        C.float_student_targets(None, _split(4, 0), where="rule train_qat")
 
 
 # --------------------------------------------------------------------------- input_scaling

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from jetdistill.jobs.context import JobContext, Split, concat_splits, kd_setup
+from jetdistill.learn.kd_data import Split, concat_splits, kd_setup
 from jetdistill.learn.losses import build_loss, loss_params
 from jetdistill.learn.softtargets import compute_soft_targets
 from jetdistill.learn.training import Batches, TrainConfig, evaluate, fit
@@ -42,10 +42,6 @@ def cache(tmp_path):
     return splits, str(path)
 
 
-def _ctx(path: str) -> JobContext:
-    return JobContext("distill_student", {}, {"soft_targets": path, "fidelity": path}, {}, {})
-
-
 def _logits(x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return _teacher()(torch.as_tensor(x)).numpy()
@@ -61,12 +57,12 @@ def test_union_gets_each_splits_soft_targets_in_row_order(cache, names):
     train = concat_splits(list(parts.values()))
     assert len(train.y) == sum(SIZES[n] for n in names)
     want = np.concatenate([_logits(splits[n].X) for n in names])
-    kd = kd_setup(_ctx(path), KD, train, splits["val"], splits["test"], label_smoothing=0.0,
+    kd = kd_setup(KD, train, splits["val"], splits["test"], targets=path, label_smoothing=0.0,
                   parts=parts)  # fmt: skip
     np.testing.assert_allclose(kd.t_train, want, atol=1e-6)
     np.testing.assert_allclose(kd.fidelity_train, want, atol=1e-6)
     np.testing.assert_allclose(kd.t_val, _logits(splits["val"].X), atol=1e-6)
-    solo = kd_setup(_ctx(path), None, train, splits["val"], splits["test"], label_smoothing=0.0,
+    solo = kd_setup(None, train, splits["val"], splits["test"], targets=path, label_smoothing=0.0,
                     parts=parts)  # fmt: skip
     assert solo.t_train is None and solo.t_val is None  # the twin learns from labels only
     np.testing.assert_allclose(solo.fidelity_train, want, atol=1e-6)
@@ -78,7 +74,7 @@ def test_parts_out_of_step_with_the_cache_are_refused(cache):
     splits, path = cache
     wrong = {"transfer": splits["teacher_train"]}
     with pytest.raises(Exception, match="jet"):
-        kd_setup(_ctx(path), KD, splits["teacher_train"], splits["val"], splits["test"],
+        kd_setup(KD, splits["teacher_train"], splits["val"], splits["test"], targets=path,
                  label_smoothing=0.0, parts=wrong)  # fmt: skip
 
 
@@ -87,7 +83,7 @@ def test_kd_early_stopping_watches_the_kd_loss_on_val_with_its_soft_targets(cach
     soft targets), which is not the cross entropy there."""
     splits, path = cache
     tr = concat_splits([splits["transfer"], splits["teacher_train"]])
-    kd = kd_setup(_ctx(path), KD, tr, splits["val"], splits["test"], label_smoothing=0.0,
+    kd = kd_setup(KD, tr, splits["val"], splits["test"], targets=path, label_smoothing=0.0,
                   parts={"transfer": splits["transfer"], "teacher_train": splits["teacher_train"]})  # fmt: skip
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))

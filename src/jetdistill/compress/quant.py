@@ -53,6 +53,7 @@ from brevitas.quant_tensor import QuantTensor
 from torch import Tensor, nn
 
 from jetdistill.errors import InputError
+from jetdistill.learn.kd_data import apply_input_gain
 
 log = logging.getLogger(__name__)
 
@@ -621,11 +622,6 @@ def chip_inputs(x: np.ndarray, meta: Mapping[str, Any]) -> np.ndarray:
     (exact in float32: the gains are powers of two)."""
     g = meta.get("input_gain")
     return x if g is None else apply_input_gain(x, g)
-
-
-def apply_input_gain(x: np.ndarray, gain: Any) -> np.ndarray:
-    """``x * gain`` in float32 (exact: the gains of :func:`fit_input_gain` are powers of two)."""
-    return (np.asarray(x, dtype=np.float32) * np.asarray(gain, dtype=np.float32)).astype(np.float32)
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ from jetdistill.identity import QATJob, num
 from jetdistill.io import write_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
+from jetdistill.learn import kd_data
 from jetdistill.seeding import seed_everything
 
 
@@ -44,7 +45,7 @@ def train_qat(ctx: JobContext) -> None:
     job = QATJob.from_wildcards(ctx.wildcards)
     seed, bits, sparsity, mode = job.seed, job.bits, num(job.sparsity), job.mode
     seed_everything(seed)
-    train, val, test = (C.load_split(ctx.input[s]) for s in ("transfer", "val", "test"))
+    train, val, test = (kd_data.load_split(ctx.input[s]) for s in ("transfer", "val", "test"))
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
     act_bits = q.get("activation_bits")  # None: the point's bits, weights and activations alike
     qmodel = quant.build_quant_model(C.arch(spec), shape, n_classes, bits, int(q["input_bits"]),
@@ -55,7 +56,7 @@ def train_qat(ctx: JobContext) -> None:
     test_raw, gain = test, None
     if q.get("input_scaling", "tensor") == "per_input":
         gain = quant.fit_input_gain(train.X, per_feature=quant.shares_input_weights(C.arch(spec)))
-        train, val, test = (C.with_gain(s, gain) for s in (train, val, test))
+        train, val, test = (kd_data.with_gain(s, gain) for s in (train, val, test))
     fmodel = None
     if "float_model" in ctx.input:
         fmodel, _ = load_model(ctx.input["float_model"])
@@ -64,15 +65,18 @@ def train_qat(ctx: JobContext) -> None:
                                  input_gain=gain)  # fmt: skip
     smoothing = float(ctx.params["train"].get("label_smoothing", 0.0))
     kd = q["kd"] if mode == "kd" else None
-    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing)
+    setup = kd_data.kd_setup(kd, train, val, test, targets=C.teacher_targets(ctx, kd),
+                             label_smoothing=smoothing)  # fmt: skip
     # mode kd of a run with distillation.unlabelled: the same unlabelled jets as its float KD
     # student (teacher term only), appended after the labelled ones (OBD's batch stays labelled)
     n_labelled = len(train.y)
-    train, setup = C.with_unlabelled(ctx, kd, train, setup, input_gain=gain)
+    train, setup = kd_data.with_unlabelled(kd, train, setup, **C.unlabelled_inputs(ctx, kd),
+                                           input_gain=gain)  # fmt: skip
     task_loss, t_train, t_val = setup.loss_fn, setup.t_train, setup.t_val
     kd_targets = q.get("kd_targets", "teacher")
     if kd is not None and kd_targets == "float_student":
-        t_train, t_val = C.float_student_targets(ctx, fmodel, train, val, input_gain=gain)
+        t_train, t_val = kd_data.float_student_targets(fmodel, train, val, input_gain=gain,
+                                                       where=f"rule {ctx.rule}")  # fmt: skip
     # built after the float weights and activation scales are in place (one forward pass);
     # at 0 not built at all, so a job without penalty runs exactly what it ran before
     cost = num(job.cost)
@@ -106,9 +110,9 @@ def train_qat(ctx: JobContext) -> None:
             t_train=t_train, t_val=t_val, step_hook=pruner.apply if pruner else None, label=name,
         )  # fmt: skip
         history.extend(result.history)
-        metrics.update(C.fidelity(qmodel, train, logits, setup))
+        metrics.update(kd_data.fidelity(qmodel, train, logits, setup))
         if fmodel is not None:  # how much of its float student the twin kept
-            metrics["float_test_agreement"] = C.float_agreement(fmodel, test_raw, logits)
+            metrics["float_test_agreement"] = kd_data.float_agreement(fmodel, test_raw, logits)
         metrics.update(cost_metrics(qmodel, shape))
         metrics.update(precision_metrics(qmodel, shape))
         if pruner is not None:

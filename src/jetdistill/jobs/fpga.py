@@ -12,13 +12,14 @@ from jetdistill.identity import FloatFPGAJob, QATJob
 from jetdistill.io import write_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
+from jetdistill.learn.kd_data import load_split
 
 
 def _quant_setup(ctx: JobContext, settings: dict):
     from jetdistill.compress.quant import chip_inputs, load_quant_model
 
     qmodel, meta = load_quant_model(ctx.input["model"])
-    test = C.load_split(ctx.input["test"])
+    test = load_split(ctx.input["test"])
     n = min(int(settings["test_samples"]), len(test.y))
     job = QATJob.from_wildcards(ctx.wildcards)
     # the inputs as the chip receives them (per-input formats of compression.input_scaling)
@@ -81,7 +82,7 @@ def convert_hls_float(ctx: JobContext) -> None:
 
     settings, job = ctx.params["hls"], FloatFPGAJob.from_wildcards(ctx.wildcards)
     model, meta = load_model(ctx.input["model"])
-    test = C.load_split(ctx.input["test"])
+    test = load_split(ctx.input["test"])
     n = min(int(settings["test_samples"]), len(test.y))
     tags = job.fpga_tags()
     with C.job_run(ctx, name=job.run_name(), role="student", method="hls_float",

@@ -15,6 +15,7 @@ from jetdistill.identity import KDJob
 from jetdistill.io import atomic_path, read_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
+from jetdistill.learn.kd_data import load_split
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _comparison_roc(ctx: JobContext, df: pd.DataFrame, out: str) -> None:
     from jetdistill.learn.softtargets import load_soft_targets
 
     student = ctx.params["roc_student"]
-    test = C.load_split(ctx.input["roc_test"])
+    test = load_split(ctx.input["roc_test"])
     declared = set(ctx.input["logits"])
     soft = {Path(p).stem: p for p in ctx.input["soft_targets"]}
 

@@ -9,6 +9,7 @@ from jetdistill.identity import KDJob, SoloAllJob, SoloJob
 from jetdistill.io import write_json
 from jetdistill.jobs import context as C
 from jetdistill.jobs.context import JobContext
+from jetdistill.learn import kd_data
 from jetdistill.seeding import seed_everything
 
 
@@ -24,7 +25,7 @@ def train_student(ctx: JobContext) -> None:
     seed = job.seed
     seed_everything(seed)
     parts, train = C.load_train(ctx)
-    val, test = (C.load_split(ctx.input[s]) for s in ("val", "test"))
+    val, test = (kd_data.load_split(ctx.input[s]) for s in ("val", "test"))
     views = (kd or {}).get("views") or ctx.params.get("views")
     if views:  # consistent augmented views (distillation.views), drawn per jet per epoch
         from jetdistill.data.augment import load_augmented
@@ -35,12 +36,12 @@ def train_student(ctx: JobContext) -> None:
     smoothing = ctx.params["train"].get("label_smoothing", 0.0)
     fraction = float(ctx.params.get("fraction", 1.0))
     rows = subsample_rows(train.y, fraction, seed)
-    setup = C.kd_setup(ctx, kd, train, val, test, label_smoothing=smoothing, parts=parts,
-                       model=model)  # fmt: skip
+    setup = kd_data.kd_setup(kd, train, val, test, targets=C.teacher_targets(ctx, kd),
+                             label_smoothing=smoothing, parts=parts, model=model)  # fmt: skip
     setup = setup.subset(rows)
     train = train.subset(rows)
     n_labelled = len(train.y)
-    train, setup = C.with_unlabelled(ctx, kd, train, setup)
+    train, setup = kd_data.with_unlabelled(kd, train, setup, **C.unlabelled_inputs(ctx, kd))
     name, method = job.run_name(), job.method if solo_all else "kd" if kd else "solo"
     with C.job_run(ctx, name=name, role="student", method=method, tags=job.tags(fraction)) as run:
         run.log_params({"model": spec, "kd": kd or {"method": "none"},
@@ -55,7 +56,7 @@ def train_student(ctx: JobContext) -> None:
             seed=seed, t_train=setup.t_train, t_val=setup.t_val, f_train=setup.f_train,
             f_val=setup.f_val, label=name, tv_train=setup.tv_train,
         )  # fmt: skip
-        metrics.update(C.fidelity(model, train, logits, setup))
+        metrics.update(kd_data.fidelity(model, train, logits, setup))
         metrics.update(cost_metrics(model, shape))
         run.log_metrics(metrics)
         run.log_state_dict(model, model_card(model, C.arch(spec), shape))

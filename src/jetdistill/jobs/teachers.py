@@ -11,7 +11,8 @@ from jetdistill.data.splits import subsample_rows
 from jetdistill.identity import TeacherMember
 from jetdistill.io import atomic_path, write_json
 from jetdistill.jobs import context as C
-from jetdistill.jobs.context import JobContext, Split
+from jetdistill.jobs.context import JobContext
+from jetdistill.learn.kd_data import Split, load_split
 from jetdistill.seeding import seed_everything
 
 
@@ -23,7 +24,7 @@ def train_teacher(ctx: JobContext) -> None:
 
     spec, seed = ctx.params["model"], int(ctx.params["seed"])
     seed_everything(seed)
-    train, val, test = (C.load_split(ctx.input[s]) for s in ("teacher_train", "val", "test"))
+    train, val, test = (load_split(ctx.input[s]) for s in ("teacher_train", "val", "test"))
     fraction = float(ctx.params.get("fraction", 1.0))
     train = train.subset(subsample_rows(train.y, fraction, seed))
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
@@ -92,7 +93,7 @@ def compute_soft_targets(ctx: JobContext) -> None:
         model, meta = load_model(ckpt)
         view = meta["view"]
         if view not in splits_by_view:
-            splits_by_view[view] = {s: C.load_split(ctx.input[f"{view}__{s}"]) for s in split_names}
+            splits_by_view[view] = {s: load_split(ctx.input[f"{view}__{s}"]) for s in split_names}
         models.append((model, view))
         members.append({"name": meta["name"], "view": view, **meta["spec"]})
     splits = {
@@ -140,7 +141,7 @@ def choose_specialist_groups(ctx: JobContext) -> None:
     from jetdistill.learn.specialists import confusion_groups, confusion_rates, resolve_groups
 
     p = ctx.params["groups"]
-    val = C.load_split(ctx.input["val"])
+    val = load_split(ctx.input["val"])
     names = val.class_names
     logits = load_soft_targets(ctx.input["soft_targets"], "val", val.index)
     cm = M.confusion_matrix(logits, val.y, len(names))
@@ -186,7 +187,7 @@ def train_specialist(ctx: JobContext) -> None:
     shape = tuple(meta["input_shape"])
     model = build_model(meta["spec"], shape, len(group) + 1, name=meta["name"])
     init_specialist(generalist, model, group)
-    train, val, test = (C.load_split(ctx.input[s]) for s in ("teacher_train", "val", "test"))
+    train, val, test = (load_split(ctx.input[s]) for s in ("teacher_train", "val", "test"))
     rows = enriched_rows(train.y, group, seed, float(p["group_fraction"]))
     names = train.class_names
     label = f"specialist {teacher}/{'+'.join(names[c] for c in group)}"
@@ -236,7 +237,7 @@ def combine_specialists(ctx: JobContext) -> None:
                    tags={"teacher": teacher, "specialists": len(groups)}) as run:  # fmt: skip
         run.log_params({"combine": p, "groups": groups})
         for name in ("transfer", "val", "test"):
-            split = C.load_split(ctx.input[name])
+            split = load_split(ctx.input[name])
             z_g = load_soft_targets(gen_path, name, split.index)
             z_s = [predict_logits(model, split.X) for model, _ in specialists]
             res = combine(z_g, z_s, groups, active_top=int(p["active_top"]),
@@ -253,7 +254,7 @@ def combine_specialists(ctx: JobContext) -> None:
                             f"{name}_max_grad": res.max_grad})  # fmt: skip
         write_combined_soft_targets(ctx.output["soft_targets"], out,
                                     {"specialist_groups": json.dumps(groups)})  # fmt: skip
-        test = C.load_split(ctx.input["test"])
+        test = load_split(ctx.input["test"])
         logits = out["test"]["logits"]
         metrics.update(M.classification_metrics(logits, test.y, test.class_names))
         metrics["generalist_accuracy"] = metrics["test_generalist_accuracy"]
@@ -279,7 +280,7 @@ def compute_unlabelled_soft_targets(ctx: JobContext) -> None:
         model, meta = load_model(ckpt)
         view = meta["view"]
         if view not in views:
-            views[view] = C.load_split(ctx.input[view])
+            views[view] = load_split(ctx.input[view])
         models.append((model, view))
     splits = {"unlabelled": {v: (sp.X, sp.y, sp.index) for v, sp in views.items()}}
     with atomic_path(ctx.output["soft_targets"]) as tmp:
