@@ -8,8 +8,9 @@ config change and lets the grid be unit-tested. By concern:
 - :mod:`.arms`          the arms of a study (``distillation.arms``): named overlays of the
   student jobs' settings, one sweep axis (``arm_names``, ``arm_config``, ``check_arms``)
 - :mod:`.grid`          which jobs a config asks for (``solo_jobs``, ``kd_jobs``, ``qat_jobs``,
-  ``fpga_jobs``, ``learning_curve_points``, ...), the teachers and splits they use and the
-  data stage's input files (``source_files``, ``unlabelled_files``)
+  ``fpga_jobs``, ``learning_curve_points``, ...) and the teachers and splits they use
+- :mod:`.data_files`    the data stage's input files (``source_files``, ``unlabelled_files``)
+  and the unlabelled jets' multiples and shards
 - :mod:`.settings`      the leaf settings each job is given as params, compared canonically
   (``canonical_text``, ``JobSettings``, ``job_settings`` and every ``*_settings``/``*_params``)
 - :mod:`.load`          reading, merging and coercing the config at parse time
@@ -18,7 +19,8 @@ config change and lets the grid be unit-tested. By concern:
 - :mod:`.checks_stages` the checks of the stages: specialists, unlabelled jets, views,
   compression and FPGA targets
 
-Imports go one way: ``grid`` reads ``arms``; ``settings`` reads ``grid``; ``checks_stages`` reads ``grid``;
+Imports go one way: ``data_files`` reads ``arms``; ``grid`` reads ``arms`` and ``data_files``;
+``settings`` reads ``data_files``; ``checks_stages`` reads ``grid`` and ``data_files``;
 ``checks`` reads ``grid`` and ``checks_stages``; ``load`` reads ``checks``. Every public
 name is re-exported here, so ``from jetdistill import plan; plan.X`` works for all of them
 (and for the job identities of :mod:`jetdistill.identity` and ``InputError``).
@@ -68,12 +70,20 @@ from jetdistill.plan.checks_stages import (
     check_unlabelled,
     check_views_config,
 )
+from jetdistill.plan.data_files import (
+    UNLABELLED_STREAM,
+    source_files,
+    unlabelled_files,
+    unlabelled_multiple,
+    unlabelled_multiples,
+    unlabelled_on,
+    unlabelled_shards,
+)
 from jetdistill.plan.grid import (
     BUDGET_KEYS,
     SPECIALIST_SUFFIX,
     SPLITS,
     STUDENT_SPLITS,
-    UNLABELLED_STREAM,
     as_wildcards,
     baselines,
     chip_model_types,
@@ -97,18 +107,12 @@ from jetdistill.plan.grid import (
     solo_arm,
     solo_jobs,
     solo_reference,
-    source_files,
     specialist_groups_count,
     specialist_teachers,
     student_training,
     teacher_members,
     teacher_names,
     transfer_splits,
-    unlabelled_files,
-    unlabelled_multiple,
-    unlabelled_multiples,
-    unlabelled_on,
-    unlabelled_shards,
     used_teachers,
     used_views,
     wildcard_choice,

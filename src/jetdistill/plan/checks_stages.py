@@ -11,14 +11,12 @@ import os
 
 from jetdistill.data.layout import CLASS_NAMES
 from jetdistill.errors import InputError
+from jetdistill.plan.data_files import source_files, unlabelled_files, unlabelled_on
 from jetdistill.plan.grid import (
     chip_model_types,
     fpga_backends,
-    source_files,
     specialist_teachers,
     transfer_splits,
-    unlabelled_files,
-    unlabelled_on,
     used_teachers,
 )
 

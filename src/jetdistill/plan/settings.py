@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jetdistill.identity import KDJob, QATJob
-from jetdistill.plan.grid import unlabelled_multiple
+from jetdistill.plan.data_files import unlabelled_multiple
 
 # --------------------------------------------------------------------------- job settings
 # Rules pass these leaf values as params, never a whole config section. Snakemake reruns a
