@@ -65,7 +65,7 @@ def test_schema_rejects_bad_values(extra, field):
 @pytest.mark.parametrize(
     "extra, where",
     [
-        ({"models": {"mlp16": {"type": "mlp", "view": "nope"}}}, "models.mlp16.view"),
+        ({"models": {"mlp32": {"type": "mlp", "view": "nope"}}}, "models.mlp32.view"),
         ({"students": ["mlp16", "ghost"]}, r"students\[1\]"),
         ({"views": {"c16": {"features": ["j1_ptrel", "j1_bogus"]}}}, "views.c16.features"),
         ({"data": {"splits": {"teacher_train": 0.6, "transfer": 0.4}}}, "data.splits"),
@@ -83,7 +83,10 @@ def test_schema_rejects_bad_values(extra, field):
         ),
         ({"data": {"splits": {"exclude_from_transfer": ["higgs"]}}}, "exclude_from_transfer"),
         (
-            {"data": {"source": "hls4ml", "hls4ml": {"files": "/nonexistent/*_150p_*.h5"}}},
+            {
+                "data": {"source": "hls4ml", "hls4ml": {"files": "/nonexistent/*_150p_*.h5"}},
+                "distillation": {"unlabelled": {"multiple": 0}},
+            },
             "data.hls4ml.files",
         ),
     ],
@@ -142,12 +145,27 @@ def test_every_settings_builder_is_canonical():
     assert all(isinstance(s, plan.JobSettings) for s in built)
 
 
-def test_default_chip_students_and_the_frontier_rtl_jobs():
-    """mlp16 and set16 are default chip students; the set student reaches the chip through
-    RTL only, and fpga.frontier_seeds adds an RTL estimate for every QAT point of seed 0
-    (off by default: a Yosys run per design)."""
+#: an MLP and a set student at one compression point, both FPGA targets
+TWO_CHIPS = {
+    "students": ["mlp16", "set16"],
+    "compression": {"students": ["mlp16", "set16"], "bits": [5], "sparsities": [0.87],
+                    "cost_penalties": [0.0]},
+    "fpga": {"targets": [{"student": "mlp16", "mode": "kd", "bits": 5, "sparsity": 0.87},
+                         {"student": "set16", "mode": "kd", "bits": 5, "sparsity": 0.87}],
+             "float_students": ["mlp16"]},
+}  # fmt: skip
+
+
+def _two_chips(fpga: dict) -> dict:
+    return load(extra={**TWO_CHIPS, "fpga": {**TWO_CHIPS["fpga"], **fpga}})
+
+
+def test_chip_students_and_the_frontier_rtl_jobs():
+    """With mlp16 and set16 as chip students, the set student reaches the chip through RTL
+    only, and fpga.frontier_seeds adds an RTL estimate for every QAT point of seed 0 (off by
+    default: a Yosys run per design)."""
     assert load()["fpga"]["frontier_seeds"] == []
-    cfg = load(extra={"fpga": {"frontier_seeds": [0]}})
+    cfg = _two_chips({"frontier_seeds": [0]})
     plan.check_config(cfg)
     assert "set16" in cfg["students"] and cfg["compression"]["students"] == ["mlp16", "set16"]
     assert plan.fpga_backends(cfg, "set16") == ("rtl",)
@@ -165,12 +183,12 @@ def test_default_chip_students_and_the_frontier_rtl_jobs():
     assert {j.seed for j in rtl} == {0}
     assert set(rtl) == {j for j in plan.qat_jobs(cfg) if j.seed == 0}
     # off: only the targets; no RTL at all with fpga.rtl false (the MLP keeps its hls4ml job)
-    only_targets = load(extra={"fpga": {"frontier_seeds": []}})
+    only_targets = _two_chips({"frontier_seeds": []})
     assert plan.rtl_jobs(only_targets) == rtl[:2]
-    no_rtl = load(extra={"fpga": {"rtl": False, "frontier_seeds": [0]}})
+    no_rtl = _two_chips({"rtl": False, "frontier_seeds": [0]})
     assert plan.rtl_jobs(no_rtl) == [] and plan.hls_jobs(no_rtl) == hls
     # two frontier seeds: the grid's points of both, the target not repeated
-    two = load(extra={"fpga": {"frontier_seeds": [0, 2]}})
+    two = _two_chips({"frontier_seeds": [0, 2]})
     assert len(plan.rtl_jobs(two)) == 8
 
 
@@ -180,9 +198,10 @@ def test_compression_points_add_their_modes_and_seeds_only():
     base = load()
     grid = plan.qat_jobs(base)
     c = base["compression"]
-    point = {"student": "mlp16", "bits": 4, "sparsity": 0.9}
-    on_grid = {"student": "mlp16", "bits": c["bits"][0], "sparsity": c["sparsities"][0]}
-    target = {"student": "mlp16", "mode": "kd", "bits": 4, "sparsity": 0.9, "seed": 0}
+    point = {"student": "mlp32", "bits": 4, "sparsity": 0.9}
+    on_grid = {"student": "mlp32", "bits": c["bits"][0], "sparsity": c["sparsities"][0],
+               "cost_penalty": c["cost_penalties"][0]}  # fmt: skip
+    target = {"student": "mlp32", "mode": "kd", "bits": 4, "sparsity": 0.9, "seed": 0}
     cfg = load(extra={"compression": {"points": [point, on_grid]},
                       "fpga": {"targets": [*base["fpga"]["targets"], target]}})  # fmt: skip
     plan.check_config(cfg)
@@ -190,9 +209,9 @@ def test_compression_points_add_their_modes_and_seeds_only():
     assert jobs[: len(grid)] == grid
     extra = jobs[len(grid) :]
     assert len(extra) == len(c["modes"]) * len(c["seeds"]) == 2 * 3
-    assert {(j.student, j.bits, j.sparsity, j.cost) for j in extra} == {("mlp16", 4, "0.9", "0")}
-    assert plan.QATJob("mlp16", "kd", 4, "0.9", 0) in plan.rtl_jobs(cfg)
-    assert plan.QATJob("mlp16", "kd", 4, "0.9", 0) in plan.hls_jobs(cfg)
+    assert {(j.student, j.bits, j.sparsity, j.cost) for j in extra} == {("mlp32", 4, "0.9", "0")}
+    assert plan.QATJob("mlp32", "kd", 4, "0.9", 0) in plan.rtl_jobs(cfg)
+    assert plan.QATJob("mlp32", "kd", 4, "0.9", 0) in plan.hls_jobs(cfg)
 
 
 def test_per_student_training_overrides_both_roles_of_that_student_only() -> None:
