@@ -4,7 +4,7 @@ stage (config/config.yaml) on N cores.
 
     .venv/bin/python benchmarks/bench_data.py [--jets 300] [--config config/config.yaml] [--cores 2]
 
-"old" is the generator before issue 12: pTHat window 810-1210 GeV and the per-event
+"old" is the generator before its pTHat window was narrowed: pTHat window 810-1210 GeV and the per-event
 Python/awkward selection loop (``loop: event``); "new" is the config's generator with the
 current defaults (pTHat window centred on the jet window, vectorised selection). Both write
 the same class x shard 0 with the same seed; the rate is accepted jets per CPU-second of
@@ -43,10 +43,10 @@ GEN_DEFAULTS = {
     "shards": 2,
     "classes": ["gluon", "light_quark", "W", "Z", "top"],
 }
-#: the generator settings before issue 12
+#: the generator settings before the pTHat window was narrowed
 OLD = {"pthat_min": 810.0, "pthat_max": 1210.0, "loop": "event"}
-TARGET = 40.0  # accepted jets per CPU-second, every class (issue 12)
-BUDGET_MIN = 13.0  # data stage of the default run on 2 cores, minutes (issue 12)
+TARGET = 40.0  # accepted jets per CPU-second, every class (the data stage's target)
+BUDGET_MIN = 13.0  # data stage of the default run on 2 cores, minutes (its budget)
 
 
 def schedule(durations: list[float], cores: int) -> float:

@@ -1,6 +1,6 @@
 """Parameters and throughput of the set student (``type: set``) against the default run's students.
 
-The set student adds equivariant context layers to Deep Sets (issue 20); its per-constituent
+The set student adds equivariant context layers to Deep Sets (the JEDI-linear family); its per-constituent
 layers run ``C`` times per jet, so its cost per jet is not its parameter count. This prints,
 for each model on the default 16x3 (``c16``) view with 5 classes:
 
@@ -38,7 +38,7 @@ from torch import nn
 from jetdistill.learn.models import build_model, count_params
 
 #: (name, spec) on the default run's c16 view; mlp16 and deepsets16 as in config/config.yaml;
-#: "set 2x64" is near the 27k two-context-layer variant issue 20 measured (its widths are not given).
+#: "set 2x64" is near the 27k two-context-layer variant measured for the chip search (its widths are not given).
 MODELS: list[tuple[str, dict]] = [
     ("set (default)", {"type": "set"}),
     ("set sum/sum", {"type": "set", "pooling": "sum", "context_pooling": "sum"}),

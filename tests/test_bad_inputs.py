@@ -1,4 +1,4 @@
-"""Bad-input inventory (issue 14): each case feeds ONE bad input and asserts an early error
+"""Bad-input inventory: each case feeds ONE bad input and asserts an early error
 that names the config field or the file (and what was expected).
 
 Most cases call the library's check functions directly (the same ones the Snakefile runs
@@ -436,7 +436,7 @@ def test_snakemake_with_unresponsive_server_fails_within_60s(
 
 
 # --------------------------------------------------------------------------- slow tracking server
-# (issue 23 item 5) A server that answers one byte every 2 s: the per-read socket timeout never
+# (slow-loris) A server that answers one byte every 2 s: the per-read socket timeout never
 # trips, so only a bound on each call's total time (jetdistill.tracking.deadline) fails it.
 DRIBBLE_S = 2.0
 
@@ -830,7 +830,7 @@ def test_docs_table_lists_every_case() -> None:
     assert sorted(rows) == sorted(ids), set(rows) ^ set(ids)
 
 
-# =========================================================================== issue 23
+# =========================================================================== tracking faults
 # Data layout by name, view keys and strings checked while parsing, results without braces,
 # --config numbers, output modes. Kept in one block; its ids join EXTRA_CASES at its end.
 def _dropped_first_column(tmp: Path) -> Path:
@@ -1050,7 +1050,7 @@ EXTRA_CASES.update(
 )  # fmt: skip
 
 
-# =========================================================================== issue 20
+# =========================================================================== chip targets
 # Chip targets whose model type has no quantised twin or no converter, refused while parsing
 # (the supported types come from the model registry's quant_twin / chip flags), and tracer
 # errors that name the op and the model. Its ids join EXTRA_CASES at its end.
@@ -1164,7 +1164,7 @@ EXTRA_CASES.update(
 )  # fmt: skip
 
 
-# =========================================================================== issue 21
+# =========================================================================== transfer set and specialists
 # The students' transfer set (distillation.transfer_splits) and the KD/solo training budget,
 # checked while parsing (jetdistill.plan.check_transfer_splits / check_student_budget).
 def _splits(*names: str, **data_splits: object) -> dict:
@@ -1267,7 +1267,7 @@ def test_views_off_adds_no_param_and_on_reaches_the_right_jobs(tmp_path: Path) -
     assert solo(SimpleNamespace(student="hlf_mlp")) is None
 
 
-# =========================================================================== issue 21 item 6
+# =========================================================================== unlabelled jets
 # distillation.unlabelled (unlabelled transfer jets): the multiple, its source, its files, and
 # the KD losses that can train on jets without labels. Its ids join EXTRA_CASES at its end.
 def _unlabelled(**u) -> dict:

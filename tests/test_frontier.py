@@ -132,7 +132,7 @@ def test_points_at_different_cost_penalties_are_separate_rows_with_their_own_lut
     assert set(text["cost"]) == {"0", "0.01", DASH}  # floats: no penalty value
 
 
-# ---------------------------------------------------------------- accuracy per LUT (issue 20)
+# ---------------------------------------------------------------- accuracy per LUT
 # Records written as the jobs write them (jetdistill.jobs.context.result_record: identity from
 # jetdistill.identity, metrics under "metrics") and read back by the rule's reader.
 def _write(path, record: dict) -> str:

@@ -228,7 +228,7 @@ def _eta_phi(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- physics unchanged
-#: the generator before issue 12: pTHat 810-1210 GeV for 900-1100 GeV jets
+#: the generator before its pTHat window was narrowed: pTHat 810-1210 GeV for 900-1100 GeV jets
 OLD_PTHAT = {"pthat_min": 810.0, "pthat_max": 1210.0}
 #: Allowed shift of a median, on top of N_SIGMA standard errors of the difference: the
 #: centred pTHat window moves the median jet pT up by ~2-3% (970-980 -> 990-1010 GeV), and

@@ -1,4 +1,4 @@
-"""Every job tunes glibc's allocator at start and leaves a resource record at exit (issue 22).
+"""Every job tunes glibc's allocator at start and leaves a resource record at exit.
 
 The allocator settings are process-wide and the record is written by ``atexit``, so each
 case runs in a fresh interpreter, as a job does.

@@ -220,7 +220,7 @@ def test_masked_pool_values():
 
 
 def test_set_student_default_spec_is_the_measured_4_5k_point():
-    """Issue 20's measured student on the default 16x3 (c16) views with 5 classes."""
+    """The chip search's measured student on the default 16x3 (c16) views with 5 classes."""
     from jetdistill.learn.models import SetStudent, count_params, resolve_spec
 
     spec = {"type": "set", "view": "c16"}

@@ -1,4 +1,4 @@
-"""The remaining-time estimate: a replay of the planned jobs on the run's cores (issue 22)."""
+"""The remaining-time estimate: a replay of the planned jobs on the run's cores."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_a_cycle_and_bad_cores_are_refused() -> None:
 
 
 def test_the_default_table_reproduces_the_measured_default_run() -> None:
-    # the default run of f017148 (benchmarks/README.md): 81 jobs, their summed wall 3,181 s
+    # the default run of 2026-12-06 (benchmarks/README.md): 81 jobs, their summed wall 3,181 s
     counts = {"generate_jets": 20, "split_data": 1, "prepare_view": 3, "train_teacher": 1,
               "train_teacher_fraction": 3, "compute_soft_targets": 1, "train_student_solo": 9,
               "distill_student": 12, "train_student_solo_fraction": 6,

@@ -1,4 +1,4 @@
-"""The students' transfer set (issue 21 item 2) and patient KD (item 1), below the workflow:
+"""The students' transfer set and patient KD, below the workflow:
 a student job's teacher logits for a union of splits come from the soft-target cache split by
 split in the union's row order, for KD and for the solo twin's fidelity alike; and a KD
 student's early stopping watches its own loss on the validation jets, with the cached

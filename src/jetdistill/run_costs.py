@@ -7,9 +7,9 @@ adds. The estimate replays the jobs Snakemake still has to run on the cores it w
 what a job of its rule lasted before:
 
 1. this results directory's own benchmark files (``<results>/benchmarks/<rule>/...tsv``,
-   the previous run on this machine: machines differ 3x, issue 22), else
+   the previous run on this machine: machines differ 3x in CPU speed), else
 2. :data:`DEFAULT_COSTS`, the default run measured on an idle 2-core AMD EPYC VM
-   (benchmarks/README.md, 2026-12-06, commit f017148), else
+   (benchmarks/README.md, 2026-12-06), else
 3. :data:`UNKNOWN_JOB_S` for a rule neither knows (counted, and named in the message).
 
 It is an estimate: the wall time of a job on a busy machine or with other data sizes
@@ -39,7 +39,7 @@ class RuleCost:
     cpu_s: float | None = None
 
 
-#: Per-job means of the default run (``bench_rules.py summary`` of the run of commit f017148,
+#: Per-job means of a default run (``bench_rules.py summary`` of the run of
 #: 2026-12-06, fresh clone, idle 2-core AMD EPYC, ``--cores 2``: 81 jobs, 30.6 min; mlp16 and
 #: set16 students, so a rule's mean mixes both: a run of other students differs).
 DEFAULT_COSTS: dict[str, RuleCost] = {

@@ -110,7 +110,7 @@ class AllocatorSettings:
     freed), so every batch-sized tensor of a training step (the teacher's edge activations
     are ~28 MB at batch 256) was mapped, zero-filled page by page on first touch and
     unmapped again, every step: millions of minor page faults and a system time of about
-    half the user time (issue 22). 32 MiB, glibc's maximum, keeps them on the heap, where a
+    half the user time on a 2-core VM with a slow page-fault path. 32 MiB, glibc's maximum, keeps them on the heap, where a
     freed block is reused by the next step.
 
     ``trim_threshold``: free memory at the top of a heap beyond which ``free`` gives it back

@@ -366,7 +366,7 @@ class SetStudent(nn.Module):
     :meth:`embed` returns the pooled latent vector (``embedding_dim`` wide), e.g. for a
     feature-hint loss.
 
-    The defaults are the measured point of the project's issue 20: phi 32-32, one 32-wide
+    The defaults are the point measured for the chip search (config/studies/chip.md): phi 32-32, one 32-wide
     context layer with mean context pooling, max pooling and a 32-wide head, 4,517
     parameters on 16x3 views with 5 classes.
     """

@@ -3,7 +3,7 @@
 Why: a socket timeout bounds each *read*, not a request. A tracking server that accepts
 the connection and then answers one byte every 2 s never trips a 15 s read timeout, and
 MLflow's HTTP client (and ``urllib`` in the probe) waited on it for minutes per call
-(issue 23, item 5). :func:`within` runs the call in a daemon thread and gives up when the
+(a slow-loris server). :func:`within` runs the call in a daemon thread and gives up when the
 whole call, retries included, has taken ``seconds``; the error names ``tracking.uri``.
 The abandoned thread is a daemon: it dies with the process, which fails right after.
 """
