@@ -66,5 +66,7 @@ def test_digits_example_teacher_beats_solo_and_kd_beats_solo(tmp_path: Path) -> 
     assert omit["kd_recall_3"] > omit["solo_recall_3"] + 0.2  # learnt from the soft targets
     md = (res / "comparison/kd_vs_solo.md").read_text()
     assert "omitted class" in md and "| 3 |" in md
-    solo = json.loads(next((res / "students/solo/student").glob("seed0/metrics.json")).read_text())
+    solo = json.loads(
+        next((res / "students/solo/student").glob("default/seed0/metrics.json")).read_text()
+    )
     assert "test_recall_3" in solo["metrics"]  # per class, in every student's record

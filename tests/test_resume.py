@@ -71,12 +71,13 @@ def incomplete_outputs(work: Path) -> set[str]:
 def kd_job_dir(work: Path, log: Path) -> Path:
     """The output directory of the distill_student job that owns ``log``.
 
-    rules/students.smk: outputs in ``students/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/seed{seed}``,
-    log ``logs/distill_student/{student}_{teacher}_{method}_T{T}_a{alpha}_seed{seed}.log``.
+    rules/students.smk: outputs in
+    ``students/kd/{student}/{teacher}/{method}/T{T}_a{alpha}/{arm}/seed{seed}``, log
+    ``logs/distill_student/{student}_{teacher}_{method}_T{T}_a{alpha}_{arm}_seed{seed}.log``.
     """
     root = work / "results/students/kd"
     matches = [
-        d for d in root.glob("*/*/*/*/seed*") if "_".join(d.relative_to(root).parts) == log.stem
+        d for d in root.glob("*/*/*/*/*/seed*") if "_".join(d.relative_to(root).parts) == log.stem
     ]
     assert len(matches) == 1, (log, matches)
     return matches[0]

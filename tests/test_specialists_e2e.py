@@ -27,8 +27,8 @@ def test_specialists_and_hint_run_on_the_tiny_run(e2e_workdir: Path, tmp_path: P
     res = work / "results"
     targets = [
         "results/soft_targets/jedi_spec.metrics.json",
-        "results/students/kd/mlp/jedi/hint/T4_a0.1/seed0/metrics.json",
-        "results/students/kd/mlp/jedi_spec/hint/T4_a0.1/seed0/metrics.json",
+        "results/students/kd/mlp/jedi/hint/T4_a0.1/default/seed0/metrics.json",
+        "results/students/kd/mlp/jedi_spec/hint/T4_a0.1/default/seed0/metrics.json",
     ]
     proc = run_snakemake(work, "--cores", "2", "--configfile", "config/test.yaml", "overlay.yaml",
                          "--", *targets)  # fmt: skip
@@ -67,7 +67,7 @@ def test_specialists_and_hint_run_on_the_tiny_run(e2e_workdir: Path, tmp_path: P
 
     for teacher in ("jedi", "jedi_spec"):
         kd = json.loads(
-            (res / f"students/kd/mlp/{teacher}/hint/T4_a0.1/seed0/metrics.json").read_text()
+            (res / f"students/kd/mlp/{teacher}/hint/T4_a0.1/default/seed0/metrics.json").read_text()
         )
         assert kd["metrics"]["test_accuracy"] > 0.0
         assert kd["kd_method"] == "hint" and kd["teacher"] == teacher

@@ -125,7 +125,7 @@ def test_comparison_frontier_and_summary(e2e_workdir: Path):
 
 
 def test_fpga_stage_is_bit_exact(e2e_workdir: Path):
-    d = e2e_workdir / "results/fpga/mlp/kd/b6_s0.5_c0/seed0"
+    d = e2e_workdir / "results/fpga/mlp/kd/b6_s0.5_c0/default/seed0"
     hls = json.loads((d / "hls/metrics.json").read_text())["metrics"]
     assert hls["hls_exact_fraction"] == 1.0
     rtl = json.loads((d / "rtl/metrics.json").read_text())["metrics"]
@@ -137,10 +137,12 @@ def test_fpga_stage_is_bit_exact(e2e_workdir: Path):
 def test_set_student_reaches_the_chip_through_rtl(e2e_workdir: Path):
     """The set student's QAT twin (fine-tuned from its float KD student, pruned to 50%) through
     da4ml, Verilator (bit-exact) and Yosys; no hls4ml job (the type's registry flags)."""
-    d = e2e_workdir / "results/fpga/st/kd/b6_s0.5_c0/seed0"
+    d = e2e_workdir / "results/fpga/st/kd/b6_s0.5_c0/default/seed0"
     assert not (d / "hls").exists()
     rtl = json.loads((d / "rtl/metrics.json").read_text())["metrics"]
     assert rtl["rtl_exact_fraction"] == 1.0 and rtl["rtl_emulation_exact_fraction"] == 1.0
     assert rtl["rtl_verilator_samples"] > 0 and rtl["luts"] > 0 and rtl["latency_cycles"] >= 1
-    qat = json.loads((e2e_workdir / "results/qat/st/kd/b6_s0.5_c0/seed0/metrics.json").read_text())
+    qat = json.loads(
+        (e2e_workdir / "results/qat/st/kd/b6_s0.5_c0/default/seed0/metrics.json").read_text()
+    )
     assert qat["metrics"]["weight_sparsity"] >= 0.45
