@@ -6,6 +6,7 @@ determinism tests all read from it, so CI runs the real DAG once.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import shutil
@@ -90,3 +91,23 @@ def e2e_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = copy_workflow(tmp_path_factory.mktemp("e2e"))
     run_snakemake(work, "--cores", "2", "--configfile", "config/test.yaml")
     return work
+
+
+def merge_config(a: dict, b: dict) -> dict:
+    """``b`` merged over ``a`` the way Snakemake merges ``--configfile`` (dicts key by key,
+    everything else replaced); ``a`` is not changed."""
+    out = copy.deepcopy(a)
+    for k, v in b.items():
+        out[k] = (merge_config(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict)
+                  else v)  # fmt: skip
+    return out
+
+
+def tiny_config_with(extra: dict) -> dict:
+    """config.yaml <- test.yaml <- ``extra``: the tiny run's config with a change on top."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    base = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    test = yaml.safe_load((repo / "config" / "test.yaml").read_text())
+    return merge_config(merge_config(base, test), extra)

@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from conftest import copy_workflow, run_snakemake, snakemake_env
+from conftest import copy_workflow, merge_config, run_snakemake, snakemake_env, tiny_config_with
 from conftest_data import generic_arrays, synthetic_jets, write_generic_file, write_hls4ml_file
 from snakemake.utils import validate
 
@@ -70,18 +70,7 @@ def _server_password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --------------------------------------------------------------------------- config cases
-def _merge(a: dict, b: dict) -> dict:
-    out = copy.deepcopy(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _config(extra: dict) -> dict:
-    """config.yaml <- test.yaml <- extra, merged the way Snakemake merges --configfile."""
-    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    test = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    return _merge(_merge(base, test), extra)
+_config = tiny_config_with  # config.yaml <- test.yaml <- extra
 
 
 def _check(extra: dict, root: Path) -> None:
@@ -179,7 +168,7 @@ def test_config_checks_accept_the_shipped_configs_and_the_opt_in(tmp_path: Path)
         {"fpga": {"part": "xcu250-figd2104-2L-e", "float_precision": "ap_fixed<18,8>"}}, tmp_path
     )
     for name in ("config.yaml", "paper.yaml"):
-        cfg = _merge(yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
+        cfg = merge_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
                      yaml.safe_load((REPO / "config" / name).read_text()))  # fmt: skip
         validate(cfg, str(SCHEMA))
         plan.check_config(cfg, root=tmp_path)
@@ -945,7 +934,7 @@ def _cli(*entries: str) -> tuple[dict, dict]:
     from snakemake.cli import parse_config
 
     given = parse_config(list(entries))
-    return _merge(_config({}), given), given
+    return merge_config(_config({}), given), given
 
 
 def test_nested_config_numbers_are_coerced_as_the_schema_asks(tmp_path: Path) -> None:
@@ -1070,14 +1059,14 @@ CHIP_CASES: list[tuple[str, dict, list[str]]] = [
     ("C44", {"students": ["mlp", "jedinet"], "compression": {"students": ["mlp", "jedinet"]}},
      ["config: compression.students[1]", "quantised twin", "'mlp'", "'set'",
       "'jedinet' (models.jedinet.type: interaction_network)"]),
-    ("C45", _merge(_chip_target("st"), {"models": {"st": {"type": "set", "view": "c4", "context_pooling": "mean"}}}),
+    ("C45", merge_config(_chip_target("st"), {"models": {"st": {"type": "set", "view": "c4", "context_pooling": "mean"}}}),
      ["config: models.st.context_pooling (fpga.targets[0])", "sum or max on a chip target",
       "divides by their count: a divider", "mask_padding: false", "got 'mean'"]),
-    ("C46", _merge(_chip_target("st"), {"models": {"st": SETM}, "fpga": {"rtl": False}}),
+    ("C46", merge_config(_chip_target("st"), {"models": {"st": SETM}, "fpga": {"rtl": False}}),
      ["config: fpga.targets[0].student", "rtl is off: fpga.rtl is false", "'st' (models.st.type: set)"]),
     ("C47", {"models": {"st": SETM}, "students": ["mlp", "st"], "fpga": {"float_students": ["st"]}},
      ["config: fpga.float_students[0]", "converts with hls4ml (['mlp'])", "'st' (models.st.type: set)"]),
-    ("C49", _merge(_chip_target("ds"), {"models": {"ds": DS | {"view": "c3"}}, "views": {"c3": {
+    ("C49", merge_config(_chip_target("ds"), {"models": {"ds": DS | {"view": "c3"}}, "views": {"c3": {
         "n_constituents": 3, "features": ["j1_ptrel", "j1_etarel", "j1_phirel"]}}}),
      ["config: models.ds.pooling (fpga.targets[0])", "a mean over 3 constituents", "power-of-two"]),
     ("C50", {"fpga": {"frontier_seeds": [0, 3]}},
@@ -1095,7 +1084,7 @@ def test_chip_target_without_a_twin_or_converter_fails_while_parsing(
 def test_set_student_is_a_chip_target_through_rtl_only(tmp_path: Path) -> None:
     """The registry's flags decide: the set student reaches the chip through da4ml RTL, the
     MLP through hls4ml and RTL (plan.fpga_backends is what the DAG should build)."""
-    extra = _merge(_chip_target("st"), {"models": {"st": SETM}})
+    extra = merge_config(_chip_target("st"), {"models": {"st": SETM}})
     _check(extra, tmp_path)
     cfg = _config(extra)
     assert plan.fpga_backends(cfg, "st") == ("rtl",)
@@ -1103,7 +1092,7 @@ def test_set_student_is_a_chip_target_through_rtl_only(tmp_path: Path) -> None:
     assert plan.chip_model_types() == ["deepsets", "mlp", "set"]
     assert plan.chip_model_types("hls4ml") == ["mlp"]
     # Deep Sets over 4 constituents: its default mean pool is a shift
-    _check(_merge(_chip_target("ds"), {"models": {"ds": DS}}), tmp_path)
+    _check(merge_config(_chip_target("ds"), {"models": {"ds": DS}}), tmp_path)
 
 
 def test_rtl_op_the_tracer_does_not_know_names_the_op_and_the_model(tmp_path: Path) -> None:
@@ -1289,18 +1278,18 @@ UNLABELLED_CASES: list[tuple[str, Callable[[Path], dict], list[str]]] = [
      ["distillation", "unlabelled", "multiple", "'two' is not of type 'number'"]),
     ("U03", lambda tmp: _unlabelled(multiple=True),
      ["distillation", "unlabelled", "multiple", "True is not of type 'number'"]),
-    ("U04", lambda tmp: _merge(_unlabelled(multiple=1), {
+    ("U04", lambda tmp: merge_config(_unlabelled(multiple=1), {
         "data": {"source": "generic", "generic": {"file": str(REPO / "README.md")}}, **MLP_TEACHER}),
      ["config: distillation.unlabelled.multiple", "0 for data.source generic", "got 1"]),
-    ("U05", lambda tmp: _merge(_unlabelled(multiple=1), {"distillation": {"methods": ["hinton", "dkd"]}}),
+    ("U05", lambda tmp: merge_config(_unlabelled(multiple=1), {"distillation": {"methods": ["hinton", "dkd"]}}),
      ["config: distillation.methods[1] (distillation.unlabelled)", "labels only through its CE term",
       "got 'dkd'"]),
     ("U06", lambda tmp: _unlabelled(multiple=1, files="/x/*.h5"),
      ["config: distillation.unlabelled.files", "no files with data.source generate"]),
-    ("U07", lambda tmp: _merge(_unlabelled(multiple=1),
+    ("U07", lambda tmp: merge_config(_unlabelled(multiple=1),
                                {"data": {"source": "hls4ml", "hls4ml": {"files": str(_hls4ml_dir(tmp))}}}),
      ["config: distillation.unlabelled.files", "a directory or glob of hls4ml jet files"]),
-    ("U08", lambda tmp: _merge(_unlabelled(multiple=1, files=str(_hls4ml_dir(tmp))),
+    ("U08", lambda tmp: merge_config(_unlabelled(multiple=1, files=str(_hls4ml_dir(tmp))),
                                {"data": {"source": "hls4ml", "hls4ml": {"files": str(_hls4ml_dir(tmp))}}}),
      ["config: distillation.unlabelled.files", "disjoint from data.hls4ml.files", "jets_150p_1.h5"]),
 ]  # fmt: skip
@@ -1326,7 +1315,7 @@ def test_unlabelled_settings_that_are_meant_to_work_pass(tmp_path: Path) -> None
     own = tmp_path / "unlabelled"
     own.mkdir()
     (own / "more_150p_1.h5").write_bytes(b"")
-    _check(_merge(_unlabelled(multiple=3, files=str(own)),
+    _check(merge_config(_unlabelled(multiple=3, files=str(own)),
                   {"data": {"source": "hls4ml", "hls4ml": {"files": str(_hls4ml_dir(tmp_path))}}}),
            tmp_path)  # fmt: skip
 

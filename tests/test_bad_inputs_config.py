@@ -18,7 +18,6 @@ rows of the section "Config: refused at parse time" of ``docs/bad_inputs.md``;
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import clone_run, run_snakemake
+from conftest import clone_run, merge_config, run_snakemake, tiny_config_with
 from snakemake.utils import validate
 
 from jetdistill import plan
@@ -41,18 +40,7 @@ FAST_S = 60.0
 NAN, INF = float("nan"), float("inf")
 
 
-def _merge(a: dict, b: dict) -> dict:
-    out = copy.deepcopy(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _config(extra: dict) -> dict:
-    """config.yaml <- test.yaml <- extra, merged the way Snakemake merges --configfile."""
-    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    test = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    return _merge(_merge(base, test), extra)
+_config = tiny_config_with  # config.yaml <- test.yaml <- extra
 
 
 def _check(extra: dict, root: Path) -> None:
@@ -188,7 +176,7 @@ def test_controls_are_accepted(tmp_path: Path) -> None:
 def test_shipped_configs_pass(tmp_path: Path) -> None:
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for name in ("test.yaml", "paper.yaml", "studies/chip.yaml", "studies/transfer.yaml"):
-        cfg = _merge(base, yaml.safe_load((REPO / "config" / name).read_text()) or {})
+        cfg = merge_config(base, yaml.safe_load((REPO / "config" / name).read_text()) or {})
         validate(cfg, str(SCHEMA))
         plan.check_config(cfg, root=tmp_path)
 
