@@ -61,7 +61,7 @@ def test_failing_job_traceback_is_in_its_rule_log(tmp_path: Path) -> None:
                    "s": {"type": "mlp", "view": "flat", "hidden": [4]}},
         "teachers": {"t": {"members": [{"model": "t"}]}},
         "students": ["s"], "seeds": [0],
-        "distillation": {"teachers": ["t"]},
+        "distillation": {"teachers": ["t"], "unlabelled": {"multiple": 0}},
         "compression": {"enabled": False}, "fpga": {"enabled": False},
     }  # fmt: skip
     (work / "bad.yaml").write_text(yaml.safe_dump(cfg))
@@ -70,5 +70,5 @@ def test_failing_job_traceback_is_in_its_rule_log(tmp_path: Path) -> None:
     log = (work / "results" / "logs" / "split_data.log").read_text()
     assert "Traceback (most recent call last)" in log
     last = log.strip().splitlines()[-1]
-    assert "ERROR InputError:" in last and "data/bad.h5" in last and "non-finite" in last
+    assert "ERROR InputError:" in last and "data/bad.h5" in last and "NaN/inf" in last
     assert "empty file" not in proc.stdout + proc.stderr
