@@ -13,6 +13,7 @@ trace the graph). Sizes come from the ``models.<name>`` config block through
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -441,6 +442,9 @@ class ModelType:
     real converters by the tests, and read by ``plan.check_config`` for ``fpga.targets``.
     ``chip_limits(params, n_constituents)``: for a resolved spec that the chip path cannot
     take although the type can (a divider), ``(key, expected, got)`` for the error; else None.
+    ``hgq_twin``: ``"module:function"`` of the HGQ2 (per-weight bit width) twin's builder,
+    imported only when used (Keras stays out of this module); ``hgq_limits``: as
+    ``chip_limits``, for the specs that twin cannot mirror bit-exactly.
     """
 
     name: str
@@ -450,6 +454,8 @@ class ModelType:
     quant_twin: str | None = None
     chip: tuple[str, ...] = ()
     chip_limits: ChipLimits | None = None
+    hgq_twin: str | None = None
+    hgq_limits: ChipLimits | None = None
 
 
 #: FPGA backends a model type may declare in ``register_model(chip=...)``.
@@ -468,6 +474,8 @@ def register_model(
     quant_twin: str | None = None,
     chip: tuple[str, ...] = (),
     chip_limits: ChipLimits | None = None,
+    hgq_twin: str | None = None,
+    hgq_limits: ChipLimits | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register ``build(input_shape, n_classes, **hyper) -> nn.Module`` as model ``type: name``."""
     bad = [b for b in chip if b not in CHIP_BACKENDS]
@@ -479,10 +487,20 @@ def register_model(
         if name in MODEL_REGISTRY:
             raise ValueError(f"model type {name!r} is registered twice")
         MODEL_REGISTRY[name] = ModelType(name, build, dict(spec), set_input, quant_twin,
-                                         tuple(chip), chip_limits)  # fmt: skip
+                                         tuple(chip), chip_limits, hgq_twin, hgq_limits)  # fmt: skip
         return build
 
     return deco
+
+
+def _lazy_limits(target: str) -> ChipLimits:
+    """A limits function that lives in ``"module:function"``, imported when first called."""
+
+    def check(params: Mapping[str, Any], n: int | None) -> tuple[str, str, str] | None:
+        module, func = target.split(":")
+        return getattr(importlib.import_module(module), func)(params, n)
+
+    return check
 
 
 @register_model(
@@ -557,6 +575,8 @@ def _build_deepsets(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Mod
     },
     quant_twin="jetdistill.compress.quant:build_quant_mlp",
     chip=("hls4ml", "rtl"),
+    hgq_twin="jetdistill.compress.hgq_models:build_hgq_mlp",
+    hgq_limits=_lazy_limits("jetdistill.compress.hgq_models:mlp_limits"),
 )
 def _build_mlp(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     return MLP(shape, n_classes, **hp)
@@ -577,6 +597,8 @@ def _build_mlp(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     quant_twin="jetdistill.compress.quant:build_quant_set",
     chip=("rtl",),  # hls4ml 1.3.0 has no ONNX Reduce*/Unsqueeze/Equal handlers
     chip_limits=_set_chip_limits,
+    hgq_twin="jetdistill.compress.hgq_models:build_hgq_set",
+    hgq_limits=_lazy_limits("jetdistill.compress.hgq_models:set_limits"),
 )
 def _build_set(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     return SetStudent(shape[0], shape[1], n_classes, **hp)
@@ -669,6 +691,38 @@ def build_model(
     model = entry.build(shape, n_classes, **params)
     log.info("built %s %s: %d parameters", mtype, name or "", count_params(model))
     return model
+
+
+def hgq_model_types() -> tuple[str, ...]:
+    """Model types with an HGQ twin (``register_model(hgq_twin=...)``)."""
+    return tuple(name for name, entry in MODEL_REGISTRY.items() if entry.hgq_twin)
+
+
+def build_hgq_model(
+    spec: Mapping[str, Any], shape: Sequence[int], n_classes: int, *, init_bits: int
+) -> Any:
+    """The HGQ2 twin (a ``keras.Model``) of the float student a ``models.<name>`` block builds.
+
+    The spec is resolved like :func:`build_model`'s; a type without a twin, or a spec its
+    ``hgq_limits`` refuses, is an :class:`InputError` naming the key and what is supported.
+    """
+    mtype = spec.get("type") if isinstance(spec, Mapping) else None
+    if mtype not in hgq_model_types():
+        raise InputError("model spec type", f"a type with an HGQ twin: one of {list(hgq_model_types())}",
+                         repr(mtype))  # fmt: skip
+    params = resolve_spec(spec)
+    entry = MODEL_REGISTRY[params.pop("type")]
+    shape = tuple(int(d) for d in shape)
+    if entry.set_input and len(shape) != 2:
+        raise InputError(f"{mtype} HGQ twin input_shape", "(constituents, features)", repr(shape))
+    if entry.hgq_limits:
+        bad = entry.hgq_limits({"type": mtype, **params}, shape[0] if entry.set_input else None)
+        if bad:
+            raise InputError(f"{mtype} HGQ twin: {bad[0]}", bad[1], bad[2])
+    module, func = str(entry.hgq_twin).split(":")
+    return getattr(importlib.import_module(module), func)(
+        shape, n_classes, init_bits=init_bits, **params
+    )
 
 
 def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
