@@ -18,6 +18,7 @@ include: "rules/teachers.smk"
 include: "rules/students.smk"
 include: "rules/compression.smk"
 include: "rules/fpga.smk"
+include: "rules/frontier.smk"
 include: "rules/compare.smk"
 include: "rules/learning_curve.smk"
 

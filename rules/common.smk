@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 from jetdistill import paths as P
 from jetdistill import plan
+from jetdistill.plan.checks_data import check_data_files
 
 # Parse time: the config is completed and checked and the job environment set in one call,
 # the only state the rule files change (jetdistill.plan.prepare_config says what and why).
@@ -17,6 +18,8 @@ plan.prepare_config(
     cli_cfg=workflow.config_settings.config,
     schema_path=os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"),
 )
+# The user's data files too, before Snakemake removes any output (jetdistill.plan.checks_data).
+check_data_files(config, config["results"])
 
 R = config["results"]
 SPLITS = plan.SPLITS
@@ -35,7 +38,7 @@ wildcard_constraints:
     alpha=r"[0-9.e+-]+",
     sparsity=r"[0-9.e+-]+",
     cost=r"[0-9.e+-]+",
-    mode=r"solo|kd",
+    mode=r"solo|kd|peer",
     group=r"\d+",
     fraction=r"[0-9.e+-]+",
     arm=r"[a-z][a-z0-9-]*",
@@ -418,4 +421,6 @@ def final_outputs():
         outs.append(report_out(P.COMPRESSION_DIR, "frontier.csv"))
     if plan.learning_curve_points(config):
         outs.append(report_out(P.LC_DIR, "learning_curve.csv"))
+    if plan.hgq_jobs(config):
+        outs.append(report_out(P.COMPRESSION_DIR, "chip_frontier.csv"))
     return outs

@@ -306,6 +306,43 @@ class QATJob(Identity):
 
 
 @dataclass(frozen=True)
+class HGQJob(Identity):
+    """A point of the per-weight-precision frontier: a student's HGQ twin (learned bit width
+    per weight and activation, :mod:`jetdistill.compress.hgq_models`) trained with the EBOPs
+    weight ``beta``, with KD or solo (``mode``), or the peer recipe (``mode`` ``peer``: the
+    JEDI-linear model, solo, from scratch); also the identity of its circuit
+    (:attr:`RTL_DIR`)."""
+
+    DIR: ClassVar[str] = paths.HGQ_DIR
+    RTL_DIR: ClassVar[str] = paths.HGQ_RTL_DIR
+    RECORD_NAMES: ClassVar[Mapping[str, str]] = {"mode": "hgq_mode", "beta": "ebops_beta"}
+    NUMBERS: ClassVar[tuple[str, ...]] = ("beta",)
+    student: str
+    mode: str
+    beta: str
+    seed: int
+    #: the arm (``compression.arm``) whose float students and jets the point starts from
+    arm: str = DEFAULT_ARM
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta", fmt_num(self.beta))
+
+    def run_name(self) -> str:
+        return f"hgq-{self.mode}-{self.student}-beta{self.beta}{arm_part(self.arm)}-seed{self.seed}"
+
+    def fpga_run_name(self) -> str:
+        return f"rtl-hgq-{self.mode}-{self.student}-beta{self.beta}{arm_part(self.arm)}-seed{self.seed}"
+
+    def fpga_tags(self) -> dict[str, str]:
+        """Tags and record fields of this point's circuit job (text, as in the paths)."""
+        return {k: str(v) for k, v in self.tags().items()}
+
+    def common_params(self) -> dict[str, Any]:
+        """No one bit width or sparsity: each weight has its own (``bits`` none)."""
+        return {"student": self.student, "seed": self.seed, "bits": None, "sparsity": None}
+
+
+@dataclass(frozen=True)
 class FloatFPGAJob(SoloJob):
     """The hls4ml conversion of a float (solo) student at one fixed-point precision."""
 
@@ -354,6 +391,8 @@ def of_wildcards(wildcards: Mapping[str, Any]) -> Identity | None:
     """The identity a model job's wildcards name (by which wildcards it has), or None for
     a job that is not one model (aggregations, data)."""
     keys = set(wildcards)
+    if {"beta", "mode"} <= keys:
+        return HGQJob.from_wildcards(wildcards)
     if {"T", "alpha", "method"} <= keys:
         return KDJob.from_wildcards(wildcards)
     if {"bits", "mode", "sparsity"} <= keys:

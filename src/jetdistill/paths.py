@@ -51,6 +51,11 @@ FPGA_DIR = "fpga/{student}/{mode}/b{bits}_s{sparsity}_c{cost}/{arm}/seed{seed}"
 HLS_DIR = FPGA_DIR + "/hls"
 RTL_DIR = FPGA_DIR + "/rtl"
 HLS_FLOAT_DIR = "fpga/float/{student}/seed{seed}"
+# per-weight precision (HGQ): a design per EBOPs weight ``beta``; ``mode`` kd, solo or peer
+HGQ_DIR = "hgq/{student}/{mode}/beta{beta}/{arm}/seed{seed}"
+HGQ_RTL_DIR = "fpga_hgq/{student}/{mode}/beta{beta}/{arm}/seed{seed}"
+KERAS_MODEL = "model.keras"
+VERILOG_PROJECT = "verilog.tar.gz"
 HLS_PROJECT = "project.tar.gz"
 
 # --------------------------------------------------------------------------- learning curve

@@ -157,6 +157,8 @@ def common_params(ctx: JobContext, role: str, method: str) -> dict[str, str]:
         given.update(job.common_params())
     if isinstance(job, I.QATJob) and job.mode == "kd" and "kd" in p.get("qat", {}):
         given.update(temperature=p["qat"]["kd"]["temperature"], alpha=p["qat"]["kd"]["alpha"])
+    if isinstance(job, I.HGQJob) and "kd" in p.get("hgq", {}):
+        given.update(temperature=p["hgq"]["kd"]["temperature"], alpha=p["hgq"]["kd"]["alpha"])
     return links.common_params(role=role, method=method, **given)
 
 

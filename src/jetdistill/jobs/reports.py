@@ -171,6 +171,44 @@ def plot_frontier(ctx: JobContext) -> None:
             run.log_artifact(ctx.output[key], "compression")
 
 
+CHIP_FRONTIER_NOTES = (
+    ("Per-weight precision (HGQ: a learned bit width per weight and per activation, an EBOPs "
+    "cost in the loss), one design per EBOPs weight; ours start from the float student and "
+    "train with the compression stage's KD recipe (KD) or alone (solo); the peer is the "
+    "JEDI-linear recipe (HGQ, solo, from scratch) on the same view and jets."),
+    ("Every design is traced by da4ml and checked bit for bit against Keras on the test jets "
+    "(and in Verilator); LUTs are Yosys synth_xilinx counts for each family's Pareto set and "
+    "da4ml's estimate elsewhere. Accuracy: mean ± std over seeds; KD - solo: paired by seed, "
+    "± its standard error."),
+)
+
+
+def report_chip_frontier(ctx: JobContext) -> None:
+    """The frontier table and plot of the per-weight-precision designs (rules/frontier.smk)."""
+    from jetdistill.report import chip_frontier as F
+    from jetdistill.report import tables
+
+    models = C.records(ctx.input["metrics"]) if ctx.input["metrics"] else pd.DataFrame()
+    rtl = C.records(ctx.input["rtl"]) if ctx.input["rtl"] else pd.DataFrame()
+    synth = read_json(ctx.input["synth"])["designs"]
+    designs = F.design_table(models, rtl, synth)
+    points = F.points_table(designs)
+    kd_solo = F.kd_vs_solo_table(designs)
+    budgets = F.budget_table(points)
+    with C.job_run(ctx, name="chip-frontier", role="comparison", method="chip_frontier") as run:
+        with atomic_path(ctx.output["table"]) as tmp:
+            points.to_csv(tmp, index=False)
+        readable = {"Designs (mean over seeds)": F.readable_points(points),
+                    "KD against solo, paired by seed": F.readable_kd_vs_solo(kd_solo),
+                    "Best design within each LUT budget": F.readable_budgets(budgets)}  # fmt: skip
+        with atomic_path(ctx.output["markdown"]) as tmp:
+            tmp.write_text(tables.markdown(readable, "Chip frontier", CHIP_FRONTIER_NOTES))
+        with atomic_path(ctx.output["plot"]) as tmp:
+            F.plot_chip_frontier(points, tmp)
+        for key in ("table", "markdown", "plot"):
+            run.log_artifact(ctx.output[key], "compression")
+
+
 def summarize(ctx: JobContext) -> None:
     """One row per model of this DAG, read back from MLflow by the run ids its jobs recorded.
 

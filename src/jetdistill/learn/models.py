@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -603,6 +604,41 @@ def _build_mlp(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
 def _build_set(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     return SetStudent(shape[0], shape[1], n_classes, **hp)
 
+
+
+class JEDILinear(nn.Module):
+    """JEDI-linear's ``gnn`` (the peer of the chip frontier, :mod:`jetdistill.compress.peer`)
+    in float: ``h_i = relu(W0 x_i)``; ``h_i <- relu(A h_i) + relu(B sum_j h_j / 2^round(log2
+    n))``; ``relu(W1 h_i)``, a sum pool scaled by 1/16 and an MLP head. The peer trains its
+    HGQ twin from scratch; this float model is what the registry builds for the type (a
+    float student of the same architecture, for reference), without the twin's BatchNorm."""
+
+    def __init__(self, n_const: int, n_feat: int, n_classes: int, *, width: int = 64,
+                 head: Sequence[int] = (64, 32, 16)) -> None:  # fmt: skip
+        super().__init__()
+        self.pool = 2.0 ** -round(math.log2(n_const))
+        self.embed = nn.Linear(n_feat, width)
+        self.local = nn.Linear(width, width)
+        self.context = nn.Linear(width, width)
+        self.mix = nn.Linear(width, width)
+        self.head = mlp_stack(width, list(head), "relu", final_activation=True)
+        self.out = nn.Linear(list(head)[-1] if head else width, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.relu(self.embed(x))
+        g = torch.relu(self.context(h.sum(dim=1, keepdim=True) * self.pool))
+        h = torch.relu(self.mix(torch.relu(self.local(h)) + g))
+        return self.out(self.head(h.sum(dim=1) / 16))
+
+
+@register_model(
+    "jedi_linear",
+    spec={"width": ("int+", 64), "head": ("widths", [64, 32, 16])},
+    set_input=True,
+    hgq_twin="jetdistill.compress.peer:build_hgq_jedi_linear",
+)
+def _build_jedi_linear(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
+    return JEDILinear(shape[0], shape[1], n_classes, **hp)
 
 #: Registered type names (the config's ``models.<name>.type``).
 MODEL_TYPES: tuple[str, ...] = tuple(MODEL_REGISTRY)

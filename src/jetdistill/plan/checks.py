@@ -32,6 +32,7 @@ from jetdistill.plan.checks_values import (
     check_pthat_window,
     check_unique_values,
 )
+from jetdistill.plan.frontier import check_per_weight
 from jetdistill.plan.grid import (
     BUDGET_KEYS,
     SPLITS,
@@ -202,6 +203,7 @@ def check_config(cfg: dict, *, root: str | os.PathLike[str] | None = None) -> No
                         str(s),
                     )
         check_chip_targets(cfg)
+        check_per_weight(cfg)
     lc = cfg.get("learning_curve") or {}
     if lc.get("enabled", False) and lc.get("student"):
         _ref("learning_curve.student", lc["student"], cfg["students"])

@@ -278,7 +278,7 @@ def _families(cfg: dict) -> list[tuple[str, list[tuple[dict, str]]]]:
     """(rule, [(wildcards, directory template)]) of every model job the plan has: the
     families whose log and benchmark names are built by :func:`paths.stem`."""
     from jetdistill.identity import CURVE_KINDS
-    from jetdistill.plan import grid
+    from jetdistill.plan import frontier, grid
 
     out = []
     for rule, jobs in (
@@ -288,6 +288,7 @@ def _families(cfg: dict) -> list[tuple[str, list[tuple[dict, str]]]]:
         ("distill_student", grid.kd_jobs(cfg)),
         ("train_qat", grid.qat_jobs(cfg)),
         ("convert_hls_float", grid.float_fpga_jobs(cfg)),
+        ("train_hgq", frontier.hgq_jobs(cfg)),
     ):
         out.append((rule, [(j.wildcards(), j.DIR) for j in jobs]))
     rules = {"teacher": "train_teacher_fraction", "solo": "train_student_solo_fraction",

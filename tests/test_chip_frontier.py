@@ -1,0 +1,149 @@
+"""The per-weight-precision frontier: its grid and checks (jetdistill.plan.frontier) and its
+tables (jetdistill.report.chip_frontier), on hand-made records whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_config_with
+
+from jetdistill import plan
+from jetdistill.errors import InputError
+from jetdistill.identity import HGQJob
+from jetdistill.report import chip_frontier as F
+
+PEER_MODEL = {"type": "jedi_linear", "view": "c4", "width": 8, "head": [8]}
+
+
+# --------------------------------------------------------------------------- plan
+def _pw(**kw) -> dict:
+    pw = {"enabled": True, "students": ["mlp"], "modes": ["kd", "solo"], "betas": [1e-5, 3e-5],
+          "seeds": None, "epochs": 2, "lr": 0.003, "batch_size": 64, "init_bits": 8,
+          "ramp_fraction": 0.5, "synthesize": "pareto", "verilator_samples": 50,
+          "peer": {"model": "", "betas": [], "epochs": None, "lr": 0.003, "init_bits": 7}}  # fmt: skip
+    pw.update(kw)
+    return pw
+
+
+def test_grid_is_students_modes_betas_seeds_then_the_peer() -> None:
+    cfg = tiny_config_with({"compression": {"per_weight": _pw()}})
+    jobs = plan.hgq_jobs(cfg)
+    assert len(jobs) == 1 * 2 * 2 * len(cfg["compression"]["seeds"])
+    assert jobs[0] == HGQJob("mlp", "kd", "1e-05", cfg["compression"]["seeds"][0], "default")
+    assert jobs[0].path("r", "model.keras") == "r/hgq/mlp/kd/beta1e-05/default/seed0/model.keras"
+    cfg["models"]["jl"] = PEER_MODEL
+    cfg["compression"]["per_weight"]["peer"]["model"] = "jl"
+    cfg["compression"]["per_weight"]["seeds"] = [0, 1, 2]
+    peer = [j for j in plan.hgq_jobs(cfg) if j.mode == plan.PEER_MODE]
+    assert [(j.student, j.beta, j.seed) for j in peer][:2] == [("jl", "1e-05", 0), ("jl", "1e-05", 1)]
+    assert len(peer) == 2 * 3  # the peer sweeps per_weight.betas when it has none of its own
+
+
+def test_extending_the_beta_list_only_adds_jobs() -> None:
+    small = plan.hgq_jobs(tiny_config_with({"compression": {"per_weight": _pw(betas=[1e-5])}}))
+    big = plan.hgq_jobs(tiny_config_with({"compression": {"per_weight": _pw(betas=[1e-5, 1e-4])}}))
+    assert set(small) < set(big) and len(big) == 2 * len(small)
+
+
+def test_settings_kd_carries_the_compression_kd_loss_the_peer_its_own_schedule() -> None:
+    cfg = tiny_config_with({"compression": {"per_weight": _pw(peer={"model": "jl", "betas": [],
+                                                                     "epochs": 7, "lr": 0.01,
+                                                                     "init_bits": 6})}})  # fmt: skip
+    kd = plan.hgq_job_settings(cfg, HGQJob("mlp", "kd", "1e-05", 0))
+    assert kd["kd"]["temperature"] == cfg["compression"]["kd"]["temperature"]
+    assert kd["init"] == "finetune" and kd["epochs"] == 2
+    solo = plan.hgq_job_settings(cfg, HGQJob("mlp", "solo", "1e-05", 0))
+    assert "kd" not in solo
+    peer = plan.hgq_job_settings(cfg, HGQJob("jl", "peer", "1e-05", 0))
+    assert (peer["init"], peer["epochs"], peer["lr"], peer["init_bits"]) == ("scratch", 7, 0.01, 6)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"students": ["teacher_model"]}, "compression.per_weight.students"),
+        ({"students": ["nope"]}, "compression.per_weight.students"),
+    ],
+)
+def test_a_student_the_quantiser_cannot_express_is_refused_naming_the_key(change, key) -> None:
+    cfg = tiny_config_with({"compression": {"per_weight": _pw(**change)}})
+    cfg["models"]["teacher_model"] = cfg["models"]["jedinet"]
+    with pytest.raises(InputError) as e:
+        plan.check_per_weight(cfg)
+    assert key in str(e.value)
+    if change["students"] == ["teacher_model"]:
+        assert "interaction_network" in str(e.value) and "mlp" in str(e.value)
+
+
+# --------------------------------------------------------------------------- tables
+def _designs() -> pd.DataFrame:
+    rows = []
+    # two KD points, two solo points (KD +2 pts at the same LUTs), one peer point
+    for mode, beta, acc, luts in (("kd", 1e-5, 0.62, 14_000), ("kd", 1e-4, 0.58, 6_000),
+                                  ("solo", 1e-5, 0.60, 14_500), ("solo", 1e-4, 0.56, 6_200),
+                                  ("peer", 1e-5, 0.59, 13_000)):  # fmt: skip
+        for seed, jitter in ((0, 0.0), (1, 0.004), (2, -0.002)):
+            rows.append({"hgq_mode": mode, "student": "jl" if mode == "peer" else "mlp32",
+                         "ebops_beta": beta, "arm": "default", "seed": seed,
+                         "test_accuracy": acc + jitter + (0.001 * seed if mode == "kd" else 0),
+                         "ebops": 1e4, "da4ml_cost_luts": luts, "latency_cycles": 6,
+                         "latency_ns": 30.0, "rtl_exact_fraction": 1.0,
+                         "rtl_emulation_exact_fraction": 1.0,
+                         "path": f"r/{mode}/{beta}/{seed}/metrics.json"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_design_table_takes_yosys_where_synthesized_else_da4ml() -> None:
+    d = _designs()
+    synth = [{"rtl": "r/kd/1e-05/0/metrics.json", "luts": 13_100, "ffs": 2_000}]
+    t = F.design_table(d.drop(columns=["da4ml_cost_luts", "latency_cycles", "latency_ns",
+                                       "rtl_exact_fraction", "rtl_emulation_exact_fraction", "path"]),
+                       d, synth)  # fmt: skip
+    row = t[(t["hgq_mode"] == "kd") & (t["ebops_beta"] == 1e-5) & (t["seed"] == 0)].iloc[0]
+    assert row["luts"] == 13_100 and row["lut_source"] == "yosys"
+    other = t[(t["hgq_mode"] == "kd") & (t["ebops_beta"] == 1e-5) & (t["seed"] == 1)].iloc[0]
+    assert other["luts"] == 14_000 and other["lut_source"] == "da4ml"
+    assert t["bit_exact"].all()
+
+
+def _table() -> pd.DataFrame:
+    d = _designs()
+    return F.design_table(d.drop(columns=["da4ml_cost_luts", "latency_cycles", "latency_ns",
+                                          "rtl_exact_fraction", "rtl_emulation_exact_fraction",
+                                          "path"]), d, [])  # fmt: skip
+
+
+def test_points_pareto_and_kd_vs_solo_paired_by_seed() -> None:
+    designs = _table()
+    points = F.points_table(designs)
+    assert len(points) == 5 and points["n_seeds"].eq(3).all()
+    assert points[points["hgq_mode"] != "peer"]["pareto"].all()  # both points of each family
+    kvs = F.kd_vs_solo_table(designs)
+    hi = kvs[kvs["ebops_beta"] == 1e-5].iloc[0]
+    # per seed: KD - solo = 0.02 + 0.001 * seed -> mean 0.021, std 0.001, SE 0.001 / sqrt(3)
+    assert np.isclose(hi["delta"], 0.021)
+    assert np.isclose(hi["delta_se"], 0.001 / np.sqrt(3))
+    assert hi["n_pairs"] == 3
+
+
+def test_budget_table_compares_our_best_kd_with_the_peer_within_each_budget() -> None:
+    points = F.points_table(_table())
+    b = F.budget_table(points, budgets=(7_000, 15_000))
+    low, high = b.iloc[0], b.iloc[1]
+    assert np.isnan(low["peer_accuracy"]) and np.isclose(low["kd_luts"], 6_000)
+    assert np.isclose(high["kd_accuracy"], 0.62 + (0.004 - 0.002) / 3 + 0.001)
+    assert np.isclose(high["kd_minus_peer"], high["kd_accuracy"] - high["peer_accuracy"])
+
+
+def test_pareto_mask_keeps_ties_and_drops_the_dominated() -> None:
+    assert F.pareto_mask([1, 2, 2, 3], [0.5, 0.6, 0.6, 0.55]) == [True, True, True, False]
+
+
+def test_readable_tables_and_plot(tmp_path) -> None:
+    designs = _table()
+    points = F.points_table(designs)
+    text = F.readable_points(points).to_string()
+    assert "0.6217" in text and "ours, KD" in text
+    F.plot_chip_frontier(points, tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
