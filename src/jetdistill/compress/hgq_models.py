@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,16 @@ def build_hgq_set(
     return keras.Model(inp, x, name="hgq_set")
 
 
+def build_hgq_model(
+    spec: Mapping[str, Any], shape: Sequence[int], n_classes: int, *, init_bits: int
+) -> Any:
+    """:func:`jetdistill.learn.models.build_hgq_model` (the registry's dispatch), here too so
+    that callers of this module need one import."""
+    from jetdistill.learn.models import build_hgq_model as build
+
+    return build(spec, shape, n_classes, init_bits=init_bits)
+
+
 # --------------------------------------------------------------------------- limits
 def _relu_limit(params: Mapping[str, Any]) -> tuple[str, str, str] | None:
     if params.get("activation", "relu") != "relu":
@@ -332,19 +343,22 @@ def ebops(kmodel: Any) -> float:
 
 
 # --------------------------------------------------------------------------- files
-def _meta_path(path: Path) -> Path:
-    return path.with_suffix(".json")
+#: The meta's entry inside the ``.keras`` zip (Keras reads only its own entries).
+META_ENTRY = "jetdistill_meta.json"
 
 
 def save_hgq_model(kmodel: Any, path: str | os.PathLike[str], meta: Mapping[str, Any]) -> Path:
-    """``<path>.keras`` (HGQ2 layers, bit widths included) and its ``meta`` beside it as
-    ``<path>.json`` (a JSON file any tool reads without Keras)."""
+    """One ``.keras`` file: the model (HGQ2 layers, bit widths included) with ``meta`` as a
+    JSON entry of the same zip, so the file is self-describing and an atomic rename of it
+    (:func:`jetdistill.io.atomic_path`) moves both."""
     path = Path(path)
     if path.suffix != ".keras":
         raise InputError(str(path), "a path ending in .keras", path.suffix or "no suffix")
     path.parent.mkdir(parents=True, exist_ok=True)
     kmodel.save(path)
-    _meta_path(path).write_text(json.dumps(dict(meta), indent=1, default=_jsonable))
+    text = json.dumps(dict(meta), indent=1, default=_jsonable)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(META_ENTRY, text)
     return path
 
 
@@ -356,15 +370,21 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
+def read_hgq_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The meta of a file written by :func:`save_hgq_model`, without Keras."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read(META_ENTRY))
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise InputError(
+            str(path), "an HGQ model file written by save_hgq_model", str(exc)
+        ) from None
+
+
 def load_hgq_model(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
-    """``(model, meta)`` saved by :func:`save_hgq_model`."""
+    """``(model, meta)`` saved by :func:`save_hgq_model` (HGQ2's custom layers registered)."""
     keras = _keras()
     import hgq  # noqa: F401  (registers HGQ2's layers with Keras' deserialiser)
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "an HGQ model file written by save_hgq_model", "no such file")
-    model = keras.models.load_model(path, compile=False)
-    mp = _meta_path(path)
-    meta = json.loads(mp.read_text()) if mp.is_file() else {}
-    return model, meta
+    meta = read_hgq_meta(path)
+    return keras.models.load_model(Path(path), compile=False), meta
