@@ -111,3 +111,38 @@ def tiny_config_with(extra: dict) -> dict:
     base = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     test = yaml.safe_load((repo / "config" / "test.yaml").read_text())
     return merge_config(merge_config(base, test), extra)
+
+
+#: The finished run on the user's own data (:func:`generic_workdir`): its config and data file.
+GENERIC_CONFIG = "my.yaml"
+GENERIC_DATA = "data/my_data.h5"
+
+
+def write_generic_run_data(path: Path) -> Path:
+    """The good data file of :func:`generic_workdir` (3 well-separated classes, float64)."""
+    import numpy as np
+    from conftest_data import write_generic_file
+
+    rng = np.random.default_rng(0)
+    y = np.arange(600) % 3
+    x = rng.normal(0, 1.5, (3, 6))[y] + rng.normal(0, 1.0, (600, 6))
+    return write_generic_file(path, x, y.astype(np.int64))
+
+
+@pytest.fixture(scope="session")
+def generic_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run on generic data (the own-data example of config/README.md, one seed, 2
+    epochs, no learning curve), run once per test session: the tests that spoil the user's data
+    file or the tracking store over a finished run clone it (:func:`clone_run`)."""
+    import yaml
+    from test_own_data_example import readme_example
+
+    work = copy_workflow(tmp_path_factory.mktemp("generic"))
+    cfg = merge_config(yaml.safe_load(readme_example()), {
+        "seeds": [0], "learning_curve": {"enabled": False},
+        "training": {r: {"epochs": 2, "patience": 0} for r in ("teacher", "student", "distill")},
+    })  # fmt: skip
+    (work / GENERIC_CONFIG).write_text(yaml.safe_dump(cfg))
+    write_generic_run_data(work / GENERIC_DATA)
+    run_snakemake(work, "--cores", "2", "--configfile", GENERIC_CONFIG)
+    return work

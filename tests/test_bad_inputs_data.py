@@ -272,11 +272,13 @@ def test_bv18_prepare_view_on_a_file_spoilt_after_the_split_leaves_no_view_file(
 
 
 @pytest.mark.slow
-def test_bv19_real_snakemake_job_with_a_label_of_a_million_logs_a_short_error(
+def test_bv19_real_snakemake_with_a_label_of_a_million_prints_a_short_error(
     tmp_path: Path,
 ) -> None:
-    """The real split_data job: the log and the console hold the short message (they held
-    37.8 MB and 75.6 MB when every class was listed), and no splits.h5 is left."""
+    """The real workflow: the console holds the short message (the job's log and the console
+    held 37.8 MB and 75.6 MB when every class was listed). The file is refused while Snakemake
+    parses the workflow (jetdistill.plan.checks_data), so no job starts and no splits.h5 or
+    log is written; the split_data job would say the same (test_bv17)."""
     from test_own_data_example import readme_example
 
     work = copy_workflow(tmp_path / "wf")
@@ -292,14 +294,9 @@ def test_bv19_real_snakemake_job_with_a_label_of_a_million_logs_a_short_error(
     assert proc.returncode != 0
     assert "1000000 at row 17" in console and "data.generic.class_names" in console, console[-3000:]
     assert len(console) < 40_000, len(console)
-    logs = list((work / "results" / "mine" / "logs").rglob("split_data*.log"))
-    assert logs and logs[0].stat().st_size < 20_000, [p.stat().st_size for p in logs]
-    assert not (work / "results" / "mine" / "data" / "splits.h5").exists()
-    data_dir = work / "results" / "mine" / "data"
-    assert not data_dir.exists() or not [p for p in data_dir.iterdir() if ".tmp" in p.name]
+    assert not (work / "results" / "mine").exists()  # nothing ran, nothing written
 
 
-# --------------------------------------------------------------------------- a full disk
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 64 KiB tmpfs: writes past its size fail in the kernel with ENOSPC (root only)."""

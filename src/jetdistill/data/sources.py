@@ -710,3 +710,17 @@ def open_source(kind: str, files: Sequence[str], cfg: Mapping[str, Any] | None =
         src.sample_shape(),
     )
     return src
+
+
+def open_checked(
+    kind: str, files: Sequence[str], cfg: Mapping[str, Any] | None = None, *, scan: bool = True
+) -> Source:
+    """Open a source and run every check of the data stage: structure (:func:`open_source`),
+    labels (:meth:`Source.labels`) and, with ``scan``, the value scan
+    (:meth:`Source.check_values`). One function so that the ``split_data`` job and the
+    parse-time check (:mod:`jetdistill.plan.checks_data`) refuse a file with the same words."""
+    src = open_source(kind, files, cfg)
+    src.labels()
+    if scan:
+        src.check_values()
+    return src

@@ -210,13 +210,12 @@ def split_data(
 ) -> dict[str, int]:
     """The ``split_data`` rule: open + validate the sources (structure, labels, NaN/inf),
     make the splits and write ``splits.h5``. Returns the size of each split."""
-    from jetdistill.data.sources import open_source
+    from jetdistill.data.sources import open_checked
 
     kind = str(data_cfg.get("source", "generate"))
     cfg = SplitConfig.from_dict(data_cfg.get("splits"))
-    src = open_source(kind, files, data_cfg)
+    src = open_checked(kind, files, data_cfg)
     labels = src.labels()
-    src.check_values()
     splits = make_splits(labels, cfg, src.class_names)
     write_splits(out_path, splits, labels, src.files, src.class_names, kind, {"seed": cfg.seed})
     sizes = {s: len(v) for s, v in splits.items()}
