@@ -8,7 +8,6 @@ from snakemake.utils import validate
 from jetdistill import paths as P
 from jetdistill import plan
 from jetdistill.plan.checks_data import check_data_files
-from jetdistill.plan.checks_data import check_data_files
 
 # Parse time: the config is completed and checked and the job environment set in one call,
 # the only state the rule files change (jetdistill.plan.prepare_config says what and why).
@@ -19,8 +18,6 @@ plan.prepare_config(
     cli_cfg=workflow.config_settings.config,
     schema_path=os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"),
 )
-# The user's data files too, before Snakemake removes any output (jetdistill.plan.checks_data).
-check_data_files(config, config["results"])
 # The user's data files too, before Snakemake removes any output (jetdistill.plan.checks_data).
 check_data_files(config, config["results"])
 
