@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 LAYER_PREFIX = "lin_"
 #: ``2^MASK_SHIFT`` times any nonzero quantised input is >= 1 (input fractional bits <= 24).
 MASK_SHIFT = 24
+#: ``(key, expected, got)`` naming a setting a twin cannot take, or None (``ChipLimits``).
+Limit = tuple[str, str, str] | None
 
 
 def _keras() -> Any:
@@ -102,11 +104,9 @@ def _dense(name: _Namer, units: int, relu: bool, **kw: Any) -> Any:
     return QDense(units, activation="relu" if relu else None, name=name(), **kw)
 
 
-def _check_relu(activation: str) -> None:
-    if activation != "relu":
-        raise InputError(
-            "hgq twin activation", "relu (the twin traces ReLU only)", repr(activation)
-        )
+def _refuse(problem: Limit) -> None:
+    if problem:
+        raise InputError(f"hgq twin {problem[0]}", problem[1], problem[2])
 
 
 def build_hgq_mlp(
@@ -119,7 +119,7 @@ def build_hgq_mlp(
     BatchNorm into the Linear before it; ``dropout`` is an identity at inference.
     """
     keras = _keras()
-    _check_relu(activation)
+    _refuse(mlp_limits({"activation": activation}, None))
     name = _Namer()
     s = _scopes(init_bits)
     with s[0], s[1], s[2], s[3]:
@@ -148,7 +148,8 @@ def _pool(h: Any, mask: Any, pooling: str, n: int, keepdims: bool) -> Any:
 def _padding_mask(inp: Any) -> Any:
     """``(B, C, 1)`` 0/1: whether a constituent has a nonzero quantised feature.
 
-    From the quantised input (its own quantiser) because that is what the chip receives;
+    From the quantised input (its own quantiser) because that is what the chip receives: a
+    real constituent whose features all round to 0 is padding to the chip, and to the twin;
     ``min(2^24 sum_f |x_f|, 1)`` is 1 for any nonzero fixed-point value with at most 24
     fractional bits, also in float32 (a sum of non-negative terms), and da4ml traces abs, a
     sum, a shift and a min.
@@ -176,12 +177,10 @@ def build_hgq_set(
     keras = _keras()
     from hgq.layers import QAdd
 
-    problem = set_limits(
+    _refuse(set_limits(
         {"context_widths": list(context_widths), "context_pooling": context_pooling,
          "pooling": pooling, "activation": activation, "mask_padding": mask_padding}, shape[0],
-    )  # fmt: skip
-    if problem:
-        raise InputError(f"hgq twin {problem[0]}", problem[1], problem[2])
+    ))  # fmt: skip
     n = int(shape[0])
     name = _Namer()
     s = _scopes(init_bits)
@@ -214,21 +213,18 @@ def build_hgq_model(
 
 
 # --------------------------------------------------------------------------- limits
-def _relu_limit(params: Mapping[str, Any]) -> tuple[str, str, str] | None:
+def _relu_limit(params: Mapping[str, Any]) -> Limit:
     if params.get("activation", "relu") != "relu":
         return "activation", "relu (da4ml traces ReLU; other activations need lookup tables)", repr(params["activation"])  # fmt: skip
     return None
 
 
-def mlp_limits(
-    params: Mapping[str, Any], n_constituents: int | None
-) -> tuple[str, str, str] | None:
+def mlp_limits(params: Mapping[str, Any], n_constituents: int | None) -> Limit:
+    """ReLU only (BatchNorm folds, dropout is an identity: nothing else to refuse)."""
     return _relu_limit(params)
 
 
-def set_limits(
-    params: Mapping[str, Any], n_constituents: int | None
-) -> tuple[str, str, str] | None:
+def set_limits(params: Mapping[str, Any], n_constituents: int | None) -> Limit:
     """ReLU only; a mean pool only where it is a shift: unmasked, over a power-of-two count
     (a mean over the real constituents divides by their number: a divider, no HGQ2 layer)."""
     bad = _relu_limit(params)
@@ -245,9 +241,7 @@ def set_limits(
     return None
 
 
-def hgq_limits(
-    params: Mapping[str, Any], n_constituents: int | None
-) -> tuple[str, str, str] | None:
+def hgq_limits(params: Mapping[str, Any], n_constituents: int | None) -> Limit:
     """``(key, expected, got)`` for a ``models.<name>`` spec (defaults filled in here) whose
     HGQ twin cannot be built bit-exactly, else None; dispatches on ``params["type"]``."""
     from jetdistill.learn.models import MODEL_REGISTRY, hgq_model_types, resolve_spec

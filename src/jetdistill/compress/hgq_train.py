@@ -217,6 +217,8 @@ def fit_hgq(
         teacher_logits = None
         if not np.any(np.asarray(y) != UNLABELLED):
             raise InputError("fit_hgq y", "labelled jets for a solo fit", "only unlabelled")
+    if not np.any(np.asarray(y_val) != UNLABELLED):
+        raise InputError("fit_hgq y_val", "labelled validation jets (they pick the epoch)", "none")
     targets = pack_targets(y, teacher_logits, n_classes)
     x = np.asarray(x, dtype=np.float32)
     if len(x) != len(targets):
