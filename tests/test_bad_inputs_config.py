@@ -228,6 +228,47 @@ def test_bad_config_over_a_finished_run_touches_nothing(e2e_workdir: Path, tmp_p
     assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
 
 
+# --------------------------------------------------------------------------- every log family
+#: rules whose log names are a checked family's: the same wildcards, and their jobs a subset of
+#: that family's (FPGA targets are points of the QAT grid; an HGQ circuit is an HGQ twin's)
+COVERED_BY = {"convert_hls": "train_qat", "estimate_rtl": "train_qat",
+              "estimate_hgq_rtl": "train_hgq"}  # fmt: skip
+#: wildcards that hold a name the user chooses (may contain '_'); the others are numbers or a
+#: fixed choice, so a log name with at most one such wildcard cannot be shared by two jobs
+NAME_FIELDS = {"student", "teacher", "view", "method", "arm", "mode"}
+
+
+def test_every_log_family_with_two_names_is_checked_for_shared_log_names() -> None:
+    """``plan.checks_values._families`` is a hand-kept list of the rules whose log name joins
+    several names with '_' (``paths.stem``): a rule added with such a log (as ``train_hgq``
+    was) must be in it, or share a checked rule's wildcards, or it is not checked at all."""
+    import string
+
+    from jetdistill import paths
+    from jetdistill.plan import checks_values
+
+    found = re.findall(r'logfile\("(\w+)", P\.stem\(P\.(\w+)\)\)',
+                       "".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk"))))
+    assert len(found) >= 10, found
+    templates = {rule: getattr(paths, name) for rule, name in found}
+
+    def fields(rule: str) -> list[str]:
+        stem = paths.stem(templates[rule])
+        return [f for _, f, _, _ in string.Formatter().parse(stem) if f]
+
+    checked = {rule for rule, _ in checks_values._families(tiny_config_with({}))}
+    for rule in templates:
+        if rule in checked:
+            continue
+        if rule in COVERED_BY:
+            assert COVERED_BY[rule] in checked and fields(rule) == fields(COVERED_BY[rule]), rule
+            continue
+        names = [f for f in fields(rule) if f in NAME_FIELDS]
+        assert len(names) <= 1, (
+            f"rule {rule}: its log name joins {names}; add it to plan.checks_values._families"
+        )
+
+
 # --------------------------------------------------------------------------- the docs
 def test_docs_section_lists_every_case() -> None:
     text = DOC.read_text()
