@@ -247,8 +247,10 @@ def test_every_log_family_with_two_names_is_checked_for_shared_log_names() -> No
     from jetdistill import paths
     from jetdistill.plan import checks_values
 
-    found = re.findall(r'logfile\("(\w+)", P\.stem\(P\.(\w+)\)\)',
-                       "".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk"))))
+    found = re.findall(
+        r'logfile\("(\w+)", P\.stem\(P\.(\w+)\)\)',
+        "".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk"))),
+    )
     assert len(found) >= 10, found
     templates = {rule: getattr(paths, name) for rule, name in found}
 
