@@ -45,6 +45,8 @@ CHECK_VERSION = 1
 #: The verdicts, relative to the folder Snakemake runs in (never under ``results/``: a file
 #: there would look like an output).
 CACHE_FILE = Path(".snakemake") / "jetdistill" / "data_checks.json"
+#: Files larger than this in all are announced before they are read (a warning: parsing pauses).
+LOUD_BYTES = 1 << 30
 #: Verdicts kept (the newest): the cache must stay small whatever files come and go.
 MAX_ENTRIES = 2000
 
@@ -117,6 +119,10 @@ def check_files(
     if stats is not None and whole in verdicts:
         return False
     t0 = time.monotonic()
+    size = sum(st[1] for st in stats or [])
+    if size > LOUD_BYTES:  # parsing stops for a while, once: say why
+        log.warning("data checks: reading %d file(s), %.1f GB, once (the verdict is kept in %s)",
+                    len(files), size / 1e9, cache)  # fmt: skip
     # structure and labels of every file (labels are checked across files: each class present)
     src = open_checked(kind, files, data_cfg, scan=False)
     now = time.time()
