@@ -13,7 +13,7 @@ what each costs and whether each reaches a bit-exact circuit:
 * model: the 48-32-32-5 MLP (ReLU), every weight, bias and layer input with its own bit width,
   starting at ``--init-bits`` fractional bits; the same seed, epochs, batch size, Adam
   learning rate, EBOPs weight ``--beta`` and bit-width L1 ``--gamma`` for both;
-  the quantiser settings are each library's closest: HGQ2 as ``bench_hgq.build_jedi_linear``
+  the quantiser settings are each library's closest: HGQ2 as ``jetdistill.compress.peer.build_hgq_jedi_linear``
   (weights ``kbi`` SAT_SYM, activations ``kif`` WRAP whose integer bits ``trace_minmax``
   fixes); pquant with SAT activations (its WRAP mode takes its integer bits from the last
   training batch and has no calibration step, so SAT is its safe choice);

@@ -29,10 +29,10 @@ else
   .venv/bin/python -m pip install --progress-bar on "torch==2.13.0"
 fi
 if [[ $WITH_TEST == 1 ]]; then
-  step "3/4 installing jetdistill with test extras (snakemake[reports], mlflow, brevitas, hls4ml, qonnx, da4ml, pythia8mc, fastjet, pytest, ...); usually 3-8 min on a fresh venv, under a minute when already installed"
+  step "3/4 installing jetdistill with test extras (snakemake[reports], mlflow, brevitas, hls4ml, qonnx, da4ml, hgq2, keras, pythia8mc, fastjet, pytest, ...); usually 3-8 min on a fresh venv, under a minute when already installed"
   .venv/bin/python -m pip install --progress-bar on -e ".[dev]"
 else
-  step "3/4 installing jetdistill (snakemake[reports], mlflow, brevitas, hls4ml, qonnx, da4ml, pythia8mc, fastjet, ...); usually 3-8 min on a fresh venv, under a minute when already installed"
+  step "3/4 installing jetdistill (snakemake[reports], mlflow, brevitas, hls4ml, qonnx, da4ml, hgq2, keras, pythia8mc, fastjet, ...); usually 3-8 min on a fresh venv, under a minute when already installed"
   .venv/bin/python -m pip install --progress-bar on -e .
 fi
 

@@ -19,6 +19,8 @@ import pytest
 from jetdistill import runtime
 
 REPO = Path(__file__).resolve().parents[1]
+#: HGQ2 trains on Keras 3's PyTorch backend, as the workflow's jobs set it
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 def load_benchmark(name: str):

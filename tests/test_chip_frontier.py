@@ -36,7 +36,10 @@ def test_grid_is_students_modes_betas_seeds_then_the_peer() -> None:
     cfg["compression"]["per_weight"]["peer"]["model"] = "jl"
     cfg["compression"]["per_weight"]["seeds"] = [0, 1, 2]
     peer = [j for j in plan.hgq_jobs(cfg) if j.mode == plan.PEER_MODE]
-    assert [(j.student, j.beta, j.seed) for j in peer][:2] == [("jl", "1e-05", 0), ("jl", "1e-05", 1)]
+    assert [(j.student, j.beta, j.seed) for j in peer][:2] == [
+        ("jl", "1e-05", 0),
+        ("jl", "1e-05", 1),
+    ]
     assert len(peer) == 2 * 3  # the peer sweeps per_weight.betas when it has none of its own
 
 

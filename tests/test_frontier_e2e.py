@@ -54,11 +54,15 @@ def test_the_frontier_runs_bit_exact_and_writes_its_table(study: Path) -> None:
     run_snakemake(study, "--cores", "2", "--configfile", "config/test.yaml", "study.yaml")
     res = study / "results"
     for mode, student in (("kd", "mlp"), ("solo", "mlp"), ("peer", "jl")):
-        rec = json.loads((res / f"fpga_hgq/{student}/{mode}/beta1e-05/default/seed0/metrics.json").read_text())
+        rec = json.loads(
+            (res / f"fpga_hgq/{student}/{mode}/beta1e-05/default/seed0/metrics.json").read_text()
+        )
         m = rec["metrics"]
         assert m["rtl_emulation_exact_fraction"] == 1.0 and m["rtl_exact_fraction"] == 1.0
         assert m["da4ml_cost_luts"] > 0 and m["latency_cycles"] >= 1
-        hgq = json.loads((res / f"hgq/{student}/{mode}/beta1e-05/default/seed0/metrics.json").read_text())
+        hgq = json.loads(
+            (res / f"hgq/{student}/{mode}/beta1e-05/default/seed0/metrics.json").read_text()
+        )
         assert hgq["hgq_mode"] == mode and hgq["metrics"]["ebops"] > 0
     synth = json.loads((res / "studies/frontier-tiny/compression/frontier_synth.json").read_text())
     assert synth["mode"] == "pareto" and synth["designs"]  # each family's front has a design

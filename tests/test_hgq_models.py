@@ -11,7 +11,6 @@ import pytest
 import torch
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-pytest.importorskip("hgq", reason="the optional 'hgq' extra (hgq2, keras) is not installed")
 
 from jetdistill.compress import hgq_models as hm
 from jetdistill.compress.hgq_train import HGQSettings, fit_hgq, kd_loss_terms, pack_targets

@@ -1,6 +1,6 @@
 """HGQ2 model -> bit-exact circuit (jetdistill.fpga.hgq_rtl), with real HGQ2, da4ml and EDA tools.
 
-A tiny per-weight-precision MLP (8 -> 8 relu -> 3, bench_hgq's quantiser scopes) is trained
+A tiny per-weight-precision MLP (8 -> 8 relu -> 3, the peer's quantiser scopes) is trained
 one epoch on random jets, then traced, emulated, written as Verilog, simulated by Verilator,
 synthesised by Yosys, packed and synthesised again from the unpacked archive alone.
 Skipped without hgq2/keras (the ``hgq`` extra) or without yosys/verilator.
@@ -29,7 +29,6 @@ needs_tools = pytest.mark.skipif(
 
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("hgq", reason="hgq2 missing: pip install -e '.[hgq]'")
     import keras
 
     if keras.backend.backend() != "torch":
@@ -38,7 +37,7 @@ def _keras():
 
 
 def tiny_hgq_mlp(seed: int = 0):
-    """8 -> QDense 8 relu -> QDense 3, per-weight bits (bench_hgq.build_jedi_linear's scopes,
+    """8 -> QDense 8 relu -> QDense 3, per-weight bits (jetdistill.compress.peer's scopes,
     4 starting bits so the design stays a few hundred LUTs)."""
     keras = _keras()
     from hgq.config import LayerConfigScope, QuantizerConfig, QuantizerConfigScope

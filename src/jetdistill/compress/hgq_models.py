@@ -63,7 +63,7 @@ def _keras() -> Any:
 
 
 def _scopes(init_bits: int) -> tuple[Any, ...]:
-    """HGQ2 quantiser settings of benchmarks/bench_hgq.py (JEDI-linear's), which da4ml
+    """HGQ2 quantiser settings of JEDI-linear (:mod:`jetdistill.compress.peer`), which da4ml
     converts bit-exactly: weights ``kbi`` (``init_bits`` bits, saturating), activations
     ``kif`` per element (``init_bits`` fractional bits, wrapping, integer bits from data)."""
     from hgq.config import LayerConfigScope, QuantizerConfigScope

@@ -10,7 +10,7 @@ mean only). HGQ2's layers add ``beta * EBOPs`` themselves.
 Keras losses see one ``y_true``, so labels and teacher logits travel packed as
 ``(N, 1 + K)``: column 0 the label (-1 unlabelled), then the teacher's K logits (zeros solo).
 
-Schedule (benchmarks/bench_hgq.py ``train_point``, checked on this data): Adam with a cosine
+Schedule (the JEDI-linear recipe as first run on this data): Adam with a cosine
 learning rate over the epochs, ``beta`` ramped log-linearly from ``beta * beta_start_ratio``
 over the first ``ramp_fraction`` of the epochs then held, and the weights kept are those of
 the best validation accuracy among the epochs at full ``beta``: early stopping at a fixed

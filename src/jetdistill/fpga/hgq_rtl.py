@@ -54,7 +54,7 @@ RECORD = "hgq_rtl.json"
 
 @dataclasses.dataclass
 class RTLSettings:
-    """How a design is built and checked (defaults: the project's rtl defaults, bench_hgq).
+    """How a design is built and checked (defaults: the project's rtl defaults).
 
     ``test_samples``: how many test jets the emulation check uses (0: all of them);
     ``verilator_samples``: how many of those the Verilator simulation replays (it costs a

@@ -90,7 +90,7 @@ def train_hgq(ctx: JobContext) -> None:
         # the wrapping activations' integer bits from the labelled transfer jets, as the
         # circuit job sets them: the saved model is then the chip's function, and its test
         # accuracy the chip's (the circuit job checks that bit for bit)
-        metrics_ebops = H.calibrate(kmodel, train.X[:min(CALIB_JETS, n_labelled)])
+        metrics_ebops = H.calibrate(kmodel, train.X[: min(CALIB_JETS, n_labelled)])
         logits = np.asarray(kmodel.predict(test.X, batch_size=4096, verbose=0), dtype=np.float64)
         metrics = M.classification_metrics(logits, test.y, test.class_names)
         metrics.update(M.fidelity_metrics(logits, setup.fidelity_test, prefix="test_"))

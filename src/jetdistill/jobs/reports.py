@@ -172,14 +172,18 @@ def plot_frontier(ctx: JobContext) -> None:
 
 
 CHIP_FRONTIER_NOTES = (
-    ("Per-weight precision (HGQ: a learned bit width per weight and per activation, an EBOPs "
-    "cost in the loss), one design per EBOPs weight; ours start from the float student and "
-    "train with the compression stage's KD recipe (KD) or alone (solo); the peer is the "
-    "JEDI-linear recipe (HGQ, solo, from scratch) on the same view and jets."),
-    ("Every design is traced by da4ml and checked bit for bit against Keras on the test jets "
-    "(and in Verilator); LUTs are Yosys synth_xilinx counts for each family's Pareto set and "
-    "da4ml's estimate elsewhere. Accuracy: mean ± std over seeds; KD - solo: paired by seed, "
-    "± its standard error."),
+    (
+        "Per-weight precision (HGQ: a learned bit width per weight and per activation, an EBOPs "
+        "cost in the loss), one design per EBOPs weight; ours start from the float student and "
+        "train with the compression stage's KD recipe (KD) or alone (solo); the peer is the "
+        "JEDI-linear recipe (HGQ, solo, from scratch) on the same view and jets."
+    ),
+    (
+        "Every design is traced by da4ml and checked bit for bit against Keras on the test jets "
+        "(and in Verilator); LUTs are Yosys synth_xilinx counts for each family's Pareto set and "
+        "da4ml's estimate elsewhere. Accuracy: mean ± std over seeds; KD - solo: paired by seed, "
+        "± its standard error."
+    ),
 )
 
 

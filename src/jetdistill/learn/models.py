@@ -605,7 +605,6 @@ def _build_set(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     return SetStudent(shape[0], shape[1], n_classes, **hp)
 
 
-
 class JEDILinear(nn.Module):
     """JEDI-linear's ``gnn`` (the peer of the chip frontier, :mod:`jetdistill.compress.peer`)
     in float: ``h_i = relu(W0 x_i)``; ``h_i <- relu(A h_i) + relu(B sum_j h_j / 2^round(log2
@@ -639,6 +638,7 @@ class JEDILinear(nn.Module):
 )
 def _build_jedi_linear(shape: tuple[int, ...], n_classes: int, **hp: Any) -> nn.Module:
     return JEDILinear(shape[0], shape[1], n_classes, **hp)
+
 
 #: Registered type names (the config's ``models.<name>.type``).
 MODEL_TYPES: tuple[str, ...] = tuple(MODEL_REGISTRY)

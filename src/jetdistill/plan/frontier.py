@@ -77,7 +77,8 @@ def hgq_job_settings(cfg: dict, job: HGQJob) -> JobSettings:
     if job.mode == PEER_MODE:
         peer = pw.get("peer") or {}
         out.update(epochs=int(peer.get("epochs") or pw["epochs"]), lr=float(peer["lr"]),
-                   init_bits=int(peer["init_bits"]), init="scratch")  # fmt: skip
+                   init_bits=int(peer["init_bits"]), init="scratch",
+                   batch_size=int(peer.get("batch_size") or pw["batch_size"]))  # fmt: skip
     if job.mode == "kd":
         kd = cfg["compression"]["kd"]
         out["kd"] = kd_settings(cfg, kd["method"], kd["temperature"], kd["alpha"])
@@ -127,7 +128,9 @@ def check_per_weight(cfg: dict) -> None:
                              repr(kind))  # fmt: skip
         limits = getattr(MODEL_REGISTRY[kind], "hgq_limits", None)
         view = cfg["views"].get(models[name].get("view"), {})
-        problem = limits and limits(resolve_spec(models[name], name=name), view.get("n_constituents"))
+        problem = limits and limits(
+            resolve_spec(models[name], name=name), view.get("n_constituents")
+        )
         if problem:
             k, expected, got = problem
             raise InputError(f"config: models.{name}.{k} (in {key.removeprefix('config: ')})",
@@ -147,7 +150,9 @@ def check_per_weight(cfg: dict) -> None:
         raise InputError("config: compression.per_weight.peer.model",
                          "a model that is not one of per_weight.students (the peer is the other "
                          "recipe, not ours)", repr(peer))  # fmt: skip
-    if peer and models[peer].get("view") not in {models[s]["view"] for s in pw.get("students") or [peer]}:
+    if peer and models[peer].get("view") not in {
+        models[s]["view"] for s in pw.get("students") or [peer]
+    }:
         raise InputError("config: compression.per_weight.peer.model",
                          "a model on the view of per_weight.students (same jets, same inputs)",
                          f"view {models[peer].get('view')!r}")  # fmt: skip

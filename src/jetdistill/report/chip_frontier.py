@@ -24,7 +24,11 @@ import pandas as pd
 
 #: the family of a design: its HGQ mode (``peer``: the JEDI-linear recipe)
 FAMILIES: tuple[str, ...] = ("kd", "solo", "peer")
-FAMILY_LABELS: dict[str, str] = {"kd": "ours, KD", "solo": "ours, solo", "peer": "peer (JEDI-linear recipe)"}
+FAMILY_LABELS: dict[str, str] = {
+    "kd": "ours, KD",
+    "solo": "ours, solo",
+    "peer": "peer (JEDI-linear recipe)",
+}
 #: the LUT budgets the frontier is read at, and how far over a budget a design may go
 BUDGETS: tuple[int, ...] = (8_000, 15_000, 30_000, 50_000)
 BUDGET_TOLERANCE = 0.10
@@ -51,7 +55,9 @@ def design_table(models: pd.DataFrame, rtl: pd.DataFrame, synth: Sequence[dict])
         out = out.merge(yosys, on="rtl_path", how="left")
     out["luts"] = out["yosys_luts"].fillna(out["da4ml_cost_luts"])
     out["lut_source"] = np.where(out["yosys_luts"].notna(), "yosys", "da4ml")
-    out["bit_exact"] = (out["rtl_exact_fraction"] == 1.0) & (out["rtl_emulation_exact_fraction"] == 1.0)
+    out["bit_exact"] = (out["rtl_exact_fraction"] == 1.0) & (
+        out["rtl_emulation_exact_fraction"] == 1.0
+    )
     return out
 
 
@@ -70,7 +76,9 @@ def points_table(designs: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per point; ``pareto``: on its family's front (mean accuracy against
     mean LUTs)."""
     if designs.empty:
-        return pd.DataFrame(columns=[*KEYS, "n_seeds", "accuracy", "accuracy_std", "luts", "pareto"])
+        return pd.DataFrame(
+            columns=[*KEYS, "n_seeds", "accuracy", "accuracy_std", "luts", "pareto"]
+        )
     g = designs.groupby(KEYS, dropna=False)
     out = g.agg(
         n_seeds=("seed", "nunique"), accuracy=("test_accuracy", "mean"),
@@ -112,7 +120,9 @@ def kd_vs_solo_table(designs: pd.DataFrame) -> pd.DataFrame:
 
 def best_within(points: pd.DataFrame, family: str, budget: float) -> pd.Series | None:
     """The most accurate point of ``family`` whose LUTs are within ``budget`` (+ tolerance)."""
-    sub = points[(points["hgq_mode"] == family) & (points["luts"] <= budget * (1 + BUDGET_TOLERANCE))]
+    sub = points[
+        (points["hgq_mode"] == family) & (points["luts"] <= budget * (1 + BUDGET_TOLERANCE))
+    ]
     return None if sub.empty else sub.loc[sub["accuracy"].idxmax()]
 
 
