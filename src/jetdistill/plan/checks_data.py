@@ -16,7 +16,7 @@ views (``views.<v>.level: jet``) also get the scan ``prepare_view`` makes of the
 Why a cache: the public hls4ml sample is GBs and the workflow is parsed at every
 ``snakemake`` call (and again inside every cluster job). A verdict is kept in
 :data:`CACHE_FILE` under ``.snakemake/``, keyed on each file's absolute path, size and
-modification time (ns), :data:`CHECK_VERSION` and the settings the check reads; an unchanged
+modification time (ns), the checking code's version and the settings the check reads; an unchanged
 file is not read again, a changed one is (only the changed files are scanned for values).
 Only passing verdicts are kept: a bad file is re-read, and refused again, at every call.
 Generated data (``data.source: generate``) is written by the workflow itself: nothing is read.
@@ -24,6 +24,7 @@ Generated data (``data.source: generate``) is written by the workflow itself: no
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -40,7 +41,8 @@ from jetdistill.plan.settings import data_settings
 
 log = logging.getLogger(__name__)
 
-#: Bump when a check changes: every cached verdict is then void and the files are re-read.
+#: Bump when what a verdict means changes; a change of the checking code (jetdistill.data.sources,
+#: .layout) voids every verdict by itself (:func:`_code_version`).
 CHECK_VERSION = 1
 #: The verdicts, relative to the folder Snakemake runs in (never under ``results/``: a file
 #: there would look like an output).
@@ -56,8 +58,17 @@ def _stat(path: str) -> list[Any]:
     return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
 
 
+@functools.cache
+def _code_version() -> str:
+    """A digest of the checking code: a changed check voids every verdict by itself."""
+    from jetdistill.data import layout, sources
+
+    text = "".join(Path(m.__file__).read_text() for m in (sources, layout))  # type: ignore[arg-type]
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _key(*parts: Any) -> str:
-    text = json.dumps([CHECK_VERSION, *parts], sort_keys=True, default=str)
+    text = json.dumps([CHECK_VERSION, _code_version(), *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -127,17 +138,21 @@ def check_files(
     src = open_checked(kind, files, data_cfg, scan=False)
     now = time.time()
     scanned = []
-    for i, st in enumerate(stats or [_stat(f) for f in files]):
-        one = replace(src, files=[src.files[i]], rows_per_file=[src.rows_per_file[i]], _labels=None)
-        jobs = [("values", src.sample_key, None, one)]
-        jobs += [("jet-level", v, cols, None) for v, cols in sorted(jet_views.items())]
-        for what, name, cols, part in jobs:
+    stats = stats or [_stat(f) for f in files]
+    ones = [
+        replace(src, files=[src.files[i]], rows_per_file=[src.rows_per_file[i]], _labels=None)
+        for i in range(len(files))
+    ]
+    # in the jobs' order: split_data scans every file, then prepare_view a jet-level view's
+    scans = [("values", src.sample_key, None)] + [("jet-level", v, c) for v, c in jet_views.items()]
+    for what, name, cols in scans:
+        for one, st in zip(ones, stats, strict=True):
             key = _key(what, kind, name, cols, st)
             if key in verdicts:
                 continue
-            (part or jet_level_source(one, cols)).check_values()
+            (one if cols is None else jet_level_source(one, cols)).check_values()
             verdicts[key] = now
-            scanned.append(src.files[i])
+            scanned.append(one.files[0])
     verdicts[whole] = now
     log.info("data checks: %d file(s) checked, %d scanned for values in %.1f s",
              len(files), len(set(scanned)), time.monotonic() - t0)  # fmt: skip
