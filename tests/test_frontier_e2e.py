@@ -28,8 +28,9 @@ FRONTIER = {
             "seeds": [0],
             "epochs": 2,
             "batch_size": 64,
+            "init_bits": 4,  # small designs: Yosys in seconds
             "verilator_samples": 20,
-            "peer": {"model": "jl"},
+            "peer": {"model": "jl", "init_bits": 4},
         }
     },
 }

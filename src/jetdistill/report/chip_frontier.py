@@ -174,7 +174,8 @@ def readable_kd_vs_solo(t: pd.DataFrame) -> pd.DataFrame:
         "student": t["student"], "EBOPs weight": t["ebops_beta"].map(lambda v: f"{v:g}"),
         "pairs": t["n_pairs"], "KD": t["kd_accuracy"].map(lambda v: f"{v:.4f}"),
         "solo": t["solo_accuracy"].map(lambda v: f"{v:.4f}"),
-        "KD - solo (pts)": [f"{100 * d:+.2f} ± {100 * s:.2f}" for d, s in zip(t["delta"], t["delta_se"], strict=True)],
+        "KD - solo (pts)": [f"{100 * d:+.2f}" + ("" if math.isnan(s) else f" ± {100 * s:.2f}")
+                            for d, s in zip(t["delta"], t["delta_se"], strict=True)],
         "/ SE": t["delta_over_se"].map(lambda v: _fmt(v, ".1f")),
         "LUTs KD / solo": [f"{_fmt(a, ',.0f')} / {_fmt(b, ',.0f')}" for a, b in zip(t["kd_luts"], t["solo_luts"], strict=True)],
     })  # fmt: skip
