@@ -34,6 +34,20 @@ def per_weight_on(cfg: dict) -> bool:
     return bool(cfg["compression"].get("enabled", True) and per_weight(cfg).get("enabled"))
 
 
+def per_weight_students(cfg: dict) -> list[str]:
+    """``per_weight.students``, or when it is empty the compression stage's students whose
+    type has an HGQ twin (the frontier follows the chip students unless told otherwise)."""
+    from jetdistill.learn.models import MODEL_REGISTRY
+
+    given = per_weight(cfg).get("students") or []
+    if given:
+        return list(given)
+    from jetdistill.plan.grid import compression_students
+
+    return [s for s in compression_students(cfg)
+            if getattr(MODEL_REGISTRY.get(cfg["models"][s]["type"]), "hgq_twin", None)]  # fmt: skip
+
+
 def per_weight_seeds(cfg: dict) -> list[int]:
     seeds = per_weight(cfg).get("seeds")
     return [int(s) for s in (cfg["compression"]["seeds"] if seeds is None else seeds)]
@@ -54,7 +68,9 @@ def hgq_jobs(cfg: dict) -> list[HGQJob]:
     pw, arm, seeds = per_weight(cfg), compression_arm(cfg), per_weight_seeds(cfg)
     ours = [
         HGQJob(s, mode, fmt_num(b), int(seed), arm)
-        for s, mode, b, seed in itertools.product(pw["students"], pw["modes"], pw["betas"], seeds)
+        for s, mode, b, seed in itertools.product(
+            per_weight_students(cfg), pw["modes"], pw["betas"], seeds
+        )
     ]
     peer = peer_model(cfg)
     theirs = [HGQJob(peer, PEER_MODE, fmt_num(b), int(seed), arm)
@@ -114,10 +130,11 @@ def check_per_weight(cfg: dict) -> None:
     pw, models = per_weight(cfg), cfg["models"]
     supported = [n for n, t in MODEL_REGISTRY.items() if getattr(t, "hgq_twin", None)]
     where = "config: compression.per_weight.students"
-    if not pw.get("students") and not peer_model(cfg):
+    students = per_weight_students(cfg)
+    if not students and not peer_model(cfg):
         raise InputError(where, "at least one student (or a peer model) when per_weight is enabled",
                          "[]")  # fmt: skip
-    for key, name in [*((where, s) for s in pw.get("students") or []),
+    for key, name in [*((where, s) for s in students),
                       *(("config: compression.per_weight.peer.model", peer_model(cfg)),) * bool(peer_model(cfg))]:  # fmt: skip
         if name not in models:
             raise InputError(key, f"a model of models: {sorted(models)}", repr(name))
@@ -135,7 +152,7 @@ def check_per_weight(cfg: dict) -> None:
             k, expected, got = problem
             raise InputError(f"config: models.{name}.{k} (in {key.removeprefix('config: ')})",
                              expected, got)  # fmt: skip
-    for s in pw.get("students") or []:
+    for s in students:
         if s not in cfg["students"]:
             raise InputError(where, f"students of the run (their float students start the HGQ "
                              f"twins): {cfg['students']}", repr(s))  # fmt: skip
@@ -146,12 +163,12 @@ def check_per_weight(cfg: dict) -> None:
                              f"a method the HGQ training implements: {list(HGQ_KD_METHODS)}",
                              repr(method))  # fmt: skip
     peer = peer_model(cfg)
-    if peer and peer in (pw.get("students") or []):
+    if peer and peer in students:
         raise InputError("config: compression.per_weight.peer.model",
                          "a model that is not one of per_weight.students (the peer is the other "
                          "recipe, not ours)", repr(peer))  # fmt: skip
     if peer and models[peer].get("view") not in {
-        models[s]["view"] for s in pw.get("students") or [peer]
+        models[s]["view"] for s in students or [peer]
     }:
         raise InputError("config: compression.per_weight.peer.model",
                          "a model on the view of per_weight.students (same jets, same inputs)",
