@@ -134,8 +134,9 @@ def write_generic_run_data(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def generic_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished run on generic data (the own-data example of config/README.md, one seed, 2
-    epochs, no learning curve), run once per test session: the tests that spoil the user's data
-    file or the tracking store over a finished run clone it (:func:`clone_run`)."""
+    epochs, no learning curve, a 1024-wide teacher), run once per test session: the tests that
+    spoil the user's data file, the tracking store or a write over a finished run clone it
+    (:func:`clone_run`)."""
     import yaml
     from test_own_data_example import readme_example
 
@@ -144,6 +145,8 @@ def generic_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "seeds": [0], "learning_curve": {"enabled": False},
         "training": {r: {"epochs": 2, "patience": 0} for r in ("teacher", "student", "distill")},
     })  # fmt: skip
+    # a wide teacher: its soft targets (embeddings) outgrow the store, for the full-disk case
+    cfg["models"]["big"]["hidden"] = [1024]
     (work / GENERIC_CONFIG).write_text(yaml.safe_dump(cfg))
     write_generic_run_data(work / GENERIC_DATA)
     run_snakemake(work, "--cores", "2", "--configfile", GENERIC_CONFIG)

@@ -14,8 +14,9 @@ once, before the first job: ``onstart``). The cases sharing a clone share the fi
 
 The fast tests check the parse-time check itself: the job's words, the cached verdict, and
 that generated data is not read. The ids (``KD..`` data, ``KT..`` tracking store, ``KN..``
-names and repeated values) are the rows of the section "Finished outputs kept" of
-``docs/bad_inputs.md``; ``test_docs_section_lists_every_case`` keeps them in step.
+names and repeated values, ``KF..`` a full disk) are the rows of the section "Finished
+outputs kept" of ``docs/bad_inputs.md``; ``test_docs_section_lists_every_case`` keeps them in
+step.
 """
 
 from __future__ import annotations
@@ -227,6 +228,64 @@ def test_store_faults_and_bad_names_over_a_finished_run_lose_nothing(
     _nothing_to_do(work)
 
 
+#: a file-size limit (RLIMIT_FSIZE) above the store and the logs, below the soft targets of the
+#: run's 1024-wide teacher: a job's write fails with EFBIG, as on a full disk
+FSIZE_LIMIT = 2 << 20
+FORCED = "compute_soft_targets"
+
+
+def _limit_file_size() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
+
+
+def _planned(out: str) -> set[str]:
+    """The rules of a dry run's "Job stats" table."""
+    table = out.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", table, flags=re.MULTILINE)}
+
+
+@pytest.mark.slow
+def test_full_disk_in_a_job_costs_that_job_only(generic_workdir: Path, tmp_path: Path) -> None:
+    """KF01, what Snakemake makes impossible to keep: a job whose write fails (here a file-size
+    limit, EFBIG, which the writers treat as a full disk) has lost its old outputs, removed by
+    Snakemake before it started. Every other output is kept, nothing half-written is left, the
+    next dry run plans nothing (the final outputs are complete) and the lost file, asked for, is
+    that one job."""
+    work = clone_run(generic_workdir, tmp_path / "run")
+    big = next((work / "results").rglob("soft_targets/big_teacher.h5"))
+    assert big.stat().st_size > FSIZE_LIMIT > (work / "mlflow.db").stat().st_size
+    before = _snapshot(work)
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "--cores", "1", "--configfile",
+         GENERIC_CONFIG, "--forcerun", FORCED],
+        cwd=work, env=snakemake_env(), capture_output=True, text=True, timeout=300, check=False,
+        preexec_fn=_limit_file_size,
+    )  # fmt: skip
+    took = time.monotonic() - t0
+    out = proc.stdout + proc.stderr
+    print(f"KF01: rc {proc.returncode} in {took:.1f} s")
+    assert proc.returncode != 0 and f"Error in rule {FORCED}" in out, out[-3000:]
+    assert took < FAIL_WITHIN_S, took
+    log = next((work / "results").rglob(f"logs/{FORCED}/big_teacher.log")).read_text()
+    # the line names the output's temporary (.big_teacher.h5.<random>.tmp.h5), beside the output
+    wrote = r"cannot write \S*/soft_targets/\.?big_teacher\.h5\S*: File too large"
+    assert re.search(wrote, log), log
+    after = _snapshot(work)
+    changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    assert changed and all(FORCED in p or "soft_targets/big_teacher" in p for p in changed), changed
+    assert not big.exists()  # lost: Snakemake removed it before the job ran
+    left = list(big.parent.iterdir()) if big.parent.exists() else []
+    assert not [p for p in left if ".tmp" in p.name], left  # nothing half-written
+    # the final outputs are complete: Snakemake rebuilds a missing intermediate only for a job
+    # that needs it, so nothing is planned; asked for, the lost file is that one job
+    _nothing_to_do(work)
+    rc, out, _ = _snakemake(work, "-n", str(big.relative_to(work)), "--configfile", GENERIC_CONFIG)
+    assert rc == 0 and _planned(out) == {FORCED}, out[-3000:]
+
+
 # --------------------------------------------------------------------------- the check itself
 def _data_cfg(**generic: object) -> dict:
     return {"source": "generic", "generic": {"class_names": ["a", "b", "c"], **generic}}
@@ -304,6 +363,7 @@ def test_docs_section_lists_every_case() -> None:
         {c[0] for c in DATA_CASES}
         | {f"KT0{i}" for i in range(1, 5)}
         | {f"KN0{i}" for i in range(1, 6)}
+        | {"KF01"}
     )
-    rows = set(re.findall(r"^\| (K[DTN]\d\d) \|", section, flags=re.MULTILINE))
+    rows = set(re.findall(r"^\| (K[DTNF]\d\d) \|", section, flags=re.MULTILINE))
     assert ids <= rows, ids - rows
