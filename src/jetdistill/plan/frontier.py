@@ -167,9 +167,7 @@ def check_per_weight(cfg: dict) -> None:
         raise InputError("config: compression.per_weight.peer.model",
                          "a model that is not one of per_weight.students (the peer is the other "
                          "recipe, not ours)", repr(peer))  # fmt: skip
-    if peer and models[peer].get("view") not in {
-        models[s]["view"] for s in students or [peer]
-    }:
+    if peer and models[peer].get("view") not in {models[s]["view"] for s in students or [peer]}:
         raise InputError("config: compression.per_weight.peer.model",
                          "a model on the view of per_weight.students (same jets, same inputs)",
                          f"view {models[peer].get('view')!r}")  # fmt: skip
