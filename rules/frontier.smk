@@ -128,10 +128,6 @@ rule report_chip_frontier:
         metrics=all_hgq_metrics(),
         rtl=all_hgq_rtl_metrics(),
         synth=report_out(P.COMPRESSION_DIR, "frontier_synth.json"),
-        qat_rtl=[
-            j.path(R, P.METRICS, directory=j.RTL_DIR) for j in plan.rtl_jobs(config)
-        ],
-        qat=all_qat_metrics(),
         tracking=tracking_marker(),
     output:
         table=report_out(P.COMPRESSION_DIR, "chip_frontier.csv"),
