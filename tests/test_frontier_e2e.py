@@ -59,7 +59,7 @@ def test_the_frontier_runs_bit_exact_and_writes_its_table(study: Path) -> None:
             (res / f"fpga_hgq/{student}/{mode}/beta1e-05/default/seed0/metrics.json").read_text()
         )
         m = rec["metrics"]
-        assert m["rtl_emulation_exact_fraction"] == 1.0 and m["rtl_exact_fraction"] == 1.0
+        assert m["rtl_emulation_f32_agreement"] == 1.0 and m["rtl_exact_fraction"] == 1.0
         assert m["da4ml_cost_luts"] > 0 and m["latency_cycles"] >= 1
         hgq = json.loads(
             (res / f"hgq/{student}/{mode}/beta1e-05/default/seed0/metrics.json").read_text()

@@ -42,7 +42,7 @@ def design_table(models: pd.DataFrame, rtl: pd.DataFrame, synth: Sequence[dict])
         return pd.DataFrame(columns=[*KEYS, "seed"])
     m = models[[*KEYS, "seed", "test_accuracy", "ebops"]].copy()
     hw_cols = ["da4ml_cost_luts", "latency_cycles", "latency_ns", "rtl_exact_fraction",
-               "rtl_emulation_exact_fraction", "path"]  # fmt: skip
+               "rtl_emulation_exact_fraction", "rtl_emulation_f32_agreement", "path"]  # fmt: skip
     hw = rtl[[*KEYS, "seed", *[c for c in hw_cols if c in rtl.columns]]].rename(
         columns={"path": "rtl_path"}
     )
@@ -55,9 +55,11 @@ def design_table(models: pd.DataFrame, rtl: pd.DataFrame, synth: Sequence[dict])
         out = out.merge(yosys, on="rtl_path", how="left")
     out["luts"] = out["yosys_luts"].fillna(out["da4ml_cost_luts"])
     out["lut_source"] = np.where(out["yosys_luts"].notna(), "yosys", "da4ml")
-    out["bit_exact"] = (out["rtl_exact_fraction"] == 1.0) & (
-        out["rtl_emulation_exact_fraction"] == 1.0
-    )
+    # the circuit equals da4ml's integer emulation bit for bit (Verilator), and Keras (float32)
+    # computes the same function to within float32 rounding (jetdistill.fpga.hgq_rtl)
+    keras_ok = (out["rtl_emulation_f32_agreement"] if "rtl_emulation_f32_agreement" in out
+                else out["rtl_emulation_exact_fraction"])  # fmt: skip
+    out["bit_exact"] = (out["rtl_exact_fraction"] == 1.0) & (keras_ok == 1.0)
     return out
 
 
