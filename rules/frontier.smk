@@ -10,14 +10,15 @@ def hgq_inputs(w):
     """
     cfg = compression_config()
     inputs = student_inputs(w, cfg)
-    if w.mode == plan.PEER_MODE:
-        return inputs
     if w.mode == "kd":
         teacher = plan.compression_teacher(config)
         inputs["soft_targets"] = soft_targets(teacher)
         if plan.unlabelled_on(cfg):
             jets, logits = unlabelled_files_of(cfg, w.student, teacher)
             inputs.update(unlabelled=jets, unlabelled_soft_targets=logits)
+    if plan.on_peer_recipe(config, plan.HGQJob.from_wildcards(w)):
+        return inputs  # from scratch: no float student
+    if w.mode == "kd":
         ref = plan.kd_reference(config, w.student, int(w.seed))
     else:
         ref = plan.solo_reference(config, w.student, int(w.seed))

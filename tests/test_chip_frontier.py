@@ -62,6 +62,36 @@ def test_settings_kd_carries_the_compression_kd_loss_the_peer_its_own_schedule()
     assert (peer["init"], peer["epochs"], peer["lr"], peer["init_bits"]) == ("scratch", 7, 0.01, 6)
 
 
+def test_the_peer_with_kd_runs_its_recipe_from_scratch_on_the_teacher() -> None:
+    pw = _pw(students=["mlp"], modes=["kd"], betas=[1e-5], seeds=[0],
+             peer={"model": "jl", "modes": ["peer", "kd"], "betas": [], "epochs": 5, "lr": 0.01,
+                   "init_bits": 4, "batch_size": 32})  # fmt: skip
+    cfg = tiny_config_with({"compression": {"per_weight": pw, "kd_targets": "float_student"}})
+    cfg["models"]["jl"] = PEER_MODEL
+    jobs = plan.hgq_jobs(cfg)
+    assert [(j.student, j.mode) for j in jobs] == [("mlp", "kd"), ("jl", "peer"), ("jl", "kd")]
+    ours, peer_kd = plan.hgq_job_settings(cfg, jobs[0]), plan.hgq_job_settings(cfg, jobs[2])
+    assert ours["init"] == "finetune" and ours["kd_targets"] == "float_student"
+    assert (peer_kd["init"], peer_kd["kd_targets"], peer_kd["lr"], peer_kd["batch_size"]) == (
+        "scratch",
+        "teacher",
+        0.01,
+        32,
+    )
+    assert peer_kd["kd"]["method"] == "hinton" and plan.on_peer_recipe(cfg, jobs[2])
+    assert not plan.on_peer_recipe(cfg, jobs[0])
+
+
+def test_the_peer_with_kd_is_paired_with_the_peer() -> None:
+    d = _table()
+    extra = d[d["hgq_mode"] == "peer"].copy()
+    extra["hgq_mode"], extra["test_accuracy"] = "kd", extra["test_accuracy"] + 0.01
+    t = F.kd_vs_solo_table(pd.concat([d, extra], ignore_index=True))
+    row = t[t["student"] == "jl"].iloc[0]
+    assert np.isclose(row["delta"], 0.01) and row["n_pairs"] == 3
+    assert F.family_label("kd", "jl", "jl") == "peer's recipe + our KD"
+
+
 @pytest.mark.parametrize(
     ("change", "key"),
     [

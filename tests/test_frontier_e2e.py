@@ -30,7 +30,7 @@ FRONTIER = {
             "batch_size": 64,
             "init_bits": 4,  # small designs: Yosys in seconds
             "verilator_samples": 20,
-            "peer": {"model": "jl", "init_bits": 4},
+            "peer": {"model": "jl", "init_bits": 4, "modes": ["peer", "kd"]},
         }
     },
 }
@@ -48,13 +48,13 @@ def test_enabling_the_frontier_plans_only_its_jobs(study: Path) -> None:
     jobs = planned_jobs(study, config=FRONTIER)
     rules = [j["rule"] for j in jobs if j["rule"] not in AGGREGATIONS]
     assert set(rules) <= HGQ_RULES, set(rules) - HGQ_RULES
-    assert rules.count("train_hgq") == 3 and rules.count("estimate_hgq_rtl") == 3
+    assert rules.count("train_hgq") == 4 and rules.count("estimate_hgq_rtl") == 4
 
 
 def test_the_frontier_runs_bit_exact_and_writes_its_table(study: Path) -> None:
     run_snakemake(study, "--cores", "2", "--configfile", "config/test.yaml", "study.yaml")
     res = study / "results"
-    for mode, student in (("kd", "mlp"), ("solo", "mlp"), ("peer", "jl")):
+    for mode, student in (("kd", "mlp"), ("solo", "mlp"), ("peer", "jl"), ("kd", "jl")):
         rec = json.loads(
             (res / f"fpga_hgq/{student}/{mode}/beta1e-05/default/seed0/metrics.json").read_text()
         )
@@ -73,6 +73,7 @@ def test_the_frontier_runs_bit_exact_and_writes_its_table(study: Path) -> None:
     assert table["bit_exact"].all() and table["pareto"].any()
     md = (res / "studies/frontier-tiny/compression/chip_frontier.md").read_text()
     assert "KD against solo" in md and "peer (JEDI-linear recipe)" in md
+    assert "peer's recipe + our KD" in md
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{study / 'mlflow.db'}")

@@ -202,7 +202,7 @@ def report_chip_frontier(ctx: JobContext) -> None:
     with C.job_run(ctx, name="chip-frontier", role="comparison", method="chip_frontier") as run:
         with atomic_path(ctx.output["table"]) as tmp:
             points.to_csv(tmp, index=False)
-        readable = {"Designs (mean over seeds)": F.readable_points(points),
+        readable = {"Designs (mean over seeds)": F.readable_points(points, ctx.params["peer"]),
                     "KD against solo, paired by seed": F.readable_kd_vs_solo(kd_solo),
                     "Best design within each LUT budget": F.readable_budgets(budgets)}  # fmt: skip
         with atomic_path(ctx.output["markdown"]) as tmp:

@@ -57,6 +57,17 @@ def peer_model(cfg: dict) -> str:
     return (per_weight(cfg).get("peer") or {}).get("model") or ""
 
 
+def peer_modes(cfg: dict) -> list[str]:
+    """The peer's modes: ``peer`` (its recipe) and, with ``kd``, its recipe plus our KD."""
+    return list((per_weight(cfg).get("peer") or {}).get("modes") or [PEER_MODE])
+
+
+def on_peer_recipe(cfg: dict, job: HGQJob) -> bool:
+    """Whether a job runs the peer's model, schedule and start (mode ``peer``, or ``kd`` of
+    the peer's model): from scratch, no float student."""
+    return job.mode == PEER_MODE or (bool(peer_model(cfg)) and job.student == peer_model(cfg))
+
+
 def peer_betas(cfg: dict) -> list[Any]:
     return list((per_weight(cfg).get("peer") or {}).get("betas") or per_weight(cfg)["betas"])
 
@@ -73,8 +84,9 @@ def hgq_jobs(cfg: dict) -> list[HGQJob]:
         )
     ]
     peer = peer_model(cfg)
-    theirs = [HGQJob(peer, PEER_MODE, fmt_num(b), int(seed), arm)
-              for b, seed in itertools.product(peer_betas(cfg), seeds)] if peer else []  # fmt: skip
+    theirs = [HGQJob(peer, mode, fmt_num(b), int(seed), arm)
+              for mode, b, seed in itertools.product(peer_modes(cfg), peer_betas(cfg), seeds)
+              ] if peer else []  # fmt: skip
     return list(dict.fromkeys([*ours, *theirs]))
 
 
@@ -90,7 +102,7 @@ def hgq_job_settings(cfg: dict, job: HGQJob) -> JobSettings:
         "ramp_fraction": float(pw["ramp_fraction"]),
         "init": "finetune",
     }
-    if job.mode == PEER_MODE:
+    if on_peer_recipe(cfg, job):
         peer = pw.get("peer") or {}
         out.update(epochs=int(peer.get("epochs") or pw["epochs"]), lr=float(peer["lr"]),
                    init_bits=int(peer["init_bits"]), init="scratch",
@@ -98,7 +110,9 @@ def hgq_job_settings(cfg: dict, job: HGQJob) -> JobSettings:
     if job.mode == "kd":
         kd = cfg["compression"]["kd"]
         out["kd"] = kd_settings(cfg, kd["method"], kd["temperature"], kd["alpha"])
-        out["kd_targets"] = cfg["compression"].get("kd_targets", "teacher")
+        # from scratch there is no float student: the teacher's logits
+        out["kd_targets"] = ("teacher" if out["init"] == "scratch"
+                             else cfg["compression"].get("kd_targets", "teacher"))  # fmt: skip
     return job_settings(out)
 
 
@@ -156,7 +170,7 @@ def check_per_weight(cfg: dict) -> None:
         if s not in cfg["students"]:
             raise InputError(where, f"students of the run (their float students start the HGQ "
                              f"twins): {cfg['students']}", repr(s))  # fmt: skip
-    if "kd" in pw.get("modes", []):
+    if "kd" in pw.get("modes", []) or "kd" in peer_modes(cfg):
         method = cfg["compression"]["kd"]["method"]
         if method not in HGQ_KD_METHODS:
             raise InputError("config: compression.kd.method (per_weight mode kd)",

@@ -101,11 +101,17 @@ def points_table(designs: pd.DataFrame) -> pd.DataFrame:
 
 def kd_vs_solo_table(designs: pd.DataFrame) -> pd.DataFrame:
     """KD minus solo accuracy per (student, EBOPs weight), paired by seed: mean, its standard
-    error and how many standard errors it is from zero; LUTs of each side."""
+    error and how many standard errors it is from zero; LUTs of each side. The peer's model
+    with KD is paired with the peer's own recipe (mode ``peer``), its twin without KD."""
     rows = []
-    kd, solo = (designs[designs["hgq_mode"] == m] for m in ("kd", "solo"))
+    kd = designs[designs["hgq_mode"] == "kd"]
     for (student, beta, arm), k in kd.groupby(["student", "ebops_beta", "arm"]):
-        s = solo[(solo["student"] == student) & (solo["ebops_beta"] == beta) & (solo["arm"] == arm)]
+        same = designs[(designs["student"] == student) & (designs["ebops_beta"] == beta)
+                       & (designs["arm"] == arm)]  # fmt: skip
+        # the twin without KD: solo, or for the peer's model its own recipe (mode peer)
+        s = same[same["hgq_mode"] == "solo"]
+        if s.empty:
+            s = same[same["hgq_mode"] == "peer"]
         pair = k.merge(s, on="seed", suffixes=("_kd", "_solo"))
         if pair.empty:
             continue
@@ -151,9 +157,16 @@ def _fmt(v: object, spec: str) -> str:
     return format(v, spec)
 
 
-def readable_points(points: pd.DataFrame) -> pd.DataFrame:
+def family_label(mode: str, student: str, peer: str = "") -> str:
+    """The family's name in the tables; the peer's model with our KD says so."""
+    if mode == "kd" and peer and student == peer:
+        return "peer's recipe + our KD"
+    return FAMILY_LABELS.get(mode, mode)
+
+
+def readable_points(points: pd.DataFrame, peer: str = "") -> pd.DataFrame:
     return pd.DataFrame({
-        "family": points["hgq_mode"].map(FAMILY_LABELS),
+        "family": [family_label(m, s, peer) for m, s in zip(points["hgq_mode"], points["student"], strict=True)],
         "student": points["student"],
         "EBOPs weight": points["ebops_beta"].map(lambda v: f"{v:g}"),
         "seeds": points["n_seeds"],
