@@ -172,7 +172,7 @@ def check_emulation(
     (the Keras accuracy would be reported for a circuit that computes something else), so the
     workflow must stop rather than tabulate it. ``strict=False`` is for diagnosis (how many
     jets differ), and then only logs. Metrics: ``rtl_emulation_exact_fraction`` (1.0),
-    ``rtl_emulation_argmax_agreement``, ``rtl_emulation_max_abs_diff``, ``test_accuracy``
+    ``rtl_emulation_argmax_agreement``, ``rtl_emulation_max_abs_diff``, ``rtl_keras_accuracy``
     (Keras), ``rtl_emulation_accuracy``, ``rtl_n_samples``, ``rtl_emulation_s``.
     """
     t0 = time.perf_counter()
@@ -182,11 +182,11 @@ def check_emulation(
     m: dict[str, Any] = agreement_metrics(ref, emu, "rtl_emulation")
     close = np.abs(ref - emu) <= F32_RTOL * np.maximum(np.abs(emu), 1.0)
     m["rtl_emulation_f32_agreement"] = float(np.mean(np.all(close, axis=1)))
-    m.update(test_accuracy=float(np.mean(ref.argmax(1) == y)),
+    m.update(rtl_keras_accuracy=float(np.mean(ref.argmax(1) == y)),
              rtl_emulation_accuracy=float(np.mean(emu.argmax(1) == y)), rtl_n_samples=len(ref),
              rtl_emulation_s=round(time.perf_counter() - t0, 3))  # fmt: skip
     log.info("emulation: exact %.4f on %d jets, accuracy Keras %.4f, da4ml %.4f",
-             m["rtl_emulation_exact_fraction"], len(ref), m["test_accuracy"],
+             m["rtl_emulation_exact_fraction"], len(ref), m["rtl_keras_accuracy"],
              m["rtl_emulation_accuracy"])  # fmt: skip
     _mismatch(ref, emu, "da4ml emulation", strict, rtol=F32_RTOL)
     return m
