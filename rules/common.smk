@@ -424,3 +424,53 @@ def final_outputs():
     if plan.hgq_jobs(config):
         outs.append(report_out(P.COMPRESSION_DIR, "chip_frontier.csv"))
     return outs
+
+
+# ----------------------------------------------------------------- the chip frontier (rules/frontier.smk)
+def hgq_inputs(w):
+    """The jets a design trains on (as QAT: the compression arm's), the teacher's or float
+    student's targets in mode kd, and the float student it starts from (not the peer).
+    """
+    cfg = compression_config()
+    inputs = student_inputs(w, cfg)
+    if w.mode == "kd":
+        teacher = plan.compression_teacher(config)
+        inputs["soft_targets"] = soft_targets(teacher)
+        if plan.unlabelled_on(cfg):
+            jets, logits = unlabelled_files_of(cfg, w.student, teacher)
+            inputs.update(unlabelled=jets, unlabelled_soft_targets=logits)
+    if plan.on_peer_recipe(config, plan.HGQJob.from_wildcards(w)):
+        return inputs  # from scratch: no float student
+    if w.mode == "kd":
+        ref = plan.kd_reference(config, w.student, int(w.seed))
+    else:
+        ref = plan.solo_reference(config, w.student, int(w.seed))
+    inputs["float_model"] = ref.path(R, P.MODEL)
+    return inputs
+
+
+def hgq_rtl_inputs(w):
+    return {
+        "model": plan.HGQJob.from_wildcards(w).path(R, P.KERAS_MODEL),
+        "transfer": at(P.VIEW_SPLIT, view=view_of(w.student), split="transfer"),
+        "test": at(P.VIEW_SPLIT, view=view_of(w.student), split="test"),
+        "tracking": tracking_marker(),
+    }
+
+
+def hgq_params(w):
+    return plan.hgq_job_settings(config, plan.HGQJob.from_wildcards(w))
+
+
+def all_hgq_metrics():
+    return [j.path(R, P.METRICS) for j in plan.hgq_jobs(config)]
+
+
+def all_hgq_rtl_metrics():
+    return [j.path(R, P.METRICS, directory=j.RTL_DIR) for j in plan.hgq_jobs(config)]
+
+
+def all_hgq_projects():
+    return [
+        j.path(R, P.VERILOG_PROJECT, directory=j.RTL_DIR) for j in plan.hgq_jobs(config)
+    ]
