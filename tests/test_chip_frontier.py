@@ -92,6 +92,21 @@ def test_the_peer_with_kd_is_paired_with_the_peer() -> None:
     assert F.family_label("kd", "jl", "jl") == "peer's recipe + our KD"
 
 
+def test_kd_and_its_twin_take_the_same_optimizer_steps() -> None:
+    """With 3x unlabelled jets a KD epoch is 4x longer: solo gets 4x the epochs, and the peer's
+    model with KD a quarter of the peer's (rounded up)."""
+    pw = _pw(betas=[1e-5], seeds=[0], epochs=5,
+             peer={"model": "jl", "modes": ["peer", "kd"], "betas": [], "epochs": 6, "lr": 0.01,
+                   "init_bits": 4, "batch_size": 32})  # fmt: skip
+    cfg = tiny_config_with({"compression": {"per_weight": pw},
+                            "distillation": {"unlabelled": {"multiple": 3}}})  # fmt: skip
+    cfg["models"]["jl"] = PEER_MODEL
+    epochs = {
+        (j.student, j.mode): plan.hgq_job_settings(cfg, j)["epochs"] for j in plan.hgq_jobs(cfg)
+    }
+    assert epochs == {("mlp", "kd"): 5, ("mlp", "solo"): 20, ("jl", "peer"): 6, ("jl", "kd"): 2}
+
+
 @pytest.mark.parametrize(
     ("change", "key"),
     [

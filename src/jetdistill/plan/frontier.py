@@ -13,11 +13,13 @@ the JEDI-linear recipe: HGQ, solo, from scratch) runs on the same view and jets 
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from jetdistill.errors import InputError
 from jetdistill.identity import HGQJob, fmt_num
-from jetdistill.plan.arms import compression_arm
+from jetdistill.plan.arms import arm_config, compression_arm
+from jetdistill.plan.data_files import unlabelled_multiple
 from jetdistill.plan.settings import JobSettings, job_settings, kd_settings
 
 #: the mode of the peer's jobs (ours are ``kd`` and ``solo``)
@@ -92,7 +94,9 @@ def hgq_jobs(cfg: dict) -> list[HGQJob]:
 
 def hgq_job_settings(cfg: dict, job: HGQJob) -> JobSettings:
     """What an HGQ job depends on beyond its wildcards: the schedule, the starting bits and
-    (mode kd) the KD loss and its targets; the peer its own schedule, from scratch."""
+    (mode kd) the KD loss and its targets; the peer its own schedule, from scratch. KD and
+    its twin without KD (solo, or the peer for the peer's model) take the same number of
+    optimizer steps: the epochs are scaled by the unlabelled jets' share."""
     pw = per_weight(cfg)
     out: dict[str, Any] = {
         "epochs": int(pw["epochs"]),
@@ -107,6 +111,14 @@ def hgq_job_settings(cfg: dict, job: HGQJob) -> JobSettings:
         out.update(epochs=int(peer.get("epochs") or pw["epochs"]), lr=float(peer["lr"]),
                    init_bits=int(peer["init_bits"]), init="scratch",
                    batch_size=int(peer.get("batch_size") or pw["batch_size"]))  # fmt: skip
+    # equal optimizer steps for KD and its twin without KD: a KD epoch also passes the
+    # unlabelled jets (multiple m of the labelled ones), and a bit width moves by about the
+    # learning rate per step, so at equal epochs the twin would shed m + 1 times fewer bits
+    m = unlabelled_multiple(arm_config(cfg, compression_arm(cfg)))
+    if m > 0 and job.mode != "kd" and not on_peer_recipe(cfg, job):
+        out["epochs"] = math.ceil(out["epochs"] * (1 + m))
+    if m > 0 and job.mode == "kd" and on_peer_recipe(cfg, job):
+        out["epochs"] = max(1, math.ceil(out["epochs"] / (1 + m)))
     if job.mode == "kd":
         kd = cfg["compression"]["kd"]
         out["kd"] = kd_settings(cfg, kd["method"], kd["temperature"], kd["alpha"])
