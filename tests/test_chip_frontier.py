@@ -195,3 +195,30 @@ def test_readable_tables_and_plot(tmp_path) -> None:
     assert "0.6217" in text and "ours, KD" in text
     F.plot_chip_frontier(points, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_yosys_goes_to_one_design_per_pareto_point_its_lowest_seed() -> None:
+    from jetdistill.jobs.hgq import pareto_designs
+
+    d = [{"point": ("kd", "m", 1e-5), "family": "kd", "seed": s, "accuracy": 0.6 + 0.01 * s,
+          "lut_da4ml": 100.0} for s in (1, 0, 2)]  # fmt: skip
+    d += [
+        {
+            "point": ("kd", "m", 3e-5),
+            "family": "kd",
+            "seed": 0,
+            "accuracy": 0.55,
+            "lut_da4ml": 200.0,
+        }
+    ]
+    d += [
+        {
+            "point": ("peer", "p", 1e-5),
+            "family": "peer",
+            "seed": 0,
+            "accuracy": 0.5,
+            "lut_da4ml": 50.0,
+        }
+    ]
+    # the kd point at 3e-5 is dominated (more LUTs, less accuracy); seed 0 of the other is index 1
+    assert pareto_designs(d) == [1, 4]

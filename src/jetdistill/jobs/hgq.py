@@ -143,10 +143,33 @@ def estimate_hgq_rtl(ctx: JobContext) -> None:
         write_json(ctx.output["metrics"], record)
 
 
+def pareto_designs(designs: list[dict]) -> list[int]:
+    """The designs Yosys counts under ``synthesize: pareto``: each family's Pareto set of
+    points (student x EBOPs weight; mean accuracy over seeds against mean da4ml LUTs), one
+    design per point, its lowest seed's: the table's LUTs then come from Yosys for every
+    point of the front, at one synthesis each instead of one per seed."""
+    from jetdistill.fpga import hgq_rtl
+
+    points: dict[tuple, list[int]] = {}
+    for i, d in enumerate(designs):
+        points.setdefault(d["point"], []).append(i)
+    rows = [{"point": p, "family": p[0],
+             "accuracy": float(np.mean([designs[i]["accuracy"] for i in idx])),
+             "lut_da4ml": float(np.mean([designs[i]["lut_da4ml"] for i in idx])),
+             "design": min(idx, key=lambda i: designs[i]["seed"])}
+            for p, idx in points.items()]  # fmt: skip
+    chosen = []
+    for family in sorted({r["family"] for r in rows}):
+        fam = [r for r in rows if r["family"] == family]
+        front = hgq_rtl.pareto_front(fam, cost_key="lut_da4ml", score_key="accuracy")
+        chosen += [fam[i]["design"] for i in front]
+    return sorted(chosen)
+
+
 def synthesize_frontier(ctx: JobContext) -> None:
-    """Yosys LUT/FF counts of the designs that matter: each family's (KD, solo, peer) Pareto
-    set of test accuracy against da4ml's LUT estimate (``synthesize: pareto``), every design
-    (``all``) or none. One job, after every circuit exists, because the Pareto set is only
+    """Yosys LUT/FF counts of the designs that matter: one design of each point on its
+    family's (KD, solo, peer) Pareto front (:func:`pareto_designs`, ``synthesize: pareto``),
+    every design (``all``) or none. One job, after every circuit exists, because the Pareto set is only
     known then; Yosys is minutes a design, da4ml's estimate is within ~10% of it."""
     from jetdistill.fpga import hgq_rtl
 
@@ -155,18 +178,13 @@ def synthesize_frontier(ctx: JobContext) -> None:
     for rtl_path, model_metrics in zip(ctx.input["rtl"], ctx.input["metrics"], strict=True):
         rec, acc = read_json(rtl_path), read_json(model_metrics)["metrics"]
         designs.append({"rtl": rtl_path, "family": rec.get("hgq_mode"),
-                        "accuracy": acc.get("test_accuracy"),
+                        "point": (rec.get("hgq_mode"), rec.get("student"), rec.get("ebops_beta")),
+                        "seed": int(rec.get("seed", 0)), "accuracy": acc.get("test_accuracy"),
                         "lut_da4ml": rec["metrics"].get("da4ml_cost_luts"),
                         "stages": rec["metrics"].get("rtl_stages", 0)})  # fmt: skip
-    chosen: list[int] = []
-    if mode == "all":
-        chosen = list(range(len(designs)))
-    elif mode == "pareto":
-        for family in sorted({d["family"] for d in designs}):
-            idx = [i for i, d in enumerate(designs) if d["family"] == family]
-            front = hgq_rtl.pareto_front([designs[i] for i in idx], cost_key="lut_da4ml",
-                                         score_key="accuracy")  # fmt: skip
-            chosen += [idx[i] for i in front]
+    chosen = list(range(len(designs))) if mode == "all" else []
+    if mode == "pareto":
+        chosen = pareto_designs(designs)
     out = []
     with C.job_run(ctx, name="frontier-synthesis", role="comparison", method="synthesis") as run, \
             tempfile.TemporaryDirectory() as d:  # fmt: skip
