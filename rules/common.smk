@@ -474,3 +474,13 @@ def all_hgq_projects():
     return [
         j.path(R, P.VERILOG_PROJECT, directory=j.RTL_DIR) for j in plan.hgq_jobs(config)
     ]
+
+
+def chip_rtl_metrics():
+    """The one-width (Brevitas) designs with a circuit, for the chip frontier's table."""
+    return [j.path(R, P.METRICS, directory=j.RTL_DIR) for j in plan.rtl_jobs(config)]
+
+
+def chip_qat_metrics():
+    """The QAT runs of those designs (their test accuracy)."""
+    return [j.path(R, P.METRICS) for j in plan.rtl_jobs(config)]

@@ -80,6 +80,8 @@ rule report_chip_frontier:
         metrics=all_hgq_metrics(),
         rtl=all_hgq_rtl_metrics(),
         synth=report_out(P.COMPRESSION_DIR, "frontier_synth.json"),
+        qat=chip_qat_metrics(),
+        qat_rtl=chip_rtl_metrics(),
         tracking=tracking_marker(),
     output:
         table=report_out(P.COMPRESSION_DIR, "chip_frontier.csv"),

@@ -222,3 +222,19 @@ def test_yosys_goes_to_one_design_per_pareto_point_its_lowest_seed() -> None:
     ]
     # the kd point at 3e-5 is dominated (more LUTs, less accuracy); seed 0 of the other is index 1
     assert pareto_designs(d) == [1, 4]
+
+
+def test_the_one_width_designs_join_the_table_with_their_qat_accuracy() -> None:
+    qat = pd.DataFrame([{"student": "mlp32", "qat_mode": "kd", "bits": 6, "sparsity": 0.3,
+                         "cost_penalty": 0.003, "arm": "default", "seed": 0, "test_accuracy": 0.608}])  # fmt: skip
+    rtl = pd.DataFrame([{"student": "mlp32", "qat_mode": "kd", "bits": "6", "sparsity": "0.3",
+                         "cost_penalty": "0.003", "arm": "default", "seed": "0", "luts": 14_020,
+                         "ffs": 2_965, "da4ml_cost_luts": 13_520, "latency_cycles": 6,
+                         "latency_ns": 30.0, "rtl_exact_fraction": 1.0,
+                         "rtl_emulation_exact_fraction": 1.0,
+                         "rtl_resource_source": "yosys synth_xilinx"}])  # fmt: skip
+    b = F.brevitas_designs(qat, rtl)
+    assert len(b) == 1 and b.iloc[0]["luts"] == 14_020 and b.iloc[0]["lut_source"] == "yosys"
+    points = F.points_table(pd.concat([_table().query("hgq_mode != 'kd'"), b], ignore_index=True))
+    best = F.budget_table(points, budgets=(15_000,)).iloc[0]
+    assert np.isclose(best["kd_accuracy"], 0.608) and "one width per tensor" in best["kd_point"]

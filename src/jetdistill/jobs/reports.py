@@ -196,6 +196,11 @@ def report_chip_frontier(ctx: JobContext) -> None:
     rtl = C.records(ctx.input["rtl"]) if ctx.input["rtl"] else pd.DataFrame()
     synth = read_json(ctx.input["synth"])["designs"]
     designs = F.design_table(models, rtl, synth)
+    if ctx.input["qat"] and ctx.input["qat_rtl"]:  # the one-width designs beside them
+        brevitas = F.brevitas_designs(C.records(ctx.input["qat"]), C.records(ctx.input["qat_rtl"]))
+        designs = (
+            pd.concat([designs, brevitas], ignore_index=True) if not brevitas.empty else designs
+        )
     points = F.points_table(designs)
     kd_solo = F.kd_vs_solo_table(designs)
     budgets = F.budget_table(points)

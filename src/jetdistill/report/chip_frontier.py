@@ -63,6 +63,47 @@ def design_table(models: pd.DataFrame, rtl: pd.DataFrame, synth: Sequence[dict])
     return out
 
 
+def brevitas_designs(qat: pd.DataFrame, rtl: pd.DataFrame) -> pd.DataFrame:
+    """The one-width-per-tensor (Brevitas) chip designs that have a circuit (``fpga.targets``,
+    ``fpga.frontier_seeds``), as rows of :func:`design_table`: the same family (its QAT
+    mode), the point named by its bits and sparsity, no EBOPs weight."""
+    if qat.empty or rtl.empty or "luts" not in rtl:
+        return pd.DataFrame()
+    keys = ["student", "qat_mode", "bits", "sparsity", "cost_penalty", "arm", "seed"]
+    r = rtl.dropna(subset=["qat_mode"]).copy()
+    q = qat.copy()
+    for df in (q, r):
+        df["bits"], df["seed"] = df["bits"].astype(int), df["seed"].astype(int)
+        df["sparsity"], df["cost_penalty"] = (
+            df["sparsity"].astype(float),
+            df["cost_penalty"].astype(float),
+        )
+    hw = [c for c in ("luts", "ffs", "da4ml_cost_luts", "latency_cycles", "latency_ns",
+                      "rtl_exact_fraction", "rtl_emulation_exact_fraction",
+                      "rtl_resource_source") if c in r]  # fmt: skip
+    m = q[[*keys, "test_accuracy"]].merge(r[[*keys, *hw]], on=keys, how="inner")
+    if m.empty:
+        return pd.DataFrame()
+    yosys = (
+        m.get("rtl_resource_source", pd.Series("", index=m.index))
+        .astype(str)
+        .str.startswith("yosys")
+    )
+    return pd.DataFrame({
+        "hgq_mode": m["qat_mode"],
+        "student": [f"{s} (w{b}, {sp:g} pruned, one width per tensor)"
+                    for s, b, sp in zip(m["student"], m["bits"], m["sparsity"], strict=True)],
+        "ebops_beta": np.nan, "arm": m["arm"], "seed": m["seed"],
+        "test_accuracy": m["test_accuracy"], "ebops": np.nan,
+        "da4ml_cost_luts": m["da4ml_cost_luts"], "latency_cycles": m["latency_cycles"],
+        "latency_ns": m["latency_ns"], "rtl_exact_fraction": m["rtl_exact_fraction"],
+        "rtl_emulation_exact_fraction": m["rtl_emulation_exact_fraction"],
+        "yosys_luts": m["luts"].where(yosys), "yosys_ffs": m["ffs"].where(yosys),
+        "luts": m["luts"], "lut_source": np.where(yosys, "yosys", "da4ml"),
+        "bit_exact": (m["rtl_exact_fraction"] == 1.0) & (m["rtl_emulation_exact_fraction"] == 1.0),
+    })  # fmt: skip
+
+
 def pareto_mask(cost: Sequence[float], score: Sequence[float]) -> list[bool]:
     """True where no other point has lower-or-equal cost and higher-or-equal score with one
     of them strict (the non-dominated set; equal points both stay)."""
@@ -144,7 +185,14 @@ def budget_table(points: pd.DataFrame, budgets: Sequence[int] = BUDGETS) -> pd.D
             p = best_within(points, fam, b)
             row[f"{fam}_accuracy"] = np.nan if p is None else p["accuracy"]
             row[f"{fam}_luts"] = np.nan if p is None else p["luts"]
-            row[f"{fam}_point"] = "" if p is None else f"{p['student']} beta {p['ebops_beta']:g}"
+            row[f"{fam}_point"] = (
+                ""
+                if p is None
+                else (
+                    f"{p['student']}"
+                    + ("" if pd.isna(p["ebops_beta"]) else f" beta {p['ebops_beta']:g}")
+                )
+            )
         row["kd_minus_peer"] = row["kd_accuracy"] - row["peer_accuracy"]
         rows.append(row)
     return pd.DataFrame(rows)
@@ -168,7 +216,7 @@ def readable_points(points: pd.DataFrame, peer: str = "") -> pd.DataFrame:
     return pd.DataFrame({
         "family": [family_label(m, s, peer) for m, s in zip(points["hgq_mode"], points["student"], strict=True)],
         "student": points["student"],
-        "EBOPs weight": points["ebops_beta"].map(lambda v: f"{v:g}"),
+        "EBOPs weight": points["ebops_beta"].map(lambda v: _fmt(v, "g")),
         "seeds": points["n_seeds"],
         "accuracy": [f"{a:.4f} ± {s:.4f}" for a, s in zip(points["accuracy"], points["accuracy_std"], strict=True)],
         "LUTs": points["luts"].map(lambda v: _fmt(v, ",.0f")),
