@@ -62,7 +62,7 @@ def _keras() -> Any:
     return keras
 
 
-def _scopes(init_bits: int) -> tuple[Any, ...]:
+def quantiser_scopes(init_bits: int) -> tuple[Any, ...]:
     """HGQ2 quantiser settings of JEDI-linear (:mod:`jetdistill.compress.peer`), which da4ml
     converts bit-exactly: weights ``kbi`` (``init_bits`` bits, saturating), activations
     ``kif`` per element (``init_bits`` fractional bits, wrapping, integer bits from data)."""
@@ -80,7 +80,8 @@ def _scopes(init_bits: int) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _input_conf() -> Any:
+def input_quantiser() -> Any:
+    """The input quantiser: per element, round to nearest (JEDI-linear's)."""
     from hgq.config import QuantizerConfig
 
     return QuantizerConfig(place="datalane", round_mode="RND")
@@ -121,13 +122,13 @@ def build_hgq_mlp(
     keras = _keras()
     _refuse(mlp_limits({"activation": activation}, None))
     name = _Namer()
-    s = _scopes(init_bits)
+    s = quantiser_scopes(init_bits)
     with s[0], s[1], s[2], s[3]:
         inp = keras.layers.Input(tuple(int(d) for d in shape))
         x = keras.layers.Flatten()(inp)
         for i, width in enumerate([*hidden, n_classes]):
             last = i == len(hidden)
-            kw = {"iq_conf": _input_conf()} if i == 0 else {}
+            kw = {"iq_conf": input_quantiser()} if i == 0 else {}
             x = _dense(name, width, not last, **kw)(x)
     return keras.Model(inp, x, name="hgq_mlp")
 
@@ -158,7 +159,7 @@ def _padding_mask(inp: Any) -> Any:
     from hgq.layers import QSum
     from hgq.quantizer import Quantizer
 
-    xq = Quantizer(_input_conf(), name="mask_iq")(inp)
+    xq = Quantizer(input_quantiser(), name="mask_iq")(inp)
     # a layer, not keras.ops.sum: da4ml's replay of a keras reduction drops its axis
     a = QSum(axes=-1, keepdims=True, enable_iq=False, name="mask_any")(keras.ops.abs(xq))
     return keras.ops.minimum(keras.ops.multiply(a, float(2**MASK_SHIFT)), 1.0)
@@ -183,13 +184,13 @@ def build_hgq_set(
     ))  # fmt: skip
     n = int(shape[0])
     name = _Namer()
-    s = _scopes(init_bits)
+    s = quantiser_scopes(init_bits)
     with s[0], s[1], s[2], s[3]:
         inp = keras.layers.Input((n, int(shape[1])))
         mask = _padding_mask(inp) if mask_padding else None
         h = inp
         for i, width in enumerate(phi_hidden):
-            kw = {"iq_conf": _input_conf()} if i == 0 else {}
+            kw = {"iq_conf": input_quantiser()} if i == 0 else {}
             h = _dense(name, width, True, **kw)(h)
         for width in context_widths:
             local = _dense(name, width, False)(h)

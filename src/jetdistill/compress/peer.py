@@ -37,21 +37,13 @@ def build_hgq_jedi_linear(
     shed many bits: the start is part of the recipe."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
-    from hgq.config import LayerConfigScope, QuantizerConfig, QuantizerConfigScope
-    from hgq.constraints import MinMax
     from hgq.layers import QAdd, QEinsumDenseBatchnorm, QSum
-    from hgq.regularizers import MonoL1
+
+    from jetdistill.compress.hgq_models import input_quantiser, quantiser_scopes
 
     n_const, n_feat = (int(d) for d in shape)
-    iq = QuantizerConfig(place="datalane", round_mode="RND")
-    scopes = (
-        QuantizerConfigScope(default_q_type="kbi", b0=init_bits, overflow_mode="wrap", i0=0,
-                             fr=MonoL1(1e-8), ir=MonoL1(1e-8)),
-        QuantizerConfigScope(default_q_type="kif", place="datalane", overflow_mode="wrap",
-                             f0=init_bits, fr=MonoL1(1e-8), ic=MinMax(0, 12)),
-        LayerConfigScope(beta0=0, enable_ebops=True),
-        QuantizerConfigScope(place=("weight", "bias"), overflow_mode="SAT_SYM"),
-    )  # fmt: skip
+    iq = input_quantiser()
+    scopes = quantiser_scopes(init_bits)
     pool = 2.0 ** -round(math.log2(n_const))
     per = "bnc,cC->bnC"
     with scopes[0], scopes[1], scopes[2], scopes[3]:
