@@ -49,10 +49,16 @@ def test_error_line_is_one_line() -> None:
 
 @pytest.mark.slow
 def test_failing_job_traceback_is_in_its_rule_log(tmp_path: Path) -> None:
+    """A job that fails at run time. Bad data is refused while the workflow is parsed
+    (plan.checks_data), so the file is made bad after a dry run has checked it, keeping its
+    size and modification time: the cached verdict stands and the split_data job meets it."""
+    import os
+
+    import h5py
+
     work = copy_workflow(tmp_path / "wf")
     x, y = generic_arrays(120, d=4, k=2)
-    x[17, 2] = np.nan
-    write_generic_file(work / "data" / "bad.h5", x, y)
+    path = write_generic_file(work / "data" / "bad.h5", x, y)
     cfg = {
         "replace": ["views", "models", "teachers"],
         "data": {"source": "generic", "generic": {"file": "data/bad.h5"}},
@@ -65,6 +71,12 @@ def test_failing_job_traceback_is_in_its_rule_log(tmp_path: Path) -> None:
         "compression": {"enabled": False}, "fpga": {"enabled": False},
     }  # fmt: skip
     (work / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    run_snakemake(work, "-n", "--configfile", "bad.yaml")  # checked and cached as good
+    st = path.stat()
+    with h5py.File(path, "r+") as f:
+        f["features"][17, 2] = np.nan
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
     proc = run_snakemake(work, "--cores", "1", "--configfile", "bad.yaml", check=False)
     assert proc.returncode != 0
     log = (work / "results" / "logs" / "split_data.log").read_text()
