@@ -232,7 +232,7 @@ def test_the_one_width_designs_join_the_table_with_their_qat_accuracy() -> None:
                          "ffs": 2_965, "da4ml_cost_luts": 13_520, "latency_cycles": 6,
                          "latency_ns": 30.0, "rtl_exact_fraction": 1.0,
                          "rtl_emulation_exact_fraction": 1.0,
-                         "rtl_resource_source": "yosys synth_xilinx"}])  # fmt: skip
+                         "rtl_yosys_s": 60.0}])  # fmt: skip
     b = F.brevitas_designs(qat, rtl)
     assert len(b) == 1 and b.iloc[0]["luts"] == 14_020 and b.iloc[0]["lut_source"] == "yosys"
     points = F.points_table(pd.concat([_table().query("hgq_mode != 'kd'"), b], ignore_index=True))

@@ -80,15 +80,12 @@ def brevitas_designs(qat: pd.DataFrame, rtl: pd.DataFrame) -> pd.DataFrame:
         )
     hw = [c for c in ("luts", "ffs", "da4ml_cost_luts", "latency_cycles", "latency_ns",
                       "rtl_exact_fraction", "rtl_emulation_exact_fraction",
-                      "rtl_resource_source") if c in r]  # fmt: skip
+                      "rtl_yosys_s") if c in r]  # fmt: skip
     m = q[[*keys, "test_accuracy"]].merge(r[[*keys, *hw]], on=keys, how="inner")
     if m.empty:
         return pd.DataFrame()
-    yosys = (
-        m.get("rtl_resource_source", pd.Series("", index=m.index))
-        .astype(str)
-        .str.startswith("yosys")
-    )
+    # Yosys ran where the record has its time (the resource source is text, not a metric)
+    yosys = m["rtl_yosys_s"].notna() if "rtl_yosys_s" in m else pd.Series(False, index=m.index)
     return pd.DataFrame({
         "hgq_mode": m["qat_mode"],
         "student": [f"{s} (w{b}, {sp:g} pruned, one width per tensor)"
