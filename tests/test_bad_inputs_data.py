@@ -465,3 +465,17 @@ def test_docs_section_lists_every_case() -> None:
     ids = sorted(f.__name__.split("_")[1].upper() for f in CASES)
     rows = sorted(re.findall(r"^\| (BV\d\d|DF\d\d) \|", section, flags=re.MULTILINE))
     assert rows == ids, set(rows) ^ set(ids)
+
+
+def test_nested_atomic_write_error_names_the_output(tmp_path: Path) -> None:
+    """A writer that writes its temporary atomically again: the error names the output, not
+    the temporary, and nothing is left behind."""
+    import errno
+
+    from jetdistill.io import OutputWriteError, atomic_path
+
+    out = tmp_path / "x.h5"
+    with pytest.raises(OutputWriteError) as e, atomic_path(out) as tmp, atomic_path(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert str(out) in str(e.value) and ".tmp" not in str(e.value)
+    assert not list(tmp_path.iterdir())

@@ -270,7 +270,7 @@ def test_full_disk_in_a_job_costs_that_job_only(generic_workdir: Path, tmp_path:
     assert proc.returncode != 0 and f"Error in rule {FORCED}" in out, out[-3000:]
     assert took < FAIL_WITHIN_S, took
     log = next((work / "results").rglob(f"logs/{FORCED}/big_teacher.log")).read_text()
-    # the line names the output's temporary (.big_teacher.h5.<random>.tmp.h5), beside the output
+    # the line names the output (a temporary written atomically again is named by its output)
     wrote = r"cannot write \S*/soft_targets/\.?big_teacher\.h5\S*: File too large"
     assert re.search(wrote, log), log
     after = _snapshot(work)

@@ -254,6 +254,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             code, detail = low
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OutputWriteError) and Path(exc.path) == tmp_path:
+            # a writer that itself writes atomically named our temporary: name the output
+            raise OutputWriteError(final, exc.errno) from None
         if code is None or isinstance(exc, OutputWriteError):
             raise
         if _open_hdf5_files():
