@@ -30,7 +30,7 @@ def _keras_backend() -> None:
     os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
-def _kd_targets(ctx: JobContext, h: dict, train, val, test):
+def _kd_targets(ctx: JobContext, h: dict, train, val, test, fmodel):
     """The KD setup (teacher logits, fidelity references) and the jets with the unlabelled
     ones appended (mode kd of a run with ``distillation.unlabelled``); with ``kd_targets:
     float_student`` the float KD student's logits replace the teacher's as the targets."""
@@ -40,9 +40,6 @@ def _kd_targets(ctx: JobContext, h: dict, train, val, test):
     train, setup = kd_data.with_unlabelled(kd, train, setup, **C.unlabelled_inputs(ctx, kd))
     targets = setup.t_train
     if kd is not None and h.get("kd_targets") == "float_student":
-        from jetdistill.learn.models import load_model
-
-        fmodel, _ = load_model(ctx.input["float_model"])
         (targets,) = kd_data.float_student_targets(fmodel, train, where=f"rule {ctx.rule}")
     return train, setup, targets
 
@@ -66,13 +63,15 @@ def train_hgq(ctx: JobContext) -> None:
     train, val, test = (kd_data.load_split(ctx.input[s]) for s in ("transfer", "val", "test"))
     shape, n_classes = tuple(train.X.shape[1:]), len(train.class_names)
     n_labelled = len(train.y)
-    train, setup, targets = _kd_targets(ctx, h, train, val, test)
-    kd = h.get("kd")
-    kmodel = H.build_hgq_model(C.arch(spec), shape, n_classes, init_bits=int(h["init_bits"]))
+    fmodel = None  # the float student it starts from (not on the peer's recipe)
     if h["init"] == "finetune":
         from jetdistill.learn.models import load_model
 
         fmodel, _ = load_model(ctx.input["float_model"])
+    train, setup, targets = _kd_targets(ctx, h, train, val, test, fmodel)
+    kd = h.get("kd")
+    kmodel = H.build_hgq_model(C.arch(spec), shape, n_classes, init_bits=int(h["init_bits"]))
+    if fmodel is not None:
         H.load_float_weights(kmodel, fmodel)
     settings = HGQSettings(
         beta=num(job.beta), epochs=int(h["epochs"]), lr=float(h["lr"]),
